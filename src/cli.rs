@@ -1,0 +1,41 @@
+//! The command line: clap definitions and dispatch. `main.rs` parses and calls [`run`].
+
+use clap::{Parser, Subcommand};
+
+use crate::commands;
+use crate::error::Result;
+
+/// latentlab: PCA, autoencoders, VAEs and GANs on real images.
+///
+/// Likelihood terms are reported in nats per image; pixel errors as mean squared error per pixel
+/// with pixels in [0, 1].
+#[derive(Debug, Parser)]
+#[command(name = "latentlab", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Principal component analysis: eigen-images, explained variance, reconstructions at k.
+    Pca(commands::pca::PcaArgs),
+}
+
+/// Runs one parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Pca(args) => commands::pca::run(&args).map(|_| ()),
+    }
+}
+
+/// Turns a clap error into our one-line form: `error: …` with any list of valid values.
+pub fn one_line_usage_error(error: &clap::Error) -> String {
+    let rendered = error.render().to_string();
+    let parts: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .collect();
+    parts.join(" ")
+}

@@ -1,0 +1,261 @@
+//! `latentlab pca`: fit PCA on the training images, and write eigen-images, reconstructions at
+//! several k, the explained-variance chart, metrics and the fitted model.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::commands::{CommonArgs, RunInfo, default_out, spinner};
+use crate::data::{Dataset, PixelScale};
+use crate::error::{Error, Result};
+use crate::fsutil::{prepare_out_dir, write_json};
+use crate::pca::{Components, Pca, PcaConfig, Solver, components_for_fraction, cumulative};
+use crate::viz::plot::{LineChart, Mark, Series, label_rows, save_charts};
+use crate::viz::{Colormap, GridOptions, ImageGrid};
+
+/// Arguments of `latentlab pca`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PcaArgs {
+    /// Components to keep in pca.safetensors: a count (50) or a variance fraction (0.95).
+    #[arg(long, default_value = "50")]
+    pub k: String,
+    /// eigen: eigenvectors of the covariance XᵀX/(n-1); svd: thin SVD X = USVᵀ; randomized:
+    /// Halko-Martinsson-Tropp randomized SVD for data too large for the other two.
+    #[arg(long, default_value = "eigen", value_parser = ["eigen", "svd", "randomized"])]
+    pub solver: String,
+    /// Output folder.
+    #[arg(long, default_value_os_t = default_out("pca"))]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// The k values the reconstruction grid and `test_mse` show, besides `--k`.
+pub const RECONSTRUCTION_KS: [usize; 7] = [1, 2, 5, 10, 20, 50, 100];
+
+/// What `metrics.json` holds (see DESIGN.md).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct PcaMetrics {
+    pub solver: Solver,
+    pub k: usize,
+    pub dataset: String,
+    pub n_train: usize,
+    pub n_test: usize,
+    pub dimensions: usize,
+    /// Over the fitted spectrum: every component for eigen/svd, the kept ones for randomized.
+    pub explained_variance_ratio: Vec<f64>,
+    pub cumulative: Vec<f64>,
+    /// `null` where the fitted spectrum does not reach the fraction (randomized with small k).
+    pub components_for_90: Option<usize>,
+    pub components_for_95: Option<usize>,
+    pub total_variance: f64,
+    /// Mean squared error per pixel on the test set (pixels in [0, 1]), keyed by k.
+    pub test_mse: BTreeMap<usize, f64>,
+    pub fit_seconds: f64,
+}
+
+/// Runs the command and returns the metrics it wrote.
+pub fn run(args: &PcaArgs) -> Result<PcaMetrics> {
+    let common = &args.common;
+    let solver: Solver = args.solver.parse()?;
+    let requested: Components = args.k.parse()?;
+    common.device_choice()?; // validated for uniformity; PCA runs on the CPU through faer
+    let dataset = common.load_data()?;
+    let d = dataset.shape().len();
+    let n = dataset.train.len();
+    let max_components = d.min(n.saturating_sub(1));
+    if let Components::Count(k) = requested
+        && (k == 0 || k > max_components)
+    {
+        return Err(Error::bad_input(format!(
+            "--k {k}: must lie between 1 and {max_components} ({n} training images of {d} pixels)"
+        )));
+    }
+    let out = prepare_out_dir(&args.out, common.force)?;
+
+    let x_train = dataset.train.to_matrix(PixelScale::ZeroOne);
+    // The exact solvers produce the whole spectrum at no extra cost, which the variance chart and
+    // the 90/95 % counts need; the randomized one fits only what the grid and --k use.
+    let fit_components = match (solver, requested) {
+        (Solver::Randomized, Components::Count(k)) => {
+            Components::Count(k.max(100).min(max_components))
+        }
+        (Solver::Randomized, fraction) => fraction,
+        _ => Components::Count(max_components),
+    };
+    let mut config = PcaConfig::new(fit_components, solver);
+    config.seed = common.seed;
+    let bar = spinner(&format!("fitting PCA ({solver}) on {n} x {d}"), common.quiet);
+    let started = Instant::now();
+    let fitted = Pca::fit(x_train.as_ref(), &config);
+    let fit_seconds = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    let fitted = fitted?;
+    drop(x_train);
+    let k = match requested {
+        Components::Count(k) => k,
+        Components::VarianceFraction(f) => {
+            components_for_fraction(&fitted.explained_variance_ratio, f).unwrap_or(fitted.n_components())
+        }
+    };
+    common.log(&format!("fit {} components in {fit_seconds:.2} s", fitted.n_components()));
+
+    let ratios = fitted.explained_variance_ratio.clone();
+    let cumulative = cumulative(&ratios);
+    let mut ks: Vec<usize> = RECONSTRUCTION_KS
+        .iter()
+        .copied()
+        .chain([k])
+        .filter(|&k| k <= fitted.n_components())
+        .collect();
+    ks.sort_unstable();
+    ks.dedup();
+    let x_test = dataset.test.to_matrix(PixelScale::ZeroOne);
+    let mse = fitted.reconstruction_mse(x_test.as_ref(), &ks)?;
+    let metrics = PcaMetrics {
+        solver,
+        k,
+        dataset: dataset.name.clone(),
+        n_train: n,
+        n_test: dataset.test.len(),
+        dimensions: d,
+        components_for_90: components_for_fraction(&ratios, 0.90),
+        components_for_95: components_for_fraction(&ratios, 0.95),
+        explained_variance_ratio: ratios,
+        cumulative,
+        total_variance: fitted.total_variance,
+        test_mse: ks.iter().copied().zip(mse).collect(),
+        fit_seconds,
+    };
+
+    draw_components(&fitted, &dataset, &out.join("components.png"))?;
+    draw_reconstructions(&fitted, &dataset, &ks, &out.join("reconstructions.png"))?;
+    draw_variance(&metrics, &out.join("variance.png"))?;
+    fitted.truncated(k).save(&out.join("pca.safetensors"))?;
+    write_json(&out.join("metrics.json"), &metrics)?;
+    #[derive(serde::Serialize)]
+    struct Config<'a> {
+        #[serde(flatten)]
+        run: RunInfo,
+        model: &'a str,
+        solver: Solver,
+        k: usize,
+        k_requested: &'a str,
+    }
+    write_json(
+        &out.join("config.json"),
+        &Config {
+            run: RunInfo::new("pca", &dataset, common),
+            model: "pca",
+            solver,
+            k,
+            k_requested: &args.k,
+        },
+    )?;
+    print_summary(&metrics, &out);
+    Ok(metrics)
+}
+
+fn print_summary(m: &PcaMetrics, out: &Path) {
+    let pct = |v: f64| format!("{:.1} %", 100.0 * v);
+    let count = |c: Option<usize>| c.map_or("more than fitted".to_string(), |c| c.to_string());
+    println!(
+        "PCA ({}) on {} ({} images, {} pixels) in {:.2} s",
+        m.solver, m.dataset, m.n_train, m.dimensions, m.fit_seconds
+    );
+    println!(
+        "  PC1 explains {}; 90 % of the variance needs {} components, 95 % needs {}",
+        pct(m.explained_variance_ratio[0]),
+        count(m.components_for_90),
+        count(m.components_for_95)
+    );
+    let mse: Vec<String> = m.test_mse.iter().map(|(k, v)| format!("k={k}: {v:.5}")).collect();
+    println!("  test MSE per pixel: {}", mse.join(", "));
+    println!("  wrote {}", out.display());
+}
+
+/// The first 64 components as images, red positive and blue negative.
+fn draw_components(pca: &Pca, dataset: &Dataset, path: &Path) -> Result<()> {
+    let mut grid = ImageGrid::new(dataset.shape());
+    for i in 0..pca.n_components().min(64) {
+        grid.push(pca.components.row(i).iter().map(|&v| v as f32).collect());
+    }
+    grid.save(path, Colormap::Diverging, &GridOptions { scale: 2, ..Default::default() })
+}
+
+/// One test image of each of the first 8 classes (or the first 8 images), and below them their
+/// reconstructions from k = 1, 2, 5, ... components, a row per k.
+fn draw_reconstructions(pca: &Pca, dataset: &Dataset, ks: &[usize], path: &Path) -> Result<()> {
+    let test = &dataset.test;
+    let mut picks: Vec<usize> = (0..dataset.num_classes().min(8))
+        .filter_map(|c| test.labels.iter().position(|&l| l as usize == c))
+        .collect();
+    if picks.len() < 8 {
+        picks = (0..test.len().min(8)).collect();
+    }
+    let d = test.shape.len();
+    let x = faer::Mat::from_fn(picks.len(), d, |i, j| {
+        PixelScale::ZeroOne.apply(test.image(picks[i])[j]) as f64
+    });
+    let z = pca.transform(x.as_ref())?;
+    let mut grid = ImageGrid::new(test.shape);
+    let mut labels = vec!["original".to_string()];
+    for i in 0..picks.len() {
+        grid.push(x.row(i).iter().map(|&v| v as f32).collect());
+    }
+    for &k in ks {
+        let recon = pca.inverse_transform(z.subcols(0, k))?;
+        for i in 0..picks.len() {
+            grid.push(recon.row(i).iter().map(|&v| v as f32).collect());
+        }
+        labels.push(format!("k = {k}"));
+    }
+    let options = GridOptions {
+        columns: picks.len(),
+        scale: 2,
+        ..Default::default()
+    };
+    let image = grid.render(Colormap::Linear { low: 0.0, high: 1.0 }, &options);
+    let tile = test.shape.height as u32 * options.scale;
+    let labelled = label_rows(&image, &labels, options.gutter, tile + options.gutter, tile)?;
+    crate::viz::grid::save_png(&labelled, path)
+}
+
+/// Scree plot (log scale) and cumulative explained variance with the 90 % and 95 % marks.
+fn draw_variance(m: &PcaMetrics, path: &Path) -> Result<()> {
+    let shown = m.explained_variance_ratio.len().min(300);
+    let scree = LineChart {
+        title: "Explained variance per component".into(),
+        x_label: "component".into(),
+        y_label: "explained variance ratio".into(),
+        series: vec![Series {
+            name: "ratio".into(),
+            points: (0..shown)
+                .map(|i| ((i + 1) as f64, m.explained_variance_ratio[i].max(1e-12)))
+                .collect(),
+        }],
+        marks: vec![],
+        log_y: true,
+    };
+    let mut marks = vec![
+        Mark::Horizontal { y: 0.90, label: "90 %".into() },
+        Mark::Horizontal { y: 0.95, label: "95 %".into() },
+    ];
+    for (count, name) in [(m.components_for_90, "90 %"), (m.components_for_95, "95 %")] {
+        if let Some(c) = count {
+            marks.push(Mark::Vertical { x: c as f64, label: format!("{c} for {name}") });
+        }
+    }
+    let cumulative = LineChart {
+        title: "Cumulative explained variance".into(),
+        x_label: "components kept".into(),
+        y_label: "fraction of total variance".into(),
+        series: vec![Series {
+            name: "cumulative".into(),
+            points: (0..shown).map(|i| ((i + 1) as f64, m.cumulative[i])).collect(),
+        }],
+        marks,
+        log_y: false,
+    };
+    save_charts(&[scree, cumulative], (640, 440), path)
+}

@@ -1,0 +1,219 @@
+//! An image folder: one subfolder per class, PNG or JPEG files inside, as torchvision's
+//! `ImageFolder` reads it. With `train/` and `test/` subfolders those are the splits; without,
+//! every sixth file of each class (in name order) is held out for test, so the split does not
+//! depend on the seed.
+
+use std::path::{Path, PathBuf};
+
+use image::imageops::FilterType;
+
+use super::{Dataset, ImageShape, Split};
+use crate::error::{Error, Result};
+
+/// How to bring a folder's images to one shape.
+#[derive(Debug, Clone, Copy)]
+pub struct FolderOptions {
+    /// Images are resized to `image_size` x `image_size`.
+    pub image_size: u32,
+    /// 1 (gray) or 3 (RGB); `None` chooses gray when every image is gray.
+    pub channels: Option<usize>,
+}
+
+impl Default for FolderOptions {
+    fn default() -> Self {
+        Self {
+            image_size: 32,
+            channels: None,
+        }
+    }
+}
+
+const EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "bmp"];
+
+fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    entries.sort();
+    Ok(entries)
+}
+
+fn class_dirs(root: &Path) -> Result<Vec<PathBuf>> {
+    Ok(sorted_entries(root)?
+        .into_iter()
+        .filter(|p| p.is_dir())
+        .collect())
+}
+
+fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    Ok(sorted_entries(dir)?
+        .into_iter()
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|e| EXTENSIONS.contains(&e.to_string_lossy().to_lowercase().as_str()))
+        })
+        .collect())
+}
+
+/// Whether `dir` looks like an image folder: some subfolder holds at least one image.
+pub fn is_image_folder(dir: &Path) -> bool {
+    let Ok(classes) = class_dirs(dir) else {
+        return false;
+    };
+    classes.iter().any(|c| {
+        image_files(c).is_ok_and(|f| !f.is_empty())
+            || class_dirs(c).is_ok_and(|sub| sub.iter().any(|s| image_files(s).is_ok_and(|f| !f.is_empty())))
+    })
+}
+
+/// Decoded images (RGB bytes, `image_size` square) with their labels, before channels are settled.
+struct Decoded {
+    rgb: Vec<u8>,
+    labels: Vec<u8>,
+    all_gray: bool,
+}
+
+fn decode(files: &[(PathBuf, u8)], size: u32) -> Result<Decoded> {
+    let mut out = Decoded {
+        rgb: Vec::with_capacity(files.len() * (size * size * 3) as usize),
+        labels: Vec::with_capacity(files.len()),
+        all_gray: true,
+    };
+    for (path, label) in files {
+        let image = image::open(path)
+            .map_err(|e| Error::bad_input(format!("{}: cannot decode image: {e}", path.display())))?;
+        out.all_gray &= !image.color().has_color();
+        let rgb = image.to_rgb8();
+        let rgb = if rgb.dimensions() == (size, size) {
+            rgb
+        } else {
+            image::imageops::resize(&rgb, size, size, FilterType::Triangle)
+        };
+        // HWC (as decoded) to CHW (as tensors want).
+        let plane = (size * size) as usize;
+        let start = out.rgb.len();
+        out.rgb.resize(start + 3 * plane, 0);
+        for (i, px) in rgb.pixels().enumerate() {
+            for c in 0..3 {
+                out.rgb[start + c * plane + i] = px.0[c];
+            }
+        }
+        out.labels.push(*label);
+    }
+    Ok(out)
+}
+
+fn to_split(decoded: &Decoded, channels: usize, size: usize) -> Split {
+    let shape = ImageShape {
+        channels,
+        height: size,
+        width: size,
+    };
+    let pixels = if channels == 3 {
+        decoded.rgb.clone()
+    } else {
+        let plane = size * size;
+        decoded
+            .rgb
+            .chunks_exact(3 * plane)
+            .flat_map(|img| {
+                (0..plane).map(move |i| {
+                    // ITU-R 601 luma, as `image` and PIL convert to gray.
+                    let (r, g, b) = (img[i] as f32, img[plane + i] as f32, img[2 * plane + i] as f32);
+                    (0.299 * r + 0.587 * g + 0.114 * b).round().clamp(0.0, 255.0) as u8
+                })
+            })
+            .collect()
+    };
+    Split::new(shape, pixels, decoded.labels.clone())
+}
+
+/// Loads an image folder.
+pub fn load_image_folder(root: &Path, options: FolderOptions) -> Result<Dataset> {
+    if let Some(c) = options.channels
+        && c != 1
+        && c != 3
+    {
+        return Err(Error::bad_input(format!("--channels must be 1 or 3, not {c}")));
+    }
+    if options.image_size == 0 {
+        return Err(Error::bad_input("--image-size must be positive"));
+    }
+    let (train_root, test_root) = (root.join("train"), root.join("test"));
+    let presplit = train_root.is_dir() && test_root.is_dir();
+    let class_root = if presplit { &train_root } else { root };
+    let classes = class_dirs(class_root)?;
+    if classes.is_empty() {
+        return Err(Error::bad_input(format!(
+            "{}: no class subfolders found",
+            class_root.display()
+        )));
+    }
+    if classes.len() > 256 {
+        return Err(Error::bad_input(format!(
+            "{}: {} classes; at most 256 are supported",
+            root.display(),
+            classes.len()
+        )));
+    }
+    let class_names: Vec<String> = classes
+        .iter()
+        .map(|c| c.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let mut train_files = Vec::new();
+    let mut test_files = Vec::new();
+    for (label, name) in class_names.iter().enumerate() {
+        let label = label as u8;
+        if presplit {
+            train_files.extend(image_files(&train_root.join(name))?.into_iter().map(|p| (p, label)));
+            let test_dir = test_root.join(name);
+            if test_dir.is_dir() {
+                test_files.extend(image_files(&test_dir)?.into_iter().map(|p| (p, label)));
+            }
+        } else {
+            for (i, path) in image_files(&root.join(name))?.into_iter().enumerate() {
+                if i % 6 == 5 {
+                    test_files.push((path, label));
+                } else {
+                    train_files.push((path, label));
+                }
+            }
+        }
+    }
+    if train_files.is_empty() {
+        return Err(Error::bad_input(format!(
+            "{}: no PNG or JPEG images in the class subfolders",
+            root.display()
+        )));
+    }
+    if test_files.is_empty() {
+        return Err(Error::bad_input(format!(
+            "{}: too few images to hold any out for test (need 6 in a class, or a test/ folder)",
+            root.display()
+        )));
+    }
+    let size = options.image_size;
+    let train = decode(&train_files, size)?;
+    let test = decode(&test_files, size)?;
+    let channels = options
+        .channels
+        .unwrap_or(if train.all_gray && test.all_gray { 1 } else { 3 });
+    let name = root
+        .canonicalize()
+        .unwrap_or_else(|_| root.to_path_buf())
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "images".into());
+    Ok(Dataset {
+        name,
+        source: root.display().to_string(),
+        class_names,
+        train: to_split(&train, channels, size as usize),
+        test: to_split(&test, channels, size as usize),
+    })
+}

@@ -1,0 +1,143 @@
+//! Datasets: where images come from (IDX, CIFAR-10, image folders, the embedded subset), how a
+//! dataset is found, and how it is cut into batches of burn tensors.
+//!
+//! Every loader produces the same [`Dataset`]: raw `u8` pixels in channel-major (`CHW`) order, one
+//! image after another, with one class label per image. Keeping pixels as bytes makes CIFAR-10 (60k
+//! colour images) fit in 184 MB; scaling to floats happens per batch.
+
+pub mod batcher;
+pub mod cifar;
+pub mod discover;
+pub mod embedded;
+pub mod folder;
+pub mod idx;
+
+pub use batcher::{Batch, BatchConfig, Batches, PixelScale};
+pub use discover::{DataSpec, load_dataset};
+
+/// Channels, height and width of every image in a dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImageShape {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+impl ImageShape {
+    /// Pixels per image, all channels counted.
+    pub fn len(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl std::fmt::Display for ImageShape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}x{}x{}", self.channels, self.height, self.width)
+    }
+}
+
+/// One split (train or test): `len` images of `shape`, pixels as bytes, labels as class indices.
+#[derive(Debug, Clone)]
+pub struct Split {
+    pub shape: ImageShape,
+    pub pixels: Vec<u8>,
+    pub labels: Vec<u8>,
+}
+
+impl Split {
+    pub fn new(shape: ImageShape, pixels: Vec<u8>, labels: Vec<u8>) -> Self {
+        debug_assert_eq!(pixels.len(), labels.len() * shape.len());
+        Self {
+            shape,
+            pixels,
+            labels,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The bytes of image `index`, `CHW` order.
+    pub fn image(&self, index: usize) -> &[u8] {
+        let size = self.shape.len();
+        &self.pixels[index * size..(index + 1) * size]
+    }
+
+    /// Number of images of each class, indexed by label.
+    pub fn class_counts(&self, num_classes: usize) -> Vec<usize> {
+        let mut counts = vec![0; num_classes];
+        for &label in &self.labels {
+            if (label as usize) < num_classes {
+                counts[label as usize] += 1;
+            }
+        }
+        counts
+    }
+
+}
+
+/// A dataset with its train and test splits and what it is called.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// Short name, e.g. `fashion-mnist`, `cifar-10`, a folder's name.
+    pub name: String,
+    /// Where it was read from, for the log and `config.json`.
+    pub source: String,
+    pub class_names: Vec<String>,
+    pub train: Split,
+    pub test: Split,
+}
+
+impl Dataset {
+    pub fn shape(&self) -> ImageShape {
+        self.train.shape
+    }
+
+    pub fn num_classes(&self) -> usize {
+        self.class_names.len()
+    }
+
+    /// One line for the log: name, source, sizes.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} from {}: {} train + {} test images, {}, {} classes",
+            self.name,
+            self.source,
+            self.train.len(),
+            self.test.len(),
+            self.shape(),
+            self.num_classes()
+        )
+    }
+}
+
+/// Class names of Fashion-MNIST, in label order.
+pub const FASHION_MNIST_CLASSES: [&str; 10] = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+];
+
+impl Split {
+    /// All images as the rows of a faer matrix `[len, pixels]`, scaled by `scale` (for PCA).
+    pub fn to_matrix(&self, scale: PixelScale) -> faer::Mat<f64> {
+        let d = self.shape.len();
+        faer::Mat::from_fn(self.len(), d, |i, j| scale.apply(self.pixels[i * d + j]) as f64)
+    }
+}

@@ -1,0 +1,47 @@
+//! One error type for the library. The CLI maps `BadInput` to exit code 2 and everything else to 1.
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The user gave something we cannot use: a missing path, a malformed file, an impossible option.
+    #[error("{0}")]
+    BadInput(String),
+    /// A file we expected to read or write could not be.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Something went wrong that is not the user's fault.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn bad_input(message: impl Into<String>) -> Self {
+        Error::BadInput(message.into())
+    }
+
+    pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
+        let path = path.as_ref().to_path_buf();
+        // A missing or unreadable input is the user's to fix, not an internal failure.
+        match source.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
+                Error::BadInput(format!("{}: {}", path.display(), source))
+            }
+            _ => Error::Io { path, source },
+        }
+    }
+
+    /// The process exit code for this error (see DESIGN.md: 2 bad input, 1 internal).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::BadInput(_) => 2,
+            Error::Io { .. } | Error::Internal(_) => 1,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

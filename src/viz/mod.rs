@@ -1,0 +1,6 @@
+//! Pictures: image grids as PNG and charts through plotters.
+
+pub mod grid;
+pub mod plot;
+
+pub use grid::{Colormap, GridOptions, ImageGrid};
