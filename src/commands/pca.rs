@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::commands::{CommonArgs, RunInfo, default_out, spinner};
-use crate::data::{Dataset, PixelScale};
+use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::fsutil::{prepare_out_dir, write_json};
 use crate::pca::{Components, Pca, PcaConfig, Solver, components_for_fraction, cumulative};
@@ -73,7 +73,6 @@ pub fn run(args: &PcaArgs) -> Result<PcaMetrics> {
     }
     let out = prepare_out_dir(&args.out, common.force)?;
 
-    let x_train = dataset.train.to_matrix(PixelScale::ZeroOne);
     // The exact solvers produce the whole spectrum at no extra cost, which the variance chart and
     // the 90/95 % counts need; the randomized one fits only what the grid and --k use.
     let fit_components = match (solver, requested) {
@@ -87,11 +86,10 @@ pub fn run(args: &PcaArgs) -> Result<PcaMetrics> {
     config.seed = common.seed;
     let bar = spinner(&format!("fitting PCA ({solver}) on {n} x {d}"), common.quiet);
     let started = Instant::now();
-    let fitted = Pca::fit(x_train.as_ref(), &config);
+    let fitted = Pca::fit_bytes(&dataset.train.pixels, n, 255.0, &config);
     let fit_seconds = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let fitted = fitted?;
-    drop(x_train);
     let k = match requested {
         Components::Count(k) => k,
         Components::VarianceFraction(f) => {
@@ -110,7 +108,7 @@ pub fn run(args: &PcaArgs) -> Result<PcaMetrics> {
         .collect();
     ks.sort_unstable();
     ks.dedup();
-    let x_test = dataset.test.to_matrix(PixelScale::ZeroOne);
+    let x_test = dataset.test.to_matrix();
     let mse = fitted.reconstruction_mse(x_test.as_ref(), &ks)?;
     let metrics = PcaMetrics {
         solver,
@@ -193,10 +191,8 @@ fn draw_reconstructions(pca: &Pca, dataset: &Dataset, ks: &[usize], path: &Path)
     if picks.len() < 8 {
         picks = (0..test.len().min(8)).collect();
     }
-    let d = test.shape.len();
-    let x = faer::Mat::from_fn(picks.len(), d, |i, j| {
-        PixelScale::ZeroOne.apply(test.image(picks[i])[j]) as f64
-    });
+    let picked: Vec<u8> = picks.iter().flat_map(|&i| test.image(i).iter().copied()).collect();
+    let x = crate::pca::bytes_to_matrix(&picked, picks.len(), 255.0);
     let z = pca.transform(x.as_ref())?;
     let mut grid = ImageGrid::new(test.shape);
     let mut labels = vec!["original".to_string()];

@@ -135,9 +135,8 @@ pub const FASHION_MNIST_CLASSES: [&str; 10] = [
 ];
 
 impl Split {
-    /// All images as the rows of a faer matrix `[len, pixels]`, scaled by `scale` (for PCA).
-    pub fn to_matrix(&self, scale: PixelScale) -> faer::Mat<f64> {
-        let d = self.shape.len();
-        faer::Mat::from_fn(self.len(), d, |i, j| scale.apply(self.pixels[i * d + j]) as f64)
+    /// All images as the rows of a faer matrix `[len, pixels]`, pixels scaled to [0, 1] (for PCA).
+    pub fn to_matrix(&self) -> faer::Mat<f64> {
+        crate::pca::bytes_to_matrix(&self.pixels, self.len(), 255.0)
     }
 }
