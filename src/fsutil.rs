@@ -29,9 +29,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
-/// Prepares an output folder. An existing non-empty folder is refused unless `force` is set, so a
-/// second run never silently replaces the results of the first.
-pub fn prepare_out_dir(out: &Path, force: bool) -> Result<PathBuf> {
+/// Checks that `out` can take a run's results: an existing non-empty folder is refused unless
+/// `force` is set, so a second run never silently replaces the results of the first.
+pub fn check_out_dir(out: &Path, force: bool) -> Result<()> {
     if out.exists() {
         if !out.is_dir() {
             return Err(Error::bad_input(format!(
@@ -50,6 +50,12 @@ pub fn prepare_out_dir(out: &Path, force: bool) -> Result<PathBuf> {
             )));
         }
     }
+    Ok(())
+}
+
+/// Checks `out` as [`check_out_dir`] does and creates it.
+pub fn prepare_out_dir(out: &Path, force: bool) -> Result<PathBuf> {
+    check_out_dir(out, force)?;
     fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     Ok(out.to_path_buf())
 }

@@ -45,7 +45,8 @@ impl CommonArgs {
         self.device.parse()
     }
 
-    /// Finds and loads the dataset, logging which one was used.
+    /// Finds and loads the dataset. Commands log which one with [`CommonArgs::log_data`] once
+    /// their arguments are known good, so that a bad-input error stays the only line printed.
     pub fn load_data(&self) -> Result<Dataset> {
         let spinner = spinner("loading data", self.quiet);
         let dataset = load_dataset(
@@ -56,9 +57,12 @@ impl CommonArgs {
             },
         );
         spinner.finish_and_clear();
-        let dataset = dataset?;
+        dataset
+    }
+
+    /// Logs which dataset a command uses.
+    pub fn log_data(&self, dataset: &Dataset) {
         self.log(&format!("data: {}", dataset.summary()));
-        Ok(dataset)
     }
 
     /// A log line on stderr, unless `--quiet`.

@@ -8,7 +8,7 @@ use std::time::Instant;
 use crate::commands::{CommonArgs, RunInfo, default_out, spinner};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::fsutil::{prepare_out_dir, write_json};
+use crate::fsutil::{check_out_dir, prepare_out_dir, write_json};
 use crate::pca::{Components, Pca, PcaConfig, Solver, components_for_fraction, cumulative};
 use crate::viz::plot::{LineChart, Mark, Series, label_rows, save_charts};
 use crate::viz::{Colormap, GridOptions, ImageGrid};
@@ -59,7 +59,12 @@ pub fn run(args: &PcaArgs) -> Result<PcaMetrics> {
     let common = &args.common;
     let solver: Solver = args.solver.parse()?;
     let requested: Components = args.k.parse()?;
-    common.device_choice()?; // validated for uniformity; PCA runs on the CPU through faer
+    // Checked like every command does, though PCA itself runs on the CPU through faer.
+    common.device_choice()?.device()?;
+    if requested == Components::Count(0) {
+        return Err(Error::bad_input("--k 0: keep at least one component"));
+    }
+    check_out_dir(&args.out, common.force)?;
     let dataset = common.load_data()?;
     let d = dataset.shape().len();
     let n = dataset.train.len();
@@ -71,6 +76,7 @@ pub fn run(args: &PcaArgs) -> Result<PcaMetrics> {
             "--k {k}: must lie between 1 and {max_components} ({n} training images of {d} pixels)"
         )));
     }
+    common.log_data(&dataset);
     let out = prepare_out_dir(&args.out, common.force)?;
 
     // The exact solvers produce the whole spectrum at no extra cost, which the variance chart and
