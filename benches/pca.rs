@@ -26,14 +26,27 @@ fn options() -> Options {
     let default_data = if Path::new(DEBIAN_FASHION_MNIST).is_dir() {
         PathBuf::from(DEBIAN_FASHION_MNIST)
     } else {
-        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data/fashion-mnist-subset"))
+        PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/data/fashion-mnist-subset"
+        ))
     };
-    let mut o = Options { data: default_data, repeats: 3, k: 50, python: true };
+    let mut o = Options {
+        data: default_data,
+        repeats: 3,
+        k: 50,
+        python: true,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--data" => o.data = args.next().expect("--data PATH").into(),
-            "--repeats" => o.repeats = args.next().and_then(|v| v.parse().ok()).expect("--repeats N"),
+            "--repeats" => {
+                o.repeats = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--repeats N")
+            }
             "--k" => o.k = args.next().and_then(|v| v.parse().ok()).expect("--k N"),
             "--no-python" => o.python = false,
             _ => {} // cargo passes --bench
@@ -53,7 +66,9 @@ fn sklearn(o: &Options) -> Vec<(String, f64, String)> {
         .args(["--k", &o.k.to_string(), "--repeats", &o.repeats.to_string()])
         .output();
     let Some(output) = output.ok().filter(|out| out.status.success()) else {
-        eprintln!("scikit-learn side skipped (python3 bench/pca_sklearn.py failed; pip install scikit-learn)");
+        eprintln!(
+            "scikit-learn side skipped (python3 bench/pca_sklearn.py failed; pip install scikit-learn)"
+        );
         return vec![];
     };
     String::from_utf8_lossy(&output.stdout)
@@ -63,7 +78,11 @@ fn sklearn(o: &Options) -> Vec<(String, f64, String)> {
             (
                 v["solver"].as_str().unwrap_or("?").to_string(),
                 v["seconds"].as_f64().unwrap_or(f64::NAN),
-                format!("{} / {}", v["tool"].as_str().unwrap_or("?"), v["blas"][0].as_str().unwrap_or("?")),
+                format!(
+                    "{} / {}",
+                    v["tool"].as_str().unwrap_or("?"),
+                    v["blas"][0].as_str().unwrap_or("?")
+                ),
             )
         })
         .collect()
@@ -111,7 +130,10 @@ fn main() {
         let name = partner(*solver);
         let other = theirs.iter().find(|t| t.0 == name);
         match other {
-            Some((_, s, _)) => println!("| {solver} | {seconds:.3} | {name} | {s:.3} | {:.2}x |", s / seconds),
+            Some((_, s, _)) => println!(
+                "| {solver} | {seconds:.3} | {name} | {s:.3} | {:.2}x |",
+                s / seconds
+            ),
             None => println!("| {solver} | {seconds:.3} | {name} | - | - |"),
         }
     }

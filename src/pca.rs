@@ -142,7 +142,7 @@ fn fill_from_bytes<T: faer::traits::ComplexField + Copy>(
     convert: impl Fn(f64) -> T,
 ) -> Mat<T> {
     const BAND: usize = 64;
-    let d = if n == 0 { 0 } else { pixels.len() / n };
+    let d = pixels.len().checked_div(n).unwrap_or(0);
     let mut x = Mat::<T>::zeros(n, d);
     for start in (0..n).step_by(BAND) {
         let rows = BAND.min(n - start);
@@ -297,7 +297,13 @@ fn byte_gram(pixels: &[u8], n: usize, d: usize) -> Mat<f64> {
         let mut chunk_gram = Mat::<f32>::zeros(d, d);
         for start in (first..first + count).step_by(EXACT_F32_ROWS) {
             let rows = EXACT_F32_ROWS.min(first + count - start);
-            let chunk = fill_from_bytes(&pixels[start * d..(start + rows) * d], rows, 1.0, None, |v| v as f32);
+            let chunk = fill_from_bytes(
+                &pixels[start * d..(start + rows) * d],
+                rows,
+                1.0,
+                None,
+                |v| v as f32,
+            );
             triangular::matmul(
                 chunk_gram.as_mut(),
                 BlockStructure::TriangularLower,
@@ -454,7 +460,11 @@ fn randomized_spectrum(xc: MatRef<'_, f64>, k: usize, config: &PcaConfig) -> Res
     let width = (k + config.oversamples).min(n.min(d));
     let iterations = config
         .power_iterations
-        .unwrap_or(if (k as f64) < 0.1 * n.min(d) as f64 { 7 } else { 4 });
+        .unwrap_or(if (k as f64) < 0.1 * n.min(d) as f64 {
+            7
+        } else {
+            4
+        });
     let mut rng = StdRng::seed_from_u64(config.seed);
     let omega = Mat::from_fn(d, width, |_, _| -> f64 { StandardNormal.sample(&mut rng) });
     let par = Par::rayon(0);
@@ -465,7 +475,14 @@ fn randomized_spectrum(xc: MatRef<'_, f64>, k: usize, config: &PcaConfig) -> Res
     // Power iterations sharpen the range toward the top singular vectors; re-orthonormalizing
     // between them keeps the small singular directions from drowning in round-off.
     for _ in 0..iterations {
-        matmul(z.as_mut(), Accum::Replace, xc.transpose(), q.as_ref(), 1.0, par);
+        matmul(
+            z.as_mut(),
+            Accum::Replace,
+            xc.transpose(),
+            q.as_ref(),
+            1.0,
+            par,
+        );
         let qz = orthonormal_basis(&z);
         matmul(y.as_mut(), Accum::Replace, xc, qz.as_ref(), 1.0, par);
         q = orthonormal_basis(&y);
@@ -529,8 +546,8 @@ fn fit_with(
             loop {
                 let full = spectrum(k)?;
                 let ratios: Vec<f64> = full.variances.iter().map(|v| v / total).collect();
-                if let Some(keep) =
-                    components_for_fraction(&ratios, fraction).or((k == max_components).then_some(k))
+                if let Some(keep) = components_for_fraction(&ratios, fraction)
+                    .or((k == max_components).then_some(k))
                 {
                     break Spectrum {
                         components: full.components.subrows(0, keep).to_owned(),
@@ -587,7 +604,7 @@ impl Pca {
     /// without ever holding that matrix: `eigen` builds the covariance from an exact integer Gram
     /// matrix, `svd` converts one block of rows per thread.
     pub fn fit_bytes(pixels: &[u8], n: usize, max_value: f64, config: &PcaConfig) -> Result<Pca> {
-        let d = if n == 0 { 0 } else { pixels.len() / n };
+        let d = pixels.len().checked_div(n).unwrap_or(0);
         if d * n != pixels.len() {
             return Err(Error::bad_input(format!(
                 "{} bytes do not divide into {n} samples",
@@ -669,7 +686,14 @@ impl Pca {
         self.check_features(x.ncols())?;
         let xc = centered(x, &self.mean);
         let mut z = Mat::zeros(x.nrows(), self.n_components());
-        matmul(z.as_mut(), Accum::Replace, xc.as_ref(), self.components.transpose(), 1.0, Par::rayon(0));
+        matmul(
+            z.as_mut(),
+            Accum::Replace,
+            xc.as_ref(),
+            self.components.transpose(),
+            1.0,
+            Par::rayon(0),
+        );
         Ok(z)
     }
 
@@ -733,8 +757,16 @@ impl Pca {
         let tensors = [
             ("mean", vec![d], bytes(&self.mean)),
             ("components", vec![k, d], bytes(&components)),
-            ("explained_variance", vec![k], bytes(&self.explained_variance)),
-            ("explained_variance_ratio", vec![k], bytes(&self.explained_variance_ratio)),
+            (
+                "explained_variance",
+                vec![k],
+                bytes(&self.explained_variance),
+            ),
+            (
+                "explained_variance_ratio",
+                vec![k],
+                bytes(&self.explained_variance_ratio),
+            ),
             ("singular_values", vec![k], bytes(&self.singular_values)),
         ];
         let views = tensors
@@ -747,7 +779,10 @@ impl Pca {
             .collect::<Result<Vec<_>>>()?;
         let metadata = HashMap::from([
             ("n_samples".to_string(), self.n_samples.to_string()),
-            ("total_variance".to_string(), format!("{:e}", self.total_variance)),
+            (
+                "total_variance".to_string(),
+                format!("{:e}", self.total_variance),
+            ),
             ("solver".to_string(), self.solver.to_string()),
             ("format".to_string(), "latentlab-pca".to_string()),
         ]);
@@ -760,7 +795,12 @@ impl Pca {
     pub fn load(path: &Path) -> Result<Pca> {
         use safetensors::SafeTensors;
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let bad = |why: String| Error::bad_input(format!("{}: not a latentlab PCA file: {why}", path.display()));
+        let bad = |why: String| {
+            Error::bad_input(format!(
+                "{}: not a latentlab PCA file: {why}",
+                path.display()
+            ))
+        };
         let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
         let tensors = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
         let meta = header.metadata().clone().unwrap_or_default();
@@ -779,7 +819,9 @@ impl Pca {
         let (mean_shape, mean) = get("mean")?;
         let (shape, flat) = get("components")?;
         if shape.len() != 2 || mean_shape != [shape[1]] {
-            return Err(bad(format!("components {shape:?} do not match mean {mean_shape:?}")));
+            return Err(bad(format!(
+                "components {shape:?} do not match mean {mean_shape:?}"
+            )));
         }
         let (k, d) = (shape[0], shape[1]);
         let vector = |name: &str| -> Result<Vec<f64>> {
@@ -790,7 +832,8 @@ impl Pca {
             Ok(v)
         };
         let meta_value = |key: &str| -> Result<&String> {
-            meta.get(key).ok_or_else(|| bad(format!("metadata lacks {key}")))
+            meta.get(key)
+                .ok_or_else(|| bad(format!("metadata lacks {key}")))
         };
         Ok(Pca {
             mean,
@@ -824,7 +867,14 @@ mod tests {
             scales[j] * <StandardNormal as Distribution<f64>>::sample(&StandardNormal, &mut rng)
         });
         let mut x = Mat::from_fn(n, d, |_, j| 3.0 + j as f64 * 0.01); // an offset mean
-        matmul(x.as_mut(), Accum::Add, coords.as_ref(), basis.transpose(), 1.0, Par::Seq);
+        matmul(
+            x.as_mut(),
+            Accum::Add,
+            coords.as_ref(),
+            basis.transpose(),
+            1.0,
+            Par::Seq,
+        );
         for j in 0..d {
             for i in 0..n {
                 let e: f64 = StandardNormal.sample(&mut rng);
@@ -864,7 +914,10 @@ mod tests {
                     })
                     .sum::<f64>()
                     .sqrt();
-                assert!((norm_in_span - 1.0).abs() < 1e-4, "{solver}: component {i} off the span");
+                assert!(
+                    (norm_in_span - 1.0).abs() < 1e-4,
+                    "{solver}: component {i} off the span"
+                );
             }
             // Variances come out in order, near the planted 25, 9, 4.
             let v = &pca.explained_variance;
@@ -881,21 +934,37 @@ mod tests {
         let (x, _) = planted(300, 40, &scales, 0.05, 2);
         let eigen = Pca::fit(x.as_ref(), &config(Components::Count(40), Solver::Eigen)).unwrap();
         let svd = Pca::fit(x.as_ref(), &config(Components::Count(40), Solver::Svd)).unwrap();
-        let randomized = Pca::fit(x.as_ref(), &config(Components::Count(8), Solver::Randomized)).unwrap();
+        let randomized = Pca::fit(
+            x.as_ref(),
+            &config(Components::Count(8), Solver::Randomized),
+        )
+        .unwrap();
         for i in 0..40 {
-            assert!((eigen.explained_variance_ratio[i] - svd.explained_variance_ratio[i]).abs() < 1e-10);
+            assert!(
+                (eigen.explained_variance_ratio[i] - svd.explained_variance_ratio[i]).abs() < 1e-10
+            );
         }
         for i in 0..12 {
             assert!(component_gap(&eigen, &svd, i) < 1e-8, "component {i}");
         }
         for i in 0..8 {
-            assert!((eigen.explained_variance_ratio[i] - randomized.explained_variance_ratio[i]).abs() < 1e-8);
-            assert!(component_gap(&eigen, &randomized, i) < 1e-6, "randomized component {i}");
+            assert!(
+                (eigen.explained_variance_ratio[i] - randomized.explained_variance_ratio[i]).abs()
+                    < 1e-8
+            );
+            assert!(
+                component_gap(&eigen, &randomized, i) < 1e-6,
+                "randomized component {i}"
+            );
         }
         // Signs are fixed the same way, so the components agree without flipping.
         for i in 0..8 {
             let j = (0..40)
-                .max_by(|&a, &b| eigen.components[(i, a)].abs().total_cmp(&eigen.components[(i, b)].abs()))
+                .max_by(|&a, &b| {
+                    eigen.components[(i, a)]
+                        .abs()
+                        .total_cmp(&eigen.components[(i, b)].abs())
+                })
                 .unwrap();
             assert!(eigen.components[(i, j)] > 0.0 && svd.components[(i, j)] > 0.0);
         }
@@ -924,14 +993,31 @@ mod tests {
             assert!((from_bytes.total_variance / from_floats.total_variance - 1.0).abs() < 1e-12);
             for i in 0..d {
                 assert!((from_bytes.mean[i] - from_floats.mean[i]).abs() < 1e-14);
-                let (a, b) = (from_bytes.explained_variance[i], from_floats.explained_variance[i]);
-                assert!((a - b).abs() < 1e-12 * from_floats.explained_variance[0], "{solver} {i}");
+                let (a, b) = (
+                    from_bytes.explained_variance[i],
+                    from_floats.explained_variance[i],
+                );
+                assert!(
+                    (a - b).abs() < 1e-12 * from_floats.explained_variance[0],
+                    "{solver} {i}"
+                );
             }
             for i in 0..4 {
-                assert!(component_gap(&from_bytes, &from_floats, i) < 1e-9, "{solver} component {i}");
+                assert!(
+                    component_gap(&from_bytes, &from_floats, i) < 1e-9,
+                    "{solver} component {i}"
+                );
             }
         }
-        assert!(Pca::fit_bytes(&pixels[..pixels.len() - 1], n, 255.0, &config(Components::Count(2), Solver::Eigen)).is_err());
+        assert!(
+            Pca::fit_bytes(
+                &pixels[..pixels.len() - 1],
+                n,
+                255.0,
+                &config(Components::Count(2), Solver::Eigen)
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -941,7 +1027,9 @@ mod tests {
             let pca = Pca::fit(x.as_ref(), &config(Components::Count(6), solver)).unwrap();
             for a in 0..6 {
                 for b in 0..6 {
-                    let dot: f64 = (0..25).map(|j| pca.components[(a, j)] * pca.components[(b, j)]).sum();
+                    let dot: f64 = (0..25)
+                        .map(|j| pca.components[(a, j)] * pca.components[(b, j)])
+                        .sum();
                     let want = if a == b { 1.0 } else { 0.0 };
                     assert!((dot - want).abs() < 1e-9, "{solver}: <c{a}, c{b}> = {dot}");
                 }
@@ -961,7 +1049,10 @@ mod tests {
         for (k, got) in ks.iter().zip(&mse) {
             let dropped: f64 = pca.explained_variance[*k..].iter().sum();
             let want = dropped / d * (n - 1.0) / n;
-            assert!((got - want).abs() < 1e-9 * want.max(1.0), "k={k}: {got} vs {want}");
+            assert!(
+                (got - want).abs() < 1e-9 * want.max(1.0),
+                "k={k}: {got} vs {want}"
+            );
         }
         assert!(mse[6] < 1e-20, "all components reconstruct exactly");
     }
@@ -982,14 +1073,18 @@ mod tests {
 
     #[test]
     fn variance_fraction_picks_the_fewest_components() {
-        let scales: Vec<f64> = (0..10).map(|i| 2f64.powi(-(i as i32))).collect();
+        let scales: Vec<f64> = (0..10).map(|i| 2f64.powi(-i)).collect();
         let (x, _) = planted(500, 16, &scales, 0.001, 6);
         let full = Pca::fit(x.as_ref(), &config(Components::Count(16), Solver::Eigen)).unwrap();
         let cumulative = cumulative(&full.explained_variance_ratio);
         for fraction in [0.5, 0.9, 0.95, 0.999] {
             let want = cumulative.iter().position(|&c| c > fraction).unwrap() + 1;
             for solver in [Solver::Eigen, Solver::Svd, Solver::Randomized] {
-                let pca = Pca::fit(x.as_ref(), &config(Components::VarianceFraction(fraction), solver)).unwrap();
+                let pca = Pca::fit(
+                    x.as_ref(),
+                    &config(Components::VarianceFraction(fraction), solver),
+                )
+                .unwrap();
                 assert_eq!(pca.n_components(), want, "{solver} at {fraction}");
                 let kept: f64 = pca.explained_variance_ratio.iter().sum();
                 assert!(kept > fraction);
@@ -1002,12 +1097,16 @@ mod tests {
     fn bad_requests_are_errors() {
         let (x, _) = planted(20, 5, &[1.0], 0.1, 7);
         for k in [0, 6] {
-            let err = Pca::fit(x.as_ref(), &config(Components::Count(k), Solver::Eigen)).unwrap_err();
+            let err =
+                Pca::fit(x.as_ref(), &config(Components::Count(k), Solver::Eigen)).unwrap_err();
             assert!(matches!(err, Error::BadInput(_)), "{err}");
         }
         assert!("1.5".parse::<Components>().is_err());
         assert!("pca".parse::<Solver>().is_err());
-        assert_eq!("0.95".parse::<Components>().unwrap(), Components::VarianceFraction(0.95));
+        assert_eq!(
+            "0.95".parse::<Components>().unwrap(),
+            Components::VarianceFraction(0.95)
+        );
         let mut nan = x.clone();
         nan[(3, 2)] = f64::NAN;
         assert!(Pca::fit(nan.as_ref(), &config(Components::Count(2), Solver::Svd)).is_err());
@@ -1016,7 +1115,11 @@ mod tests {
     #[test]
     fn save_and_load_round_trip() {
         let (x, _) = planted(50, 8, &[2.0, 1.0], 0.1, 8);
-        let pca = Pca::fit(x.as_ref(), &config(Components::Count(3), Solver::Randomized)).unwrap();
+        let pca = Pca::fit(
+            x.as_ref(),
+            &config(Components::Count(3), Solver::Randomized),
+        )
+        .unwrap();
         let dir = std::env::temp_dir().join(format!("latentlab-pca-{}", std::process::id()));
         let path = dir.join("pca.safetensors");
         pca.save(&path).unwrap();

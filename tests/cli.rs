@@ -30,7 +30,10 @@ fn assert_bad_input(output: &Output, mentions: &str) {
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "expected one line, got: {stderr}");
     assert!(lines[0].starts_with("error:"), "{stderr}");
-    assert!(lines[0].contains(mentions), "expected '{mentions}' in: {stderr}");
+    assert!(
+        lines[0].contains(mentions),
+        "expected '{mentions}' in: {stderr}"
+    );
 }
 
 #[test]
@@ -38,11 +41,18 @@ fn pca_smoke_run_writes_every_output() {
     let out = temp_out("pca");
     let out_arg = out.to_str().unwrap();
     let run = latentlab(&["pca", "--data", "embedded", "--k", "20", "--out", out_arg]);
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(stdout.contains("PC1 explains"), "{stdout}");
     let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(stderr.contains("data: fashion-mnist-subset"), "the log names the dataset: {stderr}");
+    assert!(
+        stderr.contains("data: fashion-mnist-subset"),
+        "the log names the dataset: {stderr}"
+    );
 
     // 64 eigen-images, 8 columns of 28x28 tiles at scale 2 with 2-px gutters: 8*56 + 9*2 = 466.
     assert_eq!(png_size(&out.join("components.png")), (466, 466));
@@ -55,7 +65,13 @@ fn pca_smoke_run_writes_every_output() {
         serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
     assert_eq!(metrics["solver"], "eigen");
     assert_eq!(metrics["k"], 20);
-    assert_eq!(metrics["explained_variance_ratio"].as_array().unwrap().len(), 784);
+    assert_eq!(
+        metrics["explained_variance_ratio"]
+            .as_array()
+            .unwrap()
+            .len(),
+        784
+    );
     let pc1 = metrics["explained_variance_ratio"][0].as_f64().unwrap();
     assert!((0.25..0.33).contains(&pc1), "PC1 explains {pc1}");
     let c90 = metrics["components_for_90"].as_u64().unwrap();
@@ -63,7 +79,10 @@ fn pca_smoke_run_writes_every_output() {
     assert!(c90 < c95 && c95 < 784, "{c90} {c95}");
     let mse = metrics["test_mse"].as_object().unwrap();
     let mse_at = |k: &str| mse[k].as_f64().unwrap();
-    assert!(mse_at("1") > mse_at("20") && mse_at("20") > mse_at("100"), "{mse:?}");
+    assert!(
+        mse_at("1") > mse_at("20") && mse_at("20") > mse_at("100"),
+        "{mse:?}"
+    );
     assert!(metrics["fit_seconds"].as_f64().unwrap() > 0.0);
 
     let config: serde_json::Value =
@@ -76,12 +95,21 @@ fn pca_smoke_run_writes_every_output() {
 
     // A second run into the same folder is refused and leaves the results alone.
     let before = std::fs::read(out.join("metrics.json")).unwrap();
-    let again = latentlab(&["pca", "--data", "embedded", "--solver", "svd", "--out", out_arg]);
+    let again = latentlab(&[
+        "pca", "--data", "embedded", "--solver", "svd", "--out", out_arg,
+    ]);
     assert_bad_input(&again, "--force");
     assert_eq!(std::fs::read(out.join("metrics.json")).unwrap(), before);
     // With --force it goes ahead.
-    let forced = latentlab(&["pca", "--data", "embedded", "--solver", "svd", "--k", "0.9", "--out", out_arg, "--force", "-q"]);
-    assert!(forced.status.success(), "{}", String::from_utf8_lossy(&forced.stderr));
+    let forced = latentlab(&[
+        "pca", "--data", "embedded", "--solver", "svd", "--k", "0.9", "--out", out_arg, "--force",
+        "-q",
+    ]);
+    assert!(
+        forced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&forced.stderr)
+    );
     assert!(forced.stderr.is_empty(), "--quiet prints no log");
     let metrics: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
@@ -93,12 +121,33 @@ fn pca_smoke_run_writes_every_output() {
 #[test]
 fn randomized_solver_runs_from_the_cli() {
     let out = temp_out("randomized");
-    let run = latentlab(&["pca", "--data", "embedded", "--solver", "randomized", "--k", "10", "--out", out.to_str().unwrap(), "-q"]);
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let run = latentlab(&[
+        "pca",
+        "--data",
+        "embedded",
+        "--solver",
+        "randomized",
+        "--k",
+        "10",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let metrics: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
     // It fits the 100 components the reconstruction grid shows, not the whole spectrum.
-    assert_eq!(metrics["explained_variance_ratio"].as_array().unwrap().len(), 100);
+    assert_eq!(
+        metrics["explained_variance_ratio"]
+            .as_array()
+            .unwrap()
+            .len(),
+        100
+    );
     assert!(out.join("reconstructions.png").is_file());
     std::fs::remove_dir_all(&out).unwrap();
 }
@@ -107,34 +156,82 @@ fn randomized_solver_runs_from_the_cli() {
 fn bad_input_is_one_line_and_exit_code_2() {
     let out = temp_out("bad");
     let out_arg = out.to_str().unwrap();
-    assert_bad_input(&latentlab(&["pca", "--data", "/no/such/folder", "--out", out_arg]), "/no/such/folder");
-    assert_bad_input(&latentlab(&["pca", "--data", "embedded", "--k", "0", "--out", out_arg]), "--k 0");
-    assert_bad_input(&latentlab(&["pca", "--data", "embedded", "--k", "785", "--out", out_arg]), "between 1 and 784");
-    assert_bad_input(&latentlab(&["pca", "--data", "embedded", "--k", "1.5", "--out", out_arg]), "variance fraction");
-    assert_bad_input(&latentlab(&["pca", "--data", "embedded", "--solver", "qr", "--out", out_arg]), "qr");
-    assert_bad_input(&latentlab(&["pca", "--data", "embedded", "--bogus"]), "--bogus");
+    assert_bad_input(
+        &latentlab(&["pca", "--data", "/no/such/folder", "--out", out_arg]),
+        "/no/such/folder",
+    );
+    assert_bad_input(
+        &latentlab(&["pca", "--data", "embedded", "--k", "0", "--out", out_arg]),
+        "--k 0",
+    );
+    assert_bad_input(
+        &latentlab(&["pca", "--data", "embedded", "--k", "785", "--out", out_arg]),
+        "between 1 and 784",
+    );
+    assert_bad_input(
+        &latentlab(&["pca", "--data", "embedded", "--k", "1.5", "--out", out_arg]),
+        "variance fraction",
+    );
+    assert_bad_input(
+        &latentlab(&[
+            "pca", "--data", "embedded", "--solver", "qr", "--out", out_arg,
+        ]),
+        "qr",
+    );
+    assert_bad_input(
+        &latentlab(&["pca", "--data", "embedded", "--bogus"]),
+        "--bogus",
+    );
     #[cfg(not(feature = "vulkan"))]
-    assert_bad_input(&latentlab(&["pca", "--data", "embedded", "--device", "vulkan", "--out", out_arg]), "vulkan");
+    assert_bad_input(
+        &latentlab(&[
+            "pca", "--data", "embedded", "--device", "vulkan", "--out", out_arg,
+        ]),
+        "vulkan",
+    );
     // A damaged dataset names the file.
     let data = temp_out("bad-data");
     std::fs::create_dir_all(&data).unwrap();
-    for name in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"] {
+    for name in [
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ] {
         std::fs::write(data.join(name), b"\x00\x00\x08\x01\x00\x00\x00\x09short").unwrap();
     }
-    assert_bad_input(&latentlab(&["pca", "--data", data.to_str().unwrap(), "--out", out_arg]), "train-images-idx3-ubyte");
+    assert_bad_input(
+        &latentlab(&["pca", "--data", data.to_str().unwrap(), "--out", out_arg]),
+        "train-images-idx3-ubyte",
+    );
     std::fs::remove_dir_all(&data).unwrap();
-    assert!(!out.exists() || std::fs::read_dir(&out).unwrap().next().is_none(), "nothing written on failure");
+    assert!(
+        !out.exists() || std::fs::read_dir(&out).unwrap().next().is_none(),
+        "nothing written on failure"
+    );
 }
 
 #[test]
 fn data_comes_from_the_environment_when_no_flag_is_given() {
     let out = temp_out("env");
     let run = Command::new(env!("CARGO_BIN_EXE_latentlab"))
-        .args(["pca", "--k", "5", "--solver", "randomized", "--out", out.to_str().unwrap()])
+        .args([
+            "pca",
+            "--k",
+            "5",
+            "--solver",
+            "randomized",
+            "--out",
+            out.to_str().unwrap(),
+        ])
         .env("LATENTLAB_DATA", "embedded")
         .output()
         .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     assert!(String::from_utf8_lossy(&run.stderr).contains("fashion-mnist-subset"));
     let broken = Command::new(env!("CARGO_BIN_EXE_latentlab"))
         .args(["pca", "--out", out.to_str().unwrap(), "--force"])
@@ -150,7 +247,9 @@ fn help_lists_the_commands_and_shared_flags() {
     let help = latentlab(&["pca", "--help"]);
     assert!(help.status.success());
     let text = String::from_utf8_lossy(&help.stdout);
-    for flag in ["--k", "--solver", "--out", "--data", "--seed", "--device", "--force", "--quiet"] {
+    for flag in [
+        "--k", "--solver", "--out", "--data", "--seed", "--device", "--force", "--quiet",
+    ] {
         assert!(text.contains(flag), "pca --help lacks {flag}");
     }
 }

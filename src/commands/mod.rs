@@ -80,8 +80,7 @@ pub fn spinner(message: &str, quiet: bool) -> ProgressBar {
     }
     let bar = ProgressBar::new_spinner().with_message(message.to_string());
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
-            .expect("static template"),
+        ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("static template"),
     );
     bar.enable_steady_tick(Duration::from_millis(120));
     bar

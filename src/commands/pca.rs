@@ -90,7 +90,10 @@ pub fn run(args: &PcaArgs) -> Result<PcaMetrics> {
     };
     let mut config = PcaConfig::new(fit_components, solver);
     config.seed = common.seed;
-    let bar = spinner(&format!("fitting PCA ({solver}) on {n} x {d}"), common.quiet);
+    let bar = spinner(
+        &format!("fitting PCA ({solver}) on {n} x {d}"),
+        common.quiet,
+    );
     let started = Instant::now();
     let fitted = Pca::fit_bytes(&dataset.train.pixels, n, 255.0, &config);
     let fit_seconds = started.elapsed().as_secs_f64();
@@ -99,10 +102,14 @@ pub fn run(args: &PcaArgs) -> Result<PcaMetrics> {
     let k = match requested {
         Components::Count(k) => k,
         Components::VarianceFraction(f) => {
-            components_for_fraction(&fitted.explained_variance_ratio, f).unwrap_or(fitted.n_components())
+            components_for_fraction(&fitted.explained_variance_ratio, f)
+                .unwrap_or(fitted.n_components())
         }
     };
-    common.log(&format!("fit {} components in {fit_seconds:.2} s", fitted.n_components()));
+    common.log(&format!(
+        "fit {} components in {fit_seconds:.2} s",
+        fitted.n_components()
+    ));
 
     let ratios = fitted.explained_variance_ratio.clone();
     let cumulative = cumulative(&ratios);
@@ -173,7 +180,11 @@ fn print_summary(m: &PcaMetrics, out: &Path) {
         count(m.components_for_90),
         count(m.components_for_95)
     );
-    let mse: Vec<String> = m.test_mse.iter().map(|(k, v)| format!("k={k}: {v:.5}")).collect();
+    let mse: Vec<String> = m
+        .test_mse
+        .iter()
+        .map(|(k, v)| format!("k={k}: {v:.5}"))
+        .collect();
     println!("  test MSE per pixel: {}", mse.join(", "));
     println!("  wrote {}", out.display());
 }
@@ -184,7 +195,14 @@ fn draw_components(pca: &Pca, dataset: &Dataset, path: &Path) -> Result<()> {
     for i in 0..pca.n_components().min(64) {
         grid.push(pca.components.row(i).iter().map(|&v| v as f32).collect());
     }
-    grid.save(path, Colormap::Diverging, &GridOptions { scale: 2, ..Default::default() })
+    grid.save(
+        path,
+        Colormap::Diverging,
+        &GridOptions {
+            scale: 2,
+            ..Default::default()
+        },
+    )
 }
 
 /// One test image of each of the first 8 classes (or the first 8 images), and below them their
@@ -197,7 +215,10 @@ fn draw_reconstructions(pca: &Pca, dataset: &Dataset, ks: &[usize], path: &Path)
     if picks.len() < 8 {
         picks = (0..test.len().min(8)).collect();
     }
-    let picked: Vec<u8> = picks.iter().flat_map(|&i| test.image(i).iter().copied()).collect();
+    let picked: Vec<u8> = picks
+        .iter()
+        .flat_map(|&i| test.image(i).iter().copied())
+        .collect();
     let x = crate::pca::bytes_to_matrix(&picked, picks.len(), 255.0);
     let z = pca.transform(x.as_ref())?;
     let mut grid = ImageGrid::new(test.shape);
@@ -217,7 +238,13 @@ fn draw_reconstructions(pca: &Pca, dataset: &Dataset, ks: &[usize], path: &Path)
         scale: 2,
         ..Default::default()
     };
-    let image = grid.render(Colormap::Linear { low: 0.0, high: 1.0 }, &options);
+    let image = grid.render(
+        Colormap::Linear {
+            low: 0.0,
+            high: 1.0,
+        },
+        &options,
+    );
     let tile = test.shape.height as u32 * options.scale;
     let labelled = label_rows(&image, &labels, options.gutter, tile + options.gutter, tile)?;
     crate::viz::grid::save_png(&labelled, path)
@@ -240,12 +267,21 @@ fn draw_variance(m: &PcaMetrics, path: &Path) -> Result<()> {
         log_y: true,
     };
     let mut marks = vec![
-        Mark::Horizontal { y: 0.90, label: "90 %".into() },
-        Mark::Horizontal { y: 0.95, label: "95 %".into() },
+        Mark::Horizontal {
+            y: 0.90,
+            label: "90 %".into(),
+        },
+        Mark::Horizontal {
+            y: 0.95,
+            label: "95 %".into(),
+        },
     ];
     for (count, name) in [(m.components_for_90, "90 %"), (m.components_for_95, "95 %")] {
         if let Some(c) = count {
-            marks.push(Mark::Vertical { x: c as f64, label: format!("{c} for {name}") });
+            marks.push(Mark::Vertical {
+                x: c as f64,
+                label: format!("{c} for {name}"),
+            });
         }
     }
     let cumulative = LineChart {
@@ -254,7 +290,9 @@ fn draw_variance(m: &PcaMetrics, path: &Path) -> Result<()> {
         y_label: "fraction of total variance".into(),
         series: vec![Series {
             name: "cumulative".into(),
-            points: (0..shown).map(|i| ((i + 1) as f64, m.cumulative[i])).collect(),
+            points: (0..shown)
+                .map(|i| ((i + 1) as f64, m.cumulative[i]))
+                .collect(),
         }],
         marks,
         log_y: false,

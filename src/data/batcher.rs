@@ -84,7 +84,11 @@ impl<'a> Batches<'a> {
     pub fn num_batches(&self) -> usize {
         let n = self.order.len();
         let b = self.config.batch_size;
-        if self.config.drop_last { n / b } else { n.div_ceil(b) }
+        if self.config.drop_last {
+            n / b
+        } else {
+            n.div_ceil(b)
+        }
     }
 }
 
@@ -103,7 +107,12 @@ impl Iterator for Batches<'_> {
         let mut pixels = Vec::with_capacity(size * shape.len());
         let mut labels = Vec::with_capacity(size);
         for &i in indices {
-            pixels.extend(self.split.image(i).iter().map(|&p| self.config.scale.apply(p)));
+            pixels.extend(
+                self.split
+                    .image(i)
+                    .iter()
+                    .map(|&p| self.config.scale.apply(p)),
+            );
             labels.push(self.split.labels[i] as i64);
         }
         let images = Tensor::from_data(

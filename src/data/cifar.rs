@@ -43,7 +43,7 @@ pub fn batches_dir(dir: &Path) -> Option<PathBuf> {
 
 /// Decodes the records of one batch file.
 pub fn parse_batch(bytes: &[u8], name: &str) -> Result<(Vec<u8>, Vec<u8>)> {
-    if bytes.is_empty() || bytes.len() % RECORD != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(RECORD) {
         return Err(Error::bad_input(format!(
             "{name}: not a CIFAR-10 batch: {} bytes is not a whole number of {RECORD}-byte records",
             bytes.len()

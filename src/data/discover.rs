@@ -37,7 +37,10 @@ impl DataSpec {
 /// Loads a dataset folder of any supported kind, telling the kinds apart by their files.
 pub fn load_path(path: &Path, options: FolderOptions) -> Result<Dataset> {
     if !path.exists() {
-        return Err(Error::bad_input(format!("{}: no such file or folder", path.display())));
+        return Err(Error::bad_input(format!(
+            "{}: no such file or folder",
+            path.display()
+        )));
     }
     if !path.is_dir() {
         return Err(Error::bad_input(format!(

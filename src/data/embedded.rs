@@ -7,10 +7,14 @@ use super::{Dataset, FASHION_MNIST_CLASSES};
 use crate::error::{Error, Result};
 
 const DIR: &str = "data/fashion-mnist-subset";
-const TRAIN_IMAGES: &[u8] = include_bytes!("../../data/fashion-mnist-subset/train-images-idx3-ubyte.gz");
-const TRAIN_LABELS: &[u8] = include_bytes!("../../data/fashion-mnist-subset/train-labels-idx1-ubyte.gz");
-const TEST_IMAGES: &[u8] = include_bytes!("../../data/fashion-mnist-subset/t10k-images-idx3-ubyte.gz");
-const TEST_LABELS: &[u8] = include_bytes!("../../data/fashion-mnist-subset/t10k-labels-idx1-ubyte.gz");
+const TRAIN_IMAGES: &[u8] =
+    include_bytes!("../../data/fashion-mnist-subset/train-images-idx3-ubyte.gz");
+const TRAIN_LABELS: &[u8] =
+    include_bytes!("../../data/fashion-mnist-subset/train-labels-idx1-ubyte.gz");
+const TEST_IMAGES: &[u8] =
+    include_bytes!("../../data/fashion-mnist-subset/t10k-images-idx3-ubyte.gz");
+const TEST_LABELS: &[u8] =
+    include_bytes!("../../data/fashion-mnist-subset/t10k-labels-idx1-ubyte.gz");
 
 /// Decodes the embedded subset.
 pub fn load_embedded() -> Result<Dataset> {
@@ -29,7 +33,10 @@ pub fn load_embedded() -> Result<Dataset> {
     Ok(Dataset {
         name: "fashion-mnist-subset".into(),
         source: "the embedded subset (10k train / 2k test, class-balanced)".into(),
-        class_names: FASHION_MNIST_CLASSES.iter().map(|s| s.to_string()).collect(),
+        class_names: FASHION_MNIST_CLASSES
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
         train: split(TRAIN_IMAGES, TRAIN_LABELS, "train")?,
         test: split(TEST_IMAGES, TEST_LABELS, "t10k")?,
     })

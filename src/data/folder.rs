@@ -67,7 +67,10 @@ pub fn is_image_folder(dir: &Path) -> bool {
     };
     classes.iter().any(|c| {
         image_files(c).is_ok_and(|f| !f.is_empty())
-            || class_dirs(c).is_ok_and(|sub| sub.iter().any(|s| image_files(s).is_ok_and(|f| !f.is_empty())))
+            || class_dirs(c).is_ok_and(|sub| {
+                sub.iter()
+                    .any(|s| image_files(s).is_ok_and(|f| !f.is_empty()))
+            })
     })
 }
 
@@ -85,8 +88,9 @@ fn decode(files: &[(PathBuf, u8)], size: u32) -> Result<Decoded> {
         all_gray: true,
     };
     for (path, label) in files {
-        let image = image::open(path)
-            .map_err(|e| Error::bad_input(format!("{}: cannot decode image: {e}", path.display())))?;
+        let image = image::open(path).map_err(|e| {
+            Error::bad_input(format!("{}: cannot decode image: {e}", path.display()))
+        })?;
         out.all_gray &= !image.color().has_color();
         let rgb = image.to_rgb8();
         let rgb = if rgb.dimensions() == (size, size) {
@@ -124,8 +128,14 @@ fn to_split(decoded: &Decoded, channels: usize, size: usize) -> Split {
             .flat_map(|img| {
                 (0..plane).map(move |i| {
                     // ITU-R 601 luma, as `image` and PIL convert to gray.
-                    let (r, g, b) = (img[i] as f32, img[plane + i] as f32, img[2 * plane + i] as f32);
-                    (0.299 * r + 0.587 * g + 0.114 * b).round().clamp(0.0, 255.0) as u8
+                    let (r, g, b) = (
+                        img[i] as f32,
+                        img[plane + i] as f32,
+                        img[2 * plane + i] as f32,
+                    );
+                    (0.299 * r + 0.587 * g + 0.114 * b)
+                        .round()
+                        .clamp(0.0, 255.0) as u8
                 })
             })
             .collect()
@@ -139,7 +149,9 @@ pub fn load_image_folder(root: &Path, options: FolderOptions) -> Result<Dataset>
         && c != 1
         && c != 3
     {
-        return Err(Error::bad_input(format!("--channels must be 1 or 3, not {c}")));
+        return Err(Error::bad_input(format!(
+            "--channels must be 1 or 3, not {c}"
+        )));
     }
     if options.image_size == 0 {
         return Err(Error::bad_input("--image-size must be positive"));
@@ -170,7 +182,11 @@ pub fn load_image_folder(root: &Path, options: FolderOptions) -> Result<Dataset>
     for (label, name) in class_names.iter().enumerate() {
         let label = label as u8;
         if presplit {
-            train_files.extend(image_files(&train_root.join(name))?.into_iter().map(|p| (p, label)));
+            train_files.extend(
+                image_files(&train_root.join(name))?
+                    .into_iter()
+                    .map(|p| (p, label)),
+            );
             let test_dir = test_root.join(name);
             if test_dir.is_dir() {
                 test_files.extend(image_files(&test_dir)?.into_iter().map(|p| (p, label)));
@@ -202,7 +218,11 @@ pub fn load_image_folder(root: &Path, options: FolderOptions) -> Result<Dataset>
     let test = decode(&test_files, size)?;
     let channels = options
         .channels
-        .unwrap_or(if train.all_gray && test.all_gray { 1 } else { 3 });
+        .unwrap_or(if train.all_gray && test.all_gray {
+            1
+        } else {
+            3
+        });
     let name = root
         .canonicalize()
         .unwrap_or_else(|_| root.to_path_buf())

@@ -34,7 +34,10 @@ pub fn parse_idx(bytes: &[u8], name: &str) -> Result<IdxArray> {
         bytes
     };
     if bytes.len() < 4 {
-        return Err(bad(format!("{} bytes is too short for a header", bytes.len())));
+        return Err(bad(format!(
+            "{} bytes is too short for a header",
+            bytes.len()
+        )));
     }
     if bytes[0] != 0 || bytes[1] != 0 {
         return Err(bad(format!(
@@ -69,7 +72,11 @@ pub fn parse_idx(bytes: &[u8], name: &str) -> Result<IdxArray> {
         return Err(bad(format!(
             "dimensions {dims:?} need {expected} bytes of data but the file has {}{}",
             body.len(),
-            if body.len() < expected { " (truncated)" } else { "" }
+            if body.len() < expected {
+                " (truncated)"
+            } else {
+                ""
+            }
         )));
     }
     Ok(IdxArray {
@@ -121,7 +128,10 @@ pub fn split_from_arrays(
 /// some mirrors use, each raw or gzipped.
 fn candidates(stem: &str, kind: &str) -> Vec<String> {
     let mut names = Vec::new();
-    for base in [format!("{stem}-{kind}-ubyte"), format!("{stem}-{}", kind.replacen('-', ".", 1) + "-ubyte")] {
+    for base in [
+        format!("{stem}-{kind}-ubyte"),
+        format!("{stem}-{}", kind.replacen('-', ".", 1) + "-ubyte"),
+    ] {
         names.push(format!("{base}.gz"));
         names.push(base);
     }
@@ -182,11 +192,24 @@ pub fn load_idx_dir(dir: &Path) -> Result<Dataset> {
     let (name, class_names): (String, Vec<String>) = if folder.contains("fashion") {
         (
             "fashion-mnist".into(),
-            FASHION_MNIST_CLASSES.iter().map(|s| s.to_string()).collect(),
+            FASHION_MNIST_CLASSES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         )
     } else {
-        let max_label = train.labels.iter().chain(&test.labels).copied().max().unwrap_or(0);
-        let name = if folder.is_empty() { "idx".into() } else { folder.clone() };
+        let max_label = train
+            .labels
+            .iter()
+            .chain(&test.labels)
+            .copied()
+            .max()
+            .unwrap_or(0);
+        let name = if folder.is_empty() {
+            "idx".into()
+        } else {
+            folder.clone()
+        };
         (name, (0..=max_label).map(|d| d.to_string()).collect())
     };
     check_labels(&train, class_names.len(), dir)?;
@@ -271,7 +294,12 @@ mod tests {
         assert!(err.contains("magic"), "{err}");
         let mut raw = images(2);
         raw[2] = 0x0D; // floats
-        assert!(parse_idx(&raw, "x").unwrap_err().to_string().contains("element type"));
+        assert!(
+            parse_idx(&raw, "x")
+                .unwrap_err()
+                .to_string()
+                .contains("element type")
+        );
     }
 
     #[test]
@@ -281,7 +309,10 @@ mod tests {
         let err = split_from_arrays(imgs, labels, "imgs", "labels")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("5 images") && err.contains("4 labels"), "{err}");
+        assert!(
+            err.contains("5 images") && err.contains("4 labels"),
+            "{err}"
+        );
     }
 
     #[test]

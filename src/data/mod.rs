@@ -82,7 +82,6 @@ impl Split {
         }
         counts
     }
-
 }
 
 /// A dataset with its train and test splits and what it is called.

@@ -56,7 +56,11 @@ impl ImageGrid {
 
     /// Appends one image of `shape.len()` values.
     pub fn push(&mut self, image: Vec<f32>) {
-        assert_eq!(image.len(), self.shape.len(), "image has the wrong number of values");
+        assert_eq!(
+            image.len(),
+            self.shape.len(),
+            "image has the wrong number of values"
+        );
         self.images.push(image);
     }
 
@@ -110,7 +114,11 @@ impl ImageGrid {
                     };
                     for dy in 0..s {
                         for dx in 0..s {
-                            canvas.put_pixel(x0 + x as u32 * s + dx, y0 + y as u32 * s + dy, Rgb(rgb));
+                            canvas.put_pixel(
+                                x0 + x as u32 * s + dx,
+                                y0 + y as u32 * s + dy,
+                                Rgb(rgb),
+                            );
                         }
                     }
                 }
@@ -129,7 +137,10 @@ impl ImageGrid {
 pub fn save_png(image: &RgbImage, path: &Path) -> Result<()> {
     let mut bytes = Vec::new();
     image
-        .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
         .map_err(|e| Error::Internal(format!("encoding {}: {e}", path.display())))?;
     write_atomic(path, &bytes)
 }
@@ -164,7 +175,13 @@ mod tests {
             grid.push(vec![i as f32 / 9.0; 6]);
         }
         let options = GridOptions::default();
-        let image = grid.render(Colormap::Linear { low: 0.0, high: 1.0 }, &options);
+        let image = grid.render(
+            Colormap::Linear {
+                low: 0.0,
+                high: 1.0,
+            },
+            &options,
+        );
         // 8 columns, 2 rows: 8*3 + 9*2 wide, 2*2 + 3*2 high.
         assert_eq!(image.dimensions(), (42, 10));
         assert_eq!(image.get_pixel(0, 0).0, [255, 255, 255]); // gutter

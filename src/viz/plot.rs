@@ -62,9 +62,18 @@ fn plot_error<E: std::fmt::Debug>(e: E) -> Error {
 
 impl LineChart {
     fn x_range(&self) -> (f64, f64) {
-        let xs = self.series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
-        let (lo, hi) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x), b.max(x)));
-        if lo.is_finite() && hi > lo { (lo, hi) } else { (0.0, 1.0) }
+        let xs = self
+            .series
+            .iter()
+            .flat_map(|s| s.points.iter().map(|p| p.0));
+        let (lo, hi) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+            (a.min(x), b.max(x))
+        });
+        if lo.is_finite() && hi > lo {
+            (lo, hi)
+        } else {
+            (0.0, 1.0)
+        }
     }
 
     fn y_range(&self) -> (f64, f64) {
@@ -77,7 +86,9 @@ impl LineChart {
                 Mark::Vertical { .. } => None,
             }))
             .filter(|y| y.is_finite() && (!self.log_y || *y > 0.0));
-        let (lo, hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| (a.min(y), b.max(y)));
+        let (lo, hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| {
+            (a.min(y), b.max(y))
+        });
         if !lo.is_finite() {
             return (if self.log_y { 1e-3 } else { 0.0 }, 1.0);
         }
@@ -135,10 +146,15 @@ impl LineChart {
         for (i, series) in self.series.iter().enumerate() {
             let color = COLORS[i % COLORS.len()];
             chart
-                .draw_series(LineSeries::new(series.points.iter().copied(), color.stroke_width(2)))
+                .draw_series(LineSeries::new(
+                    series.points.iter().copied(),
+                    color.stroke_width(2),
+                ))
                 .map_err(plot_error)?
                 .label(&series.name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
         }
         let gray = RGBColor(110, 110, 110);
         for mark in &self.marks {
@@ -152,7 +168,11 @@ impl LineChart {
                     (0, -18),
                 ),
                 Mark::Vertical { x, label } => {
-                    let low = if self.log_y { ya * (yb / ya).powf(0.08) } else { ya + (yb - ya) * 0.08 };
+                    let low = if self.log_y {
+                        ya * (yb / ya).powf(0.08)
+                    } else {
+                        ya + (yb - ya) * 0.08
+                    };
                     (vec![(*x, ya), (*x, yb)], label, (*x, low), (5, -18))
                 }
             };
@@ -185,7 +205,10 @@ fn format_tick(x: f64) -> String {
     if x.fract() == 0.0 && x.abs() < 1e9 {
         format!("{}", x as i64)
     } else {
-        format!("{x:.3}").trim_end_matches('0').trim_end_matches('.').to_string()
+        format!("{x:.3}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
     }
 }
 
@@ -228,12 +251,8 @@ pub fn label_rows(
         let style = ("sans-serif", 15).into_font().color(&BLACK);
         for (i, label) in labels.iter().enumerate() {
             let y = first_row_y + i as u32 * row_pitch + row_height / 2;
-            root.draw(&Text::new(
-                label.clone(),
-                (6, y as i32 - 8),
-                style.clone(),
-            ))
-            .map_err(plot_error)?;
+            root.draw(&Text::new(label.clone(), (6, y as i32 - 8), style.clone()))
+                .map_err(plot_error)?;
         }
         root.present().map_err(plot_error)?;
     }
