@@ -232,6 +232,20 @@ struct Spectrum {
     variances: Vec<f64>,
 }
 
+impl Spectrum {
+    /// The top `k` of an SVD of n centred samples: components are the right singular vectors,
+    /// variances σ²/(n-1).
+    fn from_svd(v: &Mat<f64>, singular: &[f64], k: usize, n: usize) -> Self {
+        Spectrum {
+            components: Mat::from_fn(k, v.nrows(), |i, j| v[(j, i)]),
+            variances: singular[..k]
+                .iter()
+                .map(|s| s * s / (n as f64 - 1.0))
+                .collect(),
+        }
+    }
+}
+
 /// The lower half of the covariance XcᵀXc/(n-1) of centred data.
 fn covariance_of_centered(xc: MatRef<'_, f64>) -> Mat<f64> {
     let (n, d) = xc.shape();
@@ -440,13 +454,7 @@ fn svd_spectrum(
 ) -> Result<Spectrum> {
     let r = r_factor(n, d, block);
     let (v, singular) = svd_without_u(r.as_ref())?;
-    Ok(Spectrum {
-        components: Mat::from_fn(k, d, |i, j| v[(j, i)]),
-        variances: singular[..k]
-            .iter()
-            .map(|s| s * s / (n as f64 - 1.0))
-            .collect(),
-    })
+    Ok(Spectrum::from_svd(&v, &singular, k, n))
 }
 
 /// Orthonormal basis of the columns of `y` (thin Q of its QR factorization).
@@ -491,13 +499,7 @@ fn randomized_spectrum(xc: MatRef<'_, f64>, k: usize, config: &PcaConfig) -> Res
     let mut b = Mat::<f64>::zeros(width, d);
     matmul(b.as_mut(), Accum::Replace, q.transpose(), xc, 1.0, par);
     let (v, singular) = svd_without_u(b.as_ref())?;
-    Ok(Spectrum {
-        components: Mat::from_fn(k, d, |i, j| v[(j, i)]),
-        variances: singular[..k]
-            .iter()
-            .map(|s| s * s / (n as f64 - 1.0))
-            .collect(),
-    })
+    Ok(Spectrum::from_svd(&v, &singular, k, n))
 }
 
 /// Checks that a fit of `n` samples in `d` dimensions can be asked for.

@@ -140,7 +140,12 @@ pub fn run(args: &PcaArgs) -> Result<PcaMetrics> {
     };
 
     draw_components(&fitted, &dataset, &out.join("components.png"))?;
-    draw_reconstructions(&fitted, &dataset, &ks, &out.join("reconstructions.png"))?;
+    draw_reconstructions(
+        &fitted,
+        &dataset,
+        &metrics.test_mse,
+        &out.join("reconstructions.png"),
+    )?;
     draw_variance(&metrics, &out.join("variance.png"))?;
     fitted.truncated(k).save(&out.join("pca.safetensors"))?;
     write_json(&out.join("metrics.json"), &metrics)?;
@@ -206,8 +211,13 @@ fn draw_components(pca: &Pca, dataset: &Dataset, path: &Path) -> Result<()> {
 }
 
 /// One test image of each of the first 8 classes (or the first 8 images), and below them their
-/// reconstructions from k = 1, 2, 5, ... components, a row per k.
-fn draw_reconstructions(pca: &Pca, dataset: &Dataset, ks: &[usize], path: &Path) -> Result<()> {
+/// reconstructions from k = 1, 2, 5, ... components, a row per k labelled with the test-set MSE.
+fn draw_reconstructions(
+    pca: &Pca,
+    dataset: &Dataset,
+    test_mse: &BTreeMap<usize, f64>,
+    path: &Path,
+) -> Result<()> {
     let test = &dataset.test;
     let mut picks: Vec<usize> = (0..dataset.num_classes().min(8))
         .filter_map(|c| test.labels.iter().position(|&l| l as usize == c))
@@ -226,12 +236,12 @@ fn draw_reconstructions(pca: &Pca, dataset: &Dataset, ks: &[usize], path: &Path)
     for i in 0..picks.len() {
         grid.push(x.row(i).iter().map(|&v| v as f32).collect());
     }
-    for &k in ks {
+    for (&k, mse) in test_mse {
         let recon = pca.inverse_transform(z.subcols(0, k))?;
         for i in 0..picks.len() {
             grid.push(recon.row(i).iter().map(|&v| v as f32).collect());
         }
-        labels.push(format!("k = {k}"));
+        labels.push(format!("k = {k}\nmse {mse:.4}"));
     }
     let options = GridOptions {
         columns: picks.len(),

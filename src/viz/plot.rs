@@ -231,7 +231,7 @@ pub fn save_charts(charts: &[LineChart], panel_size: (u32, u32), path: &Path) ->
     save_png(&image, path)
 }
 
-/// Adds a left margin to `image` and writes `labels[i]` beside row `i` of a grid whose first row
+/// Adds a left margin to `image` and writes `labels[i]` (one or more lines) beside row `i` of a grid whose first row
 /// starts at `first_row_y` and whose rows are `row_pitch` pixels apart.
 pub fn label_rows(
     image: &image::RgbImage,
@@ -249,10 +249,19 @@ pub fn label_rows(
     {
         let root = BitMapBackend::with_buffer(&mut buffer, (w, h)).into_drawing_area();
         let style = ("sans-serif", 15).into_font().color(&BLACK);
+        const LINE: i32 = 18;
         for (i, label) in labels.iter().enumerate() {
-            let y = first_row_y + i as u32 * row_pitch + row_height / 2;
-            root.draw(&Text::new(label.clone(), (6, y as i32 - 8), style.clone()))
+            let centre = (first_row_y + i as u32 * row_pitch + row_height / 2) as i32;
+            let lines: Vec<&str> = label.lines().collect();
+            let top = centre - LINE * lines.len() as i32 / 2;
+            for (l, line) in lines.iter().enumerate() {
+                root.draw(&Text::new(
+                    line.to_string(),
+                    (6, top + LINE * l as i32),
+                    style.clone(),
+                ))
                 .map_err(plot_error)?;
+            }
         }
         root.present().map_err(plot_error)?;
     }
