@@ -11,6 +11,7 @@ pub mod data;
 pub mod device;
 pub mod error;
 pub mod fsutil;
+pub mod models;
 pub mod pca;
 pub mod viz;
 
