@@ -11,40 +11,48 @@
 //!
 //! both in nats per image. Sampling decodes z ~ N(0, I) from the prior.
 //!
-//! The MLP is pytorch/examples' layout (784-400-20, 20-400-784), so the numbers compare.
+//! The encoder and decoder bodies are the autoencoder's (`autoencoder.rs`); what changes is the
+//! head between them, two linear maps to μ and log σ² instead of one to z. The MLP default is
+//! pytorch/examples' layout (784-400-20, 20-400-784), so the numbers compare.
 
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use burn::tensor::activation::relu;
 
-/// An MLP VAE.
+use crate::error::Error;
+use crate::models::autoencoder::{BodyConfig, Decoder, Encoder};
+use crate::models::likelihood::{Likelihood, ReconstructionHead};
+
+/// A VAE: encoder and decoder bodies, a Gaussian head, a likelihood and the KL weight β.
 #[derive(Config, Debug)]
-pub struct MlpVaeConfig {
-    /// Pixels per image.
-    #[config(default = 784)]
-    pub input: usize,
-    #[config(default = 400)]
-    pub hidden: usize,
+pub struct VaeConfig {
+    pub body: BodyConfig,
     /// Dimensions of z.
     #[config(default = 20)]
     pub latent: usize,
+    #[config(default = "Likelihood::Bernoulli")]
+    pub likelihood: Likelihood,
+    /// Weight of the KL term (β-VAE, Higgins et al. 2017); 1 is the ELBO.
+    #[config(default = 1.0)]
+    pub beta: f64,
 }
 
 #[derive(Module, Debug)]
-pub struct MlpVae {
-    encoder_hidden: Linear,
-    encoder_mean: Linear,
-    encoder_log_variance: Linear,
-    decoder_hidden: Linear,
-    decoder_logits: Linear,
+pub struct Vae {
+    encoder: Encoder,
+    to_mean: Linear,
+    to_log_variance: Linear,
+    decoder: Decoder,
+    pub head: ReconstructionHead,
+    #[module(skip)]
+    pub beta: f64,
 }
 
 /// What one forward pass gives.
 #[derive(Debug, Clone)]
 pub struct VaeOutput {
-    /// Bernoulli logits of p(x|z), `[batch, pixels]`.
-    pub logits: Tensor<2>,
+    /// Decoder output for the sampled z (logits for a Bernoulli likelihood), `[batch, c, h, w]`.
+    pub output: Tensor<4>,
     /// Mean of q(z|x), `[batch, latent]`.
     pub mean: Tensor<2>,
     /// Log-variance of q(z|x), `[batch, latent]`.
@@ -53,42 +61,76 @@ pub struct VaeOutput {
     pub z: Tensor<2>,
 }
 
-impl MlpVaeConfig {
-    pub fn init(&self, device: &Device) -> MlpVae {
-        MlpVae {
-            encoder_hidden: LinearConfig::new(self.input, self.hidden).init(device),
-            encoder_mean: LinearConfig::new(self.hidden, self.latent).init(device),
-            encoder_log_variance: LinearConfig::new(self.hidden, self.latent).init(device),
-            decoder_hidden: LinearConfig::new(self.latent, self.hidden).init(device),
-            decoder_logits: LinearConfig::new(self.hidden, self.input).init(device),
+/// The two parts of the negative ELBO, per image in nats, `[batch]` each.
+#[derive(Debug, Clone)]
+pub struct VaeLoss {
+    /// -E_q[log p(x|z)], estimated with the one sampled z.
+    pub reconstruction: Tensor<1>,
+    /// KL(q(z|x) ‖ N(0, I)), exact.
+    pub kl: Tensor<1>,
+}
+
+impl VaeConfig {
+    pub fn validate(&self) -> crate::Result<()> {
+        self.body.validate()?;
+        if self.latent == 0 {
+            return Err(Error::bad_input("--latent must be at least 1"));
+        }
+        if !(self.beta >= 0.0 && self.beta.is_finite()) {
+            return Err(Error::bad_input(format!(
+                "--beta {}: must be a non-negative number",
+                self.beta
+            )));
+        }
+        self.likelihood.validate()
+    }
+
+    pub fn init(&self, device: &Device) -> Vae {
+        let features = self.body.features();
+        Vae {
+            encoder: self.body.init_encoder(device),
+            to_mean: LinearConfig::new(features, self.latent).init(device),
+            to_log_variance: LinearConfig::new(features, self.latent).init(device),
+            decoder: self.body.init_decoder(self.latent, device),
+            head: self.likelihood.init(device),
+            beta: self.beta,
         }
     }
 }
 
-impl MlpVae {
-    /// q(z|x): mean and log-variance.
-    pub fn encode(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
-        let h = relu(self.encoder_hidden.forward(x)); // [batch, hidden]
-        let mean = self.encoder_mean.forward(h.clone()); // [batch, latent]
-        let log_variance = self.encoder_log_variance.forward(h); // [batch, latent]
+impl Vae {
+    /// q(z|x): mean and log-variance, `[batch, latent]` each.
+    pub fn encode(&self, images: Tensor<4>) -> (Tensor<2>, Tensor<2>) {
+        let features = self.encoder.forward(images); // [batch, features]
+        let mean = self.to_mean.forward(features.clone()); // [batch, latent]
+        let log_variance = self.to_log_variance.forward(features); // [batch, latent]
         (mean, log_variance)
     }
 
-    /// p(x|z) as Bernoulli logits; `sigmoid` of them is the mean image.
-    pub fn decode(&self, z: Tensor<2>) -> Tensor<2> {
-        let h = relu(self.decoder_hidden.forward(z)); // [batch, hidden]
-        self.decoder_logits.forward(h) // [batch, pixels]
+    /// p(x|z): the decoder output `[batch, c, h, w]`; `head.mean` of it is the mean image.
+    pub fn decode(&self, z: Tensor<2>) -> Tensor<4> {
+        self.decoder.forward(z)
     }
 
-    pub fn forward(&self, x: Tensor<2>) -> VaeOutput {
-        let (mean, log_variance) = self.encode(x);
+    pub fn forward(&self, images: Tensor<4>) -> VaeOutput {
+        let (mean, log_variance) = self.encode(images);
         let z = reparameterize(mean.clone(), log_variance.clone()); // [batch, latent]
         VaeOutput {
-            logits: self.decode(z.clone()),
+            output: self.decode(z.clone()), // [batch, c, h, w]
             mean,
             log_variance,
             z,
         }
+    }
+
+    /// The negative ELBO's parts on a batch; training minimizes mean(reconstruction + β·kl).
+    pub fn loss(&self, images: Tensor<4>) -> (VaeLoss, VaeOutput) {
+        let out = self.forward(images.clone());
+        let loss = VaeLoss {
+            reconstruction: self.head.nll(out.output.clone(), images),
+            kl: kl_divergence(out.mean.clone(), out.log_variance.clone()),
+        };
+        (loss, out)
     }
 }
 
@@ -102,15 +144,6 @@ pub fn reparameterize(mean: Tensor<2>, log_variance: Tensor<2>) -> Tensor<2> {
 pub fn kl_divergence(mean: Tensor<2>, log_variance: Tensor<2>) -> Tensor<1> {
     let terms = log_variance.clone() + 1.0 - mean.powi_scalar(2) - log_variance.exp();
     terms.sum_dim(1).squeeze_dim::<1>(1) * -0.5
-}
-
-/// -log p(x|z) for Bernoulli pixels given logits, per image, in nats: the binary cross-entropy
-/// summed over pixels. Computed as max(l, 0) - l·x + log(1 + e^-|l|), which never overflows,
-/// where the naive -x log σ(l) - (1-x) log(1-σ(l)) gives inf for large |l|. `[batch]`.
-pub fn bernoulli_nll_from_logits(logits: Tensor<2>, x: Tensor<2>) -> Tensor<1> {
-    let stable =
-        logits.clone().clamp_min(0.0) - logits.clone() * x + logits.abs().neg().exp().log1p();
-    stable.sum_dim(1).squeeze_dim::<1>(1)
 }
 
 #[cfg(test)]
@@ -143,30 +176,6 @@ mod tests {
     }
 
     #[test]
-    fn stable_bce_matches_the_naive_formula_where_both_are_finite() {
-        let device = Device::flex();
-        let logits = [-30.0f32, -5.0, -0.3, 0.0, 0.7, 4.0, 12.0, 25.0];
-        let targets = [0.0f32, 0.2, 1.0, 0.5, 0.0, 1.0, 0.9, 1.0];
-        let t = |v: &[f32]| Tensor::<2>::from_data(TensorData::new(v.to_vec(), [8, 1]), &device);
-        let got = values(bernoulli_nll_from_logits(t(&logits), t(&targets)));
-        for i in 0..8 {
-            let (l, x) = (logits[i] as f64, targets[i] as f64);
-            let p = 1.0 / (1.0 + (-l).exp());
-            let naive = -(x * p.ln() + (1.0 - x) * (1.0 - p).ln());
-            if naive.is_finite() {
-                assert!(
-                    (got[i] as f64 - naive).abs() < 1e-4 * naive.max(1.0),
-                    "logit {l}: {} vs {naive}",
-                    got[i]
-                );
-            }
-        }
-        // Where the naive formula overflows (σ(40) rounds to 1), the stable one stays finite.
-        let extreme = values(bernoulli_nll_from_logits(t(&[40.0; 8]), t(&[0.0; 8])));
-        assert!(extreme.iter().all(|v| (v - 40.0).abs() < 1e-3));
-    }
-
-    #[test]
     fn reparameterization_gradient_reaches_mean_and_variance() {
         let device = Device::flex().autodiff();
         device.seed(3);
@@ -193,16 +202,38 @@ mod tests {
     #[test]
     fn shapes_follow_the_pytorch_examples_layout() {
         let device = Device::flex();
-        let model = MlpVaeConfig::new().init(&device);
-        let x = Tensor::<2>::random([5, 784], Distribution::Default, &device);
-        let out = model.forward(x.clone());
-        assert_eq!(out.logits.dims(), [5, 784]);
+        let shape = crate::data::ImageShape {
+            channels: 1,
+            height: 28,
+            width: 28,
+        };
+        let body =
+            BodyConfig::new(crate::models::autoencoder::Arch::Mlp, shape).with_hidden(vec![400]);
+        let model = VaeConfig::new(body).init(&device);
+        let x = Tensor::<4>::random([5, 1, 28, 28], Distribution::Default, &device);
+        let (loss, out) = model.loss(x);
+        assert_eq!(out.output.dims(), [5, 1, 28, 28]);
         assert_eq!(out.mean.dims(), [5, 20]);
         assert_eq!(out.z.dims(), [5, 20]);
-        let loss =
-            bernoulli_nll_from_logits(out.logits, x) + kl_divergence(out.mean, out.log_variance);
-        assert_eq!(loss.dims(), [5]);
+        assert_eq!(loss.reconstruction.dims(), [5]);
+        assert_eq!(loss.kl.dims(), [5]);
         // 784·400 + 400 + 2·(400·20 + 20) + 20·400 + 400 + 400·784 + 784 parameters.
         assert_eq!(model.num_params(), 652_824);
+    }
+
+    #[test]
+    fn conv_vae_shapes() {
+        let device = Device::flex();
+        let shape = crate::data::ImageShape {
+            channels: 3,
+            height: 32,
+            width: 32,
+        };
+        let body = BodyConfig::new(crate::models::autoencoder::Arch::Conv, shape);
+        let model = VaeConfig::new(body).with_latent(4).init(&device);
+        let x = Tensor::<4>::random([2, 3, 32, 32], Distribution::Default, &device);
+        let (loss, out) = model.loss(x);
+        assert_eq!(out.output.dims(), [2, 3, 32, 32]);
+        assert_eq!(loss.kl.dims(), [2]);
     }
 }
