@@ -20,12 +20,15 @@ pub struct Cli {
 pub enum Command {
     /// Principal component analysis: eigen-images, explained variance, reconstructions at k.
     Pca(commands::pca::PcaArgs),
+    /// Train an autoencoder or a VAE (losses in nats per image), or --resume a run.
+    Train(commands::train::TrainArgs),
 }
 
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Pca(args) => commands::pca::run(&args).map(|_| ()),
+        Command::Train(args) => commands::train::run(&args).map(|_| ()),
     }
 }
 

@@ -14,6 +14,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Training produced NaN or Inf; the last good checkpoint is kept.
+    #[error("{0}")]
+    Diverged(String),
+    /// Stopped by Ctrl-C after saving what can be resumed.
+    #[error("{0}")]
+    Interrupted(String),
     /// Something went wrong that is not the user's fault.
     #[error("internal error: {0}")]
     Internal(String),
@@ -35,11 +41,13 @@ impl Error {
         }
     }
 
-    /// The process exit code for this error (see DESIGN.md: 2 bad input, 1 internal).
+    /// The process exit code for this error (see DESIGN.md: 2 bad input, 1 internal or
+    /// diverged, 130 interrupted by Ctrl-C after saving).
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::BadInput(_) => 2,
-            Error::Io { .. } | Error::Internal(_) => 1,
+            Error::Io { .. } | Error::Internal(_) | Error::Diverged(_) => 1,
+            Error::Interrupted(_) => 130,
         }
     }
 }

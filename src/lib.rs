@@ -13,6 +13,7 @@ pub mod error;
 pub mod fsutil;
 pub mod models;
 pub mod pca;
+pub mod train;
 pub mod viz;
 
 pub use error::{Error, Result};

@@ -1,6 +1,8 @@
 //! One file per CLI command: each reads its arguments, calls the library, writes a run folder.
 
 pub mod pca;
+pub mod run_folder;
+pub mod train;
 
 use std::path::PathBuf;
 use std::time::Duration;

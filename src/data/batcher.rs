@@ -80,6 +80,12 @@ impl<'a> Batches<'a> {
         &self.order
     }
 
+    /// Skips the first `n` batches without building them (resuming mid-epoch).
+    pub fn skip_batches(mut self, n: usize) -> Self {
+        self.position = (n * self.config.batch_size).min(self.order.len());
+        self
+    }
+
     /// Number of batches this pass yields.
     pub fn num_batches(&self) -> usize {
         let n = self.order.len();

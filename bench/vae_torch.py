@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""The pytorch/examples VAE recipe, for comparison with `latentlab train vae`.
+
+Same model (784-400-20, 20-400-784, ReLU, sigmoid output), same loss (BCE summed over pixels
+plus KL, per image), same optimizer (Adam, lr 1e-3, eps 1e-8), batch 128, 10 epochs, pixels
+in [0, 1] (not binarized), z sampled at test time too, as in
+https://github.com/pytorch/examples/blob/main/vae/main.py. The data are read from the IDX
+files directly so no torchvision download happens.
+
+  python3 bench/vae_torch.py recipe [--data DIR] [--epochs 10] [--seed 1] [--json PATH]
+  python3 bench/vae_torch.py throughput [--data DIR] [--steps 200] [--repeats 3] [--threads 2]
+
+`recipe` prints and writes one row per epoch: average train loss (over the epoch, as the example
+prints it) and test loss, in nats per image. `throughput` times training steps (forward,
+backward, Adam) at batch 128 and prints images/s as JSON.
+"""
+import argparse
+import gzip
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn, optim
+
+DEFAULT_DATA = "/usr/share/datasets/fashion-mnist"
+
+
+def read_idx(path):
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    dims = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def find(folder, stem):
+    for name in (stem + ".gz", stem):
+        path = os.path.join(folder, name)
+        if os.path.exists(path):
+            return path
+    sys.exit(f"error: {folder}: no {stem}[.gz]")
+
+
+def load(folder):
+    train = read_idx(find(folder, "train-images-idx3-ubyte"))
+    test = read_idx(find(folder, "t10k-images-idx3-ubyte"))
+    to_float = lambda a: torch.from_numpy(a.reshape(len(a), 784).astype(np.float32) / 255.0)
+    return to_float(train), to_float(test)
+
+
+class VAE(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(784, 400)
+        self.fc21 = nn.Linear(400, 20)
+        self.fc22 = nn.Linear(400, 20)
+        self.fc3 = nn.Linear(20, 400)
+        self.fc4 = nn.Linear(400, 784)
+
+    def encode(self, x):
+        h1 = F.relu(self.fc1(x))
+        return self.fc21(h1), self.fc22(h1)
+
+    def reparameterize(self, mu, logvar):
+        std = torch.exp(0.5 * logvar)
+        return mu + torch.randn_like(std) * std
+
+    def decode(self, z):
+        return torch.sigmoid(self.fc4(F.relu(self.fc3(z))))
+
+    def forward(self, x):
+        mu, logvar = self.encode(x)
+        return self.decode(self.reparameterize(mu, logvar)), mu, logvar
+
+
+def loss_function(recon_x, x, mu, logvar):
+    bce = F.binary_cross_entropy(recon_x, x, reduction="sum")
+    kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+    return bce, kld
+
+
+def recipe(args):
+    torch.manual_seed(args.seed)
+    train, test = load(args.data)
+    model = VAE()
+    optimizer = optim.Adam(model.parameters(), lr=1e-3)
+    rows = []
+    for epoch in range(1, args.epochs + 1):
+        start = time.time()
+        model.train()
+        order = torch.randperm(len(train))
+        total = recon_sum = kl_sum = 0.0
+        for i in range(0, len(train), 128):
+            x = train[order[i : i + 128]]
+            optimizer.zero_grad()
+            recon, mu, logvar = model(x)
+            bce, kld = loss_function(recon, x, mu, logvar)
+            (bce + kld).backward()
+            optimizer.step()
+            total += (bce + kld).item()
+            recon_sum += bce.item()
+            kl_sum += kld.item()
+        seconds = time.time() - start
+        model.eval()
+        t_total = t_recon = t_kl = 0.0
+        with torch.no_grad():
+            for i in range(0, len(test), 128):
+                x = test[i : i + 128]
+                recon, mu, logvar = model(x)
+                bce, kld = loss_function(recon, x, mu, logvar)
+                t_total += (bce + kld).item()
+                t_recon += bce.item()
+                t_kl += kld.item()
+        n, m = len(train), len(test)
+        row = {
+            "epoch": epoch,
+            "train": {"loss": total / n, "recon": recon_sum / n, "kl": kl_sum / n},
+            "test": {"loss": t_total / m, "recon": t_recon / m, "kl": t_kl / m},
+            "seconds": seconds,
+        }
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"torch": torch.__version__, "threads": torch.get_num_threads(), "epochs": rows}, f, indent=1)
+
+
+def throughput(args):
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    train, _ = load(args.data)
+    model = VAE()
+    optimizer = optim.Adam(model.parameters(), lr=1e-3)
+    batches = [train[i * 128 : (i + 1) * 128] for i in range(len(train) // 128)]
+
+    def step(x):
+        optimizer.zero_grad()
+        recon, mu, logvar = model(x)
+        bce, kld = loss_function(recon, x, mu, logvar)
+        (bce + kld).backward()
+        optimizer.step()
+
+    for i in range(args.warmup):
+        step(batches[i % len(batches)])
+    best = 0.0
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        for i in range(args.steps):
+            step(batches[i % len(batches)])
+        best = max(best, args.steps * 128 / (time.perf_counter() - start))
+    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(),
+                      "batch": 128, "steps": args.steps, "images_per_second": best}))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=["recipe", "throughput"])
+    parser.add_argument("--data", default=DEFAULT_DATA)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json")
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    recipe(args) if args.mode == "recipe" else throughput(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+//! A trained model's run folder, read back: `config.json` says what was trained on what, and
+//! `model.safetensors` holds the weights. Every command that takes `RUN` opens it here.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+
+use crate::commands::{CommonArgs, RunInfo};
+use crate::data::folder::FolderOptions;
+use crate::data::{DataSpec, Dataset, load_dataset};
+use crate::error::{Error, Result};
+use crate::models::{LatentModel, LatentModelConfig, load_safetensors};
+use crate::train::trainer::limit_split;
+
+/// How the data were chosen, so a run's commands load the same data again.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct DataArgs {
+    pub data: Option<String>,
+    pub image_size: u32,
+    pub channels: Option<usize>,
+    /// Images kept per split (`--limit`); `null` for all.
+    pub limit: Option<usize>,
+}
+
+impl DataArgs {
+    pub fn of(common: &CommonArgs, limit: Option<usize>) -> Self {
+        Self {
+            data: common.data.clone(),
+            image_size: common.image_size,
+            channels: common.channels,
+            limit,
+        }
+    }
+
+    pub fn load(&self) -> Result<Dataset> {
+        let mut dataset = load_dataset(
+            &DataSpec::from_arg(self.data.as_deref()),
+            FolderOptions {
+                image_size: self.image_size,
+                channels: self.channels,
+            },
+        )?;
+        dataset.train = limit_split(&dataset.train, self.limit);
+        dataset.test = limit_split(&dataset.test, self.limit);
+        Ok(dataset)
+    }
+}
+
+/// Training hyper-parameters, as `config.json` records them.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TrainingConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub optimizer: String,
+    pub lr: f64,
+    pub adam_beta_1: f32,
+    pub adam_beta_2: f32,
+    pub adam_epsilon: f32,
+}
+
+/// `config.json` of an autoencoder or VAE run.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct LatentRunConfig {
+    pub run: RunInfo,
+    pub data_args: DataArgs,
+    pub model: LatentModelConfig,
+    pub training: TrainingConfig,
+}
+
+/// An opened run folder.
+pub struct RunFolder {
+    pub path: PathBuf,
+    pub config: LatentRunConfig,
+}
+
+impl RunFolder {
+    /// Opens `path`, checking it is a run folder of a latent model.
+    pub fn open(path: &Path) -> Result<Self> {
+        if !path.is_dir() {
+            return Err(Error::bad_input(format!(
+                "{}: no such run folder",
+                path.display()
+            )));
+        }
+        let config_path = path.join("config.json");
+        let text = std::fs::read_to_string(&config_path).map_err(|_| {
+            Error::bad_input(format!(
+                "{}: not a run folder (no config.json)",
+                path.display()
+            ))
+        })?;
+        let config: LatentRunConfig = serde_json::from_str(&text).map_err(|e| {
+            Error::bad_input(format!(
+                "{}: not the config of an autoencoder or VAE run ({e})",
+                config_path.display()
+            ))
+        })?;
+        config.model.validate()?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            config,
+        })
+    }
+
+    /// The trained model from `model.safetensors`, on `device`.
+    pub fn load_model(&self, device: &Device) -> Result<LatentModel> {
+        let weights = self.path.join("model.safetensors");
+        if !weights.is_file() {
+            return Err(Error::bad_input(format!(
+                "{}: no model.safetensors yet (has an epoch finished?)",
+                self.path.display()
+            )));
+        }
+        load_safetensors(&self.config.model, &weights, device)
+    }
+
+    /// The data the run was trained on, loaded again; checked against what config.json records.
+    pub fn load_data(&self) -> Result<Dataset> {
+        let dataset = self.config.data_args.load()?;
+        let recorded = &self.config.run.dataset;
+        if dataset.shape() != recorded.shape
+            || dataset.train.len() != recorded.train
+            || dataset.test.len() != recorded.test
+        {
+            return Err(Error::bad_input(format!(
+                "{}: trained on {} ({} + {} images of {}), but that data now loads as {}",
+                self.path.display(),
+                recorded.name,
+                recorded.train,
+                recorded.test,
+                recorded.shape,
+                dataset.summary()
+            )));
+        }
+        Ok(dataset)
+    }
+}

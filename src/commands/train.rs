@@ -1,0 +1,311 @@
+//! `latentlab train ae|vae`: train an autoencoder or a VAE on the shared trainer, or continue a
+//! run with `--resume RUN`.
+
+use std::path::PathBuf;
+
+use burn::prelude::*;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand_distr::{Distribution as _, StandardNormal};
+
+use crate::commands::run_folder::{DataArgs, LatentRunConfig, RunFolder, TrainingConfig};
+use crate::commands::{CommonArgs, RunInfo, default_out};
+use crate::data::{BatchConfig, Batches, Dataset, PixelScale};
+use crate::device::DeviceChoice;
+use crate::error::{Error, Result};
+use crate::fsutil::{check_out_dir, prepare_out_dir, write_json};
+use crate::models::autoencoder::{Arch, AutoencoderConfig, BodyConfig};
+use crate::models::likelihood::Likelihood;
+use crate::models::vae::VaeConfig;
+use crate::models::{LatentModelConfig, ModelKind};
+use crate::train::latent::{AdamSettings, LatentLearner};
+use crate::train::metrics::EpochRow;
+use crate::train::trainer::{self, install_interrupt_handler, mix, stream};
+use crate::train::{Outcome, TrainOptions};
+
+/// Arguments of `latentlab train`.
+///
+/// Losses are in nats per image: `recon` is -log p(x|z) summed over pixels, `kl` is
+/// KL(q(z|x) ‖ N(0, I)), and the VAE's `loss` is recon + β·kl (the negative ELBO at β = 1).
+#[derive(Debug, Clone, clap::Args)]
+pub struct TrainArgs {
+    /// Model: ae (autoencoder) or vae. Not needed with --resume.
+    #[arg(value_parser = ["ae", "vae"], required_unless_present = "resume")]
+    pub model: Option<String>,
+    /// Encoder/decoder: mlp (fully connected) or conv (strided convolutions).
+    #[arg(long, default_value = "mlp", value_parser = ["mlp", "conv"])]
+    pub arch: String,
+    /// Dimensions of the latent code z.
+    #[arg(long, default_value_t = 20)]
+    pub latent: usize,
+    /// MLP hidden widths, input side first [default: ae 512,256; vae 400 (pytorch/examples)].
+    #[arg(long, value_delimiter = ',', value_name = "W,W")]
+    pub hidden: Option<Vec<usize>>,
+    /// Conv channels, one stride-2 layer each.
+    #[arg(long, value_delimiter = ',', default_value = "32,64", value_name = "C,C")]
+    pub conv_channels: Vec<usize>,
+    /// p(x|z): bernoulli (BCE from logits) or gaussian.
+    #[arg(long, default_value = "bernoulli", value_parser = ["bernoulli", "gaussian"])]
+    pub likelihood: String,
+    /// σ of the gaussian likelihood: a number, or `learned`.
+    #[arg(long, default_value = "0.1")]
+    pub sigma: String,
+    /// Weight of the VAE's KL term (1 = the ELBO).
+    #[arg(long, default_value_t = 1.0)]
+    pub beta: f64,
+    /// Epochs in all [default: 10; with --resume, the run's own].
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    /// Adam learning rate (β1 0.9, β2 0.999, eps 1e-8 as in PyTorch).
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Use only the first N images of each split (smoke runs).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Output folder [default: runs/ae or runs/vae].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue the run in this folder from its checkpoint (its config.json gives the model
+    /// and data; --epochs may raise the total).
+    #[arg(long, value_name = "RUN", conflicts_with_all = ["model", "out"])]
+    pub resume: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// What a finished or interrupted training returns.
+pub struct TrainReport {
+    pub out: PathBuf,
+    pub outcome: Outcome,
+}
+
+fn model_config(args: &TrainArgs, kind: ModelKind, dataset: &Dataset) -> Result<LatentModelConfig> {
+    let arch: Arch = args.arch.parse()?;
+    let hidden = args.hidden.clone().unwrap_or(match kind {
+        ModelKind::Ae => vec![512, 256],
+        ModelKind::Vae => vec![400],
+    });
+    let body = BodyConfig::new(arch, dataset.shape())
+        .with_hidden(hidden)
+        .with_channels(args.conv_channels.clone());
+    let likelihood = Likelihood::parse(&args.likelihood, &args.sigma)?;
+    let config = match kind {
+        ModelKind::Ae => LatentModelConfig::Ae(
+            AutoencoderConfig::new(body)
+                .with_latent(args.latent)
+                .with_likelihood(likelihood),
+        ),
+        ModelKind::Vae => LatentModelConfig::Vae(
+            VaeConfig::new(body)
+                .with_latent(args.latent)
+                .with_likelihood(likelihood)
+                .with_beta(args.beta),
+        ),
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+fn check_training(epochs: usize, batch_size: usize, lr: f64) -> Result<()> {
+    if batch_size == 0 {
+        return Err(Error::bad_input("--batch-size must be at least 1"));
+    }
+    if epochs == 0 {
+        return Err(Error::bad_input("--epochs must be at least 1"));
+    }
+    if !(lr > 0.0 && lr.is_finite()) {
+        return Err(Error::bad_input(format!("--lr {lr}: must be a positive number")));
+    }
+    Ok(())
+}
+
+/// Runs the command.
+pub fn run(args: &TrainArgs) -> Result<TrainReport> {
+    run_with(args, None)
+}
+
+/// Runs the command; `stop_after_steps` interrupts as Ctrl-C would (for tests).
+pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<TrainReport> {
+    let common = &args.common;
+    let (config, dataset, out, resume) = match &args.resume {
+        Some(run) => {
+            let folder = RunFolder::open(run)?;
+            if !crate::train::checkpoint::exists(&run.join("checkpoint")) {
+                return Err(Error::bad_input(format!(
+                    "{}: no checkpoint to resume from",
+                    run.display()
+                )));
+            }
+            let mut config = folder.config.clone();
+            config.training.epochs = args.epochs.unwrap_or(config.training.epochs);
+            check_training(config.training.epochs, config.training.batch_size, config.training.lr)?;
+            let dataset = folder.load_data()?;
+            (config, dataset, run.clone(), true)
+        }
+        None => {
+            let kind = match args.model.as_deref() {
+                Some("ae") => ModelKind::Ae,
+                Some("vae") => ModelKind::Vae,
+                _ => return Err(Error::bad_input("name a model: ae or vae")),
+            };
+            let epochs = args.epochs.unwrap_or(10);
+            check_training(epochs, args.batch_size, args.lr)?;
+            if args.limit == Some(0) {
+                return Err(Error::bad_input("--limit must be at least 1"));
+            }
+            let out = args.out.clone().unwrap_or_else(|| default_out(&kind.to_string()));
+            common.device_choice()?.device()?;
+            check_out_dir(&out, common.force)?;
+            let data_args = DataArgs::of(common, args.limit);
+            let dataset = common.load_data().and_then(|d| {
+                let mut d = d;
+                d.train = trainer::limit_split(&d.train, args.limit);
+                d.test = trainer::limit_split(&d.test, args.limit);
+                Ok(d)
+            })?;
+            let model = model_config(args, kind, &dataset)?;
+            let adam = AdamSettings::pytorch(args.lr);
+            let config = LatentRunConfig {
+                run: RunInfo::new(&format!("train {kind}"), &dataset, common),
+                data_args,
+                model,
+                training: TrainingConfig {
+                    epochs,
+                    batch_size: args.batch_size,
+                    optimizer: "adam".into(),
+                    lr: args.lr,
+                    adam_beta_1: adam.beta_1,
+                    adam_beta_2: adam.beta_2,
+                    adam_epsilon: adam.epsilon,
+                },
+            };
+            (config, dataset, out, false)
+        }
+    };
+    let device_choice: DeviceChoice = config.run.device.parse()?;
+    let device = device_choice.device()?;
+    if !common.quiet {
+        eprintln!("data: {}", dataset.summary());
+    }
+    if !resume {
+        prepare_out_dir(&out, common.force)?;
+    }
+    write_json(&out.join("config.json"), &config)?;
+
+    let seed = config.run.seed;
+    let autodiff = device.clone().autodiff();
+    autodiff.seed(mix(seed, stream::INIT, 0));
+    let model = config.model.init(&autodiff);
+    let shape = dataset.shape();
+    let fixed_noise = prior_noise(64, config.model.latent(), mix(seed, stream::SAMPLE, 0), &device);
+    let fixed_images = Batches::new(
+        &dataset.test,
+        BatchConfig {
+            batch_size: 32,
+            shuffle_seed: None,
+            drop_last: false,
+            scale: PixelScale::ZeroOne,
+        },
+        &device,
+    )
+    .next()
+    .ok_or_else(|| Error::bad_input("the test split is empty"))?
+    .images;
+    let adam = AdamSettings {
+        lr: config.training.lr,
+        beta_1: config.training.adam_beta_1,
+        beta_2: config.training.adam_beta_2,
+        epsilon: config.training.adam_epsilon,
+    };
+    let mut learner = LatentLearner::new(model, adam, shape, fixed_noise, fixed_images);
+    if !common.quiet {
+        eprintln!(
+            "model: {} {} ({} parameters), latent {}; {} epochs of batch {}, Adam lr {}",
+            config.model.kind(),
+            arch_name(&config.model),
+            learner.model().num_params(),
+            config.model.latent(),
+            config.training.epochs,
+            config.training.batch_size,
+            config.training.lr
+        );
+    }
+    install_interrupt_handler();
+    let options = TrainOptions {
+        epochs: config.training.epochs,
+        batch_size: config.training.batch_size,
+        seed,
+        out: out.clone(),
+        quiet: common.quiet,
+        stop_after_steps,
+    };
+    let outcome = trainer::train(&mut learner, &dataset, &options, &autodiff, resume)?;
+    match &outcome {
+        Outcome::Finished { rows } => {
+            if let Some(last) = rows.last()
+                && !common.quiet
+            {
+                eprintln!("{}", final_line(&config, last, &out));
+            }
+        }
+        Outcome::Interrupted { .. } if stop_after_steps.is_none() => {
+            return Err(Error::Interrupted("interrupted; checkpoint saved".into()));
+        }
+        Outcome::Interrupted { .. } => {}
+    }
+    Ok(TrainReport { out, outcome })
+}
+
+fn arch_name(config: &LatentModelConfig) -> String {
+    let body = match config {
+        LatentModelConfig::Ae(c) => &c.body,
+        LatentModelConfig::Vae(c) => &c.body,
+    };
+    match body.arch {
+        Arch::Mlp => format!(
+            "mlp {}-{}-{}",
+            body.shape.len(),
+            body.hidden
+                .iter()
+                .map(|w| w.to_string())
+                .collect::<Vec<_>>()
+                .join("-"),
+            config.latent()
+        ),
+        Arch::Conv => format!(
+            "conv {}",
+            body.channels
+                .iter()
+                .map(|w| w.to_string())
+                .collect::<Vec<_>>()
+                .join("-")
+        ),
+    }
+}
+
+fn final_line(config: &LatentRunConfig, last: &EpochRow, out: &std::path::Path) -> String {
+    let parts = last
+        .test
+        .iter()
+        .map(|(k, v)| format!("{k} {v:.3}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "trained {} for {} epochs: test {parts} (nats per image; mse per pixel); wrote {}",
+        config.model.kind(),
+        last.epoch,
+        out.display()
+    )
+}
+
+/// `n` draws from the prior N(0, I) in `latent` dimensions, from a seeded CPU generator so the
+/// same seed gives the same points on any device.
+pub fn prior_noise(n: usize, latent: usize, seed: u64, device: &Device) -> Tensor<2> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let values: Vec<f32> = (0..n * latent)
+        .map(|_| StandardNormal.sample(&mut rng))
+        .collect();
+    Tensor::from_data(TensorData::new(values, [n, latent]), device)
+}

@@ -1,0 +1,200 @@
+//! The autoencoder's and the VAE's side of the shared trainer: one Adam step on the model's
+//! objective, evaluation, the epoch's sample and reconstruction grids, checkpoints.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use burn::store::ModuleRecord;
+use burn::tensor::Bytes;
+
+use crate::data::{Batches, ImageShape, PixelScale};
+use crate::error::{Error, Result};
+use crate::models::{LatentModel, save_safetensors};
+use crate::train::trainer::{Learner, Parts, PassMeans, PassParts};
+use crate::viz::grid::{Colormap, GridOptions, ImageGrid};
+
+/// Adam settings. eps is PyTorch's 1e-8, not burn's 1e-5 default, so the recipes compare.
+#[derive(Debug, Clone, Copy)]
+pub struct AdamSettings {
+    pub lr: f64,
+    pub beta_1: f32,
+    pub beta_2: f32,
+    pub epsilon: f32,
+}
+
+impl AdamSettings {
+    pub fn pytorch(lr: f64) -> Self {
+        Self {
+            lr,
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-8,
+        }
+    }
+
+    pub fn init(&self) -> ModuleOptimizer {
+        AdamConfig::new()
+            .with_beta_1(self.beta_1)
+            .with_beta_2(self.beta_2)
+            .with_epsilon(self.epsilon)
+            .init()
+    }
+}
+
+/// Trains an autoencoder or a VAE.
+pub struct LatentLearner {
+    model: Option<LatentModel>,
+    optimizer: ModuleOptimizer,
+    adam: AdamSettings,
+    shape: ImageShape,
+    /// Prior draws decoded into the sample grid every epoch, `[64, latent]`.
+    fixed_noise: Tensor<2>,
+    /// Test images reconstructed every epoch, `[32, c, h, w]`.
+    fixed_images: Tensor<4>,
+}
+
+impl LatentLearner {
+    /// `model` must live on an autodiff device; `fixed_noise` and `fixed_images` on its inner one.
+    pub fn new(
+        model: LatentModel,
+        adam: AdamSettings,
+        shape: ImageShape,
+        fixed_noise: Tensor<2>,
+        fixed_images: Tensor<4>,
+    ) -> Self {
+        Self {
+            model: Some(model),
+            optimizer: adam.init(),
+            adam,
+            shape,
+            fixed_noise,
+            fixed_images,
+        }
+    }
+
+    pub fn model(&self) -> &LatentModel {
+        self.model.as_ref().expect("model is only taken inside a step")
+    }
+}
+
+/// Reads `[n]`-shaped scalars in one transfer.
+fn read_parts(parts: Vec<(&'static str, Tensor<1>)>) -> Parts {
+    let names: Vec<&'static str> = parts.iter().map(|(n, _)| *n).collect();
+    let values = Tensor::cat(parts.into_iter().map(|(_, t)| t).collect(), 0);
+    let values: Vec<f32> = values.into_data().iter::<f32>().collect();
+    names.into_iter().zip(values.into_iter().map(f64::from)).collect()
+}
+
+impl Learner for LatentLearner {
+    fn train_step(&mut self, images: Tensor<4>) -> Parts {
+        let model = self.model.take().expect("model is only taken inside a step");
+        let objective = model.objective(images);
+        let grads = objective.loss.backward();
+        let grads = GradientsParams::from_grads(grads, &model);
+        self.model = Some(self.optimizer.step(self.adam.lr, model, grads));
+        read_parts(objective.parts)
+    }
+
+    fn evaluate(&self, batches: Batches<'_>) -> PassParts {
+        let model = self.model().valid();
+        let mut means = PassMeans::default();
+        for batch in batches {
+            let n = batch.images.dims()[0];
+            let mut parts = model.objective(batch.images.clone()).parts;
+            // Squared error per pixel of the deterministic reconstruction (the mean of q(z|x)
+            // decoded to the mean image): the number to hold against PCA's.
+            let recon = model.decode_mean(model.encode_mean(batch.images.clone()));
+            parts.push(("mse", (recon - batch.images).powi_scalar(2).mean()));
+            means.add(&read_parts(parts), n);
+        }
+        means.means()
+    }
+
+    fn scale(&self) -> PixelScale {
+        PixelScale::ZeroOne
+    }
+
+    fn write_images(&self, out: &Path, epoch: usize) -> Result<()> {
+        let model = self.model().valid();
+        let samples = model.decode_mean(self.fixed_noise.clone());
+        save_grid(
+            samples,
+            self.shape,
+            &out.join("samples").join(format!("epoch_{epoch:03}.png")),
+        )?;
+        let reconstructions = model.decode_mean(model.encode_mean(self.fixed_images.clone()));
+        save_grid(
+            interleave_rows(self.fixed_images.clone(), reconstructions, 8),
+            self.shape,
+            &out.join("reconstructions").join(format!("epoch_{epoch:03}.png")),
+        )
+    }
+
+    fn state_blobs(&self) -> Result<Vec<(&'static str, Vec<u8>)>> {
+        let internal = |e: burn::store::RecordError| Error::Internal(format!("checkpoint: {e}"));
+        let model = self.model().clone().into_record().into_bytes().map_err(internal)?;
+        let optimizer = self.optimizer.into_bytes().map_err(internal)?;
+        Ok(vec![("model", model.to_vec()), ("optimizer", optimizer.to_vec())])
+    }
+
+    fn restore(&mut self, blobs: &BTreeMap<String, Vec<u8>>) -> Result<()> {
+        let blob = |role: &str| {
+            blobs
+                .get(role)
+                .map(|b| Bytes::from_bytes_vec(b.clone()))
+                .ok_or_else(|| Error::bad_input(format!("checkpoint has no {role} state")))
+        };
+        let bad = |what: &str, e: burn::store::RecordError| {
+            Error::bad_input(format!(
+                "checkpoint {what} does not fit this run's model (another model's checkpoint?): {e}"
+            ))
+        };
+        let record = ModuleRecord::from_bytes(blob("model")?).map_err(|e| bad("weights", e))?;
+        let model = self.model.take().expect("model present");
+        self.model = Some(model.try_load_record(record).map_err(|e| bad("weights", e))?);
+        let optimizer = std::mem::replace(&mut self.optimizer, self.adam.init());
+        self.optimizer = optimizer
+            .from_bytes(blob("optimizer")?)
+            .map_err(|e| bad("optimizer state", e))?;
+        Ok(())
+    }
+
+    fn export(&self, path: &Path) -> Result<()> {
+        save_safetensors(&self.model().valid(), path)
+    }
+}
+
+/// Puts rows of `a` and rows of `b` (each `columns` images) one under the other: a row of
+/// originals, then their reconstructions, and so on.
+pub fn interleave_rows(a: Tensor<4>, b: Tensor<4>, columns: usize) -> Tensor<4> {
+    let n = a.dims()[0];
+    let mut pieces = Vec::new();
+    for start in (0..n).step_by(columns) {
+        let end = (start + columns).min(n);
+        pieces.push(a.clone().slice(start..end));
+        pieces.push(b.clone().slice(start..end));
+    }
+    Tensor::cat(pieces, 0)
+}
+
+/// Writes images in [0, 1] (`[n, c, h, w]`) as an 8-column grid, each pixel drawn 2x2.
+pub fn save_grid(images: Tensor<4>, shape: ImageShape, path: &Path) -> Result<()> {
+    let values: Vec<f32> = images.into_data().iter::<f32>().collect();
+    let mut grid = ImageGrid::new(shape);
+    for image in values.chunks(shape.len()) {
+        grid.push(image.to_vec());
+    }
+    grid.save(
+        path,
+        Colormap::Linear {
+            low: 0.0,
+            high: 1.0,
+        },
+        &GridOptions {
+            scale: 2,
+            ..GridOptions::default()
+        },
+    )
+}

@@ -1,0 +1,365 @@
+//! The one training loop: epochs over shuffled batches, a progress bar, a metrics row, pictures
+//! and a checkpoint per epoch, exact resume, a clean stop on Ctrl-C or on a non-finite loss.
+//! What a step does belongs to the [`Learner`]; this file never looks inside a model.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use burn::tensor::Device;
+
+use crate::data::{BatchConfig, Batches, Dataset, PixelScale, Split};
+use crate::error::{Error, Result};
+use crate::train::checkpoint::{self, RngState, TrainState};
+use crate::train::metrics::{self, EpochRow};
+use crate::train::progress::EpochBar;
+
+/// Named loss parts of a step or of a pass, batch means per image.
+pub type Parts = Vec<(&'static str, f64)>;
+
+/// Loss parts over a pass, by name.
+pub type PassParts = Vec<(String, f64)>;
+
+/// One model family's side of training: what a step does, how it is scored, pictured and saved.
+pub trait Learner {
+    /// One optimization step on `images` (`[batch, c, h, w]`, scaled as [`Learner::scale`] says).
+    fn train_step(&mut self, images: burn::Tensor<4>) -> Parts;
+    /// Loss parts over a whole split, without updating anything: weighted means per image. The
+    /// batches live on the plain (non-autodiff) device.
+    fn evaluate(&self, batches: Batches<'_>) -> PassParts;
+    /// How pixels are scaled for this model.
+    fn scale(&self) -> PixelScale;
+    /// The epoch's pictures (fixed-noise samples, fixed-batch reconstructions) under `out`.
+    fn write_images(&self, out: &Path, epoch: usize) -> Result<()>;
+    /// Serialized model and optimizer state, by role.
+    fn state_blobs(&self) -> Result<Vec<(&'static str, Vec<u8>)>>;
+    /// Restores what [`Learner::state_blobs`] saved.
+    fn restore(&mut self, blobs: &BTreeMap<String, Vec<u8>>) -> Result<()>;
+    /// The final weights users open (`model.safetensors`).
+    fn export(&self, path: &Path) -> Result<()>;
+}
+
+/// How to train.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub seed: u64,
+    pub out: PathBuf,
+    pub quiet: bool,
+    /// Stop as Ctrl-C would after this many steps in all: tests use it to interrupt a run at a
+    /// chosen point through the same code path as a real Ctrl-C.
+    pub stop_after_steps: Option<u64>,
+}
+
+/// How a call to [`train`] ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Finished { rows: Vec<EpochRow> },
+    /// Stopped by Ctrl-C (or `stop_after_steps`) after saving a checkpoint.
+    Interrupted { state: TrainState },
+}
+
+/// Set by SIGINT once [`install_interrupt_handler`] has run.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Makes Ctrl-C finish the current step, save a checkpoint and stop; a second Ctrl-C kills.
+pub fn install_interrupt_handler() {
+    #[cfg(unix)]
+    {
+        use signal_hook::consts::SIGINT;
+        use std::sync::Once;
+        static ONCE: Once = Once::new();
+        ONCE.call_once(|| {
+            let flag = Arc::new(AtomicBool::new(false));
+            // Order matters: the conditional shutdown sees the flag set by the first Ctrl-C.
+            let _ = signal_hook::flag::register_conditional_shutdown(SIGINT, 130, flag.clone());
+            let _ = signal_hook::flag::register(SIGINT, flag.clone());
+            std::thread::spawn(move || {
+                loop {
+                    if flag.load(Ordering::Relaxed) {
+                        INTERRUPTED.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+            });
+        });
+    }
+}
+
+/// Mixes a seed and a stream position into an independent seed (splitmix64's finalizer).
+pub fn mix(seed: u64, domain: u64, position: u64) -> u64 {
+    let mut z = seed
+        ^ domain.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ position.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Random-stream domains, so data order, steps and evaluation never share draws.
+pub mod stream {
+    pub const INIT: u64 = 1;
+    pub const SHUFFLE: u64 = 2;
+    pub const STEP: u64 = 3;
+    pub const EVAL: u64 = 4;
+    pub const SAMPLE: u64 = 5;
+}
+
+fn checkpoint_dir(out: &Path) -> PathBuf {
+    out.join("checkpoint")
+}
+
+/// Trains `learner` on `data` from the start, or from `out`'s checkpoint when `resume` is set.
+pub fn train(
+    learner: &mut dyn Learner,
+    data: &Dataset,
+    options: &TrainOptions,
+    device: &Device,
+    resume: bool,
+) -> Result<Outcome> {
+    let out = &options.out;
+    let metrics_path = out.join("metrics.jsonl");
+    let mut state = if resume {
+        let loaded = checkpoint::load(&checkpoint_dir(out))?;
+        learner.restore(&loaded.blobs)?;
+        loaded.state
+    } else {
+        TrainState {
+            epoch: 0,
+            step: 0,
+            step_in_epoch: 0,
+            epoch_sums: vec![],
+            epoch_images: 0,
+            epoch_seconds: 0.0,
+            rng: RngState {
+                seed: options.seed,
+                stream: 0,
+            },
+        }
+    };
+    // Rows past the checkpoint come from a run that died between writing them and saving it.
+    let mut rows: Vec<EpochRow> = metrics::read_rows(&metrics_path)?
+        .into_iter()
+        .filter(|r| r.epoch <= state.epoch)
+        .collect();
+    let seed = state.rng.seed;
+    let scale = learner.scale();
+    let log = |bar: &EpochBar, line: &str| {
+        if !options.quiet {
+            if console_is_terminal() {
+                bar.println(line);
+            } else {
+                eprintln!("{line}");
+            }
+        }
+    };
+
+    while state.epoch < options.epochs {
+        let epoch = state.epoch + 1;
+        let batches = Batches::new(
+            &data.train,
+            BatchConfig {
+                batch_size: options.batch_size,
+                shuffle_seed: Some(mix(seed, stream::SHUFFLE, epoch as u64)),
+                drop_last: false,
+                scale,
+            },
+            device,
+        );
+        let steps = batches.num_batches();
+        let mut bar = EpochBar::new(epoch, options.epochs, steps, state.step_in_epoch, options.quiet);
+        let mut sums = PassMeans::resume(&state.epoch_sums, state.epoch_images);
+        let mut session_images = 0usize;
+        let started = Instant::now();
+        for batch in batches.skip_batches(state.step_in_epoch) {
+            device.seed(mix(seed, stream::STEP, state.step));
+            let size = batch.images.dims()[0];
+            let parts = learner.train_step(batch.images);
+            if let Some((name, value)) = parts.iter().find(|(_, v)| !v.is_finite()) {
+                bar.finish();
+                return Err(diverged(out, name, *value, epoch, state.step, state.epoch));
+            }
+            sums.add(&parts, size);
+            session_images += size;
+            state.step += 1;
+            state.step_in_epoch += 1;
+            state.rng.stream = state.step;
+            bar.step(size, &parts);
+            let stop_requested = INTERRUPTED.load(Ordering::Relaxed)
+                || options.stop_after_steps.is_some_and(|n| state.step >= n);
+            if stop_requested && state.step_in_epoch < steps {
+                (state.epoch_sums, state.epoch_images) = sums.totals();
+                state.epoch_seconds += started.elapsed().as_secs_f64();
+                checkpoint::save(&checkpoint_dir(out), &state, &learner.state_blobs()?)?;
+                bar.finish();
+                log_line(
+                    options.quiet,
+                    &format!(
+                        "stopped at epoch {epoch}, step {} ({}/{steps} of this epoch); checkpoint saved. \
+                         Continue with: latentlab train --resume {}",
+                        state.step,
+                        state.step_in_epoch,
+                        out.display()
+                    ),
+                );
+                return Ok(Outcome::Interrupted { state });
+            }
+        }
+        let seconds = state.epoch_seconds + started.elapsed().as_secs_f64();
+        let train_parts: BTreeMap<String, f64> = sums.means().into_iter().collect();
+
+        device.seed(mix(seed, stream::EVAL, epoch as u64));
+        let test_batches = Batches::new(
+            &data.test,
+            BatchConfig {
+                batch_size: options.batch_size.max(256),
+                shuffle_seed: None,
+                drop_last: false,
+                scale,
+            },
+            &device.clone().inner(),
+        );
+        let test_parts: BTreeMap<String, f64> = learner.evaluate(test_batches).into_iter().collect();
+        if let Some((name, value)) = test_parts.iter().find(|(_, v)| !v.is_finite()) {
+            bar.finish();
+            return Err(diverged(out, name, *value, epoch, state.step, state.epoch));
+        }
+        let row = EpochRow {
+            epoch,
+            step: state.step,
+            train: train_parts,
+            test: test_parts,
+            seconds,
+            images_per_second: session_images as f64 / started.elapsed().as_secs_f64().max(1e-9),
+        };
+        log(&bar, &summary(&row));
+        bar.finish();
+        rows.push(row);
+        metrics::write_rows(&metrics_path, &rows)?;
+        metrics::plot_losses(&rows, &out.join("loss.png"))?;
+        learner.write_images(out, epoch)?;
+        learner.export(&out.join("model.safetensors"))?;
+        state.epoch = epoch;
+        state.step_in_epoch = 0;
+        state.epoch_sums.clear();
+        state.epoch_images = 0;
+        state.epoch_seconds = 0.0;
+        checkpoint::save(&checkpoint_dir(out), &state, &learner.state_blobs()?)?;
+        if INTERRUPTED.load(Ordering::Relaxed)
+            || options.stop_after_steps.is_some_and(|n| state.step >= n)
+        {
+            if state.epoch < options.epochs {
+                log_line(
+                    options.quiet,
+                    &format!(
+                        "stopped after epoch {epoch}; checkpoint saved. Continue with: latentlab train --resume {}",
+                        out.display()
+                    ),
+                );
+                return Ok(Outcome::Interrupted { state });
+            }
+        }
+    }
+    Ok(Outcome::Finished { rows })
+}
+
+fn console_is_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal()
+}
+
+fn log_line(quiet: bool, line: &str) {
+    if !quiet {
+        eprintln!("{line}");
+    }
+}
+
+fn summary(row: &EpochRow) -> String {
+    let fmt = |parts: &BTreeMap<String, f64>| {
+        parts
+            .iter()
+            .map(|(k, v)| format!("{k} {v:.3}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "epoch {}: train {} | test {} | {:.1} s, {:.0} img/s",
+        row.epoch,
+        fmt(&row.train),
+        fmt(&row.test),
+        row.seconds,
+        row.images_per_second
+    )
+}
+
+fn diverged(out: &Path, name: &str, value: f64, epoch: usize, step: u64, good_epoch: usize) -> Error {
+    let kept = if good_epoch > 0 {
+        format!(
+            "the checkpoint of epoch {good_epoch} in {} is kept",
+            checkpoint_dir(out).display()
+        )
+    } else {
+        "no epoch had finished, so there is no checkpoint".into()
+    };
+    Error::Diverged(format!(
+        "training stopped: {name} became {value} at epoch {epoch}, step {step}; {kept}. \
+         Try a lower --lr (or --resume with one)"
+    ))
+}
+
+/// Weighted means of per-batch parts over a pass, in the order the parts first appear.
+#[derive(Default)]
+pub struct PassMeans {
+    sums: Vec<(String, f64)>,
+    images: usize,
+}
+
+impl PassMeans {
+    /// Continues sums saved by [`PassMeans::totals`].
+    pub fn resume(sums: &[(String, f64)], images: usize) -> Self {
+        Self {
+            sums: sums.to_vec(),
+            images,
+        }
+    }
+
+    /// Adds one batch's means, weighted by its number of images.
+    pub fn add(&mut self, parts: &[(&'static str, f64)], images: usize) {
+        for (name, value) in parts {
+            match self.sums.iter_mut().find(|(n, _)| n == name) {
+                Some(slot) => slot.1 += value * images as f64,
+                None => self.sums.push((name.to_string(), value * images as f64)),
+            }
+        }
+        self.images += images;
+    }
+
+    /// The raw sums and image count, for a checkpoint.
+    pub fn totals(&self) -> (Vec<(String, f64)>, usize) {
+        (self.sums.clone(), self.images)
+    }
+
+    pub fn means(&self) -> Vec<(String, f64)> {
+        let n = self.images.max(1) as f64;
+        self.sums.iter().map(|(k, v)| (k.clone(), v / n)).collect()
+    }
+}
+
+/// A split limited to its first `n` images (smoke runs, quick looks).
+pub fn limit_split(split: &Split, n: Option<usize>) -> Split {
+    match n {
+        Some(n) if n < split.len() => {
+            let shape = split.shape;
+            Split::new(
+                shape,
+                split.pixels[..n * shape.len()].to_vec(),
+                split.labels[..n].to_vec(),
+            )
+        }
+        _ => split.clone(),
+    }
+}
