@@ -42,7 +42,12 @@ pub struct TrainArgs {
     #[arg(long, value_delimiter = ',', value_name = "W,W")]
     pub hidden: Option<Vec<usize>>,
     /// Conv channels, one stride-2 layer each.
-    #[arg(long, value_delimiter = ',', default_value = "32,64", value_name = "C,C")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "32,64",
+        value_name = "C,C"
+    )]
     pub conv_channels: Vec<usize>,
     /// p(x|z): bernoulli (BCE from logits) or gaussian.
     #[arg(long, default_value = "bernoulli", value_parser = ["bernoulli", "gaussian"])]
@@ -116,7 +121,9 @@ fn check_training(epochs: usize, batch_size: usize, lr: f64) -> Result<()> {
         return Err(Error::bad_input("--epochs must be at least 1"));
     }
     if !(lr > 0.0 && lr.is_finite()) {
-        return Err(Error::bad_input(format!("--lr {lr}: must be a positive number")));
+        return Err(Error::bad_input(format!(
+            "--lr {lr}: must be a positive number"
+        )));
     }
     Ok(())
 }
@@ -140,7 +147,11 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
             }
             let mut config = folder.config.clone();
             config.training.epochs = args.epochs.unwrap_or(config.training.epochs);
-            check_training(config.training.epochs, config.training.batch_size, config.training.lr)?;
+            check_training(
+                config.training.epochs,
+                config.training.batch_size,
+                config.training.lr,
+            )?;
             let dataset = folder.load_data()?;
             (config, dataset, run.clone(), true)
         }
@@ -155,7 +166,10 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
             if args.limit == Some(0) {
                 return Err(Error::bad_input("--limit must be at least 1"));
             }
-            let out = args.out.clone().unwrap_or_else(|| default_out(&kind.to_string()));
+            let out = args
+                .out
+                .clone()
+                .unwrap_or_else(|| default_out(&kind.to_string()));
             common.device_choice()?.device()?;
             check_out_dir(&out, common.force)?;
             let data_args = DataArgs::of(common, args.limit);
@@ -199,7 +213,12 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
     autodiff.seed(mix(seed, stream::INIT, 0));
     let model = config.model.init(&autodiff);
     let shape = dataset.shape();
-    let fixed_noise = prior_noise(64, config.model.latent(), mix(seed, stream::SAMPLE, 0), &device);
+    let fixed_noise = prior_noise(
+        64,
+        config.model.latent(),
+        mix(seed, stream::SAMPLE, 0),
+        &device,
+    );
     let fixed_images = Batches::new(
         &dataset.test,
         BatchConfig {
@@ -244,10 +263,8 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
     let outcome = trainer::train(&mut learner, &dataset, &options, &autodiff, resume)?;
     match &outcome {
         Outcome::Finished { rows } => {
-            if let Some(last) = rows.last()
-                && !common.quiet
-            {
-                eprintln!("{}", final_line(&config, last, &out));
+            if let Some(last) = rows.last() {
+                println!("{}", final_line(&config, last, &out));
             }
         }
         Outcome::Interrupted { .. } if stop_after_steps.is_none() => {

@@ -131,10 +131,7 @@ impl LatentModel {
                     let elbo = named[1].1.clone() + named[2].1.clone();
                     named.push(("neg_elbo", elbo));
                 }
-                Objective {
-                    loss,
-                    parts: named,
-                }
+                Objective { loss, parts: named }
             }
         }
     }
@@ -156,15 +153,21 @@ pub fn load_safetensors(
 ) -> Result<LatentModel> {
     use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
     if !path.is_file() {
-        return Err(Error::bad_input(format!("{}: no such file", path.display())));
+        return Err(Error::bad_input(format!(
+            "{}: no such file",
+            path.display()
+        )));
     }
     let mut model = config.init(device);
     let mut store = SafetensorsStore::from_file(path)
         .with_from_adapter(PyTorchToBurnAdapter)
         .skip_enum_variants(true);
-    let result = model
-        .load_from(&mut store)
-        .map_err(|e| Error::bad_input(format!("{}: not a usable weights file ({e})", path.display())))?;
+    let result = model.load_from(&mut store).map_err(|e| {
+        Error::bad_input(format!(
+            "{}: not a usable weights file ({e})",
+            path.display()
+        ))
+    })?;
     if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
         return Err(Error::bad_input(format!(
             "{}: weights do not fit a {} model of this config (missing {:?}, unexpected {:?}, errors {:?})",

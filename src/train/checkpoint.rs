@@ -80,8 +80,12 @@ pub fn save(dir: &Path, state: &TrainState, blobs: &[(&str, Vec<u8>)]) -> Result
 fn read_manifest(dir: &Path) -> Result<Manifest> {
     let path = dir.join(STATE_FILE);
     let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    serde_json::from_str(&text)
-        .map_err(|e| Error::bad_input(format!("{}: not a latentlab checkpoint ({e})", path.display())))
+    serde_json::from_str(&text).map_err(|e| {
+        Error::bad_input(format!(
+            "{}: not a latentlab checkpoint ({e})",
+            path.display()
+        ))
+    })
 }
 
 /// A loaded checkpoint.
@@ -133,8 +137,18 @@ mod tests {
     fn save_load_round_trip_and_old_blobs_removed() {
         let dir = std::env::temp_dir().join(format!("latentlab-ckpt-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
-        save(&dir, &state(5), &[("model", vec![1, 2, 3]), ("optimizer", vec![4])]).unwrap();
-        save(&dir, &state(9), &[("model", vec![7, 8]), ("optimizer", vec![9])]).unwrap();
+        save(
+            &dir,
+            &state(5),
+            &[("model", vec![1, 2, 3]), ("optimizer", vec![4])],
+        )
+        .unwrap();
+        save(
+            &dir,
+            &state(9),
+            &[("model", vec![7, 8]), ("optimizer", vec![9])],
+        )
+        .unwrap();
         let loaded = load(&dir).unwrap();
         assert_eq!(loaded.state, state(9));
         assert_eq!(loaded.blobs["model"], vec![7, 8]);
@@ -142,7 +156,11 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(names.len(), 3, "state.json and the two new blobs only: {names:?}");
+        assert_eq!(
+            names.len(),
+            3,
+            "state.json and the two new blobs only: {names:?}"
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 

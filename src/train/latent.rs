@@ -75,7 +75,9 @@ impl LatentLearner {
     }
 
     pub fn model(&self) -> &LatentModel {
-        self.model.as_ref().expect("model is only taken inside a step")
+        self.model
+            .as_ref()
+            .expect("model is only taken inside a step")
     }
 }
 
@@ -84,12 +86,18 @@ fn read_parts(parts: Vec<(&'static str, Tensor<1>)>) -> Parts {
     let names: Vec<&'static str> = parts.iter().map(|(n, _)| *n).collect();
     let values = Tensor::cat(parts.into_iter().map(|(_, t)| t).collect(), 0);
     let values: Vec<f32> = values.into_data().iter::<f32>().collect();
-    names.into_iter().zip(values.into_iter().map(f64::from)).collect()
+    names
+        .into_iter()
+        .zip(values.into_iter().map(f64::from))
+        .collect()
 }
 
 impl Learner for LatentLearner {
     fn train_step(&mut self, images: Tensor<4>) -> Parts {
-        let model = self.model.take().expect("model is only taken inside a step");
+        let model = self
+            .model
+            .take()
+            .expect("model is only taken inside a step");
         let objective = model.objective(images);
         let grads = objective.loss.backward();
         let grads = GradientsParams::from_grads(grads, &model);
@@ -128,15 +136,24 @@ impl Learner for LatentLearner {
         save_grid(
             interleave_rows(self.fixed_images.clone(), reconstructions, 8),
             self.shape,
-            &out.join("reconstructions").join(format!("epoch_{epoch:03}.png")),
+            &out.join("reconstructions")
+                .join(format!("epoch_{epoch:03}.png")),
         )
     }
 
     fn state_blobs(&self) -> Result<Vec<(&'static str, Vec<u8>)>> {
         let internal = |e: burn::store::RecordError| Error::Internal(format!("checkpoint: {e}"));
-        let model = self.model().clone().into_record().into_bytes().map_err(internal)?;
+        let model = self
+            .model()
+            .clone()
+            .into_record()
+            .into_bytes()
+            .map_err(internal)?;
         let optimizer = self.optimizer.into_bytes().map_err(internal)?;
-        Ok(vec![("model", model.to_vec()), ("optimizer", optimizer.to_vec())])
+        Ok(vec![
+            ("model", model.to_vec()),
+            ("optimizer", optimizer.to_vec()),
+        ])
     }
 
     fn restore(&mut self, blobs: &BTreeMap<String, Vec<u8>>) -> Result<()> {
@@ -153,7 +170,11 @@ impl Learner for LatentLearner {
         };
         let record = ModuleRecord::from_bytes(blob("model")?).map_err(|e| bad("weights", e))?;
         let model = self.model.take().expect("model present");
-        self.model = Some(model.try_load_record(record).map_err(|e| bad("weights", e))?);
+        self.model = Some(
+            model
+                .try_load_record(record)
+                .map_err(|e| bad("weights", e))?,
+        );
         let optimizer = std::mem::replace(&mut self.optimizer, self.adam.init());
         self.optimizer = optimizer
             .from_bytes(blob("optimizer")?)

@@ -30,9 +30,8 @@ pub fn read_rows(path: &Path) -> Result<Vec<EpochRow>> {
         .filter(|l| !l.trim().is_empty())
         .enumerate()
         .map(|(i, line)| {
-            serde_json::from_str(line).map_err(|e| {
-                Error::bad_input(format!("{}: line {}: {e}", path.display(), i + 1))
-            })
+            serde_json::from_str(line)
+                .map_err(|e| Error::bad_input(format!("{}: line {}: {e}", path.display(), i + 1)))
         })
         .collect()
 }

@@ -19,11 +19,9 @@ impl EpochBar {
             ProgressBar::new(steps as u64)
         };
         bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix} [{bar:25}] {pos}/{len} {msg} eta {eta}",
-            )
-            .expect("static template")
-            .progress_chars("=> "),
+            ProgressStyle::with_template("{prefix} [{bar:25}] {pos}/{len} {msg} eta {eta}")
+                .expect("static template")
+                .progress_chars("=> "),
         );
         bar.set_prefix(format!("epoch {epoch}/{epochs}"));
         bar.set_position(done as u64);

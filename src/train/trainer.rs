@@ -57,9 +57,13 @@ pub struct TrainOptions {
 /// How a call to [`train`] ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    Finished { rows: Vec<EpochRow> },
+    Finished {
+        rows: Vec<EpochRow>,
+    },
     /// Stopped by Ctrl-C (or `stop_after_steps`) after saving a checkpoint.
-    Interrupted { state: TrainState },
+    Interrupted {
+        state: TrainState,
+    },
 }
 
 /// Set by SIGINT once [`install_interrupt_handler`] has run.
@@ -171,7 +175,13 @@ pub fn train(
             device,
         );
         let steps = batches.num_batches();
-        let mut bar = EpochBar::new(epoch, options.epochs, steps, state.step_in_epoch, options.quiet);
+        let mut bar = EpochBar::new(
+            epoch,
+            options.epochs,
+            steps,
+            state.step_in_epoch,
+            options.quiet,
+        );
         let mut sums = PassMeans::resume(&state.epoch_sums, state.epoch_images);
         let mut session_images = 0usize;
         let started = Instant::now();
@@ -223,7 +233,8 @@ pub fn train(
             },
             &device.clone().inner(),
         );
-        let test_parts: BTreeMap<String, f64> = learner.evaluate(test_batches).into_iter().collect();
+        let test_parts: BTreeMap<String, f64> =
+            learner.evaluate(test_batches).into_iter().collect();
         if let Some((name, value)) = test_parts.iter().find(|(_, v)| !v.is_finite()) {
             bar.finish();
             return Err(diverged(out, name, *value, epoch, state.step, state.epoch));
@@ -296,7 +307,14 @@ fn summary(row: &EpochRow) -> String {
     )
 }
 
-fn diverged(out: &Path, name: &str, value: f64, epoch: usize, step: u64, good_epoch: usize) -> Error {
+fn diverged(
+    out: &Path,
+    name: &str,
+    value: f64,
+    epoch: usize,
+    step: u64,
+    good_epoch: usize,
+) -> Error {
     let kept = if good_epoch > 0 {
         format!(
             "the checkpoint of epoch {good_epoch} in {} is kept",

@@ -1,0 +1,189 @@
+//! The shared trainer end to end on the embedded data: a smoke run per model and architecture,
+//! exact resume after an interruption, and bad input refused with one line.
+
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use latentlab::cli::{Cli, Command};
+use latentlab::commands::train::{TrainArgs, run_with};
+use latentlab::train::Outcome;
+use latentlab::train::metrics::read_rows;
+
+/// burn's CPU backend keeps one global random generator, seeded per step by the trainer; tests
+/// training at the same time in one process would draw from each other's streams.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn temp_out(name: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("latentlab-train-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&path);
+    path
+}
+
+fn train_args(args: &[&str]) -> TrainArgs {
+    let mut argv = vec!["latentlab", "train"];
+    argv.extend(args);
+    match Cli::try_parse_from(argv).expect("valid arguments").command {
+        Command::Train(args) => args,
+        other => panic!("not a train command: {other:?}"),
+    }
+}
+
+fn tiny(model: &str, arch: &str, out: &Path, epochs: &str) -> TrainArgs {
+    train_args(&[
+        model,
+        "--arch",
+        arch,
+        "--data",
+        "embedded",
+        "--limit",
+        "192",
+        "--batch-size",
+        "64",
+        "--latent",
+        "4",
+        "--hidden",
+        "32",
+        "--conv-channels",
+        "4,8",
+        "--epochs",
+        epochs,
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+}
+
+#[test]
+fn smoke_run_per_model_and_architecture() {
+    let _serial = serial();
+    for model in ["ae", "vae"] {
+        for arch in ["mlp", "conv"] {
+            let out = temp_out(&format!("smoke-{model}-{arch}"));
+            let report = run_with(&tiny(model, arch, &out, "1"), None).unwrap();
+            let Outcome::Finished { rows } = report.outcome else {
+                panic!("{model} {arch} did not finish");
+            };
+            assert_eq!(rows.len(), 1);
+            let test = &rows[0].test;
+            assert!(test["recon"].is_finite() && test["recon"] > 0.0, "{test:?}");
+            assert!(test["mse"] > 0.0 && test["mse"] < 0.5, "{test:?}");
+            assert_eq!(test.contains_key("kl"), model == "vae", "{test:?}");
+            for file in [
+                "config.json",
+                "metrics.jsonl",
+                "loss.png",
+                "model.safetensors",
+                "samples/epoch_001.png",
+                "reconstructions/epoch_001.png",
+                "checkpoint/state.json",
+            ] {
+                assert!(out.join(file).is_file(), "{model} {arch}: no {file}");
+            }
+            // 64 samples, 8 columns of 28x28 tiles at scale 2 with 2-px gutters.
+            let samples = image::open(out.join("samples/epoch_001.png")).unwrap();
+            assert_eq!((samples.width(), samples.height()), (466, 466));
+            std::fs::remove_dir_all(&out).unwrap();
+        }
+    }
+}
+
+#[test]
+fn training_lowers_the_test_loss() {
+    let _serial = serial();
+    let out = temp_out("lowers");
+    let args = train_args(&[
+        "vae",
+        "--data",
+        "embedded",
+        "--limit",
+        "1000",
+        "--batch-size",
+        "50",
+        "--epochs",
+        "3",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    run_with(&args, None).unwrap();
+    let rows = read_rows(&out.join("metrics.jsonl")).unwrap();
+    let first = rows[0].test["loss"];
+    let last = rows[2].test["loss"];
+    // An untrained decoder outputs ~0.5 everywhere: 784·ln 2 ≈ 543 nats; three epochs on 1000
+    // images get well below that.
+    assert!(last < first && last < 400.0, "test loss {first} → {last}");
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+/// Every tensor of a run's model.safetensors, by name, as raw bytes (the header's key order may
+/// differ between files; the weights must not).
+fn weights(out: &Path) -> Vec<(String, Vec<u8>)> {
+    let bytes = std::fs::read(out.join("model.safetensors")).unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut named: Vec<(String, Vec<u8>)> = tensors
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| (name, view.data().to_vec()))
+        .collect();
+    named.sort();
+    named
+}
+
+#[test]
+fn resume_is_exact_after_an_interruption_mid_epoch_and_at_an_epoch_boundary() {
+    let _serial = serial();
+    for arch in ["mlp", "conv"] {
+        // Straight: two epochs of 3 steps.
+        let straight = temp_out(&format!("straight-{arch}"));
+        run_with(&tiny("vae", arch, &straight, "2"), None).unwrap();
+
+        // Interrupted after 4 steps (one into epoch 2), then resumed.
+        let interrupted = temp_out(&format!("interrupted-{arch}"));
+        let report = run_with(&tiny("vae", arch, &interrupted, "2"), Some(4)).unwrap();
+        match report.outcome {
+            Outcome::Interrupted { state } => {
+                assert_eq!((state.epoch, state.step, state.step_in_epoch), (1, 4, 1))
+            }
+            other => panic!("expected an interruption, got {other:?}"),
+        }
+        let resume = train_args(&["--resume", interrupted.to_str().unwrap(), "--quiet"]);
+        run_with(&resume, None).unwrap();
+
+        // One epoch, then resumed for a second.
+        let boundary = temp_out(&format!("boundary-{arch}"));
+        run_with(&tiny("vae", arch, &boundary, "1"), None).unwrap();
+        let resume = train_args(&[
+            "--resume",
+            boundary.to_str().unwrap(),
+            "--epochs",
+            "2",
+            "--quiet",
+        ]);
+        run_with(&resume, None).unwrap();
+
+        assert!(
+            weights(&straight) == weights(&interrupted),
+            "{arch}: mid-epoch resume differs"
+        );
+        assert!(
+            weights(&straight) == weights(&boundary),
+            "{arch}: epoch resume differs"
+        );
+        let losses = |out: &Path| -> Vec<(f64, f64)> {
+            read_rows(&out.join("metrics.jsonl"))
+                .unwrap()
+                .iter()
+                .map(|r| (r.train["loss"], r.test["loss"]))
+                .collect()
+        };
+        assert_eq!(losses(&straight), losses(&interrupted), "{arch}");
+        assert_eq!(losses(&straight), losses(&boundary), "{arch}");
+        for out in [straight, interrupted, boundary] {
+            std::fs::remove_dir_all(&out).unwrap();
+        }
+    }
+}
