@@ -22,6 +22,16 @@ pub enum Command {
     Pca(commands::pca::PcaArgs),
     /// Train an autoencoder or a VAE (losses in nats per image), or --resume a run.
     Train(commands::train::TrainArgs),
+    /// Decode draws from the prior N(0, I) of a trained autoencoder or VAE.
+    Sample(commands::sample::SampleArgs),
+    /// Test images beside their reconstructions.
+    Reconstruct(commands::reconstruct::ReconstructArgs),
+    /// Walk the latent space between test images and between prior draws.
+    Interpolate(commands::interpolate::InterpolateArgs),
+    /// The test set's codes coloured by class (and, for a 2-D latent, the decoded grid).
+    LatentMap(commands::latent_map::LatentMapArgs),
+    /// Test-set numbers as JSON: reconstruction MSE, ELBO parts, IWAE NLL, bits/dim.
+    Eval(commands::eval::EvalArgs),
 }
 
 /// Runs one parsed command line.
@@ -29,6 +39,11 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Pca(args) => commands::pca::run(&args).map(|_| ()),
         Command::Train(args) => commands::train::run(&args).map(|_| ()),
+        Command::Sample(args) => commands::sample::run(&args).map(|_| ()),
+        Command::Reconstruct(args) => commands::reconstruct::run(&args).map(|_| ()),
+        Command::Interpolate(args) => commands::interpolate::run(&args).map(|_| ()),
+        Command::LatentMap(args) => commands::latent_map::run(&args).map(|_| ()),
+        Command::Eval(args) => commands::eval::run(&args).map(|_| ()),
     }
 }
 

@@ -10,6 +10,7 @@ pub mod commands;
 pub mod data;
 pub mod device;
 pub mod error;
+pub mod eval;
 pub mod fsutil;
 pub mod models;
 pub mod pca;

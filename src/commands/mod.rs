@@ -1,7 +1,12 @@
 //! One file per CLI command: each reads its arguments, calls the library, writes a run folder.
 
+pub mod eval;
+pub mod interpolate;
+pub mod latent_map;
 pub mod pca;
+pub mod reconstruct;
 pub mod run_folder;
+pub mod sample;
 pub mod train;
 
 use std::path::PathBuf;

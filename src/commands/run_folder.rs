@@ -135,3 +135,65 @@ impl RunFolder {
         Ok(dataset)
     }
 }
+
+/// Arguments of the commands that read a run folder.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// A run folder written by `latentlab train`.
+    #[arg(value_name = "RUN")]
+    pub run: PathBuf,
+    /// Seed for the random draws of this command.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Where tensors live: cpu (Flex), vulkan or cuda (cargo features of those names).
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "vulkan", "cuda"])]
+    pub device: String,
+    /// No log lines; results only.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl RunArgs {
+    /// Opens the run and loads its model for inference.
+    pub fn open(&self) -> Result<(RunFolder, LatentModel, Device)> {
+        let device = self
+            .device
+            .parse::<crate::device::DeviceChoice>()?
+            .device()?;
+        let folder = RunFolder::open(&self.run)?;
+        let model = folder.load_model(&device)?;
+        device.seed(self.seed);
+        Ok((folder, model, device))
+    }
+
+    /// A log line on stderr, unless `--quiet`.
+    pub fn log(&self, line: &str) {
+        if !self.quiet {
+            eprintln!("{line}");
+        }
+    }
+
+    /// `--out`, or `name` inside the run folder.
+    pub fn out_path(&self, out: &Option<PathBuf>, name: &str) -> PathBuf {
+        out.clone().unwrap_or_else(|| self.run.join(name))
+    }
+}
+
+/// The first `n` test images, pixels in [0, 1], `[n, c, h, w]`, and their labels.
+pub fn test_images(dataset: &Dataset, n: usize, device: &Device) -> (burn::Tensor<4>, Vec<u8>) {
+    use crate::data::{BatchConfig, Batches, PixelScale};
+    let n = n.min(dataset.test.len()).max(1);
+    let batch = Batches::new(
+        &dataset.test,
+        BatchConfig {
+            batch_size: n,
+            shuffle_seed: None,
+            drop_last: false,
+            scale: PixelScale::ZeroOne,
+        },
+        device,
+    )
+    .next()
+    .expect("the test split is not empty");
+    (batch.images, dataset.test.labels[..n].to_vec())
+}

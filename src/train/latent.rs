@@ -202,6 +202,16 @@ pub fn interleave_rows(a: Tensor<4>, b: Tensor<4>, columns: usize) -> Tensor<4> 
 
 /// Writes images in [0, 1] (`[n, c, h, w]`) as an 8-column grid, each pixel drawn 2x2.
 pub fn save_grid(images: Tensor<4>, shape: ImageShape, path: &Path) -> Result<()> {
+    save_grid_with_columns(images, shape, 8, path)
+}
+
+/// [`save_grid`] with `columns` images per row.
+pub fn save_grid_with_columns(
+    images: Tensor<4>,
+    shape: ImageShape,
+    columns: usize,
+    path: &Path,
+) -> Result<()> {
     let values: Vec<f32> = images.into_data().iter::<f32>().collect();
     let mut grid = ImageGrid::new(shape);
     for image in values.chunks(shape.len()) {
@@ -215,6 +225,7 @@ pub fn save_grid(images: Tensor<4>, shape: ImageShape, path: &Path) -> Result<()
         },
         &GridOptions {
             scale: 2,
+            columns,
             ..GridOptions::default()
         },
     )

@@ -2,5 +2,6 @@
 
 pub mod grid;
 pub mod plot;
+pub mod scatter;
 
 pub use grid::{Colormap, GridOptions, ImageGrid};

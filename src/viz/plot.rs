@@ -13,7 +13,7 @@ use crate::viz::grid::save_png;
 static FONT: Once = Once::new();
 const FONT_BYTES: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 
-fn register_font() {
+pub(crate) fn register_font() {
     FONT.call_once(|| {
         // The font is compiled in and known good; failure here is a broken build.
         plotters::style::register_font("sans-serif", FontStyle::Normal, FONT_BYTES)
@@ -56,7 +56,7 @@ const COLORS: [RGBColor; 6] = [
     RGBColor(140, 86, 75),
 ];
 
-fn plot_error<E: std::fmt::Debug>(e: E) -> Error {
+pub(crate) fn plot_error<E: std::fmt::Debug>(e: E) -> Error {
     Error::Internal(format!("drawing a chart: {e:?}"))
 }
 

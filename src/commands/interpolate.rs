@@ -1,0 +1,193 @@
+//! `latentlab interpolate RUN`: walk the latent space. Rows of the first picture go from one test
+//! image to another through z (linear between their codes, the two originals at the ends); rows
+//! of the second go between two draws from the prior along the great circle (slerp), which keeps
+//! the path where a Gaussian's mass is (White, 2016).
+
+use std::path::PathBuf;
+
+use burn::prelude::*;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+
+use crate::commands::run_folder::RunArgs;
+use crate::commands::train::prior_noise;
+use crate::data::{BatchConfig, Batches, PixelScale};
+use crate::error::{Error, Result};
+use crate::train::latent::save_grid_with_columns;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct InterpolateArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Rows: pairs of test images (each of two different classes), and pairs of prior draws.
+    #[arg(long, default_value_t = 8)]
+    pub pairs: usize,
+    /// Decoded points per row, ends included.
+    #[arg(long, default_value_t = 8)]
+    pub steps: usize,
+    /// Output folder [default: RUN]; writes interpolation.png and interpolation_prior.png.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Spherical interpolation between `a` and `b` at `t` (linear when they are parallel).
+pub fn slerp(a: &[f32], b: &[f32], t: f32) -> Vec<f32> {
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let cos = a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>() / (norm(a) * norm(b)).max(1e-12);
+    let omega = cos.clamp(-1.0, 1.0).acos();
+    let (wa, wb) = if omega.sin().abs() < 1e-6 {
+        (1.0 - t, t)
+    } else {
+        (
+            ((1.0 - t) * omega).sin() / omega.sin(),
+            (t * omega).sin() / omega.sin(),
+        )
+    };
+    a.iter().zip(b).map(|(x, y)| wa * x + wb * y).collect()
+}
+
+pub fn run(args: &InterpolateArgs) -> Result<Vec<PathBuf>> {
+    if args.pairs == 0 || args.steps < 2 {
+        return Err(Error::bad_input(
+            "--pairs must be at least 1 and --steps at least 2",
+        ));
+    }
+    let (folder, model, device) = args.run.open()?;
+    let dataset = folder.load_data()?;
+    let shape = dataset.shape();
+    let latent = folder.config.model.latent();
+    let out_dir = args.out.clone().unwrap_or_else(|| args.run.run.clone());
+    let ts: Vec<f32> = (0..args.steps)
+        .map(|i| i as f32 / (args.steps - 1) as f32)
+        .collect();
+
+    // Pairs of test images from different classes, chosen with the seed.
+    let mut rng = StdRng::seed_from_u64(args.run.seed);
+    let mut indices: Vec<usize> = (0..dataset.test.len()).collect();
+    indices.shuffle(&mut rng);
+    let mut pairs = Vec::new();
+    let mut rest = indices.into_iter();
+    while pairs.len() < args.pairs {
+        let (Some(a), Some(b)) = (rest.next(), rest.next()) else {
+            break;
+        };
+        if dataset.test.labels[a] != dataset.test.labels[b] || dataset.num_classes() < 2 {
+            pairs.push((a, b));
+        }
+    }
+    if pairs.is_empty() {
+        return Err(Error::bad_input(
+            "the test split has too few images to pair",
+        ));
+    }
+    let chosen: Vec<usize> = pairs.iter().flat_map(|&(a, b)| [a, b]).collect();
+    let subset = crate::data::Split::new(
+        shape,
+        chosen
+            .iter()
+            .flat_map(|&i| dataset.test.image(i).to_vec())
+            .collect(),
+        chosen.iter().map(|&i| dataset.test.labels[i]).collect(),
+    );
+    let images = Batches::new(
+        &subset,
+        BatchConfig {
+            batch_size: chosen.len(),
+            shuffle_seed: None,
+            drop_last: false,
+            scale: PixelScale::ZeroOne,
+        },
+        &device,
+    )
+    .next()
+    .expect("pairs are not empty")
+    .images; // [2·pairs, c, h, w]
+    let codes: Vec<f32> = model
+        .encode_mean(images.clone())
+        .into_data()
+        .iter::<f32>()
+        .collect(); // 2·pairs codes of `latent` values
+    let mut path_codes = Vec::new();
+    for p in 0..pairs.len() {
+        let (za, zb) = (
+            &codes[2 * p * latent..(2 * p + 1) * latent],
+            &codes[(2 * p + 1) * latent..(2 * p + 2) * latent],
+        );
+        for &t in &ts {
+            path_codes.extend(za.iter().zip(zb).map(|(a, b)| a + t * (b - a)));
+        }
+    }
+    let decoded = decode(&model, path_codes, latent, &device); // [pairs·steps, c, h, w]
+    let mut rows = Vec::new();
+    for p in 0..pairs.len() {
+        rows.push(images.clone().slice(2 * p..2 * p + 1));
+        rows.push(decoded.clone().slice(p * args.steps..(p + 1) * args.steps));
+        rows.push(images.clone().slice(2 * p + 1..2 * p + 2));
+    }
+    let test_path = out_dir.join("interpolation.png");
+    save_grid_with_columns(Tensor::cat(rows, 0), shape, args.steps + 2, &test_path)?;
+
+    // Great circles between prior draws.
+    let ends: Vec<f32> = prior_noise(2 * args.pairs, latent, args.run.seed ^ 0x5EED, &device)
+        .into_data()
+        .iter::<f32>()
+        .collect();
+    let mut prior_codes = Vec::new();
+    for p in 0..args.pairs {
+        let (za, zb) = (
+            &ends[2 * p * latent..(2 * p + 1) * latent],
+            &ends[(2 * p + 1) * latent..(2 * p + 2) * latent],
+        );
+        for &t in &ts {
+            prior_codes.extend(slerp(za, zb, t));
+        }
+    }
+    let prior_path = out_dir.join("interpolation_prior.png");
+    save_grid_with_columns(
+        decode(&model, prior_codes, latent, &device),
+        shape,
+        args.steps,
+        &prior_path,
+    )?;
+    println!(
+        "interpolations: {} (test pairs, originals at the ends), {} (slerp between prior draws)",
+        test_path.display(),
+        prior_path.display()
+    );
+    Ok(vec![test_path, prior_path])
+}
+
+fn decode(
+    model: &crate::models::LatentModel,
+    codes: Vec<f32>,
+    latent: usize,
+    device: &Device,
+) -> Tensor<4> {
+    let n = codes.len() / latent;
+    model.decode_mean(Tensor::from_data(
+        TensorData::new(codes, [n, latent]),
+        device,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slerp;
+
+    #[test]
+    fn slerp_keeps_the_ends_and_the_norm_between_equal_norm_points() {
+        let a = [1.0f32, 0.0];
+        let b = [0.0f32, 1.0];
+        assert_eq!(slerp(&a, &b, 0.0), vec![1.0, 0.0]);
+        let end = slerp(&a, &b, 1.0);
+        assert!((end[0]).abs() < 1e-6 && (end[1] - 1.0).abs() < 1e-6);
+        let mid = slerp(&a, &b, 0.5);
+        let norm = (mid[0] * mid[0] + mid[1] * mid[1]).sqrt();
+        assert!(
+            (norm - 1.0).abs() < 1e-6,
+            "slerp stays on the circle: {norm}"
+        );
+        // Linear interpolation would cut the corner: |(0.5, 0.5)| ≈ 0.707.
+    }
+}

@@ -1,0 +1,3 @@
+//! Evaluation: how good a trained model is, in numbers papers report.
+
+pub mod elbo;
