@@ -6,6 +6,7 @@
 pub mod checkpoint;
 pub mod latent;
 pub mod metrics;
+pub mod optim;
 pub mod progress;
 pub mod trainer;
 
