@@ -84,8 +84,7 @@ fn main() {
         best = best.max((steps * 128) as f64 / start.elapsed().as_secs_f64());
     }
     println!(
-        "latentlab (burn {} Flex, {} threads): {best:.0} images/s ({steps} steps of batch 128, best of {repeats})",
-        "0.22.1",
+        "latentlab (burn 0.22.1 Flex, {} threads): {best:.0} images/s ({steps} steps of batch 128, best of {repeats})",
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)

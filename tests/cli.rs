@@ -253,3 +253,160 @@ fn help_lists_the_commands_and_shared_flags() {
         assert!(text.contains(flag), "pca --help lacks {flag}");
     }
 }
+
+/// Trains a tiny model through the binary and returns its run folder.
+fn tiny_run(name: &str, model: &str, latent: &str) -> PathBuf {
+    let out = temp_out(name);
+    let run = latentlab(&[
+        "train",
+        model,
+        "--data",
+        "embedded",
+        "--limit",
+        "200",
+        "--batch-size",
+        "50",
+        "--epochs",
+        "1",
+        "--hidden",
+        "32",
+        "--latent",
+        latent,
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        stdout.contains(&format!("trained {model} for 1 epochs")),
+        "{stdout}"
+    );
+    out
+}
+
+#[test]
+fn run_folder_commands_write_their_pictures_and_numbers() {
+    let run = tiny_run("commands", "vae", "2");
+    let dir = run.to_str().unwrap();
+    for args in [
+        vec!["sample", dir, "--n", "16"],
+        vec!["reconstruct", dir, "--n", "8"],
+        vec!["interpolate", dir, "--pairs", "3", "--steps", "5"],
+        vec!["latent-map", dir, "--n", "100", "--grid", "6"],
+        vec!["eval", dir, "--k", "20", "--limit", "40"],
+    ] {
+        let output = latentlab(&args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    // 16 samples: two rows of 8 tiles of 56 px.
+    assert_eq!(png_size(&run.join("samples.png")), (466, 2 * 56 + 3 * 2));
+    assert_eq!(
+        png_size(&run.join("reconstructions.png")),
+        (466, 2 * 56 + 3 * 2)
+    );
+    // Rows of 5 steps between the two originals: 7 tiles wide, one row per pair.
+    assert_eq!(
+        png_size(&run.join("interpolation.png")),
+        (7 * 56 + 8 * 2, 3 * 56 + 4 * 2)
+    );
+    assert_eq!(
+        png_size(&run.join("interpolation_prior.png")),
+        (5 * 56 + 6 * 2, 3 * 56 + 4 * 2)
+    );
+    assert_eq!(png_size(&run.join("latent_map.png")), (820, 640));
+    assert_eq!(
+        png_size(&run.join("latent_manifold.png")),
+        (6 * 56 + 7 * 2, 6 * 56 + 7 * 2)
+    );
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval.json")).unwrap()).unwrap();
+    let neg_elbo = eval["iwae"]["neg_elbo_same_data"].as_f64().unwrap();
+    let nll = eval["iwae"]["nll"].as_f64().unwrap();
+    assert!(
+        nll > 0.0 && nll <= neg_elbo + 1.0,
+        "IWAE {nll} vs ELBO {neg_elbo}"
+    );
+    assert_eq!(eval["test_images"], 40);
+    let _ = std::fs::remove_dir_all(&run);
+}
+
+#[test]
+fn run_folder_bad_input_is_one_line_and_exit_2() {
+    assert_bad_input(
+        &latentlab(&["sample", "/no/such/run"]),
+        "no such run folder",
+    );
+    let empty = temp_out("empty-run");
+    std::fs::create_dir_all(&empty).unwrap();
+    assert_bad_input(
+        &latentlab(&["eval", empty.to_str().unwrap()]),
+        "no config.json",
+    );
+
+    // A corrupted weights file.
+    let vae = tiny_run("corrupt", "vae", "4");
+    let weights = vae.join("model.safetensors");
+    let bytes = std::fs::read(&weights).unwrap();
+    std::fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
+    assert_bad_input(
+        &latentlab(&["sample", vae.to_str().unwrap()]),
+        "not a usable weights file",
+    );
+
+    // Another model's checkpoint in a run folder.
+    let ae = tiny_run("other-model", "ae", "4");
+    std::fs::remove_dir_all(vae.join("checkpoint")).unwrap();
+    copy_dir(&ae.join("checkpoint"), &vae.join("checkpoint"));
+    assert_bad_input(
+        &latentlab(&["train", "--resume", vae.to_str().unwrap(), "--epochs", "2"]),
+        "do not fit this run's model",
+    );
+    // And resuming a folder that has no checkpoint.
+    std::fs::remove_dir_all(vae.join("checkpoint")).unwrap();
+    assert_bad_input(
+        &latentlab(&["train", "--resume", vae.to_str().unwrap()]),
+        "no checkpoint to resume from",
+    );
+    for dir in [empty, vae, ae] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+#[test]
+fn train_bad_options_are_one_line() {
+    assert_bad_input(
+        &latentlab(&["train", "vae", "--data", "embedded", "--lr=-1"]),
+        "--lr",
+    );
+    assert_bad_input(
+        &latentlab(&[
+            "train",
+            "vae",
+            "--data",
+            "embedded",
+            "--likelihood",
+            "gaussian",
+            "--sigma",
+            "x",
+        ]),
+        "--sigma",
+    );
+    assert_bad_input(&latentlab(&["train", "gan"]), "invalid value 'gan'");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}

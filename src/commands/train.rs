@@ -173,12 +173,9 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
             common.device_choice()?.device()?;
             check_out_dir(&out, common.force)?;
             let data_args = DataArgs::of(common, args.limit);
-            let dataset = common.load_data().and_then(|d| {
-                let mut d = d;
-                d.train = trainer::limit_split(&d.train, args.limit);
-                d.test = trainer::limit_split(&d.test, args.limit);
-                Ok(d)
-            })?;
+            let mut dataset = common.load_data()?;
+            dataset.train = trainer::limit_split(&dataset.train, args.limit);
+            dataset.test = trainer::limit_split(&dataset.test, args.limit);
             let model = model_config(args, kind, &dataset)?;
             let adam = AdamSettings::pytorch(args.lr);
             let config = LatentRunConfig {
@@ -200,13 +197,6 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
     };
     let device_choice: DeviceChoice = config.run.device.parse()?;
     let device = device_choice.device()?;
-    if !common.quiet {
-        eprintln!("data: {}", dataset.summary());
-    }
-    if !resume {
-        prepare_out_dir(&out, common.force)?;
-    }
-    write_json(&out.join("config.json"), &config)?;
 
     let seed = config.run.seed;
     let autodiff = device.clone().autodiff();
@@ -239,7 +229,17 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
         epsilon: config.training.adam_epsilon,
     };
     let mut learner = LatentLearner::new(model, adam, shape, fixed_noise, fixed_images);
+    // Restored before anything is logged or written, so a checkpoint that does not fit is the
+    // only line the user sees.
+    let resumed = if resume {
+        Some(trainer::resume(&mut learner, &out)?)
+    } else {
+        prepare_out_dir(&out, common.force)?;
+        None
+    };
+    write_json(&out.join("config.json"), &config)?;
     if !common.quiet {
+        eprintln!("data: {}", dataset.summary());
         eprintln!(
             "model: {} {} ({} parameters), latent {}; {} epochs of batch {}, Adam lr {}",
             config.model.kind(),
@@ -260,7 +260,7 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
         quiet: common.quiet,
         stop_after_steps,
     };
-    let outcome = trainer::train(&mut learner, &dataset, &options, &autodiff, resume)?;
+    let outcome = trainer::train(&mut learner, &dataset, &options, &autodiff, resumed)?;
     match &outcome {
         Outcome::Finished { rows } => {
             if let Some(last) = rows.last() {

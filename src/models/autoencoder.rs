@@ -67,7 +67,9 @@ impl BodyConfig {
                     Err(Error::bad_input(
                         "--channels: the conv body needs at least one positive width",
                     ))
-                } else if self.shape.height % factor != 0 || self.shape.width % factor != 0 {
+                } else if !self.shape.height.is_multiple_of(factor)
+                    || !self.shape.width.is_multiple_of(factor)
+                {
                     Err(Error::bad_input(format!(
                         "the conv architecture with {} layers needs image sides divisible by {factor}; \
                          these images are {}x{} (use --arch mlp or --image-size)",

@@ -165,8 +165,9 @@ impl Learner for LatentLearner {
                 .ok_or_else(|| Error::bad_input(format!("checkpoint has no {role} state")))
         };
         let bad = |what: &str, e: burn::store::RecordError| {
+            let detail: String = e.to_string().chars().take(100).collect();
             Error::bad_input(format!(
-                "checkpoint {what} does not fit this run's model (another model's checkpoint?): {e}"
+                "checkpoint {what} do not fit this run's model (another model's checkpoint?): {detail}…"
             ))
         };
         let record = ModuleRecord::from_bytes(blob("model")?).map_err(|e| bad("weights", e))?;

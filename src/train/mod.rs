@@ -10,4 +10,4 @@ pub mod optim;
 pub mod progress;
 pub mod trainer;
 
-pub use trainer::{Learner, Outcome, TrainOptions, train};
+pub use trainer::{Learner, Outcome, TrainOptions, resume, train};

@@ -117,34 +117,35 @@ fn checkpoint_dir(out: &Path) -> PathBuf {
     out.join("checkpoint")
 }
 
-/// Trains `learner` on `data` from the start, or from `out`'s checkpoint when `resume` is set.
+/// Restores `learner` from the checkpoint in `out` and returns where training stood.
+pub fn resume(learner: &mut dyn Learner, out: &Path) -> Result<TrainState> {
+    let loaded = checkpoint::load(&checkpoint_dir(out))?;
+    learner.restore(&loaded.blobs)?;
+    Ok(loaded.state)
+}
+
+/// Trains `learner` on `data` from the start, or from `resumed` (see [`resume`]).
 pub fn train(
     learner: &mut dyn Learner,
     data: &Dataset,
     options: &TrainOptions,
     device: &Device,
-    resume: bool,
+    resumed: Option<TrainState>,
 ) -> Result<Outcome> {
     let out = &options.out;
     let metrics_path = out.join("metrics.jsonl");
-    let mut state = if resume {
-        let loaded = checkpoint::load(&checkpoint_dir(out))?;
-        learner.restore(&loaded.blobs)?;
-        loaded.state
-    } else {
-        TrainState {
-            epoch: 0,
-            step: 0,
-            step_in_epoch: 0,
-            epoch_sums: vec![],
-            epoch_images: 0,
-            epoch_seconds: 0.0,
-            rng: RngState {
-                seed: options.seed,
-                stream: 0,
-            },
-        }
-    };
+    let mut state = resumed.unwrap_or(TrainState {
+        epoch: 0,
+        step: 0,
+        step_in_epoch: 0,
+        epoch_sums: vec![],
+        epoch_images: 0,
+        epoch_seconds: 0.0,
+        rng: RngState {
+            seed: options.seed,
+            stream: 0,
+        },
+    });
     // Rows past the checkpoint come from a run that died between writing them and saving it.
     let mut rows: Vec<EpochRow> = metrics::read_rows(&metrics_path)?
         .into_iter()
@@ -260,19 +261,17 @@ pub fn train(
         state.epoch_images = 0;
         state.epoch_seconds = 0.0;
         checkpoint::save(&checkpoint_dir(out), &state, &learner.state_blobs()?)?;
-        if INTERRUPTED.load(Ordering::Relaxed)
-            || options.stop_after_steps.is_some_and(|n| state.step >= n)
-        {
-            if state.epoch < options.epochs {
-                log_line(
-                    options.quiet,
-                    &format!(
-                        "stopped after epoch {epoch}; checkpoint saved. Continue with: latentlab train --resume {}",
-                        out.display()
-                    ),
-                );
-                return Ok(Outcome::Interrupted { state });
-            }
+        let stop_requested = INTERRUPTED.load(Ordering::Relaxed)
+            || options.stop_after_steps.is_some_and(|n| state.step >= n);
+        if stop_requested && state.epoch < options.epochs {
+            log_line(
+                options.quiet,
+                &format!(
+                    "stopped after epoch {epoch}; checkpoint saved. Continue with: latentlab train --resume {}",
+                    out.display()
+                ),
+            );
+            return Ok(Outcome::Interrupted { state });
         }
     }
     Ok(Outcome::Finished { rows })
@@ -379,5 +378,108 @@ pub fn limit_split(split: &Split, n: Option<usize>) -> Split {
             )
         }
         _ => split.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::ImageShape;
+
+    /// Counts its steps and reports a loss that turns NaN at a chosen step.
+    struct Fake {
+        steps: u64,
+        nan_at: u64,
+    }
+
+    impl Learner for Fake {
+        fn train_step(&mut self, _images: burn::Tensor<4>) -> Parts {
+            self.steps += 1;
+            let loss = if self.steps == self.nan_at {
+                f64::NAN
+            } else {
+                1.0
+            };
+            vec![("loss", loss)]
+        }
+        fn evaluate(&self, _batches: Batches<'_>) -> PassParts {
+            vec![("loss".into(), 1.0)]
+        }
+        fn scale(&self) -> PixelScale {
+            PixelScale::ZeroOne
+        }
+        fn write_images(&self, _out: &Path, _epoch: usize) -> Result<()> {
+            Ok(())
+        }
+        fn state_blobs(&self) -> Result<Vec<(&'static str, Vec<u8>)>> {
+            Ok(vec![("model", self.steps.to_le_bytes().to_vec())])
+        }
+        fn restore(&mut self, blobs: &BTreeMap<String, Vec<u8>>) -> Result<()> {
+            self.steps = u64::from_le_bytes(blobs["model"][..8].try_into().unwrap());
+            Ok(())
+        }
+        fn export(&self, path: &Path) -> Result<()> {
+            crate::fsutil::write_atomic(path, b"weights")
+        }
+    }
+
+    fn dataset(n: usize) -> Dataset {
+        let shape = ImageShape {
+            channels: 1,
+            height: 2,
+            width: 2,
+        };
+        let split = Split::new(shape, vec![0; n * 4], vec![0; n]);
+        Dataset {
+            name: "tiny".into(),
+            source: "test".into(),
+            class_names: vec![],
+            train: split.clone(),
+            test: split,
+        }
+    }
+
+    #[test]
+    fn a_nan_stops_training_and_keeps_the_last_good_checkpoint() {
+        let out = std::env::temp_dir().join(format!("latentlab-nan-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out);
+        std::fs::create_dir_all(&out).unwrap();
+        let options = TrainOptions {
+            epochs: 3,
+            batch_size: 2,
+            seed: 0,
+            out: out.clone(),
+            quiet: true,
+            stop_after_steps: None,
+        };
+        // 4 steps per epoch; step 6 is the second of epoch 2.
+        let mut learner = Fake {
+            steps: 0,
+            nan_at: 6,
+        };
+        let error = train(&mut learner, &dataset(8), &options, &Device::flex(), None).unwrap_err();
+        let message = error.to_string();
+        assert!(matches!(error, Error::Diverged(_)), "{message}");
+        assert!(message.contains("loss became NaN at epoch 2"), "{message}");
+        assert!(message.contains("checkpoint of epoch 1"), "{message}");
+        let kept = checkpoint::load(&checkpoint_dir(&out)).unwrap();
+        assert_eq!((kept.state.epoch, kept.state.step), (1, 4));
+        assert_eq!(kept.blobs["model"], 4u64.to_le_bytes().to_vec());
+        assert_eq!(
+            metrics::read_rows(&out.join("metrics.jsonl"))
+                .unwrap()
+                .len(),
+            1
+        );
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+
+    #[test]
+    fn seeds_of_different_streams_and_positions_differ() {
+        let seeds: std::collections::HashSet<u64> = (0..4)
+            .flat_map(|domain| (0..100).map(move |position| mix(7, domain, position)))
+            .collect();
+        assert_eq!(seeds.len(), 400);
+        assert_eq!(mix(7, 1, 2), mix(7, 1, 2));
     }
 }
