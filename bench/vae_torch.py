@@ -9,10 +9,13 @@ files directly so no torchvision download happens.
 
   python3 bench/vae_torch.py recipe [--data DIR] [--epochs 10] [--seed 1] [--json PATH]
   python3 bench/vae_torch.py throughput [--data DIR] [--steps 200] [--repeats 3] [--threads 2]
+  python3 bench/vae_torch.py load --weights RUN/model.safetensors [--data DIR]
 
 `recipe` prints and writes one row per epoch: average train loss (over the epoch, as the example
 prints it) and test loss, in nats per image. `throughput` times training steps (forward,
-backward, Adam) at batch 128 and prints images/s as JSON.
+backward, Adam) at batch 128 and prints images/s as JSON. `load` reads the weights a
+`latentlab train vae` run wrote (safetensors, PyTorch names and layouts) into this script's
+model and prints its test numbers, to hold against `latentlab eval`.
 """
 import argparse
 import gzip
@@ -157,9 +160,52 @@ def throughput(args):
                       "batch": 128, "steps": args.steps, "images_per_second": best}))
 
 
+# latentlab's parameter names for the pytorch/examples layout.
+LATENTLAB_NAMES = {
+    "fc1": "encoder.layers.0",
+    "fc21": "to_mean",
+    "fc22": "to_log_variance",
+    "fc3": "decoder.layers.0",
+    "fc4": "decoder.layers.1",
+}
+
+
+def load(args):
+    from safetensors.torch import load_file
+
+    tensors = load_file(args.weights)
+    model = VAE()
+    state = {}
+    for ours, theirs in LATENTLAB_NAMES.items():
+        for leaf in ("weight", "bias"):
+            state[f"{ours}.{leaf}"] = tensors[f"{theirs}.{leaf}"]
+    model.load_state_dict(state)  # strict: every name and shape must match
+    torch.manual_seed(args.seed)
+    _, test = load_data_only_test(args.data)
+    recon_sum = kl_sum = mse_sum = 0.0
+    with torch.no_grad():
+        for i in range(0, len(test), 500):
+            x = test[i : i + 500]
+            recon, mu, logvar = model(x)
+            bce, kld = loss_function(recon, x, mu, logvar)
+            recon_sum += bce.item()
+            kl_sum += kld.item()
+            mse_sum += ((model.decode(mu) - x) ** 2).sum().item()
+    n = len(test)
+    print(json.dumps({"torch": torch.__version__, "test_images": n,
+                      "recon": recon_sum / n, "kl": kl_sum / n, "neg_elbo": (recon_sum + kl_sum) / n,
+                      "reconstruction_mse": mse_sum / (n * 784)}))
+
+
+def load_data_only_test(folder):
+    test = read_idx(find(folder, "t10k-images-idx3-ubyte"))
+    return None, torch.from_numpy(test.reshape(len(test), 784).astype(np.float32) / 255.0)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["recipe", "throughput"])
+    parser.add_argument("mode", choices=["recipe", "throughput", "load"])
+    parser.add_argument("--weights")
     parser.add_argument("--data", default=DEFAULT_DATA)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seed", type=int, default=1)
@@ -169,7 +215,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    recipe(args) if args.mode == "recipe" else throughput(args)
+    {"recipe": recipe, "throughput": throughput, "load": load}[args.mode](args)
 
 
 if __name__ == "__main__":

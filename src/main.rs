@@ -1,5 +1,5 @@
 //! The `latentlab` binary: parse the command line, call the library, turn errors into one line on
-//! stderr and an exit code (2 bad input, 1 internal failure).
+//! stderr and an exit code (2 bad input, 1 internal failure or divergence, 130 after Ctrl-C).
 
 use clap::Parser;
 use clap::error::ErrorKind;
@@ -18,7 +18,11 @@ fn main() {
         }
     };
     if let Err(error) = run(cli) {
-        eprintln!("error: {error}");
+        match &error {
+            // Not a failure: the user stopped a run, and it was saved.
+            latentlab::Error::Interrupted(message) => eprintln!("{message}"),
+            _ => eprintln!("error: {error}"),
+        }
         std::process::exit(error.exit_code());
     }
 }

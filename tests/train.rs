@@ -145,7 +145,7 @@ fn resume_is_exact_after_an_interruption_mid_epoch_and_at_an_epoch_boundary() {
         let interrupted = temp_out(&format!("interrupted-{arch}"));
         let report = run_with(&tiny("vae", arch, &interrupted, "2"), Some(4)).unwrap();
         match report.outcome {
-            Outcome::Interrupted { state } => {
+            Outcome::Interrupted { state, .. } => {
                 assert_eq!((state.epoch, state.step, state.step_in_epoch), (1, 4, 1))
             }
             other => panic!("expected an interruption, got {other:?}"),

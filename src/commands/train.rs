@@ -267,8 +267,9 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
                 println!("{}", final_line(&config, last, &out));
             }
         }
-        Outcome::Interrupted { .. } if stop_after_steps.is_none() => {
-            return Err(Error::Interrupted("interrupted; checkpoint saved".into()));
+        // A real Ctrl-C ends the process with 130 and the message; a test's stop is a result.
+        Outcome::Interrupted { message, .. } if stop_after_steps.is_none() => {
+            return Err(Error::Interrupted(message.clone()));
         }
         Outcome::Interrupted { .. } => {}
     }

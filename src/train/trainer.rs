@@ -60,9 +60,11 @@ pub enum Outcome {
     Finished {
         rows: Vec<EpochRow>,
     },
-    /// Stopped by Ctrl-C (or `stop_after_steps`) after saving a checkpoint.
+    /// Stopped by Ctrl-C (or `stop_after_steps`) after saving a checkpoint; `message` says
+    /// where and how to continue.
     Interrupted {
         state: TrainState,
+        message: String,
     },
 }
 
@@ -207,17 +209,14 @@ pub fn train(
                 state.epoch_seconds += started.elapsed().as_secs_f64();
                 checkpoint::save(&checkpoint_dir(out), &state, &learner.state_blobs()?)?;
                 bar.finish();
-                log_line(
-                    options.quiet,
-                    &format!(
-                        "stopped at epoch {epoch}, step {} ({}/{steps} of this epoch); checkpoint saved. \
-                         Continue with: latentlab train --resume {}",
-                        state.step,
-                        state.step_in_epoch,
-                        out.display()
-                    ),
+                let message = format!(
+                    "stopped at epoch {epoch}, step {} ({}/{steps} of this epoch); checkpoint saved. \
+                     Continue with: latentlab train --resume {}",
+                    state.step,
+                    state.step_in_epoch,
+                    out.display()
                 );
-                return Ok(Outcome::Interrupted { state });
+                return Ok(Outcome::Interrupted { state, message });
             }
         }
         let seconds = state.epoch_seconds + started.elapsed().as_secs_f64();
@@ -264,14 +263,11 @@ pub fn train(
         let stop_requested = INTERRUPTED.load(Ordering::Relaxed)
             || options.stop_after_steps.is_some_and(|n| state.step >= n);
         if stop_requested && state.epoch < options.epochs {
-            log_line(
-                options.quiet,
-                &format!(
-                    "stopped after epoch {epoch}; checkpoint saved. Continue with: latentlab train --resume {}",
-                    out.display()
-                ),
+            let message = format!(
+                "stopped after epoch {epoch}; checkpoint saved. Continue with: latentlab train --resume {}",
+                out.display()
             );
-            return Ok(Outcome::Interrupted { state });
+            return Ok(Outcome::Interrupted { state, message });
         }
     }
     Ok(Outcome::Finished { rows })
@@ -280,12 +276,6 @@ pub fn train(
 fn console_is_terminal() -> bool {
     use std::io::IsTerminal;
     std::io::stderr().is_terminal()
-}
-
-fn log_line(quiet: bool, line: &str) {
-    if !quiet {
-        eprintln!("{line}");
-    }
 }
 
 fn summary(row: &EpochRow) -> String {
