@@ -170,7 +170,7 @@ LATENTLAB_NAMES = {
 }
 
 
-def load(args):
+def evaluate_weights(args):
     from safetensors.torch import load_file
 
     tensors = load_file(args.weights)
@@ -215,7 +215,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    {"recipe": recipe, "throughput": throughput, "load": load}[args.mode](args)
+    {"recipe": recipe, "throughput": throughput, "load": evaluate_weights}[args.mode](args)
 
 
 if __name__ == "__main__":
