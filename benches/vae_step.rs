@@ -3,10 +3,12 @@
 //! data in the same run.
 //!
 //!     cargo bench --bench vae_step
-//!     cargo bench --bench vae_step -- --steps 200 --repeats 3 --no-python
+//!     cargo bench --bench vae_step -- --steps 200 --rounds 5 --no-python
 //!
 //! PyTorch runs through `bench/vae_torch.py throughput` (`pip install torch`) with 2 threads.
-//! Each figure is the best of `--repeats` timed runs of `--steps` steps after 20 warm-up steps.
+//! The two sides alternate for `--rounds` rounds (a shared VM's speed drifts over minutes, and
+//! alternating exposes both to the same drift); each round times `--steps` steps after warm-up.
+//! Reported: the best round of each side, and the median of the per-round ratios.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,17 +32,17 @@ fn main() {
             "/data/fashion-mnist-subset"
         ))
     };
-    let (mut steps, mut repeats, mut python) = (200usize, 3usize, true);
+    let (mut steps, mut rounds, mut python) = (200usize, 5usize, true);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--data" => data = args.next().expect("--data PATH").into(),
             "--steps" => steps = args.next().and_then(|v| v.parse().ok()).expect("--steps N"),
-            "--repeats" => {
-                repeats = args
+            "--rounds" => {
+                rounds = args
                     .next()
                     .and_then(|v| v.parse().ok())
-                    .expect("--repeats N")
+                    .expect("--rounds N")
             }
             "--no-python" => python = false,
             _ => {} // cargo passes --bench
@@ -75,55 +77,80 @@ fn main() {
     for i in 0..20 {
         learner.train_step(batches[i % batches.len()].clone());
     }
-    let mut best = 0f64;
-    for _ in 0..repeats {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/vae_torch.py");
+    let torch_round = || -> Option<(f64, String)> {
+        let output = Command::new("python3")
+            .args([
+                script,
+                "throughput",
+                "--steps",
+                &steps.to_string(),
+                "--repeats",
+                "1",
+            ])
+            .args(["--data", data.to_str().unwrap()])
+            .output();
+        match output {
+            Ok(out) if out.status.success() => {
+                let text = String::from_utf8_lossy(&out.stdout);
+                let json: serde_json::Value =
+                    serde_json::from_str(text.trim()).expect("JSON from the script");
+                Some((
+                    json["images_per_second"].as_f64().unwrap(),
+                    format!(
+                        "pytorch {} ({} threads)",
+                        json["torch"].as_str().unwrap_or("?"),
+                        json["threads"]
+                    ),
+                ))
+            }
+            Ok(out) => {
+                let err = String::from_utf8_lossy(&out.stderr);
+                eprintln!("pytorch skipped: {}", err.lines().last().unwrap_or(""));
+                None
+            }
+            Err(e) => {
+                eprintln!("pytorch skipped: {e}");
+                None
+            }
+        }
+    };
+    let (mut ours_best, mut torch_best, mut ratios, mut torch_name) = (0f64, 0f64, vec![], None);
+    for round in 1..=rounds {
         let start = Instant::now();
         for i in 0..steps {
             learner.train_step(batches[i % batches.len()].clone());
         }
-        best = best.max((steps * 128) as f64 / start.elapsed().as_secs_f64());
+        let ours = (steps * 128) as f64 / start.elapsed().as_secs_f64();
+        ours_best = ours_best.max(ours);
+        let mut line = format!("round {round}: latentlab {ours:.0} images/s");
+        if python && let Some((torch, name)) = torch_round() {
+            torch_best = torch_best.max(torch);
+            ratios.push(ours / torch);
+            line.push_str(&format!(
+                ", pytorch {torch:.0} images/s, ratio {:.2}",
+                ours / torch
+            ));
+            torch_name = Some(name);
+        }
+        println!("{line}");
     }
     println!(
-        "latentlab (burn 0.22.1 Flex, {} threads): {best:.0} images/s ({steps} steps of batch 128, best of {repeats})",
+        "latentlab (burn 0.22.1 Flex, {} threads): {ours_best:.0} images/s (best of {rounds} rounds of {steps} steps, batch 128)",
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
     );
-    if !python {
-        return;
-    }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/vae_torch.py");
-    let output = Command::new("python3")
-        .args([
-            script,
-            "throughput",
-            "--steps",
-            &steps.to_string(),
-            "--repeats",
-            &repeats.to_string(),
-        ])
-        .args(["--data", data.to_str().unwrap()])
-        .output();
-    match output {
-        Ok(out) if out.status.success() => {
-            let text = String::from_utf8_lossy(&out.stdout);
-            let json: serde_json::Value =
-                serde_json::from_str(text.trim()).expect("JSON from the script");
-            let torch = json["images_per_second"].as_f64().unwrap();
-            println!(
-                "pytorch {} ({} threads): {torch:.0} images/s",
-                json["torch"].as_str().unwrap_or("?"),
-                json["threads"]
-            );
-            println!("latentlab / pytorch: {:.2}x", best / torch);
-        }
-        Ok(out) => eprintln!(
-            "pytorch skipped: {}",
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
-        ),
-        Err(e) => eprintln!("pytorch skipped: {e}"),
+    if let Some(name) = torch_name {
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "{name}: {torch_best:.0} images/s (best of {} rounds)",
+            ratios.len()
+        );
+        println!(
+            "latentlab / pytorch: best {:.2}x, median of rounds {:.2}x",
+            ours_best / torch_best,
+            ratios[ratios.len() / 2]
+        );
     }
 }

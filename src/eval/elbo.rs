@@ -12,7 +12,6 @@
 //! [`binarize`] does that with a seeded generator.
 
 use burn::prelude::*;
-use burn::tensor::Distribution;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
@@ -53,42 +52,50 @@ pub fn log_prior_over_posterior(
 }
 
 /// The IWAE estimate of -log p(x) for each image of `images` (`[n, c, h, w]`, already binarized
-/// for a Bernoulli decoder), with `k` importance samples, `rows` decoder rows per pass.
-/// Returns nats per image.
-pub fn iwae_nll(model: &Vae, images: Tensor<4>, k: usize, rows: usize) -> Vec<f64> {
-    let [n, c, h, w] = images.dims();
-    let device = images.device();
-    let (mean, log_variance) = model.encode(images.clone()); // [n, latent]
+/// for a Bernoulli decoder), with `k` importance samples, at most `rows` decoder rows per pass.
+/// Image `i`'s noise comes from a generator seeded with `seeds(i)`, so the result does not depend
+/// on how the images are split into batches or threads; images run in parallel. Nats per image.
+pub fn iwae_nll(
+    model: &Vae,
+    images: Tensor<4>,
+    k: usize,
+    rows: usize,
+    seeds: impl Fn(usize) -> u64 + Sync,
+) -> Vec<f64> {
+    use rayon::prelude::*;
+    let n = images.dims()[0];
+    (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let image = images.clone().slice(i..i + 1); // [1, c, h, w]
+            -log_mean_exp(&log_weights(model, image, k, rows, seeds(i)))
+        })
+        .collect()
+}
+
+/// log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x) for `k` draws z_k ~ q(z|x) of one image.
+fn log_weights(model: &Vae, image: Tensor<4>, k: usize, rows: usize, seed: u64) -> Vec<f64> {
+    use rand_distr::{Distribution as _, StandardNormal};
+    let [_, c, h, w] = image.dims();
+    let device = image.device();
+    let (mean, log_variance) = model.encode(image.clone()); // [1, latent]
     let latent = mean.dims()[1];
-    let chunk = (rows / n.max(1)).clamp(1, k);
-    let mut log_weights = vec![Vec::with_capacity(k); n];
-    let mut done = 0;
-    while done < k {
-        let s = chunk.min(k - done);
-        // Row i·s + j is sample j of image i.
-        let repeat = |t: Tensor<2>| {
-            t.unsqueeze_dim::<3>(1)
-                .expand([n, s, latent])
-                .reshape([n * s, latent])
-        };
-        let mu = repeat(mean.clone()); // [n·s, latent]
-        let log_var = repeat(log_variance.clone()); // [n·s, latent]
-        let noise = Tensor::<2>::random([n * s, latent], Distribution::Normal(0.0, 1.0), &device);
-        let z = mu + (log_var.clone() * 0.5).exp() * noise.clone(); // [n·s, latent]
-        let x = images
-            .clone()
-            .unsqueeze_dim::<5>(1)
-            .expand([n, s, c, h, w])
-            .reshape([n * s, c, h, w]); // [n·s, c, h, w]
-        let log_likelihood = model.head.nll(model.decode(z.clone()), x).neg(); // [n·s]
-        let log_w = log_likelihood + log_prior_over_posterior(z, noise, log_var); // [n·s]
-        let values: Vec<f32> = log_w.into_data().iter::<f32>().collect();
-        for (i, weights) in log_weights.iter_mut().enumerate() {
-            weights.extend(values[i * s..(i + 1) * s].iter().map(|&v| v as f64));
-        }
-        done += s;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut log_weights = Vec::with_capacity(k);
+    while log_weights.len() < k {
+        let s = rows.max(1).min(k - log_weights.len());
+        let noise: Vec<f32> = (0..s * latent)
+            .map(|_| StandardNormal.sample(&mut rng))
+            .collect();
+        let noise = Tensor::<2>::from_data(TensorData::new(noise, [s, latent]), &device);
+        let log_var = log_variance.clone().expand([s, latent]); // [s, latent]
+        let z = mean.clone().expand([s, latent]) + (log_var.clone() * 0.5).exp() * noise.clone(); // [s, latent]
+        let x = image.clone().expand([s, c, h, w]); // [s, c, h, w]
+        let log_likelihood = model.head.nll(model.decode(z.clone()), x).neg(); // [s]
+        let log_w = log_likelihood + log_prior_over_posterior(z, noise, log_var); // [s]
+        log_weights.extend(log_w.into_data().iter::<f32>().map(f64::from));
     }
-    log_weights.iter().map(|lw| -log_mean_exp(lw)).collect()
+    log_weights
 }
 
 /// Bits per dimension of a negative log-likelihood in nats over `dimensions` values.
@@ -115,7 +122,11 @@ mod tests {
     #[test]
     fn prior_over_posterior_is_zero_when_q_is_the_prior() {
         let device = Device::flex();
-        let noise = Tensor::<2>::random([4, 3], Distribution::Normal(0.0, 1.0), &device);
+        let noise = Tensor::<2>::random(
+            [4, 3],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        );
         let zeros = Tensor::<2>::zeros([4, 3], &device);
         // μ = 0, σ = 1: z = ε and q(z|x) = p(z).
         let ratio = log_prior_over_posterior(noise.clone(), noise, zeros);
@@ -154,9 +165,19 @@ mod tests {
             neg_elbo += (loss.reconstruction + loss.kl).mean().into_scalar::<f32>() as f64 / 200.0;
         }
         let mean = |v: Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
-        let k1 = mean(iwae_nll(&model, images.clone(), 1, 64));
-        let k1000 = mean(iwae_nll(&model, images.clone(), 1000, 512));
-        let k4000 = mean(iwae_nll(&model, images, 4000, 4096));
+        let seeds = |i: usize| 100 + i as u64;
+        let k1 = mean(iwae_nll(&model, images.clone(), 1, 64, seeds));
+        let k1000 = mean(iwae_nll(&model, images.clone(), 1000, 512, seeds));
+        let k4000 = mean(iwae_nll(&model, images.clone(), 4000, 4096, seeds));
+        // Batching and threads do not change the draws.
+        let one_by_one: Vec<f64> = (0..3)
+            .flat_map(|i| {
+                iwae_nll(&model, images.clone().slice(i..i + 1), 1000, 300, |_| {
+                    seeds(i)
+                })
+            })
+            .collect();
+        assert_eq!(mean(one_by_one), k1000);
         // K = 1 is a one-draw ELBO; more draws give a bound at or below the ELBO and converge.
         assert!((k1 - neg_elbo).abs() < 2.0, "k=1 {k1} vs ELBO {neg_elbo}");
         assert!(

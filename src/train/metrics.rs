@@ -53,9 +53,17 @@ pub fn plot_losses(rows: &[EpochRow], path: &Path) -> Result<()> {
     let Some(first) = rows.first() else {
         return Ok(());
     };
+    // A part that equals the loss in every row (an autoencoder's recon) would repeat its panel.
+    let repeats_loss = |part: &str| {
+        part != "loss"
+            && rows.iter().all(|r| {
+                r.train.get(part) == r.train.get("loss") && r.test.get(part) == r.test.get("loss")
+            })
+    };
     let charts: Vec<LineChart> = first
         .train
         .keys()
+        .filter(|part| !repeats_loss(part))
         .map(|part| {
             let series = |name: &str, pick: fn(&EpochRow) -> &BTreeMap<String, f64>| Series {
                 name: name.into(),

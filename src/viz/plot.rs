@@ -133,8 +133,19 @@ impl LineChart {
             .y_label_area_size(64)
             .build_cartesian_2d(x, y)
             .map_err(plot_error)?;
+        // Epoch axes: one tick per whole number, never 1.1, 1.2, ...
+        let whole_x = self
+            .series
+            .iter()
+            .all(|s| s.points.iter().all(|p| p.0.fract() == 0.0));
+        let x_ticks = if whole_x && xb - xa <= 20.0 {
+            (xb - xa) as usize + 1
+        } else {
+            10
+        };
         chart
             .configure_mesh()
+            .x_labels(x_ticks)
             .x_desc(&self.x_label)
             .x_label_formatter(&|x| format_tick(*x))
             .y_desc(&self.y_label)
