@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use burn::prelude::*;
 use latentlab::data::discover::DEBIAN_FASHION_MNIST;
-use latentlab::data::{BatchConfig, Batches, DataSpec, PixelScale, load_dataset};
+use latentlab::data::{Batch, BatchConfig, Batches, DataSpec, PixelScale, load_dataset};
 use latentlab::models::LatentModelConfig;
 use latentlab::models::autoencoder::{Arch, BodyConfig};
 use latentlab::models::vae::VaeConfig;
@@ -54,7 +54,7 @@ fn main() {
     autodiff.seed(0);
     let body = BodyConfig::new(Arch::Mlp, dataset.shape()).with_hidden(vec![400]);
     let config = LatentModelConfig::Vae(VaeConfig::new(body));
-    let batches: Vec<Tensor<4>> = Batches::new(
+    let batches: Vec<Batch> = Batches::new(
         &dataset.train,
         BatchConfig {
             batch_size: 128,
@@ -65,7 +65,6 @@ fn main() {
         &autodiff,
     )
     .take(64)
-    .map(|b| b.images)
     .collect();
     let mut learner = LatentLearner::new(
         config.init(&autodiff),

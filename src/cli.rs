@@ -20,7 +20,7 @@ pub struct Cli {
 pub enum Command {
     /// Principal component analysis: eigen-images, explained variance, reconstructions at k.
     Pca(commands::pca::PcaArgs),
-    /// Train an autoencoder or a VAE (losses in nats per image), or --resume a run.
+    /// Train an autoencoder, a VAE (losses in nats per image) or a classifier, or --resume a run.
     Train(commands::train::TrainArgs),
     /// Decode draws from the prior N(0, I) of a trained autoencoder or VAE.
     Sample(commands::sample::SampleArgs),
@@ -32,6 +32,8 @@ pub enum Command {
     LatentMap(commands::latent_map::LatentMapArgs),
     /// Test-set numbers as JSON: reconstruction MSE, ELBO parts, IWAE NLL, bits/dim.
     Eval(commands::eval::EvalArgs),
+    /// The class a trained classifier gives each image file.
+    Classify(commands::classify::ClassifyArgs),
 }
 
 /// Runs one parsed command line.
@@ -44,6 +46,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Interpolate(args) => commands::interpolate::run(&args).map(|_| ()),
         Command::LatentMap(args) => commands::latent_map::run(&args).map(|_| ()),
         Command::Eval(args) => commands::eval::run(&args).map(|_| ()),
+        Command::Classify(args) => commands::classify::run(&args).map(|_| ()),
     }
 }
 

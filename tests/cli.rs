@@ -410,3 +410,71 @@ fn copy_dir(from: &Path, to: &Path) {
         std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
     }
 }
+
+#[test]
+fn classifier_trains_draws_its_confusion_matrix_and_classifies_files() {
+    let out = temp_out("classifier");
+    let dir = out.to_str().unwrap();
+    let run = latentlab(&[
+        "train",
+        "classifier",
+        "--data",
+        "embedded",
+        "--limit",
+        "300",
+        "--batch-size",
+        "50",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        dir,
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.contains("test accuracy"), "{stdout}");
+    assert!(out.join("confusion.png").is_file());
+    let rows = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let row: serde_json::Value = serde_json::from_str(rows.lines().next().unwrap()).unwrap();
+    let accuracy = row["test"]["accuracy"].as_f64().unwrap();
+    // 300 images, one epoch: far from trained, but above chance (0.1).
+    assert!(accuracy > 0.15 && accuracy <= 1.0, "{accuracy}");
+
+    // Two test images written as PNG files, then classified.
+    let dataset =
+        latentlab::data::load_dataset(&latentlab::data::DataSpec::Embedded, Default::default())
+            .unwrap();
+    let mut files = Vec::new();
+    for i in 0..2 {
+        let path = out.join(format!("image{i}.png"));
+        image::GrayImage::from_raw(28, 28, dataset.test.image(i).to_vec())
+            .unwrap()
+            .save(&path)
+            .unwrap();
+        files.push(path.to_str().unwrap().to_string());
+    }
+    let classify = latentlab(&["classify", dir, &files[0], &files[1]]);
+    assert!(
+        classify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&classify.stderr)
+    );
+    let lines = String::from_utf8_lossy(&classify.stdout).to_string();
+    assert_eq!(lines.lines().count(), 2, "{lines}");
+    assert!(lines.contains("p = "), "{lines}");
+    assert!(
+        latentlab::data::FASHION_MNIST_CLASSES
+            .iter()
+            .any(|name| lines.contains(name)),
+        "class names: {lines}"
+    );
+    assert_bad_input(
+        &latentlab(&["classify", dir, "/no/such.png"]),
+        "not a readable image",
+    );
+    let _ = std::fs::remove_dir_all(&out);
+}

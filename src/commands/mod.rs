@@ -1,5 +1,6 @@
 //! One file per CLI command: each reads its arguments, calls the library, writes a run folder.
 
+pub mod classify;
 pub mod eval;
 pub mod interpolate;
 pub mod latent_map;
@@ -8,6 +9,7 @@ pub mod reconstruct;
 pub mod run_folder;
 pub mod sample;
 pub mod train;
+pub mod train_classifier;
 
 use std::path::PathBuf;
 use std::time::Duration;

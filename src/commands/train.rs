@@ -29,8 +29,8 @@ use crate::train::{Outcome, TrainOptions};
 /// KL(q(z|x) ‖ N(0, I)), and the VAE's `loss` is recon + β·kl (the negative ELBO at β = 1).
 #[derive(Debug, Clone, clap::Args)]
 pub struct TrainArgs {
-    /// Model: ae (autoencoder) or vae. Not needed with --resume.
-    #[arg(value_parser = ["ae", "vae"], required_unless_present = "resume")]
+    /// Model: ae (autoencoder), vae, or classifier (a small CNN). Not needed with --resume.
+    #[arg(value_parser = ["ae", "vae", "classifier"], required_unless_present = "resume")]
     pub model: Option<String>,
     /// Encoder/decoder: mlp (fully connected) or conv (strided convolutions).
     #[arg(long, default_value = "mlp", value_parser = ["mlp", "conv"])]
@@ -113,7 +113,7 @@ fn model_config(args: &TrainArgs, kind: ModelKind, dataset: &Dataset) -> Result<
     Ok(config)
 }
 
-fn check_training(epochs: usize, batch_size: usize, lr: f64) -> Result<()> {
+pub(crate) fn check_training(epochs: usize, batch_size: usize, lr: f64) -> Result<()> {
     if batch_size == 0 {
         return Err(Error::bad_input("--batch-size must be at least 1"));
     }
@@ -135,6 +135,13 @@ pub fn run(args: &TrainArgs) -> Result<TrainReport> {
 
 /// Runs the command; `stop_after_steps` interrupts as Ctrl-C would (for tests).
 pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<TrainReport> {
+    let classifier = match &args.resume {
+        Some(run) => crate::commands::train_classifier::is_classifier_run(run),
+        None => args.model.as_deref() == Some("classifier"),
+    };
+    if classifier {
+        return crate::commands::train_classifier::run_with(args, stop_after_steps);
+    }
     let common = &args.common;
     let (config, dataset, out, resume) = match &args.resume {
         Some(run) => {

@@ -2,6 +2,7 @@
 //! its loss; training, sampling and evaluation live elsewhere.
 
 pub mod autoencoder;
+pub mod classifier;
 pub mod likelihood;
 pub mod vae;
 
@@ -151,6 +152,12 @@ pub fn load_safetensors(
     path: &std::path::Path,
     device: &Device,
 ) -> Result<LatentModel> {
+    load_weights(config.init(device), &config.kind().to_string(), path)
+}
+
+/// Loads `path` into `model` (a freshly initialized model of the right config); `what` names the
+/// model in errors.
+pub fn load_weights<M: Module>(mut model: M, what: &str, path: &std::path::Path) -> Result<M> {
     use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
     if !path.is_file() {
         return Err(Error::bad_input(format!(
@@ -158,7 +165,6 @@ pub fn load_safetensors(
             path.display()
         )));
     }
-    let mut model = config.init(device);
     let mut store = SafetensorsStore::from_file(path)
         .with_from_adapter(PyTorchToBurnAdapter)
         .skip_enum_variants(true);
@@ -172,7 +178,7 @@ pub fn load_safetensors(
         return Err(Error::bad_input(format!(
             "{}: weights do not fit a {} model of this config (missing {:?}, unexpected {:?}, errors {:?})",
             path.display(),
-            config.kind(),
+            what,
             result.missing,
             result.unused,
             result.errors
@@ -183,7 +189,7 @@ pub fn load_safetensors(
 
 /// Writes a model's weights as safetensors with PyTorch's names and layouts (linear weights as
 /// `[out, in]`), so `safetensors.torch.load_file` reads them into the equivalent torch module.
-pub fn save_safetensors(model: &LatentModel, path: &std::path::Path) -> Result<()> {
+pub fn save_safetensors<M: Module>(model: &M, path: &std::path::Path) -> Result<()> {
     use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, SafetensorsStore};
     let mut store = SafetensorsStore::from_bytes(None)
         .with_to_adapter(BurnToPyTorchAdapter)

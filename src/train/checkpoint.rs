@@ -114,6 +114,50 @@ pub fn exists(dir: &Path) -> bool {
     dir.join(STATE_FILE).is_file()
 }
 
+/// A model's and its optimizer's state as checkpoint blobs.
+pub fn model_blobs<M: burn::module::Module>(
+    model: &M,
+    optimizer: &burn::optim::ModuleOptimizer,
+) -> Result<Vec<(&'static str, Vec<u8>)>> {
+    let internal = |e: burn::store::RecordError| Error::Internal(format!("checkpoint: {e}"));
+    let weights = model.clone().into_record().into_bytes().map_err(internal)?;
+    let optimizer = optimizer.into_bytes().map_err(internal)?;
+    Ok(vec![
+        ("model", weights.to_vec()),
+        ("optimizer", optimizer.to_vec()),
+    ])
+}
+
+/// Restores what [`model_blobs`] saved into `model` and `optimizer`.
+pub fn restore_model<M: burn::module::Module>(
+    model: M,
+    optimizer: burn::optim::ModuleOptimizer,
+    blobs: &BTreeMap<String, Vec<u8>>,
+) -> Result<(M, burn::optim::ModuleOptimizer)> {
+    use burn::tensor::Bytes;
+    let blob = |role: &str| {
+        blobs
+            .get(role)
+            .map(|b| Bytes::from_bytes_vec(b.clone()))
+            .ok_or_else(|| Error::bad_input(format!("checkpoint has no {role} state")))
+    };
+    let bad = |what: &str, e: burn::store::RecordError| {
+        let detail: String = e.to_string().chars().take(100).collect();
+        Error::bad_input(format!(
+            "checkpoint {what} do not fit this run's model (another model's checkpoint?): {detail}…"
+        ))
+    };
+    let record =
+        burn::store::ModuleRecord::from_bytes(blob("model")?).map_err(|e| bad("weights", e))?;
+    let model = model
+        .try_load_record(record)
+        .map_err(|e| bad("weights", e))?;
+    let optimizer = optimizer
+        .from_bytes(blob("optimizer")?)
+        .map_err(|e| bad("optimizer state", e))?;
+    Ok((model, optimizer))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,13 +4,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::train::checkpoint::{model_blobs, restore_model};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
-use burn::store::ModuleRecord;
-use burn::tensor::Bytes;
 
-use crate::data::{Batches, ImageShape, PixelScale};
-use crate::error::{Error, Result};
+use crate::data::{Batch, Batches, ImageShape, PixelScale};
+use crate::error::Result;
 use crate::models::{LatentModel, save_safetensors};
 use crate::train::trainer::{Learner, Parts, PassMeans, PassParts};
 use crate::viz::grid::{Colormap, GridOptions, ImageGrid};
@@ -83,7 +82,7 @@ impl LatentLearner {
 }
 
 /// Reads `[n]`-shaped scalars in one transfer.
-fn read_parts(parts: Vec<(&'static str, Tensor<1>)>) -> Parts {
+pub(crate) fn read_parts(parts: Vec<(&'static str, Tensor<1>)>) -> Parts {
     let names: Vec<&'static str> = parts.iter().map(|(n, _)| *n).collect();
     let values = Tensor::cat(parts.into_iter().map(|(_, t)| t).collect(), 0);
     let values: Vec<f32> = values.into_data().iter::<f32>().collect();
@@ -94,12 +93,12 @@ fn read_parts(parts: Vec<(&'static str, Tensor<1>)>) -> Parts {
 }
 
 impl Learner for LatentLearner {
-    fn train_step(&mut self, images: Tensor<4>) -> Parts {
+    fn train_step(&mut self, batch: Batch) -> Parts {
         let model = self
             .model
             .take()
             .expect("model is only taken inside a step");
-        let objective = model.objective(images);
+        let objective = model.objective(batch.images);
         let grads = objective.loss.backward();
         let grads = GradientsParams::from_grads(grads, &model);
         self.model = Some(self.optimizer.step(self.adam.lr, model, grads));
@@ -143,44 +142,15 @@ impl Learner for LatentLearner {
     }
 
     fn state_blobs(&self) -> Result<Vec<(&'static str, Vec<u8>)>> {
-        let internal = |e: burn::store::RecordError| Error::Internal(format!("checkpoint: {e}"));
-        let model = self
-            .model()
-            .clone()
-            .into_record()
-            .into_bytes()
-            .map_err(internal)?;
-        let optimizer = self.optimizer.into_bytes().map_err(internal)?;
-        Ok(vec![
-            ("model", model.to_vec()),
-            ("optimizer", optimizer.to_vec()),
-        ])
+        model_blobs(self.model(), &self.optimizer)
     }
 
     fn restore(&mut self, blobs: &BTreeMap<String, Vec<u8>>) -> Result<()> {
-        let blob = |role: &str| {
-            blobs
-                .get(role)
-                .map(|b| Bytes::from_bytes_vec(b.clone()))
-                .ok_or_else(|| Error::bad_input(format!("checkpoint has no {role} state")))
-        };
-        let bad = |what: &str, e: burn::store::RecordError| {
-            let detail: String = e.to_string().chars().take(100).collect();
-            Error::bad_input(format!(
-                "checkpoint {what} do not fit this run's model (another model's checkpoint?): {detail}…"
-            ))
-        };
-        let record = ModuleRecord::from_bytes(blob("model")?).map_err(|e| bad("weights", e))?;
         let model = self.model.take().expect("model present");
-        self.model = Some(
-            model
-                .try_load_record(record)
-                .map_err(|e| bad("weights", e))?,
-        );
         let optimizer = std::mem::replace(&mut self.optimizer, self.adam.init());
-        self.optimizer = optimizer
-            .from_bytes(blob("optimizer")?)
-            .map_err(|e| bad("optimizer state", e))?;
+        let (model, optimizer) = restore_model(model, optimizer, blobs)?;
+        self.model = Some(model);
+        self.optimizer = optimizer;
         Ok(())
     }
 

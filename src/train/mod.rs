@@ -4,6 +4,7 @@
 //! autoencoder's and the VAE's.
 
 pub mod checkpoint;
+pub mod classify;
 pub mod latent;
 pub mod metrics;
 pub mod optim;

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use burn::tensor::Device;
 
-use crate::data::{BatchConfig, Batches, Dataset, PixelScale, Split};
+use crate::data::{Batch, BatchConfig, Batches, Dataset, PixelScale, Split};
 use crate::error::{Error, Result};
 use crate::train::checkpoint::{self, RngState, TrainState};
 use crate::train::metrics::{self, EpochRow};
@@ -24,8 +24,9 @@ pub type PassParts = Vec<(String, f64)>;
 
 /// One model family's side of training: what a step does, how it is scored, pictured and saved.
 pub trait Learner {
-    /// One optimization step on `images` (`[batch, c, h, w]`, scaled as [`Learner::scale`] says).
-    fn train_step(&mut self, images: burn::Tensor<4>) -> Parts;
+    /// One optimization step on a batch (images `[batch, c, h, w]` scaled as [`Learner::scale`]
+    /// says, and their labels).
+    fn train_step(&mut self, batch: Batch) -> Parts;
     /// Loss parts over a whole split, without updating anything: weighted means per image. The
     /// batches live on the plain (non-autodiff) device.
     fn evaluate(&self, batches: Batches<'_>) -> PassParts;
@@ -191,7 +192,7 @@ pub fn train(
         for batch in batches.skip_batches(state.step_in_epoch) {
             device.seed(mix(seed, stream::STEP, state.step));
             let size = batch.images.dims()[0];
-            let parts = learner.train_step(batch.images);
+            let parts = learner.train_step(batch);
             if let Some((name, value)) = parts.iter().find(|(_, v)| !v.is_finite()) {
                 bar.finish();
                 return Err(diverged(out, name, *value, epoch, state.step, state.epoch));
@@ -383,7 +384,7 @@ mod tests {
     }
 
     impl Learner for Fake {
-        fn train_step(&mut self, _images: burn::Tensor<4>) -> Parts {
+        fn train_step(&mut self, _batch: Batch) -> Parts {
             self.steps += 1;
             let loss = if self.steps == self.nan_at {
                 f64::NAN

@@ -1,5 +1,6 @@
 //! Pictures: image grids as PNG and charts through plotters.
 
+pub mod confusion;
 pub mod grid;
 pub mod plot;
 pub mod scatter;

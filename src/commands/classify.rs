@@ -1,0 +1,116 @@
+//! `latentlab classify RUN IMAGE...`: the class a trained classifier gives each image file (PNG or
+//! JPEG), with its probability. Images are converted to the run's channels and resized to its
+//! image size, pixels scaled to [0, 1] as in training.
+
+use std::path::PathBuf;
+
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+
+use crate::commands::train_classifier::{ClassifierRunConfig, weights_path};
+use crate::error::{Error, Result};
+use crate::models::load_weights;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClassifyArgs {
+    /// A run folder written by `latentlab train classifier`.
+    #[arg(value_name = "RUN")]
+    pub run: PathBuf,
+    /// Image files to classify.
+    #[arg(value_name = "IMAGE", required = true)]
+    pub images: Vec<PathBuf>,
+    /// Where tensors live: cpu (Flex), vulkan or cuda (cargo features of those names).
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "vulkan", "cuda"])]
+    pub device: String,
+}
+
+/// One image's prediction.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Prediction {
+    pub image: PathBuf,
+    pub class: usize,
+    pub name: String,
+    pub probability: f64,
+}
+
+pub fn run(args: &ClassifyArgs) -> Result<Vec<Prediction>> {
+    let device = args
+        .device
+        .parse::<crate::device::DeviceChoice>()?
+        .device()?;
+    let config_path = args.run.join("config.json");
+    if !args.run.is_dir() {
+        return Err(Error::bad_input(format!(
+            "{}: no such run folder",
+            args.run.display()
+        )));
+    }
+    let text = std::fs::read_to_string(&config_path).map_err(|_| {
+        Error::bad_input(format!(
+            "{}: not a run folder (no config.json)",
+            args.run.display()
+        ))
+    })?;
+    let config: ClassifierRunConfig = serde_json::from_str(&text)
+        .map_err(|_| Error::bad_input(format!("{}: not a classifier run", args.run.display())))?;
+    let shape = config.classifier.shape;
+    let model = load_weights(
+        config.classifier.init(&device),
+        "classifier",
+        &weights_path(&args.run),
+    )?;
+    let mut pixels = Vec::with_capacity(args.images.len() * shape.len());
+    for path in &args.images {
+        let image = image::open(path).map_err(|e| {
+            Error::bad_input(format!("{}: not a readable image ({e})", path.display()))
+        })?;
+        let image = image.resize_exact(
+            shape.width as u32,
+            shape.height as u32,
+            image::imageops::FilterType::Triangle,
+        );
+        if shape.channels == 1 {
+            pixels.extend(image.to_luma8().pixels().map(|p| p.0[0] as f32 / 255.0));
+        } else {
+            let rgb = image.to_rgb8();
+            for c in 0..3 {
+                pixels.extend(rgb.pixels().map(|p| p.0[c] as f32 / 255.0));
+            }
+        }
+    }
+    let n = args.images.len();
+    let images = Tensor::<4>::from_data(
+        TensorData::new(pixels, [n, shape.channels, shape.height, shape.width]),
+        &device,
+    );
+    let probabilities: Vec<f32> = softmax(model.forward(images), 1)
+        .into_data()
+        .iter::<f32>()
+        .collect();
+    let classes = config.classifier.num_classes;
+    let names = &config.class_names;
+    let mut predictions = Vec::new();
+    for (i, path) in args.images.iter().enumerate() {
+        let row = &probabilities[i * classes..(i + 1) * classes];
+        let (class, probability) =
+            row.iter().enumerate().fold(
+                (0, f32::MIN),
+                |best, (c, &p)| if p > best.1 { (c, p) } else { best },
+            );
+        let name = names
+            .get(class)
+            .cloned()
+            .unwrap_or_else(|| class.to_string());
+        println!(
+            "{}: {name} (class {class}, p = {probability:.3})",
+            path.display()
+        );
+        predictions.push(Prediction {
+            image: path.clone(),
+            class,
+            name,
+            probability: probability as f64,
+        });
+    }
+    Ok(predictions)
+}

@@ -1,0 +1,209 @@
+//! `latentlab train classifier`: the small CNN of `models/classifier.rs` on the shared trainer,
+//! then a confusion matrix of the test set. `--resume RUN` continues a classifier run.
+
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+
+use crate::commands::run_folder::{DataArgs, TrainingConfig};
+use crate::commands::train::{TrainArgs, TrainReport, check_training};
+use crate::commands::{RunInfo, default_out};
+use crate::data::{BatchConfig, Batches, Dataset, PixelScale};
+use crate::device::DeviceChoice;
+use crate::error::{Error, Result};
+use crate::fsutil::{check_out_dir, prepare_out_dir, write_json};
+use crate::models::classifier::{Classifier, ClassifierConfig};
+use crate::train::classify::{ClassifierLearner, confusion, predict};
+use crate::train::latent::AdamSettings;
+use crate::train::trainer::{self, install_interrupt_handler, mix, stream};
+use crate::train::{Outcome, TrainOptions};
+use crate::viz::confusion::save_confusion;
+
+/// `config.json` of a classifier run.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ClassifierRunConfig {
+    pub run: RunInfo,
+    pub data_args: DataArgs,
+    pub classifier: ClassifierConfig,
+    /// Names of the classes, index order (empty when the data have none).
+    #[serde(default)]
+    pub class_names: Vec<String>,
+    pub training: TrainingConfig,
+}
+
+/// Whether `run`'s config.json is a classifier's.
+pub fn is_classifier_run(run: &Path) -> bool {
+    std::fs::read_to_string(run.join("config.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<ClassifierRunConfig>(&text).ok())
+        .is_some()
+}
+
+fn open(run: &Path) -> Result<ClassifierRunConfig> {
+    let path = run.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|_| {
+        Error::bad_input(format!(
+            "{}: not a run folder (no config.json)",
+            run.display()
+        ))
+    })?;
+    serde_json::from_str(&text).map_err(|e| {
+        Error::bad_input(format!(
+            "{}: not the config of a classifier run ({e})",
+            path.display()
+        ))
+    })
+}
+
+pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<TrainReport> {
+    let common = &args.common;
+    let (config, dataset, out, resume) = match &args.resume {
+        Some(run) => {
+            let mut config = open(run)?;
+            if !crate::train::checkpoint::exists(&run.join("checkpoint")) {
+                return Err(Error::bad_input(format!(
+                    "{}: no checkpoint to resume from",
+                    run.display()
+                )));
+            }
+            config.training.epochs = args.epochs.unwrap_or(config.training.epochs);
+            check_training(
+                config.training.epochs,
+                config.training.batch_size,
+                config.training.lr,
+            )?;
+            let dataset = config.data_args.load()?;
+            (config, dataset, run.clone(), true)
+        }
+        None => {
+            let epochs = args.epochs.unwrap_or(10);
+            check_training(epochs, args.batch_size, args.lr)?;
+            if args.limit == Some(0) {
+                return Err(Error::bad_input("--limit must be at least 1"));
+            }
+            let out = args
+                .out
+                .clone()
+                .unwrap_or_else(|| default_out("classifier"));
+            common.device_choice()?.device()?;
+            check_out_dir(&out, common.force)?;
+            let data_args = DataArgs::of(common, args.limit);
+            let dataset = data_args.load()?;
+            let classifier = ClassifierConfig::new(dataset.shape(), dataset.num_classes());
+            classifier.validate()?;
+            let adam = AdamSettings::pytorch(args.lr);
+            let config = ClassifierRunConfig {
+                run: RunInfo::new("train classifier", &dataset, common),
+                data_args,
+                classifier,
+                class_names: dataset.class_names.clone(),
+                training: TrainingConfig {
+                    epochs,
+                    batch_size: args.batch_size,
+                    optimizer: "adam".into(),
+                    lr: args.lr,
+                    adam_beta_1: adam.beta_1,
+                    adam_beta_2: adam.beta_2,
+                    adam_epsilon: adam.epsilon,
+                },
+            };
+            (config, dataset, out, false)
+        }
+    };
+    let device = config.run.device.parse::<DeviceChoice>()?.device()?;
+    let seed = config.run.seed;
+    let autodiff = device.clone().autodiff();
+    autodiff.seed(mix(seed, stream::INIT, 0));
+    let adam = AdamSettings {
+        lr: config.training.lr,
+        beta_1: config.training.adam_beta_1,
+        beta_2: config.training.adam_beta_2,
+        epsilon: config.training.adam_epsilon,
+    };
+    let mut learner = ClassifierLearner::new(config.classifier.init(&autodiff), adam);
+    let resumed = if resume {
+        Some(trainer::resume(&mut learner, &out)?)
+    } else {
+        prepare_out_dir(&out, common.force)?;
+        None
+    };
+    write_json(&out.join("config.json"), &config)?;
+    if !common.quiet {
+        eprintln!("data: {}", dataset.summary());
+        eprintln!(
+            "model: classifier, conv {:?} + {} hidden ({} parameters); {} epochs of batch {}, Adam lr {}",
+            config.classifier.channels,
+            config.classifier.hidden,
+            learner.model().num_params(),
+            config.training.epochs,
+            config.training.batch_size,
+            config.training.lr
+        );
+    }
+    install_interrupt_handler();
+    let options = TrainOptions {
+        epochs: config.training.epochs,
+        batch_size: config.training.batch_size,
+        seed,
+        out: out.clone(),
+        quiet: common.quiet,
+        stop_after_steps,
+    };
+    let outcome = trainer::train(&mut learner, &dataset, &options, &autodiff, resumed)?;
+    match &outcome {
+        Outcome::Finished { rows } => {
+            let accuracy = write_confusion(&learner.model().valid(), &dataset, &out, &device)?;
+            let epochs = rows.last().map(|r| r.epoch).unwrap_or(0);
+            println!(
+                "trained classifier for {epochs} epochs: test accuracy {:.2} %; wrote {}",
+                100.0 * accuracy,
+                out.display()
+            );
+        }
+        Outcome::Interrupted { message, .. } if stop_after_steps.is_none() => {
+            return Err(Error::Interrupted(message.clone()));
+        }
+        Outcome::Interrupted { .. } => {}
+    }
+    Ok(TrainReport { out, outcome })
+}
+
+/// Predicts the test set, writes `confusion.png` and returns the accuracy.
+fn write_confusion(
+    model: &Classifier,
+    dataset: &Dataset,
+    out: &Path,
+    device: &Device,
+) -> Result<f64> {
+    let batches = Batches::new(
+        &dataset.test,
+        BatchConfig {
+            batch_size: 500,
+            shuffle_seed: None,
+            drop_last: false,
+            scale: PixelScale::ZeroOne,
+        },
+        device,
+    );
+    let predictions = predict(model, batches);
+    let counts = confusion(&dataset.test.labels, &predictions, dataset.num_classes());
+    let correct: usize = (0..counts.len()).map(|i| counts[i][i]).sum();
+    let accuracy = correct as f64 / predictions.len().max(1) as f64;
+    let names: Vec<String> = if dataset.class_names.is_empty() {
+        (0..dataset.num_classes()).map(|c| c.to_string()).collect()
+    } else {
+        dataset.class_names.clone()
+    };
+    save_confusion(
+        &counts,
+        &names,
+        &format!("{}: test accuracy {:.2} %", dataset.name, 100.0 * accuracy),
+        &out.join("confusion.png"),
+    )?;
+    Ok(accuracy)
+}
+
+/// Where a classifier run keeps its final weights.
+pub fn weights_path(run: &Path) -> PathBuf {
+    run.join("model.safetensors")
+}

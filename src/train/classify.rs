@@ -1,0 +1,116 @@
+//! The classifier's side of the shared trainer: one Adam step on the cross-entropy, test loss and
+//! accuracy, checkpoints. (Its picture, the confusion matrix, is drawn once training ends.)
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+
+use crate::data::{Batch, Batches, PixelScale};
+use crate::error::Result;
+use crate::models::classifier::Classifier;
+use crate::models::save_safetensors;
+use crate::train::checkpoint::{model_blobs, restore_model};
+use crate::train::latent::{AdamSettings, read_parts};
+use crate::train::trainer::{Learner, Parts, PassMeans, PassParts};
+
+pub struct ClassifierLearner {
+    model: Option<Classifier>,
+    optimizer: ModuleOptimizer,
+    adam: AdamSettings,
+}
+
+impl ClassifierLearner {
+    /// `model` must live on an autodiff device.
+    pub fn new(model: Classifier, adam: AdamSettings) -> Self {
+        Self {
+            model: Some(model),
+            optimizer: adam.init(),
+            adam,
+        }
+    }
+
+    pub fn model(&self) -> &Classifier {
+        self.model
+            .as_ref()
+            .expect("model is only taken inside a step")
+    }
+}
+
+impl Learner for ClassifierLearner {
+    fn train_step(&mut self, batch: Batch) -> Parts {
+        let model = self
+            .model
+            .take()
+            .expect("model is only taken inside a step");
+        let (loss, accuracy) = model.loss(batch.images, batch.labels);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        self.model = Some(self.optimizer.step(self.adam.lr, model, grads));
+        read_parts(vec![("loss", loss), ("accuracy", accuracy)])
+    }
+
+    fn evaluate(&self, batches: Batches<'_>) -> PassParts {
+        let model = self.model().valid();
+        let mut means = PassMeans::default();
+        for batch in batches {
+            let n = batch.images.dims()[0];
+            let (loss, accuracy) = model.loss(batch.images, batch.labels);
+            means.add(&read_parts(vec![("loss", loss), ("accuracy", accuracy)]), n);
+        }
+        means.means()
+    }
+
+    fn scale(&self) -> PixelScale {
+        PixelScale::ZeroOne
+    }
+
+    fn write_images(&self, _out: &Path, _epoch: usize) -> Result<()> {
+        Ok(())
+    }
+
+    fn state_blobs(&self) -> Result<Vec<(&'static str, Vec<u8>)>> {
+        model_blobs(self.model(), &self.optimizer)
+    }
+
+    fn restore(&mut self, blobs: &BTreeMap<String, Vec<u8>>) -> Result<()> {
+        let model = self.model.take().expect("model present");
+        let optimizer = std::mem::replace(&mut self.optimizer, self.adam.init());
+        let (model, optimizer) = restore_model(model, optimizer, blobs)?;
+        self.model = Some(model);
+        self.optimizer = optimizer;
+        Ok(())
+    }
+
+    fn export(&self, path: &Path) -> Result<()> {
+        save_safetensors(&self.model().valid(), path)
+    }
+}
+
+/// Predicted classes of every image of a split, in order.
+pub fn predict(model: &Classifier, batches: Batches<'_>) -> Vec<usize> {
+    let mut predictions = Vec::new();
+    for batch in batches {
+        let classes = model.forward(batch.images).argmax(1); // [batch, 1]
+        predictions.extend(classes.into_data().iter::<i64>().map(|c| c as usize));
+    }
+    predictions
+}
+
+/// counts[true][predicted].
+pub fn confusion(labels: &[u8], predictions: &[usize], classes: usize) -> Vec<Vec<usize>> {
+    let mut counts = vec![vec![0; classes]; classes];
+    for (&truth, &predicted) in labels.iter().zip(predictions) {
+        counts[truth as usize][predicted] += 1;
+    }
+    counts
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn confusion_counts_pairs() {
+        let counts = super::confusion(&[0, 0, 1, 2], &[0, 1, 1, 2], 3);
+        assert_eq!(counts, vec![vec![1, 1, 0], vec![0, 1, 0], vec![0, 0, 1]]);
+    }
+}
