@@ -58,6 +58,32 @@ pub struct TrainingConfig {
     pub adam_epsilon: f32,
 }
 
+impl TrainingConfig {
+    /// Adam with PyTorch's β and eps, as every trained model here uses.
+    pub fn adam(epochs: usize, batch_size: usize, lr: f64) -> Self {
+        let adam = crate::train::latent::AdamSettings::pytorch(lr);
+        Self {
+            epochs,
+            batch_size,
+            optimizer: "adam".into(),
+            lr,
+            adam_beta_1: adam.beta_1,
+            adam_beta_2: adam.beta_2,
+            adam_epsilon: adam.epsilon,
+        }
+    }
+
+    /// The optimizer settings this config records.
+    pub fn adam_settings(&self) -> crate::train::latent::AdamSettings {
+        crate::train::latent::AdamSettings {
+            lr: self.lr,
+            beta_1: self.adam_beta_1,
+            beta_2: self.adam_beta_2,
+            epsilon: self.adam_epsilon,
+        }
+    }
+}
+
 /// `config.json` of an autoencoder or VAE run.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LatentRunConfig {

@@ -18,7 +18,7 @@ use crate::models::autoencoder::{Arch, AutoencoderConfig, BodyConfig};
 use crate::models::likelihood::Likelihood;
 use crate::models::vae::VaeConfig;
 use crate::models::{LatentModelConfig, ModelKind};
-use crate::train::latent::{AdamSettings, LatentLearner};
+use crate::train::latent::LatentLearner;
 use crate::train::metrics::EpochRow;
 use crate::train::trainer::{self, install_interrupt_handler, mix, stream};
 use crate::train::{Outcome, TrainOptions};
@@ -184,20 +184,11 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
             dataset.train = trainer::limit_split(&dataset.train, args.limit);
             dataset.test = trainer::limit_split(&dataset.test, args.limit);
             let model = model_config(args, kind, &dataset)?;
-            let adam = AdamSettings::pytorch(args.lr);
             let config = LatentRunConfig {
                 run: RunInfo::new(&format!("train {kind}"), &dataset, common),
                 data_args,
                 model,
-                training: TrainingConfig {
-                    epochs,
-                    batch_size: args.batch_size,
-                    optimizer: "adam".into(),
-                    lr: args.lr,
-                    adam_beta_1: adam.beta_1,
-                    adam_beta_2: adam.beta_2,
-                    adam_epsilon: adam.epsilon,
-                },
+                training: TrainingConfig::adam(epochs, args.batch_size, args.lr),
             };
             (config, dataset, out, false)
         }
@@ -229,12 +220,7 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
     .next()
     .ok_or_else(|| Error::bad_input("the test split is empty"))?
     .images;
-    let adam = AdamSettings {
-        lr: config.training.lr,
-        beta_1: config.training.adam_beta_1,
-        beta_2: config.training.adam_beta_2,
-        epsilon: config.training.adam_epsilon,
-    };
+    let adam = config.training.adam_settings();
     let mut learner = LatentLearner::new(model, adam, shape, fixed_noise, fixed_images);
     // Restored before anything is logged or written, so a checkpoint that does not fit is the
     // only line the user sees.

@@ -14,7 +14,6 @@ use crate::error::{Error, Result};
 use crate::fsutil::{check_out_dir, prepare_out_dir, write_json};
 use crate::models::classifier::{Classifier, ClassifierConfig};
 use crate::train::classify::{ClassifierLearner, confusion, predict};
-use crate::train::latent::AdamSettings;
 use crate::train::trainer::{self, install_interrupt_handler, mix, stream};
 use crate::train::{Outcome, TrainOptions};
 use crate::viz::confusion::save_confusion;
@@ -91,21 +90,12 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
             let dataset = data_args.load()?;
             let classifier = ClassifierConfig::new(dataset.shape(), dataset.num_classes());
             classifier.validate()?;
-            let adam = AdamSettings::pytorch(args.lr);
             let config = ClassifierRunConfig {
                 run: RunInfo::new("train classifier", &dataset, common),
                 data_args,
                 classifier,
                 class_names: dataset.class_names.clone(),
-                training: TrainingConfig {
-                    epochs,
-                    batch_size: args.batch_size,
-                    optimizer: "adam".into(),
-                    lr: args.lr,
-                    adam_beta_1: adam.beta_1,
-                    adam_beta_2: adam.beta_2,
-                    adam_epsilon: adam.epsilon,
-                },
+                training: TrainingConfig::adam(epochs, args.batch_size, args.lr),
             };
             (config, dataset, out, false)
         }
@@ -114,12 +104,7 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
     let seed = config.run.seed;
     let autodiff = device.clone().autodiff();
     autodiff.seed(mix(seed, stream::INIT, 0));
-    let adam = AdamSettings {
-        lr: config.training.lr,
-        beta_1: config.training.adam_beta_1,
-        beta_2: config.training.adam_beta_2,
-        epsilon: config.training.adam_epsilon,
-    };
+    let adam = config.training.adam_settings();
     let mut learner = ClassifierLearner::new(config.classifier.init(&autodiff), adam);
     let resumed = if resume {
         Some(trainer::resume(&mut learner, &out)?)
