@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::eval::elbo::{binarize, bits_per_dim, iwae_nll};
 use crate::models::LatentModel;
 use crate::models::likelihood::Likelihood;
+use crate::train::latent::read_parts;
 use crate::train::trainer::{PassMeans, limit_split, mix, stream};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -103,29 +104,13 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
         let count = batch.images.dims()[0];
         let objective = model.objective(batch.images.clone());
         let recon = model.decode_mean(model.encode_mean(batch.images.clone()));
-        let mut parts: Vec<(&'static str, f32)> = objective
-            .parts
-            .into_iter()
-            .map(|(name, t)| (name, t.into_scalar::<f32>()))
-            .collect();
-        parts.push((
-            "mse",
-            (recon - batch.images)
-                .powi_scalar(2)
-                .mean()
-                .into_scalar::<f32>(),
-        ));
-        let parts: Vec<(&'static str, f64)> =
-            parts.into_iter().map(|(k, v)| (k, v as f64)).collect();
+        let mut parts = objective.parts;
+        parts.push(("mse", (recon - batch.images).powi_scalar(2).mean()));
+        let parts = read_parts(parts);
         means.add(&parts, count);
     }
-    let get = |name: &str| {
-        means
-            .means()
-            .into_iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v)
-    };
+    let test_means = means.means();
+    let get = |name: &str| test_means.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
     let kl = get("kl");
     let recon = get("recon").expect("every model reports recon");
     let elbo = ElboParts {

@@ -146,12 +146,6 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
     let (config, dataset, out, resume) = match &args.resume {
         Some(run) => {
             let folder = RunFolder::open(run)?;
-            if !crate::train::checkpoint::exists(&run.join("checkpoint")) {
-                return Err(Error::bad_input(format!(
-                    "{}: no checkpoint to resume from",
-                    run.display()
-                )));
-            }
             let mut config = folder.config.clone();
             config.training.epochs = args.epochs.unwrap_or(config.training.epochs);
             check_training(
@@ -244,29 +238,57 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
             config.training.lr
         );
     }
-    install_interrupt_handler();
-    let options = TrainOptions {
-        epochs: config.training.epochs,
-        batch_size: config.training.batch_size,
+    let outcome = run_trainer(
+        &mut learner,
+        &dataset,
+        &config.training,
         seed,
-        out: out.clone(),
-        quiet: common.quiet,
+        &out,
+        common.quiet,
+        &autodiff,
+        resumed,
         stop_after_steps,
-    };
-    let outcome = trainer::train(&mut learner, &dataset, &options, &autodiff, resumed)?;
+    )?;
     match &outcome {
         Outcome::Finished { rows } => {
             if let Some(last) = rows.last() {
                 println!("{}", final_line(&config, last, &out));
             }
         }
-        // A real Ctrl-C ends the process with 130 and the message; a test's stop is a result.
-        Outcome::Interrupted { message, .. } if stop_after_steps.is_none() => {
-            return Err(Error::Interrupted(message.clone()));
-        }
         Outcome::Interrupted { .. } => {}
     }
     Ok(TrainReport { out, outcome })
+}
+
+/// Runs the shared trainer for a train command. A real Ctrl-C comes back as the exit-130 error
+/// carrying the trainer's message; a stop asked for by `stop_after_steps` (tests) is a result.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_trainer(
+    learner: &mut dyn crate::train::Learner,
+    dataset: &Dataset,
+    training: &TrainingConfig,
+    seed: u64,
+    out: &std::path::Path,
+    quiet: bool,
+    device: &Device,
+    resumed: Option<crate::train::checkpoint::TrainState>,
+    stop_after_steps: Option<u64>,
+) -> Result<Outcome> {
+    install_interrupt_handler();
+    let options = TrainOptions {
+        epochs: training.epochs,
+        batch_size: training.batch_size,
+        seed,
+        out: out.to_path_buf(),
+        quiet,
+        stop_after_steps,
+    };
+    match trainer::train(learner, dataset, &options, device, resumed)? {
+        Outcome::Interrupted { message, .. } if stop_after_steps.is_none() => {
+            Err(Error::Interrupted(message))
+        }
+        outcome => Ok(outcome),
+    }
 }
 
 fn arch_name(config: &LatentModelConfig) -> String {

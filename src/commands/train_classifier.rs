@@ -6,16 +6,16 @@ use std::path::{Path, PathBuf};
 use burn::prelude::*;
 
 use crate::commands::run_folder::{DataArgs, TrainingConfig};
-use crate::commands::train::{TrainArgs, TrainReport, check_training};
+use crate::commands::train::{TrainArgs, TrainReport, check_training, run_trainer};
 use crate::commands::{RunInfo, default_out};
 use crate::data::{BatchConfig, Batches, Dataset, PixelScale};
 use crate::device::DeviceChoice;
 use crate::error::{Error, Result};
 use crate::fsutil::{check_out_dir, prepare_out_dir, write_json};
 use crate::models::classifier::{Classifier, ClassifierConfig};
+use crate::train::Outcome;
 use crate::train::classify::{ClassifierLearner, confusion, predict};
-use crate::train::trainer::{self, install_interrupt_handler, mix, stream};
-use crate::train::{Outcome, TrainOptions};
+use crate::train::trainer::{self, mix, stream};
 use crate::viz::confusion::save_confusion;
 
 /// `config.json` of a classifier run.
@@ -59,12 +59,6 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
     let (config, dataset, out, resume) = match &args.resume {
         Some(run) => {
             let mut config = open(run)?;
-            if !crate::train::checkpoint::exists(&run.join("checkpoint")) {
-                return Err(Error::bad_input(format!(
-                    "{}: no checkpoint to resume from",
-                    run.display()
-                )));
-            }
             config.training.epochs = args.epochs.unwrap_or(config.training.epochs);
             check_training(
                 config.training.epochs,
@@ -125,16 +119,17 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
             config.training.lr
         );
     }
-    install_interrupt_handler();
-    let options = TrainOptions {
-        epochs: config.training.epochs,
-        batch_size: config.training.batch_size,
+    let outcome = run_trainer(
+        &mut learner,
+        &dataset,
+        &config.training,
         seed,
-        out: out.clone(),
-        quiet: common.quiet,
+        &out,
+        common.quiet,
+        &autodiff,
+        resumed,
         stop_after_steps,
-    };
-    let outcome = trainer::train(&mut learner, &dataset, &options, &autodiff, resumed)?;
+    )?;
     match &outcome {
         Outcome::Finished { rows } => {
             let accuracy = write_confusion(&learner.model().valid(), &dataset, &out, &device)?;
@@ -144,9 +139,6 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
                 100.0 * accuracy,
                 out.display()
             );
-        }
-        Outcome::Interrupted { message, .. } if stop_after_steps.is_none() => {
-            return Err(Error::Interrupted(message.clone()));
         }
         Outcome::Interrupted { .. } => {}
     }

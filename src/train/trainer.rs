@@ -122,6 +122,12 @@ fn checkpoint_dir(out: &Path) -> PathBuf {
 
 /// Restores `learner` from the checkpoint in `out` and returns where training stood.
 pub fn resume(learner: &mut dyn Learner, out: &Path) -> Result<TrainState> {
+    if !checkpoint::exists(&checkpoint_dir(out)) {
+        return Err(Error::bad_input(format!(
+            "{}: no checkpoint to resume from",
+            out.display()
+        )));
+    }
     let loaded = checkpoint::load(&checkpoint_dir(out))?;
     learner.restore(&loaded.blobs)?;
     Ok(loaded.state)
