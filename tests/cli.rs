@@ -1,40 +1,11 @@
 //! The `latentlab` binary as a user runs it: a PCA smoke run on the embedded data, and the one-line
 //! errors with exit code 2 on bad input.
 
+mod common;
+
+use common::{assert_bad_input, latentlab, png_size, temp_out};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn latentlab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_latentlab"))
-        .args(args)
-        .env_remove("LATENTLAB_DATA")
-        .output()
-        .expect("the binary runs")
-}
-
-fn temp_out(name: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!("latentlab-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&path);
-    path
-}
-
-fn png_size(path: &Path) -> (u32, u32) {
-    let image = image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    (image.width(), image.height())
-}
-
-/// Asserts a bad-input failure: exit code 2 and exactly one line on stderr, starting `error:`.
-fn assert_bad_input(output: &Output, mentions: &str) {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one line, got: {stderr}");
-    assert!(lines[0].starts_with("error:"), "{stderr}");
-    assert!(
-        lines[0].contains(mentions),
-        "expected '{mentions}' in: {stderr}"
-    );
-}
+use std::process::Command;
 
 #[test]
 fn pca_smoke_run_writes_every_output() {

@@ -7,9 +7,8 @@ use std::path::PathBuf;
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
-use crate::commands::train_classifier::{ClassifierRunConfig, weights_path};
+use crate::commands::train_classifier::open_classifier_run;
 use crate::error::{Error, Result};
-use crate::models::load_weights;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClassifyArgs {
@@ -38,27 +37,8 @@ pub fn run(args: &ClassifyArgs) -> Result<Vec<Prediction>> {
         .device
         .parse::<crate::device::DeviceChoice>()?
         .device()?;
-    let config_path = args.run.join("config.json");
-    if !args.run.is_dir() {
-        return Err(Error::bad_input(format!(
-            "{}: no such run folder",
-            args.run.display()
-        )));
-    }
-    let text = std::fs::read_to_string(&config_path).map_err(|_| {
-        Error::bad_input(format!(
-            "{}: not a run folder (no config.json)",
-            args.run.display()
-        ))
-    })?;
-    let config: ClassifierRunConfig = serde_json::from_str(&text)
-        .map_err(|_| Error::bad_input(format!("{}: not a classifier run", args.run.display())))?;
+    let (config, model) = open_classifier_run(&args.run, &device)?;
     let shape = config.classifier.shape;
-    let model = load_weights(
-        config.classifier.init(&device),
-        "classifier",
-        &weights_path(&args.run),
-    )?;
     let mut pixels = Vec::with_capacity(args.images.len() * shape.len());
     for path in &args.images {
         let image = image::open(path).map_err(|e| {

@@ -2,6 +2,8 @@
 
 pub mod classify;
 pub mod eval;
+pub mod eval_samples;
+pub mod fid_weights;
 pub mod interpolate;
 pub mod latent_map;
 pub mod pca;

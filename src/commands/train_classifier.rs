@@ -31,6 +31,33 @@ pub struct ClassifierRunConfig {
 }
 
 /// Whether `run`'s config.json is a classifier's.
+/// A classifier run's config and trained model, loaded onto `device`.
+pub fn open_classifier_run(
+    run: &Path,
+    device: &Device,
+) -> Result<(ClassifierRunConfig, Classifier)> {
+    if !run.is_dir() {
+        return Err(Error::bad_input(format!(
+            "{}: no such run folder",
+            run.display()
+        )));
+    }
+    let text = std::fs::read_to_string(run.join("config.json")).map_err(|_| {
+        Error::bad_input(format!(
+            "{}: not a run folder (no config.json)",
+            run.display()
+        ))
+    })?;
+    let config: ClassifierRunConfig = serde_json::from_str(&text)
+        .map_err(|_| Error::bad_input(format!("{}: not a classifier run", run.display())))?;
+    let model = crate::models::load_weights(
+        config.classifier.init(device),
+        "classifier",
+        &weights_path(run),
+    )?;
+    Ok((config, model))
+}
+
 pub fn is_classifier_run(run: &Path) -> bool {
     std::fs::read_to_string(run.join("config.json"))
         .ok()

@@ -237,3 +237,81 @@ pub fn load_image_folder(root: &Path, options: FolderOptions) -> Result<Dataset>
         test: to_split(&test, channels, size as usize),
     })
 }
+
+/// Every image file under `dir` (subfolders included, name order), as one split with label 0: the
+/// form generated samples are usually saved in. Images must share a size; gray if all are gray.
+pub fn load_image_files(dir: &Path) -> Result<Split> {
+    fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
+        for entry in sorted_entries(dir)? {
+            if entry.is_dir() {
+                walk(&entry, files)?;
+            } else if entry
+                .extension()
+                .is_some_and(|e| EXTENSIONS.contains(&e.to_string_lossy().to_lowercase().as_str()))
+            {
+                files.push(entry);
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    walk(dir, &mut files)?;
+    let first = files.first().cloned().ok_or_else(|| {
+        Error::bad_input(format!(
+            "{}: no image files (png, jpg, bmp) found",
+            dir.display()
+        ))
+    })?;
+    let (width, height) = image::image_dimensions(&first)
+        .map_err(|e| Error::bad_input(format!("{}: cannot decode image: {e}", first.display())))?;
+    if width != height {
+        return Err(Error::bad_input(format!(
+            "{}: {width}x{height}; only square images are supported",
+            first.display()
+        )));
+    }
+    let labelled: Vec<(PathBuf, u8)> = files.into_iter().map(|p| (p, 0)).collect();
+    for (path, _) in &labelled {
+        let size = image::image_dimensions(path).map_err(|e| {
+            Error::bad_input(format!("{}: cannot decode image: {e}", path.display()))
+        })?;
+        if size != (width, height) {
+            return Err(Error::bad_input(format!(
+                "{}: {}x{}, but {} is {width}x{height}; images must share one size",
+                path.display(),
+                size.0,
+                size.1,
+                first.display()
+            )));
+        }
+    }
+    let decoded = decode(&labelled, width)?;
+    let channels = if decoded.all_gray { 1 } else { 3 };
+    Ok(to_split(&decoded, channels, width as usize))
+}
+
+/// Writes each image of `split` as `dir/NNNNNN.png` (gray or RGB as the split is).
+pub fn save_image_files(split: &Split, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let shape = split.shape;
+    let plane = shape.height * shape.width;
+    for i in 0..split.len() {
+        let pixels = split.image(i);
+        let path = dir.join(format!("{i:06}.png"));
+        let (w, h) = (shape.width as u32, shape.height as u32);
+        let result = if shape.channels == 1 {
+            image::GrayImage::from_raw(w, h, pixels.to_vec()).map(|img| img.save(&path))
+        } else {
+            let hwc: Vec<u8> = (0..plane)
+                .flat_map(|p| (0..3).map(move |c| pixels[c * plane + p]))
+                .collect();
+            image::RgbImage::from_raw(w, h, hwc).map(|img| img.save(&path))
+        };
+        match result {
+            Some(Ok(())) => {}
+            Some(Err(e)) => return Err(Error::Internal(format!("{}: {e}", path.display()))),
+            None => return Err(Error::Internal("image buffer of the wrong size".into())),
+        }
+    }
+    Ok(())
+}

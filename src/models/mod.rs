@@ -3,7 +3,9 @@
 
 pub mod autoencoder;
 pub mod classifier;
+pub mod inception;
 pub mod likelihood;
+pub mod torchscript;
 pub mod vae;
 
 use burn::prelude::*;

@@ -1,0 +1,342 @@
+//! `latentlab eval-samples --real DATA --fake DIR|RUN`: how close generated images are to real
+//! ones. FID, KID and precision/recall on Inception pool3 features (the numbers papers report), or
+//! the same metrics on our classifier's features for quick loops (labelled `classifier_*`, never
+//! FID). Real-set Inception features are cached in the data directory under a hash of the images.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::prelude::*;
+
+use crate::commands::fid_weights::default_weights_path;
+use crate::commands::run_folder::RunFolder;
+use crate::commands::train::prior_noise;
+use crate::commands::train_classifier::{is_classifier_run, open_classifier_run};
+use crate::data::folder::{FolderOptions, load_image_files, save_image_files};
+use crate::data::{DataSpec, Split, load_dataset};
+use crate::error::{Error, Result};
+use crate::eval::features::{Extractor, Features, fingerprint};
+use crate::eval::fid::{FeatureStats, frechet_distance};
+use crate::eval::kid::{Kid, kid};
+use crate::eval::precision_recall::precision_recall;
+use crate::fsutil::{data_dir, write_json};
+use crate::models::inception::InceptionV3;
+use crate::train::trainer::limit_split;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct EvalSamplesArgs {
+    /// Real images: a dataset as `--data` takes it (IDX, CIFAR-10, class folders, `embedded`;
+    /// default: the usual search, so full Fashion-MNIST when installed), or a folder of image files.
+    #[arg(long, value_name = "DATA")]
+    pub real: Option<String>,
+    /// Which split of a real dataset.
+    #[arg(long, default_value = "test", value_parser = ["test", "train"])]
+    pub real_split: String,
+    /// Generated images: a run folder (its model is sampled) or a folder of image files.
+    #[arg(long, value_name = "DIR|RUN")]
+    pub fake: PathBuf,
+    /// Images on each side: the first n real images, n samples of a run, the first n files.
+    #[arg(long, default_value_t = 10_000)]
+    pub n: usize,
+    /// Feature network: inception (FID as published) or classifier (a trained `train classifier`
+    /// run, fast, not comparable with published numbers).
+    #[arg(long, default_value = "inception", value_parser = ["inception", "classifier"])]
+    pub features: String,
+    /// The classifier run for `--features classifier`.
+    #[arg(long, value_name = "RUN")]
+    pub classifier: Option<PathBuf>,
+    /// Inception weights [default: written there by `latentlab fid-weights`].
+    #[arg(long, value_name = "PATH")]
+    pub weights: Option<PathBuf>,
+    /// KID: number of random subsets and their size.
+    #[arg(long, default_value_t = 100)]
+    pub kid_subsets: usize,
+    #[arg(long, default_value_t = 1000)]
+    pub kid_subset_size: usize,
+    /// Precision/recall: the k of the k-NN radii.
+    #[arg(long, default_value_t = 3)]
+    pub k: usize,
+    /// Also write the features used (`real.safetensors`, `fake.safetensors`, `[n, dim]`) here.
+    #[arg(long, value_name = "DIR")]
+    pub save_features: Option<PathBuf>,
+    /// Also write the images used as PNG files (`real/`, `fake/`) here, for other tools.
+    #[arg(long, value_name = "DIR")]
+    pub save_images: Option<PathBuf>,
+    /// Output JSON [default: RUN/eval_samples_<features>.json when --fake is a run].
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// Seed for the samples drawn from a run and the KID subsets.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Where tensors live: cpu (Flex), vulkan or cuda (cargo features of those names).
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "vulkan", "cuda"])]
+    pub device: String,
+    /// No progress bars or log lines; results only.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SideInfo {
+    pub source: String,
+    pub n: usize,
+}
+
+/// What `eval-samples` writes. `fid` only with Inception features; `classifier_fd` with the
+/// classifier's, so the two are never mistaken for each other.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SampleMetrics {
+    pub features: String,
+    pub feature_dim: usize,
+    pub real: SideInfo,
+    pub fake: SideInfo,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fid: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classifier_fd: Option<f64>,
+    pub kid: Kid,
+    pub precision: f64,
+    pub recall: f64,
+    pub k: usize,
+    pub seconds_real_features: f64,
+    pub seconds_fake_features: f64,
+    pub seconds_metrics: f64,
+    pub real_features_cached: bool,
+}
+
+pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
+    if args.n < 2 {
+        return Err(Error::bad_input("--n must be at least 2"));
+    }
+    let device = args
+        .device
+        .parse::<crate::device::DeviceChoice>()?
+        .device()?;
+    let log = |line: &str| {
+        if !args.quiet {
+            eprintln!("{line}");
+        }
+    };
+    let extractor = match args.features.as_str() {
+        "classifier" => {
+            let run = args.classifier.as_ref().ok_or_else(|| {
+                Error::bad_input("--features classifier needs --classifier RUN (a `latentlab train classifier` run)")
+            })?;
+            let (config, model) = open_classifier_run(run, &device)?;
+            Extractor::Classifier {
+                model,
+                shape: config.classifier.shape,
+            }
+        }
+        _ => {
+            let path = match &args.weights {
+                Some(path) => path.clone(),
+                None => default_weights_path()?,
+            };
+            Extractor::Inception(Box::new(InceptionV3::load(&path, &device)?))
+        }
+    };
+    let (real, real_source) = real_images(args)?;
+    let (fake, fake_source) = fake_images(args, &device)?;
+    if let Some(dir) = &args.save_images {
+        save_image_files(&real, &dir.join("real"))?;
+        save_image_files(&fake, &dir.join("fake"))?;
+        log(&format!(
+            "images written to {}/real and {}/fake",
+            dir.display(),
+            dir.display()
+        ));
+    }
+
+    let started = Instant::now();
+    let cache = match extractor {
+        Extractor::Inception(_) => Some(data_dir()?.join("cache").join(format!(
+            "inception-features-{:016x}.safetensors",
+            fingerprint(&real)
+        ))),
+        Extractor::Classifier { .. } => None,
+    };
+    let (real_features, cached) = match cache
+        .as_ref()
+        .filter(|p| p.is_file())
+        .map(|p| Features::load(p))
+    {
+        Some(Ok(features)) if features.n == real.len() => (features, true),
+        _ => {
+            let features = extractor.extract(&real, &device, "real images", args.quiet)?;
+            if let Some(path) = &cache {
+                // A cache that cannot be written only costs time next run.
+                if let Err(e) = features.save(path) {
+                    log(&format!("note: real-set features not cached ({e})"));
+                }
+            }
+            (features, false)
+        }
+    };
+    let seconds_real = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let fake_features = extractor.extract(&fake, &device, "generated images", args.quiet)?;
+    let seconds_fake = started.elapsed().as_secs_f64();
+    if let Some(dir) = &args.save_features {
+        real_features.save(&dir.join("real.safetensors"))?;
+        fake_features.save(&dir.join("fake.safetensors"))?;
+    }
+
+    let started = Instant::now();
+    let distance = frechet_distance(
+        &FeatureStats::of(&real_features)?,
+        &FeatureStats::of(&fake_features)?,
+    )?;
+    let kid = kid(
+        &real_features,
+        &fake_features,
+        args.kid_subsets,
+        args.kid_subset_size,
+        args.seed,
+    )?;
+    let pr = precision_recall(&real_features, &fake_features, args.k)?;
+    let is_inception = matches!(extractor, Extractor::Inception(_));
+    let metrics = SampleMetrics {
+        features: extractor.name().to_string(),
+        feature_dim: real_features.dim,
+        real: SideInfo {
+            source: real_source,
+            n: real.len(),
+        },
+        fake: SideInfo {
+            source: fake_source,
+            n: fake.len(),
+        },
+        fid: is_inception.then_some(distance),
+        classifier_fd: (!is_inception).then_some(distance),
+        kid,
+        precision: pr.precision,
+        recall: pr.recall,
+        k: pr.k,
+        seconds_real_features: seconds_real,
+        seconds_fake_features: seconds_fake,
+        seconds_metrics: started.elapsed().as_secs_f64(),
+        real_features_cached: cached,
+    };
+    let out = args.out.clone().or_else(|| {
+        is_run(&args.fake).then(|| {
+            args.fake
+                .join(format!("eval_samples_{}.json", metrics.features))
+        })
+    });
+    if let Some(out) = &out {
+        write_json(out, &metrics)?;
+    }
+    let name = if is_inception {
+        "FID"
+    } else {
+        "classifier-feature FD (not FID)"
+    };
+    println!(
+        "{name} {distance:.3}  KID {:.5} ± {:.5}  precision {:.3}  recall {:.3}  ({} real vs {} generated){}",
+        metrics.kid.mean,
+        metrics.kid.std,
+        metrics.precision,
+        metrics.recall,
+        metrics.real.n,
+        metrics.fake.n,
+        out.map(|o| format!("  → {}", o.display()))
+            .unwrap_or_default()
+    );
+    Ok(metrics)
+}
+
+fn is_run(path: &Path) -> bool {
+    path.join("config.json").is_file()
+}
+
+fn has_image_files(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.filter_map(|e| e.ok()).any(|e| {
+            e.path().extension().is_some_and(|x| {
+                ["png", "jpg", "jpeg", "bmp"].contains(&x.to_string_lossy().to_lowercase().as_str())
+            })
+        })
+    })
+}
+
+fn real_images(args: &EvalSamplesArgs) -> Result<(Split, String)> {
+    if let Some(path) = args
+        .real
+        .as_deref()
+        .map(Path::new)
+        .filter(|p| has_image_files(p))
+    {
+        let split = load_image_files(path)?;
+        return Ok((
+            limit_split(&split, Some(args.n)),
+            path.display().to_string(),
+        ));
+    }
+    let dataset = load_dataset(
+        &DataSpec::from_arg(args.real.as_deref()),
+        FolderOptions::default(),
+    )?;
+    let split = if args.real_split == "train" {
+        &dataset.train
+    } else {
+        &dataset.test
+    };
+    Ok((
+        limit_split(split, Some(args.n)),
+        format!("{} ({} split)", dataset.name, args.real_split),
+    ))
+}
+
+fn fake_images(args: &EvalSamplesArgs, device: &Device) -> Result<(Split, String)> {
+    let path = &args.fake;
+    if !path.exists() {
+        return Err(Error::bad_input(format!(
+            "{}: no such folder",
+            path.display()
+        )));
+    }
+    if !is_run(path) {
+        let split = load_image_files(path)?;
+        return Ok((
+            limit_split(&split, Some(args.n)),
+            path.display().to_string(),
+        ));
+    }
+    if is_classifier_run(path) {
+        return Err(Error::bad_input(format!(
+            "{}: a classifier run generates nothing; pass a generative model's run or a folder of images",
+            path.display()
+        )));
+    }
+    let folder = RunFolder::open(path)?;
+    let model = folder.load_model(device)?;
+    let config = &folder.config.model;
+    let shape = config.shape();
+    let z = prior_noise(args.n, config.latent(), args.seed, device); // [n, latent]
+    let mut pixels = Vec::with_capacity(args.n * shape.len());
+    for start in (0..args.n).step_by(500) {
+        let rows = 500.min(args.n - start);
+        let images = model.decode_mean(z.clone().narrow(0, start, rows)); // [rows, c, h, w] in [0, 1]
+        let values = images
+            .into_data()
+            .try_into_vec::<f32>()
+            .map_err(|e| Error::Internal(format!("reading samples: {e:?}")))?;
+        // Quantized as a PNG of the sample would be, so a folder of saved samples scores the same.
+        pixels.extend(
+            values
+                .into_iter()
+                .map(|v| (v * 255.0).round().clamp(0.0, 255.0) as u8),
+        );
+    }
+    let labels = vec![0; args.n];
+    Ok((
+        Split::new(shape, pixels, labels),
+        format!(
+            "{} samples of {} ({})",
+            args.n,
+            path.display(),
+            config.kind()
+        ),
+    ))
+}

@@ -1,0 +1,53 @@
+//! Helpers shared by the integration tests that run the binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn latentlab(args: &[&str]) -> Output {
+    latentlab_with_env(args, &[])
+}
+
+/// The binary with extra environment variables (and `$LATENTLAB_DATA` removed).
+pub fn latentlab_with_env(args: &[&str], env: &[(&str, &Path)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_latentlab"));
+    command.args(args).env_remove("LATENTLAB_DATA");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().expect("the binary runs")
+}
+
+/// Asserts success, showing stderr otherwise; returns stdout.
+pub fn assert_success(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn temp_out(name: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("latentlab-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&path);
+    path
+}
+
+pub fn png_size(path: &Path) -> (u32, u32) {
+    let image = image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (image.width(), image.height())
+}
+
+/// Asserts a bad-input failure: exit code 2 and exactly one line on stderr, starting `error:`.
+pub fn assert_bad_input(output: &Output, mentions: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one line, got: {stderr}");
+    assert!(lines[0].starts_with("error:"), "{stderr}");
+    assert!(
+        lines[0].contains(mentions),
+        "expected '{mentions}' in: {stderr}"
+    );
+}
