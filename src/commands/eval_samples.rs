@@ -124,7 +124,7 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
             })?;
             let (config, model) = open_classifier_run(run, &device)?;
             Extractor::Classifier {
-                model,
+                model: Box::new(model),
                 shape: config.classifier.shape,
             }
         }
@@ -133,7 +133,7 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
                 Some(path) => path.clone(),
                 None => default_weights_path()?,
             };
-            Extractor::Inception(Box::new(InceptionV3::load(&path, &device)?))
+            Extractor::Inception(InceptionV3::load(&path, &device)?)
         }
     };
     let (real, real_source) = real_images(args)?;

@@ -65,10 +65,10 @@ impl Features {
 
 /// Which network turns images into features.
 pub enum Extractor {
-    Inception(Box<InceptionV3>),
+    Inception(InceptionV3),
     /// A trained classifier (`train classifier`) and the image shape it takes.
     Classifier {
-        model: Classifier,
+        model: Box<Classifier>,
         shape: ImageShape,
     },
 }
