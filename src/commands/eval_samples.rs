@@ -133,7 +133,7 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
                 Some(path) => path.clone(),
                 None => default_weights_path()?,
             };
-            Extractor::Inception(InceptionV3::load(&path, &device)?)
+            Extractor::Inception(Box::new(InceptionV3::load(&path, &device)?))
         }
     };
     let (real, real_source) = real_images(args)?;

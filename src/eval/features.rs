@@ -65,7 +65,7 @@ impl Features {
 
 /// Which network turns images into features.
 pub enum Extractor {
-    Inception(InceptionV3),
+    Inception(Box<InceptionV3>),
     /// A trained classifier (`train classifier`) and the image shape it takes.
     Classifier {
         model: Box<Classifier>,
