@@ -372,6 +372,14 @@ fn train_bad_options_are_one_line() {
         "--sigma",
     );
     assert_bad_input(&latentlab(&["train", "gan"]), "invalid value 'gan'");
+    assert_bad_input(
+        &latentlab(&["train", "vae", "--data", "embedded", "--hflip"]),
+        "--hflip is a classifier option",
+    );
+    assert_bad_input(
+        &latentlab(&["train", "classifier", "--lr-schedule", "step"]),
+        "invalid value 'step'",
+    );
 }
 
 fn copy_dir(from: &Path, to: &Path) {

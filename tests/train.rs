@@ -187,3 +187,98 @@ fn resume_is_exact_after_an_interruption_mid_epoch_and_at_an_epoch_boundary() {
         }
     }
 }
+
+#[test]
+fn classifier_resume_is_exact_with_random_flips_and_a_cosine_schedule() {
+    let _serial = serial();
+    let args = |out: &Path| {
+        train_args(&[
+            "classifier",
+            "--data",
+            "embedded",
+            "--limit",
+            "192",
+            "--batch-size",
+            "64",
+            "--epochs",
+            "2",
+            "--hflip",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let straight = temp_out("classifier-straight");
+    run_with(&args(&straight), None).unwrap();
+    let interrupted = temp_out("classifier-interrupted");
+    let report = run_with(&args(&interrupted), Some(4)).unwrap();
+    assert!(matches!(report.outcome, Outcome::Interrupted { .. }));
+    run_with(
+        &train_args(&["--resume", interrupted.to_str().unwrap(), "--quiet"]),
+        None,
+    )
+    .unwrap();
+    assert!(
+        weights(&straight) == weights(&interrupted),
+        "resumed classifier differs"
+    );
+    let config = std::fs::read_to_string(straight.join("config.json")).unwrap();
+    assert!(
+        config.contains("\"lr_schedule\": \"cosine\"") && config.contains("\"hflip\": true"),
+        "{config}"
+    );
+    for out in [straight, interrupted] {
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+}
+
+#[test]
+fn classifier_trains_on_32x32_rgb_images() {
+    let _serial = serial();
+    // Two classes of colour images: reddish and bluish noise, in class subfolders.
+    let data = temp_out("rgb-folder");
+    let mut state = 12345u32;
+    let mut next = || {
+        state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        (state >> 24) as u8
+    };
+    for (class, tint) in [("red", [200u8, 30, 30]), ("blue", [30, 30, 200])] {
+        let dir = data.join(class);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..36 {
+            let image = image::RgbImage::from_fn(32, 32, |_, _| {
+                image::Rgb(tint.map(|t| t.saturating_add(next() / 4)))
+            });
+            image.save(dir.join(format!("{i:02}.png"))).unwrap();
+        }
+    }
+    let out = temp_out("rgb-classifier");
+    let report = run_with(
+        &train_args(&[
+            "classifier",
+            "--data",
+            data.to_str().unwrap(),
+            "--batch-size",
+            "20",
+            "--epochs",
+            "3",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ]),
+        None,
+    )
+    .unwrap();
+    let Outcome::Finished { rows } = report.outcome else {
+        panic!("not finished")
+    };
+    let config = std::fs::read_to_string(out.join("config.json")).unwrap();
+    assert!(
+        config.contains("\"channels\": 3") && config.contains("\"height\": 32"),
+        "{config}"
+    );
+    // Red vs blue is easy: all 12 held-out images right after 3 epochs.
+    assert_eq!(rows.last().unwrap().test["accuracy"], 1.0, "{rows:?}");
+    std::fs::remove_dir_all(&out).unwrap();
+    std::fs::remove_dir_all(&data).unwrap();
+}

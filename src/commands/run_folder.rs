@@ -53,6 +53,9 @@ pub struct TrainingConfig {
     pub batch_size: usize,
     pub optimizer: String,
     pub lr: f64,
+    /// Absent in runs made before schedules existed: constant.
+    #[serde(default)]
+    pub lr_schedule: crate::train::optim::LrSchedule,
     pub adam_beta_1: f32,
     pub adam_beta_2: f32,
     pub adam_epsilon: f32,
@@ -67,6 +70,7 @@ impl TrainingConfig {
             batch_size,
             optimizer: "adam".into(),
             lr,
+            lr_schedule: Default::default(),
             adam_beta_1: adam.beta_1,
             adam_beta_2: adam.beta_2,
             adam_epsilon: adam.epsilon,
@@ -77,6 +81,7 @@ impl TrainingConfig {
     pub fn adam_settings(&self) -> crate::train::latent::AdamSettings {
         crate::train::latent::AdamSettings {
             lr: self.lr,
+            schedule: self.lr_schedule,
             beta_1: self.adam_beta_1,
             beta_2: self.adam_beta_2,
             epsilon: self.adam_epsilon,

@@ -66,6 +66,14 @@ pub struct TrainArgs {
     /// Adam learning rate (β1 0.9, β2 0.999, eps 1e-8 as in PyTorch).
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
+    /// Learning-rate schedule over the run: constant, or cosine decay to 0 [default: cosine for
+    /// classifier, constant for ae and vae (the recipes they are compared with)].
+    #[arg(long, value_enum)]
+    pub lr_schedule: Option<crate::train::optim::LrSchedule>,
+    /// classifier: flip training images left-right at random (keeps Fashion-MNIST's and
+    /// CIFAR-10's labels; not for digits).
+    #[arg(long)]
+    pub hflip: bool,
     /// Use only the first N images of each split (smoke runs).
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
@@ -162,6 +170,9 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
                 Some("vae") => ModelKind::Vae,
                 _ => return Err(Error::bad_input("name a model: ae or vae")),
             };
+            if args.hflip {
+                return Err(Error::bad_input("--hflip is a classifier option"));
+            }
             let epochs = args.epochs.unwrap_or(10);
             check_training(epochs, args.batch_size, args.lr)?;
             if args.limit == Some(0) {
@@ -182,7 +193,10 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
                 run: RunInfo::new(&format!("train {kind}"), &dataset, common),
                 data_args,
                 model,
-                training: TrainingConfig::adam(epochs, args.batch_size, args.lr),
+                training: TrainingConfig {
+                    lr_schedule: args.lr_schedule.unwrap_or_default(),
+                    ..TrainingConfig::adam(epochs, args.batch_size, args.lr)
+                },
             };
             (config, dataset, out, false)
         }

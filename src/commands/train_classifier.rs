@@ -15,6 +15,7 @@ use crate::fsutil::{check_out_dir, prepare_out_dir, write_json};
 use crate::models::classifier::{Classifier, ClassifierConfig};
 use crate::train::Outcome;
 use crate::train::classify::{ClassifierLearner, confusion, predict};
+use crate::train::optim::LrSchedule;
 use crate::train::trainer::{self, mix, stream};
 use crate::viz::confusion::save_confusion;
 
@@ -27,6 +28,9 @@ pub struct ClassifierRunConfig {
     /// Names of the classes, index order (empty when the data have none).
     #[serde(default)]
     pub class_names: Vec<String>,
+    /// Random left-right flips of training images.
+    #[serde(default)]
+    pub hflip: bool,
     pub training: TrainingConfig,
 }
 
@@ -116,7 +120,11 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
                 data_args,
                 classifier,
                 class_names: dataset.class_names.clone(),
-                training: TrainingConfig::adam(epochs, args.batch_size, args.lr),
+                training: TrainingConfig {
+                    lr_schedule: args.lr_schedule.unwrap_or(LrSchedule::Cosine),
+                    ..TrainingConfig::adam(epochs, args.batch_size, args.lr)
+                },
+                hflip: args.hflip,
             };
             (config, dataset, out, false)
         }
@@ -126,7 +134,7 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
     let autodiff = device.clone().autodiff();
     autodiff.seed(mix(seed, stream::INIT, 0));
     let adam = config.training.adam_settings();
-    let mut learner = ClassifierLearner::new(config.classifier.init(&autodiff), adam);
+    let mut learner = ClassifierLearner::new(config.classifier.init(&autodiff), adam, config.hflip);
     let resumed = if resume {
         Some(trainer::resume(&mut learner, &out)?)
     } else {
@@ -137,13 +145,15 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
     if !common.quiet {
         eprintln!("data: {}", dataset.summary());
         eprintln!(
-            "model: classifier, conv {:?} + {} hidden ({} parameters); {} epochs of batch {}, Adam lr {}",
+            "model: classifier, conv {:?} + {} hidden ({} parameters); {} epochs of batch {}, Adam lr {} ({:?}){}",
             config.classifier.channels,
             config.classifier.hidden,
             learner.model().num_params(),
             config.training.epochs,
             config.training.batch_size,
-            config.training.lr
+            config.training.lr,
+            config.training.lr_schedule,
+            if config.hflip { ", random flips" } else { "" }
         );
     }
     let outcome = run_trainer(

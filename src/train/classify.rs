@@ -6,6 +6,7 @@ use std::path::Path;
 
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
+use burn::tensor::Distribution;
 
 use crate::data::{Batch, Batches, PixelScale};
 use crate::error::Result;
@@ -19,15 +20,20 @@ pub struct ClassifierLearner {
     model: Option<Classifier>,
     optimizer: ModuleOptimizer,
     adam: AdamSettings,
+    /// Flip each training image left-right with probability ½.
+    hflip: bool,
+    progress: f64,
 }
 
 impl ClassifierLearner {
     /// `model` must live on an autodiff device.
-    pub fn new(model: Classifier, adam: AdamSettings) -> Self {
+    pub fn new(model: Classifier, adam: AdamSettings, hflip: bool) -> Self {
         Self {
             model: Some(model),
             optimizer: adam.init(),
             adam,
+            hflip,
+            progress: 0.0,
         }
     }
 
@@ -38,15 +44,39 @@ impl ClassifierLearner {
     }
 }
 
+/// Each image flipped left-right with probability ½ (burn's RNG, which the trainer seeds per step).
+fn random_hflip(images: Tensor<4>) -> Tensor<4> {
+    let [batch, ..] = images.dims();
+    let flip = Tensor::<4>::random(
+        [batch, 1, 1, 1],
+        Distribution::Bernoulli(0.5),
+        &images.device(),
+    ); // [batch, 1, 1, 1]
+    let flipped = images.clone().flip([3]); // [batch, c, h, w]
+    flipped * flip.clone() + images * (flip.neg() + 1.0)
+}
+
 impl Learner for ClassifierLearner {
+    fn set_progress(&mut self, progress: f64) {
+        self.progress = progress;
+    }
+
     fn train_step(&mut self, batch: Batch) -> Parts {
         let model = self
             .model
             .take()
             .expect("model is only taken inside a step");
-        let (loss, accuracy) = model.loss(batch.images, batch.labels);
+        let images = if self.hflip {
+            random_hflip(batch.images)
+        } else {
+            batch.images
+        };
+        let (loss, accuracy) = model.loss(images, batch.labels);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        self.model = Some(self.optimizer.step(self.adam.lr, model, grads));
+        self.model = Some(
+            self.optimizer
+                .step(self.adam.lr_at(self.progress), model, grads),
+        );
         read_parts(vec![("loss", loss), ("accuracy", accuracy)])
     }
 
@@ -108,6 +138,25 @@ pub fn confusion(labels: &[u8], predictions: &[usize], classes: usize) -> Vec<Ve
 
 #[cfg(test)]
 mod tests {
+    use burn::prelude::*;
+
+    #[test]
+    fn random_flips_leave_each_image_or_mirror_it() {
+        let device = Device::flex();
+        device.seed(3);
+        // 16 images of one row 0..4: flipped, a row reads 3..0.
+        let row: Vec<f32> = (0..16).flat_map(|_| [0.0, 1.0, 2.0, 3.0]).collect();
+        let images = Tensor::<4>::from_data(TensorData::new(row, [16, 1, 1, 4]), &device);
+        let out: Vec<f32> = super::random_hflip(images)
+            .into_data()
+            .iter::<f32>()
+            .collect();
+        let flipped = out.chunks(4).filter(|r| r == &[3.0, 2.0, 1.0, 0.0]).count();
+        let kept = out.chunks(4).filter(|r| r == &[0.0, 1.0, 2.0, 3.0]).count();
+        assert_eq!(flipped + kept, 16);
+        assert!(flipped > 0 && kept > 0, "{flipped} flipped of 16");
+    }
+
     #[test]
     fn confusion_counts_pairs() {
         let counts = super::confusion(&[0, 0, 1, 2], &[0, 1, 1, 2], 3);

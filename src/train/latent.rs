@@ -18,6 +18,7 @@ use crate::viz::grid::{Colormap, GridOptions, ImageGrid};
 #[derive(Debug, Clone, Copy)]
 pub struct AdamSettings {
     pub lr: f64,
+    pub schedule: crate::train::optim::LrSchedule,
     pub beta_1: f32,
     pub beta_2: f32,
     pub epsilon: f32,
@@ -27,10 +28,16 @@ impl AdamSettings {
     pub fn pytorch(lr: f64) -> Self {
         Self {
             lr,
+            schedule: crate::train::optim::LrSchedule::Constant,
             beta_1: 0.9,
             beta_2: 0.999,
             epsilon: 1e-8,
         }
+    }
+
+    /// The learning rate at `progress` ∈ [0, 1] of the run.
+    pub fn lr_at(&self, progress: f64) -> f64 {
+        self.lr * self.schedule.factor(progress)
     }
 
     pub fn init(&self) -> ModuleOptimizer {
@@ -53,6 +60,8 @@ pub struct LatentLearner {
     fixed_noise: Tensor<2>,
     /// Test images reconstructed every epoch, `[32, c, h, w]`.
     fixed_images: Tensor<4>,
+    /// Fraction of the run done, for the learning-rate schedule.
+    progress: f64,
 }
 
 impl LatentLearner {
@@ -71,6 +80,7 @@ impl LatentLearner {
             shape,
             fixed_noise,
             fixed_images,
+            progress: 0.0,
         }
     }
 
@@ -93,6 +103,10 @@ pub(crate) fn read_parts(parts: Vec<(&'static str, Tensor<1>)>) -> Parts {
 }
 
 impl Learner for LatentLearner {
+    fn set_progress(&mut self, progress: f64) {
+        self.progress = progress;
+    }
+
     fn train_step(&mut self, batch: Batch) -> Parts {
         let model = self
             .model
@@ -101,7 +115,10 @@ impl Learner for LatentLearner {
         let objective = model.objective(batch.images);
         let grads = objective.loss.backward();
         let grads = GradientsParams::from_grads(grads, &model);
-        self.model = Some(self.optimizer.step(self.adam.lr, model, grads));
+        self.model = Some(
+            self.optimizer
+                .step(self.adam.lr_at(self.progress), model, grads),
+        );
         read_parts(objective.parts)
     }
 

@@ -12,6 +12,38 @@ use burn::optim::{
 use burn::prelude::*;
 use rayon::prelude::*;
 
+/// How the learning rate moves over a run: constant, or cosine decay from `lr` to 0 (Loshchilov &
+/// Hutter 2017, without restarts), which lets the last epochs settle into a minimum.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum LrSchedule {
+    #[default]
+    Constant,
+    Cosine,
+}
+
+impl LrSchedule {
+    /// The multiplier of the base learning rate at `progress` ∈ [0, 1] of the run.
+    pub fn factor(self, progress: f64) -> f64 {
+        match self {
+            LrSchedule::Constant => 1.0,
+            LrSchedule::Cosine => {
+                0.5 * (1.0 + (std::f64::consts::PI * progress.clamp(0.0, 1.0)).cos())
+            }
+        }
+    }
+}
+
 /// Adam's hyper-parameters; `init` gives the optimizer.
 #[derive(Debug, Clone, Copy)]
 pub struct FusedAdam {
@@ -159,5 +191,18 @@ mod tests {
         for (a, b) in ours.iter().zip(&burns) {
             assert!((a - b).abs() < 1e-6, "{a} vs {b}");
         }
+    }
+}
+
+#[cfg(test)]
+mod schedule_tests {
+    use super::LrSchedule;
+
+    #[test]
+    fn cosine_goes_from_one_to_zero_through_one_half() {
+        assert_eq!(LrSchedule::Cosine.factor(0.0), 1.0);
+        assert!((LrSchedule::Cosine.factor(0.5) - 0.5).abs() < 1e-12);
+        assert!(LrSchedule::Cosine.factor(1.0).abs() < 1e-12);
+        assert_eq!(LrSchedule::Constant.factor(0.7), 1.0);
     }
 }

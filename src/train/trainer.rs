@@ -27,6 +27,8 @@ pub trait Learner {
     /// One optimization step on a batch (images `[batch, c, h, w]` scaled as [`Learner::scale`]
     /// says, and their labels).
     fn train_step(&mut self, batch: Batch) -> Parts;
+    /// Told before each step how far the run is (0 at the start, 1 at the end), for schedules.
+    fn set_progress(&mut self, _progress: f64) {}
     /// Loss parts over a whole split, without updating anything: weighted means per image. The
     /// batches live on the plain (non-autodiff) device.
     fn evaluate(&self, batches: Batches<'_>) -> PassParts;
@@ -198,6 +200,9 @@ pub fn train(
         for batch in batches.skip_batches(state.step_in_epoch) {
             device.seed(mix(seed, stream::STEP, state.step));
             let size = batch.images.dims()[0];
+            let progress = ((epoch - 1) as f64 + state.step_in_epoch as f64 / steps as f64)
+                / options.epochs as f64;
+            learner.set_progress(progress);
             let parts = learner.train_step(batch);
             if let Some((name, value)) = parts.iter().find(|(_, v)| !v.is_finite()) {
                 bar.finish();
