@@ -41,9 +41,16 @@ fn main() {
     let images = limit_split(&dataset.test, Some(n));
     let extractor = Extractor::Inception(Box::new(net));
     let threads = rayon::current_num_threads();
-    eprintln!("{} images of {} ({}), {threads} threads", images.len(), dataset.name, images.shape);
+    eprintln!(
+        "{} images of {} ({}), {threads} threads",
+        images.len(),
+        dataset.name,
+        images.shape
+    );
     let started = Instant::now();
-    let features = extractor.extract(&images, &device, "test images", false).expect("features");
+    let features = extractor
+        .extract(&images, &device, "test images", false)
+        .expect("features");
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "inception features: {} images in {seconds:.1} s = {:.2} images/s ({threads} threads)",

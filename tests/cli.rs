@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::{assert_bad_input, latentlab, png_size, temp_out};
-use std::path::{Path, PathBuf};
+use common::{assert_bad_input, copy_dir, latentlab, png_size, temp_out};
+use std::path::PathBuf;
 use std::process::Command;
 
 #[test]
@@ -380,14 +380,6 @@ fn train_bad_options_are_one_line() {
         &latentlab(&["train", "classifier", "--lr-schedule", "step"]),
         "invalid value 'step'",
     );
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-    }
 }
 
 #[test]

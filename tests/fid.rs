@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{assert_bad_input, assert_success, latentlab, latentlab_with_env, temp_out};
+use common::{assert_bad_input, assert_success, copy_dir, latentlab, latentlab_with_env, temp_out};
 use latentlab::commands::fid_weights::{FidWeightsArgs, run as fid_weights};
 use latentlab::data::ImageShape;
 use latentlab::models::inception::{InceptionV3, to_input};
@@ -197,14 +197,6 @@ fn eval_samples_gives_fid_kid_and_precision_recall_and_caches_real_features() {
     assert_eq!(report["recall"], 1.0);
     assert!(fid_dark > 100.0 * fid_same.abs().max(1e-6));
     let _ = std::fs::remove_dir_all(&out);
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-    }
 }
 
 #[test]

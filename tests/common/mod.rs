@@ -51,3 +51,12 @@ pub fn assert_bad_input(output: &Output, mentions: &str) {
         "expected '{mentions}' in: {stderr}"
     );
 }
+
+/// Copies the files of one folder (not recursive).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
