@@ -276,8 +276,6 @@ fn classifier_features_give_a_quick_distance_labelled_as_not_fid() {
         vae.to_str().unwrap(),
     ]));
     let common = [
-        "--real",
-        "embedded",
         "--features",
         "classifier",
         "--classifier",
@@ -307,6 +305,8 @@ fn classifier_features_give_a_quick_distance_labelled_as_not_fid() {
     // A run's report lands in the run folder, named by its features.
     let report = read_json(&vae.join("eval_samples_classifier.json"));
     assert!(report.get("fid").is_none(), "never called FID: {report}");
+    // Without --real, a run is compared with the data it was trained on.
+    assert_eq!(report["real"]["source"], "fashion-mnist-subset (test split)");
     let fd_vae = report["classifier_fd"].as_f64().unwrap();
     assert!(fd_vae > 0.0);
     assert_eq!(report["fake"]["n"], 100);
@@ -321,6 +321,8 @@ fn classifier_features_give_a_quick_distance_labelled_as_not_fid() {
     let real_dir = images.join("real");
     let mut b: Vec<&str> = vec![
         "eval-samples",
+        "--real",
+        "embedded",
         "--fake",
         real_dir.to_str().unwrap(),
         "--out",

@@ -136,8 +136,13 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
             Extractor::Inception(Box::new(InceptionV3::load(&path, &device)?))
         }
     };
-    let (real, real_source) = real_images(args)?;
-    let (fake, fake_source) = fake_images(args, &device)?;
+    let run = if is_run(&args.fake) && !is_classifier_run(&args.fake) {
+        Some(RunFolder::open(&args.fake)?)
+    } else {
+        None
+    };
+    let (real, real_source) = real_images(args, run.as_ref())?;
+    let (fake, fake_source) = fake_images(args, run.as_ref(), &device)?;
     if let Some(dir) = &args.save_images {
         save_image_files(&real, &dir.join("real"))?;
         save_image_files(&fake, &dir.join("fake"))?;
@@ -260,7 +265,7 @@ fn has_image_files(dir: &Path) -> bool {
     })
 }
 
-fn real_images(args: &EvalSamplesArgs) -> Result<(Split, String)> {
+fn real_images(args: &EvalSamplesArgs, run: Option<&RunFolder>) -> Result<(Split, String)> {
     if let Some(path) = args
         .real
         .as_deref()
@@ -273,10 +278,13 @@ fn real_images(args: &EvalSamplesArgs) -> Result<(Split, String)> {
             path.display().to_string(),
         ));
     }
-    let dataset = load_dataset(
-        &DataSpec::from_arg(args.real.as_deref()),
-        FolderOptions::default(),
-    )?;
+    let dataset = match (&args.real, run) {
+        (None, Some(run)) => run.load_data()?,
+        _ => load_dataset(
+            &DataSpec::from_arg(args.real.as_deref()),
+            FolderOptions::default(),
+        )?,
+    };
     let split = if args.real_split == "train" {
         &dataset.train
     } else {
@@ -288,7 +296,11 @@ fn real_images(args: &EvalSamplesArgs) -> Result<(Split, String)> {
     ))
 }
 
-fn fake_images(args: &EvalSamplesArgs, device: &Device) -> Result<(Split, String)> {
+fn fake_images(
+    args: &EvalSamplesArgs,
+    run: Option<&RunFolder>,
+    device: &Device,
+) -> Result<(Split, String)> {
     let path = &args.fake;
     if !path.exists() {
         return Err(Error::bad_input(format!(
@@ -296,20 +308,19 @@ fn fake_images(args: &EvalSamplesArgs, device: &Device) -> Result<(Split, String
             path.display()
         )));
     }
-    if !is_run(path) {
-        let split = load_image_files(path)?;
-        return Ok((
-            limit_split(&split, Some(args.n)),
-            path.display().to_string(),
-        ));
-    }
     if is_classifier_run(path) {
         return Err(Error::bad_input(format!(
             "{}: a classifier run generates nothing; pass a generative model's run or a folder of images",
             path.display()
         )));
     }
-    let folder = RunFolder::open(path)?;
+    let Some(folder) = run else {
+        let split = load_image_files(path)?;
+        return Ok((
+            limit_split(&split, Some(args.n)),
+            path.display().to_string(),
+        ));
+    };
     let model = folder.load_model(device)?;
     let config = &folder.config.model;
     let shape = config.shape();
