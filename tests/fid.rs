@@ -306,7 +306,10 @@ fn classifier_features_give_a_quick_distance_labelled_as_not_fid() {
     let report = read_json(&vae.join("eval_samples_classifier.json"));
     assert!(report.get("fid").is_none(), "never called FID: {report}");
     // Without --real, a run is compared with the data it was trained on.
-    assert_eq!(report["real"]["source"], "fashion-mnist-subset (test split)");
+    assert_eq!(
+        report["real"]["source"],
+        "fashion-mnist-subset (test split)"
+    );
     let fd_vae = report["classifier_fd"].as_f64().unwrap();
     assert!(fd_vae > 0.0);
     assert_eq!(report["fake"]["n"], 100);

@@ -203,6 +203,8 @@ fn classifier_resume_is_exact_with_random_flips_and_a_cosine_schedule() {
             "--epochs",
             "2",
             "--hflip",
+            "--lr-schedule",
+            "cosine",
             "--quiet",
             "--out",
             out.to_str().unwrap(),

@@ -66,10 +66,9 @@ pub struct TrainArgs {
     /// Adam learning rate (β1 0.9, β2 0.999, eps 1e-8 as in PyTorch).
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
-    /// Learning-rate schedule over the run: constant, or cosine decay to 0 [default: cosine for
-    /// classifier, constant for ae and vae (the recipes they are compared with)].
-    #[arg(long, value_enum)]
-    pub lr_schedule: Option<crate::train::optim::LrSchedule>,
+    /// Learning-rate schedule over the run: constant, or cosine decay to 0.
+    #[arg(long, value_enum, default_value = "constant")]
+    pub lr_schedule: crate::train::optim::LrSchedule,
     /// classifier: flip training images left-right at random (keeps Fashion-MNIST's and
     /// CIFAR-10's labels; not for digits).
     #[arg(long)]
@@ -194,7 +193,7 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
                 data_args,
                 model,
                 training: TrainingConfig {
-                    lr_schedule: args.lr_schedule.unwrap_or_default(),
+                    lr_schedule: args.lr_schedule,
                     ..TrainingConfig::adam(epochs, args.batch_size, args.lr)
                 },
             };

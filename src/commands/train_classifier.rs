@@ -15,7 +15,6 @@ use crate::fsutil::{check_out_dir, prepare_out_dir, write_json};
 use crate::models::classifier::{Classifier, ClassifierConfig};
 use crate::train::Outcome;
 use crate::train::classify::{ClassifierLearner, confusion, predict};
-use crate::train::optim::LrSchedule;
 use crate::train::trainer::{self, mix, stream};
 use crate::viz::confusion::save_confusion;
 
@@ -121,7 +120,7 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
                 classifier,
                 class_names: dataset.class_names.clone(),
                 training: TrainingConfig {
-                    lr_schedule: args.lr_schedule.unwrap_or(LrSchedule::Cosine),
+                    lr_schedule: args.lr_schedule,
                     ..TrainingConfig::adam(epochs, args.batch_size, args.lr)
                 },
                 hflip: args.hflip,
