@@ -25,8 +25,9 @@ use crate::train::trainer::limit_split;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct EvalSamplesArgs {
-    /// Real images: a dataset as `--data` takes it (IDX, CIFAR-10, class folders, `embedded`;
-    /// default: the usual search, so full Fashion-MNIST when installed), or a folder of image files.
+    /// Real images: a dataset as `--data` takes it (IDX, CIFAR-10, class folders, `embedded`), or
+    /// a folder of image files [default: the data a --fake run was trained on, else the usual
+    /// search, so full Fashion-MNIST when installed].
     #[arg(long, value_name = "DATA")]
     pub real: Option<String>,
     /// Which split of a real dataset.
@@ -48,9 +49,10 @@ pub struct EvalSamplesArgs {
     /// Inception weights [default: written there by `latentlab fid-weights`].
     #[arg(long, value_name = "PATH")]
     pub weights: Option<PathBuf>,
-    /// KID: number of random subsets and their size.
+    /// KID: number of random subsets.
     #[arg(long, default_value_t = 100)]
     pub kid_subsets: usize,
+    /// KID: images per subset (at most n).
     #[arg(long, default_value_t = 1000)]
     pub kid_subset_size: usize,
     /// Precision/recall: the k of the k-NN radii.
