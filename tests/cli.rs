@@ -380,6 +380,19 @@ fn train_bad_options_are_one_line() {
         &latentlab(&["train", "classifier", "--lr-schedule", "step"]),
         "invalid value 'step'",
     );
+    assert_bad_input(
+        &latentlab(&[
+            "train",
+            "classifier",
+            "--data",
+            "embedded",
+            "--hidden",
+            "3,4",
+            "--out",
+            "/nonexistent/never-written",
+        ]),
+        "one hidden layer",
+    );
 }
 
 #[test]

@@ -38,10 +38,11 @@ pub struct TrainArgs {
     /// Dimensions of the latent code z.
     #[arg(long, default_value_t = 20)]
     pub latent: usize,
-    /// MLP hidden widths, input side first [default: ae 512,256; vae 400 (pytorch/examples)].
+    /// MLP hidden widths, input side first [default: ae 512,256; vae 400 (pytorch/examples);
+    /// classifier 128 (one layer)].
     #[arg(long, value_delimiter = ',', value_name = "W,W")]
     pub hidden: Option<Vec<usize>>,
-    /// Conv channels, one stride-2 layer each.
+    /// Conv channels, one stride-2 layer each (classifier: one conv + 2x2 max-pool block each).
     #[arg(
         long,
         value_delimiter = ',',

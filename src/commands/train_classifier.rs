@@ -112,7 +112,18 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
             check_out_dir(&out, common.force)?;
             let data_args = DataArgs::of(common, args.limit);
             let dataset = data_args.load()?;
-            let classifier = ClassifierConfig::new(dataset.shape(), dataset.num_classes());
+            let hidden = match args.hidden.as_deref() {
+                None => ClassifierConfig::new(dataset.shape(), dataset.num_classes()).hidden,
+                Some([width]) => *width,
+                Some(_) => {
+                    return Err(Error::bad_input(
+                        "the classifier has one hidden layer: --hidden W",
+                    ));
+                }
+            };
+            let classifier = ClassifierConfig::new(dataset.shape(), dataset.num_classes())
+                .with_channels(args.conv_channels.clone())
+                .with_hidden(hidden);
             classifier.validate()?;
             let config = ClassifierRunConfig {
                 run: RunInfo::new("train classifier", &dataset, common),
