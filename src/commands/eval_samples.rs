@@ -12,6 +12,7 @@ use crate::commands::fid_weights::default_weights_path;
 use crate::commands::run_folder::RunFolder;
 use crate::commands::train::prior_noise;
 use crate::commands::train_classifier::{is_classifier_run, open_classifier_run};
+use crate::commands::train_gan::{GanRunConfig, is_gan_run, open_gan_config, open_gan_run};
 use crate::data::folder::{FolderOptions, load_image_files, save_image_files};
 use crate::data::{DataSpec, Split, load_dataset};
 use crate::error::{Error, Result};
@@ -21,6 +22,7 @@ use crate::eval::kid::{Kid, kid};
 use crate::eval::precision_recall::precision_recall;
 use crate::fsutil::{data_dir, write_json};
 use crate::models::inception::InceptionV3;
+use crate::train::gan::to_unit;
 use crate::train::trainer::limit_split;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -43,7 +45,8 @@ pub struct EvalSamplesArgs {
     /// run, fast, not comparable with published numbers).
     #[arg(long, default_value = "inception", value_parser = ["inception", "classifier"])]
     pub features: String,
-    /// The classifier run for `--features classifier`.
+    /// The classifier run for `--features classifier`, and for the per-class accuracy of a
+    /// conditional GAN's samples.
     #[arg(long, value_name = "RUN")]
     pub classifier: Option<PathBuf>,
     /// Inception weights [default: written there by `latentlab fid-weights`].
@@ -104,6 +107,62 @@ pub struct SampleMetrics {
     pub seconds_fake_features: f64,
     pub seconds_metrics: f64,
     pub real_features_cached: bool,
+    /// Conditional GAN with `--classifier`: how often our classifier gives a sample the class it
+    /// was generated for, overall and per class.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class_accuracy: Option<ClassAccuracy>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ClassAccuracy {
+    pub classifier: String,
+    pub overall: f64,
+    pub per_class: Vec<f64>,
+}
+
+/// The share of `samples` (labelled with the class they were generated for) that the classifier
+/// run assigns to that class, overall and per class.
+fn class_accuracy(
+    classifier: &Path,
+    samples: &Split,
+    classes: usize,
+    device: &Device,
+) -> Result<ClassAccuracy> {
+    use crate::data::{BatchConfig, Batches, PixelScale};
+    let (config, model) = open_classifier_run(classifier, device)?;
+    if config.classifier.shape != samples.shape {
+        return Err(Error::bad_input(format!(
+            "{}: the classifier reads {} images, the samples are {}",
+            classifier.display(),
+            config.classifier.shape,
+            samples.shape
+        )));
+    }
+    let batches = Batches::new(
+        samples,
+        BatchConfig {
+            batch_size: 500,
+            shuffle_seed: None,
+            drop_last: false,
+            scale: PixelScale::ZeroOne,
+        },
+        device,
+    );
+    let predictions = crate::train::classify::predict(&model, batches);
+    let counts = crate::train::classify::confusion(
+        &samples.labels,
+        &predictions,
+        classes.max(config.classifier.num_classes),
+    );
+    let per_class: Vec<f64> = (0..classes)
+        .map(|c| counts[c][c] as f64 / counts[c].iter().sum::<usize>().max(1) as f64)
+        .collect();
+    let correct: usize = (0..classes).map(|c| counts[c][c]).sum();
+    Ok(ClassAccuracy {
+        classifier: classifier.display().to_string(),
+        overall: correct as f64 / samples.len().max(1) as f64,
+        per_class,
+    })
 }
 
 pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
@@ -138,8 +197,10 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
             Extractor::Inception(Box::new(InceptionV3::load(&path, &device)?))
         }
     };
-    let run = if is_run(&args.fake) && !is_classifier_run(&args.fake) {
-        Some(RunFolder::open(&args.fake)?)
+    let run = if is_gan_run(&args.fake) {
+        Some(GenerativeRun::Gan(open_gan_config(&args.fake)?))
+    } else if is_run(&args.fake) && !is_classifier_run(&args.fake) {
+        Some(GenerativeRun::Latent(RunFolder::open(&args.fake)?))
     } else {
         None
     };
@@ -203,7 +264,7 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
     )?;
     let pr = precision_recall(&real_features, &fake_features, args.k)?;
     let is_inception = matches!(extractor, Extractor::Inception(_));
-    let metrics = SampleMetrics {
+    let mut metrics = SampleMetrics {
         features: extractor.name().to_string(),
         feature_dim: real_features.dim,
         real: SideInfo {
@@ -224,7 +285,18 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
         seconds_fake_features: seconds_fake,
         seconds_metrics: started.elapsed().as_secs_f64(),
         real_features_cached: cached,
+        class_accuracy: None,
     };
+    if let (Some(GenerativeRun::Gan(config)), Some(classifier)) = (&run, &args.classifier)
+        && config.gan.conditional()
+    {
+        metrics.class_accuracy = Some(class_accuracy(
+            classifier,
+            &fake,
+            config.gan.num_classes,
+            &device,
+        )?);
+    }
     let out = args.out.clone().or_else(|| {
         is_run(&args.fake).then(|| {
             args.fake
@@ -250,6 +322,19 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
         out.map(|o| format!("  → {}", o.display()))
             .unwrap_or_default()
     );
+    if let Some(accuracy) = &metrics.class_accuracy {
+        println!(
+            "class accuracy of the samples under {}: {:.2} % (per class: {})",
+            accuracy.classifier,
+            100.0 * accuracy.overall,
+            accuracy
+                .per_class
+                .iter()
+                .map(|a| format!("{:.1}", 100.0 * a))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     Ok(metrics)
 }
 
@@ -267,7 +352,35 @@ fn has_image_files(dir: &Path) -> bool {
     })
 }
 
-fn real_images(args: &EvalSamplesArgs, run: Option<&RunFolder>) -> Result<(Split, String)> {
+/// A run whose model generates images.
+enum GenerativeRun {
+    Latent(RunFolder),
+    Gan(GanRunConfig),
+}
+
+impl GenerativeRun {
+    fn load_data(&self) -> Result<crate::data::Dataset> {
+        match self {
+            GenerativeRun::Latent(folder) => folder.load_data(),
+            GenerativeRun::Gan(config) => config.data_args.load(),
+        }
+    }
+}
+
+/// Images in [0, 1] `[n, c, h, w]` as bytes, quantized as a PNG of them would be, so a folder of
+/// saved samples scores the same.
+fn quantize(images: Tensor<4>) -> Result<Vec<u8>> {
+    let values = images
+        .into_data()
+        .try_into_vec::<f32>()
+        .map_err(|e| Error::Internal(format!("reading samples: {e:?}")))?;
+    Ok(values
+        .into_iter()
+        .map(|v| (v * 255.0).round().clamp(0.0, 255.0) as u8)
+        .collect())
+}
+
+fn real_images(args: &EvalSamplesArgs, run: Option<&GenerativeRun>) -> Result<(Split, String)> {
     if let Some(path) = args
         .real
         .as_deref()
@@ -300,7 +413,7 @@ fn real_images(args: &EvalSamplesArgs, run: Option<&RunFolder>) -> Result<(Split
 
 fn fake_images(
     args: &EvalSamplesArgs,
-    run: Option<&RunFolder>,
+    run: Option<&GenerativeRun>,
     device: &Device,
 ) -> Result<(Split, String)> {
     let path = &args.fake;
@@ -316,40 +429,73 @@ fn fake_images(
             path.display()
         )));
     }
-    let Some(folder) = run else {
-        let split = load_image_files(path)?;
-        return Ok((
-            limit_split(&split, Some(args.n)),
-            path.display().to_string(),
-        ));
-    };
-    let model = folder.load_model(device)?;
-    let config = &folder.config.model;
-    let shape = config.shape();
-    let z = prior_noise(args.n, config.latent(), args.seed, device); // [n, latent]
-    let mut pixels = Vec::with_capacity(args.n * shape.len());
-    for start in (0..args.n).step_by(500) {
-        let rows = 500.min(args.n - start);
-        let images = model.decode_mean(z.clone().narrow(0, start, rows)); // [rows, c, h, w] in [0, 1]
-        let values = images
-            .into_data()
-            .try_into_vec::<f32>()
-            .map_err(|e| Error::Internal(format!("reading samples: {e:?}")))?;
-        // Quantized as a PNG of the sample would be, so a folder of saved samples scores the same.
-        pixels.extend(
-            values
-                .into_iter()
-                .map(|v| (v * 255.0).round().clamp(0.0, 255.0) as u8),
-        );
+    const CHUNK: usize = 500;
+    match run {
+        None => {
+            let split = load_image_files(path)?;
+            Ok((
+                limit_split(&split, Some(args.n)),
+                path.display().to_string(),
+            ))
+        }
+        Some(GenerativeRun::Latent(folder)) => {
+            let model = folder.load_model(device)?;
+            let config = &folder.config.model;
+            let shape = config.shape();
+            let z = prior_noise(args.n, config.latent(), args.seed, device); // [n, latent]
+            let mut pixels = Vec::with_capacity(args.n * shape.len());
+            for start in (0..args.n).step_by(CHUNK) {
+                let rows = CHUNK.min(args.n - start);
+                let images = model.decode_mean(z.clone().narrow(0, start, rows)); // [rows, c, h, w] in [0, 1]
+                pixels.extend(quantize(images)?);
+            }
+            let labels = vec![0; args.n];
+            Ok((
+                Split::new(shape, pixels, labels),
+                format!(
+                    "{} samples of {} ({})",
+                    args.n,
+                    path.display(),
+                    config.kind()
+                ),
+            ))
+        }
+        Some(GenerativeRun::Gan(_)) => {
+            let (config, gan) = open_gan_run(path, device)?;
+            let gan_config = &config.gan;
+            let shape = gan_config.shape;
+            let z = prior_noise(args.n, gan_config.latent, args.seed, device); // [n, latent]
+            // A conditional GAN draws every class equally often: labels 0, 1, …, 0, 1, …
+            let labels: Vec<u8> = (0..args.n)
+                .map(|i| (i % gan_config.num_classes.max(1)) as u8)
+                .collect();
+            let mut pixels = Vec::with_capacity(args.n * shape.len());
+            for start in (0..args.n).step_by(CHUNK) {
+                let rows = CHUNK.min(args.n - start);
+                let y = gan_config.conditional().then(|| {
+                    let values: Vec<i64> = labels[start..start + rows]
+                        .iter()
+                        .map(|&l| l as i64)
+                        .collect();
+                    Tensor::<1, Int>::from_data(TensorData::new(values, [rows]), device)
+                });
+                let images = to_unit(gan.generator.forward(z.clone().narrow(0, start, rows), y)); // [rows, c, h, w]
+                pixels.extend(quantize(images)?);
+            }
+            Ok((
+                Split::new(shape, pixels, labels),
+                format!(
+                    "{} samples of {} (gan, {} G{})",
+                    args.n,
+                    path.display(),
+                    gan_config.generator,
+                    if gan_config.conditional() {
+                        ", every class equally"
+                    } else {
+                        ""
+                    }
+                ),
+            ))
+        }
     }
-    let labels = vec![0; args.n];
-    Ok((
-        Split::new(shape, pixels, labels),
-        format!(
-            "{} samples of {} ({})",
-            args.n,
-            path.display(),
-            config.kind()
-        ),
-    ))
 }

@@ -12,6 +12,7 @@ pub mod run_folder;
 pub mod sample;
 pub mod train;
 pub mod train_classifier;
+pub mod train_gan;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -29,15 +29,15 @@ use crate::train::{Outcome, TrainOptions};
 /// KL(q(z|x) ‖ N(0, I)), and the VAE's `loss` is recon + β·kl (the negative ELBO at β = 1).
 #[derive(Debug, Clone, clap::Args)]
 pub struct TrainArgs {
-    /// Model: ae (autoencoder), vae, or classifier (a small CNN). Not needed with --resume.
-    #[arg(value_parser = ["ae", "vae", "classifier"], required_unless_present = "resume")]
+    /// Model: ae (autoencoder), vae, gan, or classifier (a small CNN). Not needed with --resume.
+    #[arg(value_parser = ["ae", "vae", "gan", "classifier"], required_unless_present = "resume")]
     pub model: Option<String>,
     /// Encoder/decoder: mlp (fully connected) or conv (strided convolutions).
     #[arg(long, default_value = "mlp", value_parser = ["mlp", "conv"])]
     pub arch: String,
-    /// Dimensions of the latent code z.
-    #[arg(long, default_value_t = 20)]
-    pub latent: usize,
+    /// Dimensions of the latent code z [default: 20; gan 100].
+    #[arg(long)]
+    pub latent: Option<usize>,
     /// MLP hidden widths, input side first [default: ae 512,256; vae 400 (pytorch/examples);
     /// classifier 128 (one layer)].
     #[arg(long, value_delimiter = ',', value_name = "W,W")]
@@ -64,9 +64,10 @@ pub struct TrainArgs {
     pub epochs: Option<usize>,
     #[arg(long, default_value_t = 128)]
     pub batch_size: usize,
-    /// Adam learning rate (β1 0.9, β2 0.999, eps 1e-8 as in PyTorch).
-    #[arg(long, default_value_t = 1e-3)]
-    pub lr: f64,
+    /// Adam learning rate [default: 1e-3 with β1 0.9, β2 0.999, eps 1e-8 as in PyTorch; gan
+    /// 2e-4 with β1 0.5, as DCGAN].
+    #[arg(long)]
+    pub lr: Option<f64>,
     /// Learning-rate schedule over the run: constant, or cosine decay to 0.
     #[arg(long, value_enum, default_value = "constant")]
     pub lr_schedule: crate::train::optim::LrSchedule,
@@ -85,7 +86,21 @@ pub struct TrainArgs {
     #[arg(long, value_name = "RUN", conflicts_with_all = ["model", "out"])]
     pub resume: Option<PathBuf>,
     #[command(flatten)]
+    pub gan: crate::commands::train_gan::GanArgs,
+    #[command(flatten)]
     pub common: CommonArgs,
+}
+
+impl TrainArgs {
+    /// `--lr`, or the default of an autoencoder, VAE or classifier.
+    pub fn lr(&self) -> f64 {
+        self.lr.unwrap_or(1e-3)
+    }
+
+    /// `--latent`, or the autoencoder's and VAE's default.
+    pub fn latent(&self) -> usize {
+        self.latent.unwrap_or(20)
+    }
 }
 
 /// What a finished or interrupted training returns.
@@ -107,12 +122,12 @@ fn model_config(args: &TrainArgs, kind: ModelKind, dataset: &Dataset) -> Result<
     let config = match kind {
         ModelKind::Ae => LatentModelConfig::Ae(
             AutoencoderConfig::new(body)
-                .with_latent(args.latent)
+                .with_latent(args.latent())
                 .with_likelihood(likelihood),
         ),
         ModelKind::Vae => LatentModelConfig::Vae(
             VaeConfig::new(body)
-                .with_latent(args.latent)
+                .with_latent(args.latent())
                 .with_likelihood(likelihood)
                 .with_beta(args.beta),
         ),
@@ -150,6 +165,13 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
     if classifier {
         return crate::commands::train_classifier::run_with(args, stop_after_steps);
     }
+    let gan = match &args.resume {
+        Some(run) => crate::commands::train_gan::is_gan_run(run),
+        None => args.model.as_deref() == Some("gan"),
+    };
+    if gan {
+        return crate::commands::train_gan::run_with(args, stop_after_steps);
+    }
     let common = &args.common;
     let (config, dataset, out, resume) = match &args.resume {
         Some(run) => {
@@ -173,8 +195,11 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
             if args.hflip {
                 return Err(Error::bad_input("--hflip is a classifier option"));
             }
+            if let Some(option) = args.gan.first_given() {
+                return Err(Error::bad_input(format!("{option} is a gan option")));
+            }
             let epochs = args.epochs.unwrap_or(10);
-            check_training(epochs, args.batch_size, args.lr)?;
+            check_training(epochs, args.batch_size, args.lr())?;
             if args.limit == Some(0) {
                 return Err(Error::bad_input("--limit must be at least 1"));
             }
@@ -195,7 +220,7 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
                 model,
                 training: TrainingConfig {
                     lr_schedule: args.lr_schedule,
-                    ..TrainingConfig::adam(epochs, args.batch_size, args.lr)
+                    ..TrainingConfig::adam(epochs, args.batch_size, args.lr())
                 },
             };
             (config, dataset, out, false)

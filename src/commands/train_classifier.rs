@@ -99,8 +99,11 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
             (config, dataset, run.clone(), true)
         }
         None => {
+            if let Some(option) = args.gan.first_given() {
+                return Err(Error::bad_input(format!("{option} is a gan option")));
+            }
             let epochs = args.epochs.unwrap_or(10);
-            check_training(epochs, args.batch_size, args.lr)?;
+            check_training(epochs, args.batch_size, args.lr())?;
             if args.limit == Some(0) {
                 return Err(Error::bad_input("--limit must be at least 1"));
             }
@@ -132,7 +135,7 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
                 class_names: dataset.class_names.clone(),
                 training: TrainingConfig {
                     lr_schedule: args.lr_schedule,
-                    ..TrainingConfig::adam(epochs, args.batch_size, args.lr)
+                    ..TrainingConfig::adam(epochs, args.batch_size, args.lr())
                 },
                 hflip: args.hflip,
             };

@@ -119,12 +119,25 @@ pub fn model_blobs<M: burn::module::Module>(
     model: &M,
     optimizer: &burn::optim::ModuleOptimizer,
 ) -> Result<Vec<(&'static str, Vec<u8>)>> {
+    model_blobs_as(model, optimizer, ["model", "optimizer"])
+}
+
+/// [`model_blobs`] under chosen roles, for learners with more than one network.
+pub fn model_blobs_as<M: burn::module::Module>(
+    model: &M,
+    optimizer: &burn::optim::ModuleOptimizer,
+    [model_role, optimizer_role]: [&'static str; 2],
+) -> Result<Vec<(&'static str, Vec<u8>)>> {
+    // burn's RunningState (batch norm's running mean and variance) holds its latest update
+    // aside until something syncs it, and a record reads the value without syncing: the
+    // checkpoint would be one update behind. `valid()` syncs the shared state as a side effect.
+    let _ = model.valid();
     let internal = |e: burn::store::RecordError| Error::Internal(format!("checkpoint: {e}"));
     let weights = model.clone().into_record().into_bytes().map_err(internal)?;
     let optimizer = optimizer.into_bytes().map_err(internal)?;
     Ok(vec![
-        ("model", weights.to_vec()),
-        ("optimizer", optimizer.to_vec()),
+        (model_role, weights.to_vec()),
+        (optimizer_role, optimizer.to_vec()),
     ])
 }
 
@@ -133,6 +146,16 @@ pub fn restore_model<M: burn::module::Module>(
     model: M,
     optimizer: burn::optim::ModuleOptimizer,
     blobs: &BTreeMap<String, Vec<u8>>,
+) -> Result<(M, burn::optim::ModuleOptimizer)> {
+    restore_model_as(model, optimizer, blobs, ["model", "optimizer"])
+}
+
+/// Restores what [`model_blobs_as`] saved under `roles`.
+pub fn restore_model_as<M: burn::module::Module>(
+    model: M,
+    optimizer: burn::optim::ModuleOptimizer,
+    blobs: &BTreeMap<String, Vec<u8>>,
+    [model_role, optimizer_role]: [&str; 2],
 ) -> Result<(M, burn::optim::ModuleOptimizer)> {
     use burn::tensor::Bytes;
     let blob = |role: &str| {
@@ -148,12 +171,12 @@ pub fn restore_model<M: burn::module::Module>(
         ))
     };
     let record =
-        burn::store::ModuleRecord::from_bytes(blob("model")?).map_err(|e| bad("weights", e))?;
+        burn::store::ModuleRecord::from_bytes(blob(model_role)?).map_err(|e| bad("weights", e))?;
     let model = model
         .try_load_record(record)
         .map_err(|e| bad("weights", e))?;
     let optimizer = optimizer
-        .from_bytes(blob("optimizer")?)
+        .from_bytes(blob(optimizer_role)?)
         .map_err(|e| bad("optimizer state", e))?;
     Ok((model, optimizer))
 }

@@ -1,4 +1,5 @@
-//! `metrics.jsonl`: one JSON object per epoch, and `loss.png` drawn from it.
+//! `metrics.jsonl`: one JSON object per epoch (GANs add one per step before each epoch's row),
+//! and `loss.png` drawn from the epoch rows.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -20,32 +21,82 @@ pub struct EpochRow {
     pub images_per_second: f64,
 }
 
-/// Reads the rows of a `metrics.jsonl`; a missing file has none.
-pub fn read_rows(path: &Path) -> Result<Vec<EpochRow>> {
-    if !path.exists() {
-        return Ok(Vec::new());
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .enumerate()
-        .map(|(i, line)| {
-            serde_json::from_str(line)
-                .map_err(|e| Error::bad_input(format!("{}: line {}: {e}", path.display(), i + 1)))
-        })
-        .collect()
+/// One training step's row (GANs): the step's loss parts, no test pass.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StepRow {
+    /// The epoch the step belongs to.
+    pub epoch: usize,
+    /// Optimizer steps done, this one included.
+    pub step: u64,
+    pub train: BTreeMap<String, f64>,
 }
 
-/// Rewrites the whole file atomically (it is small), so a crash never leaves half a row.
+/// Reads the epoch rows of a `metrics.jsonl`; a missing file has none.
+pub fn read_rows(path: &Path) -> Result<Vec<EpochRow>> {
+    Ok(read_all(path)?.0)
+}
+
+/// Reads the epoch rows and the step rows of a `metrics.jsonl`.
+pub fn read_all(path: &Path) -> Result<(Vec<EpochRow>, Vec<StepRow>)> {
+    let (mut rows, mut steps) = (Vec::new(), Vec::new());
+    if !path.exists() {
+        return Ok((rows, steps));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    for (i, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+        let bad = |e: serde_json::Error| {
+            Error::bad_input(format!("{}: line {}: {e}", path.display(), i + 1))
+        };
+        let value: serde_json::Value = serde_json::from_str(line).map_err(bad)?;
+        if value.get("test").is_some() {
+            rows.push(serde_json::from_value(value).map_err(bad)?);
+        } else {
+            steps.push(serde_json::from_value(value).map_err(bad)?);
+        }
+    }
+    Ok((rows, steps))
+}
+
+/// Rewrites the whole file atomically, so a crash never leaves half a row.
 pub fn write_rows(path: &Path, rows: &[EpochRow]) -> Result<()> {
+    write_all(path, rows, &[])
+}
+
+/// [`write_rows`] with step rows, each epoch's steps just before its row.
+pub fn write_all(path: &Path, rows: &[EpochRow], steps: &[StepRow]) -> Result<()> {
     let mut text = String::new();
-    for row in rows {
-        let line = serde_json::to_string(row)
-            .map_err(|e| Error::Internal(format!("serializing metrics: {e}")))?;
-        text.push_str(&line);
+    let mut push = |row: &dyn erased::Row| -> Result<()> {
+        text.push_str(&row.line()?);
         text.push('\n');
+        Ok(())
+    };
+    let mut pending = steps.iter().peekable();
+    for row in rows {
+        while let Some(step) = pending.next_if(|s| s.epoch <= row.epoch) {
+            push(step)?;
+        }
+        push(row)?;
+    }
+    for step in pending {
+        push(step)?;
     }
     write_atomic(path, text.as_bytes())
+}
+
+mod erased {
+    use crate::error::{Error, Result};
+
+    /// A row as one JSON line.
+    pub trait Row {
+        fn line(&self) -> Result<String>;
+    }
+
+    impl<T: serde::Serialize> Row for T {
+        fn line(&self) -> Result<String> {
+            serde_json::to_string(self)
+                .map_err(|e| Error::Internal(format!("serializing metrics: {e}")))
+        }
+    }
 }
 
 /// `loss.png`: one panel per loss part, train and test against epochs.

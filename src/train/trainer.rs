@@ -13,7 +13,7 @@ use burn::tensor::Device;
 use crate::data::{Batch, BatchConfig, Batches, Dataset, PixelScale, Split};
 use crate::error::{Error, Result};
 use crate::train::checkpoint::{self, RngState, TrainState};
-use crate::train::metrics::{self, EpochRow};
+use crate::train::metrics::{self, EpochRow, StepRow};
 use crate::train::progress::EpochBar;
 
 /// Named loss parts of a step or of a pass, batch means per image.
@@ -29,6 +29,16 @@ pub trait Learner {
     fn train_step(&mut self, batch: Batch) -> Parts;
     /// Told before each step how far the run is (0 at the start, 1 at the end), for schedules.
     fn set_progress(&mut self, _progress: f64) {}
+    /// A failure seen in the last step (beyond a non-finite loss), as a symptom and remedies:
+    /// the run stops and keeps its last good checkpoint.
+    fn failure(&self) -> Option<String> {
+        None
+    }
+    /// Whether each step's parts get their own row in `metrics.jsonl` (GANs, whose losses
+    /// are read step by step).
+    fn logs_steps(&self) -> bool {
+        false
+    }
     /// Loss parts over a whole split, without updating anything: weighted means per image. The
     /// batches live on the plain (non-autodiff) device.
     fn evaluate(&self, batches: Batches<'_>) -> PassParts;
@@ -158,9 +168,14 @@ pub fn train(
         },
     });
     // Rows past the checkpoint come from a run that died between writing them and saving it.
-    let mut rows: Vec<EpochRow> = metrics::read_rows(&metrics_path)?
+    let (rows, step_rows) = metrics::read_all(&metrics_path)?;
+    let mut rows: Vec<EpochRow> = rows
         .into_iter()
         .filter(|r| r.epoch <= state.epoch)
+        .collect();
+    let mut step_rows: Vec<StepRow> = step_rows
+        .into_iter()
+        .filter(|r| r.step <= state.step)
         .collect();
     let seed = state.rng.seed;
     let scale = learner.scale();
@@ -208,6 +223,21 @@ pub fn train(
                 bar.finish();
                 return Err(diverged(out, name, *value, epoch, state.step, state.epoch));
             }
+            if let Some(symptom) = learner.failure() {
+                bar.finish();
+                return Err(Error::Diverged(format!(
+                    "training stopped at epoch {epoch}, step {}: {symptom}; {}",
+                    state.step + 1,
+                    kept_checkpoint(out, state.epoch)
+                )));
+            }
+            if learner.logs_steps() {
+                step_rows.push(StepRow {
+                    epoch,
+                    step: state.step + 1,
+                    train: parts.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+                });
+            }
             sums.add(&parts, size);
             session_images += size;
             state.step += 1;
@@ -220,6 +250,7 @@ pub fn train(
                 (state.epoch_sums, state.epoch_images) = sums.totals();
                 state.epoch_seconds += started.elapsed().as_secs_f64();
                 checkpoint::save(&checkpoint_dir(out), &state, &learner.state_blobs()?)?;
+                metrics::write_all(&metrics_path, &rows, &step_rows)?;
                 bar.finish();
                 let message = format!(
                     "stopped at epoch {epoch}, step {} ({}/{steps} of this epoch); checkpoint saved. \
@@ -262,7 +293,7 @@ pub fn train(
         log(&bar, &summary(&row));
         bar.finish();
         rows.push(row);
-        metrics::write_rows(&metrics_path, &rows)?;
+        metrics::write_all(&metrics_path, &rows, &step_rows)?;
         metrics::plot_losses(&rows, &out.join("loss.png"))?;
         learner.write_images(out, epoch)?;
         learner.export(&out.join("model.safetensors"))?;
@@ -316,18 +347,22 @@ fn diverged(
     step: u64,
     good_epoch: usize,
 ) -> Error {
-    let kept = if good_epoch > 0 {
+    Error::Diverged(format!(
+        "training stopped: {name} became {value} at epoch {epoch}, step {step}; {}. \
+         Try a lower --lr (or --resume with one)",
+        kept_checkpoint(out, good_epoch)
+    ))
+}
+
+fn kept_checkpoint(out: &Path, good_epoch: usize) -> String {
+    if good_epoch > 0 {
         format!(
             "the checkpoint of epoch {good_epoch} in {} is kept",
             checkpoint_dir(out).display()
         )
     } else {
         "no epoch had finished, so there is no checkpoint".into()
-    };
-    Error::Diverged(format!(
-        "training stopped: {name} became {value} at epoch {epoch}, step {step}; {kept}. \
-         Try a lower --lr (or --resume with one)"
-    ))
+    }
 }
 
 /// Weighted means of per-batch parts over a pass, in the order the parts first appear.
@@ -388,13 +423,17 @@ mod tests {
     use super::*;
     use crate::data::ImageShape;
 
-    /// Counts its steps and reports a loss that turns NaN at a chosen step.
+    /// Counts its steps and reports a loss that turns NaN, or a failure, at a chosen step.
     struct Fake {
         steps: u64,
         nan_at: u64,
+        fail_at: u64,
     }
 
     impl Learner for Fake {
+        fn failure(&self) -> Option<String> {
+            (self.steps == self.fail_at).then(|| "the fake model collapsed".into())
+        }
         fn train_step(&mut self, _batch: Batch) -> Parts {
             self.steps += 1;
             let loss = if self.steps == self.nan_at {
@@ -458,6 +497,7 @@ mod tests {
         let mut learner = Fake {
             steps: 0,
             nan_at: 6,
+            fail_at: 0,
         };
         let error = train(&mut learner, &dataset(8), &options, &Device::flex(), None).unwrap_err();
         let message = error.to_string();
@@ -473,6 +513,37 @@ mod tests {
                 .len(),
             1
         );
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+
+    #[test]
+    fn a_failure_a_learner_reports_stops_training_and_keeps_the_checkpoint() {
+        let out = std::env::temp_dir().join(format!("latentlab-fail-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out);
+        std::fs::create_dir_all(&out).unwrap();
+        let options = TrainOptions {
+            epochs: 3,
+            batch_size: 2,
+            seed: 0,
+            out: out.clone(),
+            quiet: true,
+            stop_after_steps: None,
+        };
+        let mut learner = Fake {
+            steps: 0,
+            nan_at: 0,
+            fail_at: 7,
+        };
+        let error = train(&mut learner, &dataset(8), &options, &Device::flex(), None).unwrap_err();
+        let message = error.to_string();
+        assert!(matches!(error, Error::Diverged(_)), "{message}");
+        assert!(
+            message.contains("at epoch 2, step 7: the fake model collapsed"),
+            "{message}"
+        );
+        assert!(message.contains("checkpoint of epoch 1"), "{message}");
+        let kept = checkpoint::load(&checkpoint_dir(&out)).unwrap();
+        assert_eq!((kept.state.epoch, kept.state.step), (1, 4));
         std::fs::remove_dir_all(&out).unwrap();
     }
 
