@@ -22,9 +22,11 @@ pub struct Cli {
 pub enum Command {
     /// Principal component analysis: eigen-images, explained variance, reconstructions at k.
     Pca(commands::pca::PcaArgs),
-    /// Train an autoencoder, a VAE (losses in nats per image) or a classifier, or --resume a run.
+    /// Train an autoencoder, a VAE (losses in nats per image), a GAN or a classifier, or --resume a
+    /// run.
     Train(commands::train::TrainArgs),
-    /// Decode draws from the prior N(0, I) of a trained autoencoder or VAE.
+    /// Decode draws from the prior N(0, I) of a trained autoencoder, VAE or GAN (--class N for a
+    /// conditional GAN).
     Sample(commands::sample::SampleArgs),
     /// Test images beside their reconstructions.
     Reconstruct(commands::reconstruct::ReconstructArgs),

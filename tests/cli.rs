@@ -371,7 +371,7 @@ fn train_bad_options_are_one_line() {
         ]),
         "--sigma",
     );
-    assert_bad_input(&latentlab(&["train", "gan"]), "invalid value 'gan'");
+    assert_bad_input(&latentlab(&["train", "flow"]), "invalid value 'flow'");
     assert_bad_input(
         &latentlab(&["train", "vae", "--data", "embedded", "--hflip"]),
         "--hflip is a classifier option",

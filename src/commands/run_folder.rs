@@ -120,6 +120,13 @@ impl RunFolder {
                 path.display()
             ))
         })?;
+        if crate::commands::train_gan::is_gan_run(path) {
+            return Err(Error::bad_input(format!(
+                "{}: a GAN run has no encoder, so this command does not apply; \
+                 `latentlab sample` and `eval-samples` read GAN runs",
+                path.display()
+            )));
+        }
         let config: LatentRunConfig = serde_json::from_str(&text).map_err(|e| {
             Error::bad_input(format!(
                 "{}: not the config of an autoencoder or VAE run ({e})",

@@ -86,9 +86,10 @@ pub struct TrainArgs {
     #[arg(long, value_name = "RUN", conflicts_with_all = ["model", "out"])]
     pub resume: Option<PathBuf>,
     #[command(flatten)]
-    pub gan: crate::commands::train_gan::GanArgs,
-    #[command(flatten)]
     pub common: CommonArgs,
+    // Last: its help heading applies to every option after it.
+    #[command(flatten)]
+    pub gan: crate::commands::train_gan::GanArgs,
 }
 
 impl TrainArgs {
