@@ -39,17 +39,13 @@ pub struct TrainArgs {
     #[arg(long)]
     pub latent: Option<usize>,
     /// MLP hidden widths, input side first [default: ae 512,256; vae 400 (pytorch/examples);
-    /// classifier 128 (one layer)].
+    /// classifier 256 (one layer)].
     #[arg(long, value_delimiter = ',', value_name = "W,W")]
     pub hidden: Option<Vec<usize>>,
-    /// Conv channels, one stride-2 layer each (classifier: one conv + 2x2 max-pool block each).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "32,64",
-        value_name = "C,C"
-    )]
-    pub conv_channels: Vec<usize>,
+    /// Conv channels, one stride-2 layer each (classifier: one conv + 2x2 max-pool block each)
+    /// [default: 32,64; classifier 64,128].
+    #[arg(long, value_delimiter = ',', value_name = "C,C")]
+    pub conv_channels: Option<Vec<usize>>,
     /// p(x|z): bernoulli (BCE from logits) or gaussian.
     #[arg(long, default_value = "bernoulli", value_parser = ["bernoulli", "gaussian"])]
     pub likelihood: String,
@@ -118,7 +114,7 @@ fn model_config(args: &TrainArgs, kind: ModelKind, dataset: &Dataset) -> Result<
     });
     let body = BodyConfig::new(arch, dataset.shape())
         .with_hidden(hidden)
-        .with_channels(args.conv_channels.clone());
+        .with_channels(args.conv_channels.clone().unwrap_or(vec![32, 64]));
     let likelihood = Likelihood::parse(&args.likelihood, &args.sigma)?;
     let config = match kind {
         ModelKind::Ae => LatentModelConfig::Ae(

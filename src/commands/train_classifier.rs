@@ -124,9 +124,11 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
                     ));
                 }
             };
-            let classifier = ClassifierConfig::new(dataset.shape(), dataset.num_classes())
-                .with_channels(args.conv_channels.clone())
+            let mut classifier = ClassifierConfig::new(dataset.shape(), dataset.num_classes())
                 .with_hidden(hidden);
+            if let Some(channels) = &args.conv_channels {
+                classifier.channels = channels.clone();
+            }
             classifier.validate()?;
             let config = ClassifierRunConfig {
                 run: RunInfo::new("train classifier", &dataset, common),
