@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
-use common::{assert_bad_input, assert_success, latentlab, png_size, temp_out};
+use common::{assert_bad_input, assert_success, latentlab, png_size, temp_out, weights};
 use latentlab::cli::{Cli, Command};
 use latentlab::commands::train::{TrainArgs, run_with};
 use latentlab::train::Outcome;
@@ -53,18 +53,6 @@ fn tiny(out: &Path, extra: &[&str]) -> TrainArgs {
     ];
     args.extend(extra);
     train_args(&args)
-}
-
-fn weights(out: &Path) -> Vec<(String, Vec<u8>)> {
-    let bytes = std::fs::read(out.join("model.safetensors")).unwrap();
-    let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let mut named: Vec<(String, Vec<u8>)> = tensors
-        .tensors()
-        .into_iter()
-        .map(|(name, view)| (name, view.data().to_vec()))
-        .collect();
-    named.sort();
-    named
 }
 
 #[test]

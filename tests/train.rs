@@ -1,6 +1,8 @@
 //! The shared trainer end to end on the embedded data: a smoke run per model and architecture,
 //! exact resume after an interruption, and bad input refused with one line.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
@@ -8,6 +10,8 @@ use latentlab::cli::{Cli, Command};
 use latentlab::commands::train::{TrainArgs, run_with};
 use latentlab::train::Outcome;
 use latentlab::train::metrics::read_rows;
+
+use common::weights;
 
 /// burn's CPU backend keeps one global random generator, seeded per step by the trainer; tests
 /// training at the same time in one process would draw from each other's streams.
@@ -117,20 +121,6 @@ fn training_lowers_the_test_loss() {
     // images get well below that.
     assert!(last < first && last < 400.0, "test loss {first} → {last}");
     std::fs::remove_dir_all(&out).unwrap();
-}
-
-/// Every tensor of a run's model.safetensors, by name, as raw bytes (the header's key order may
-/// differ between files; the weights must not).
-fn weights(out: &Path) -> Vec<(String, Vec<u8>)> {
-    let bytes = std::fs::read(out.join("model.safetensors")).unwrap();
-    let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let mut named: Vec<(String, Vec<u8>)> = tensors
-        .tensors()
-        .into_iter()
-        .map(|(name, view)| (name, view.data().to_vec()))
-        .collect();
-    named.sort();
-    named
 }
 
 #[test]

@@ -98,6 +98,30 @@ pub struct LatentRunConfig {
     pub training: TrainingConfig,
 }
 
+/// Reads `run/config.json` as the config of a `what` run ("a classifier", "a GAN"), with
+/// one-line errors for a missing folder, a folder that is not a run, and another kind of run.
+pub fn read_run_config<T: serde::de::DeserializeOwned>(run: &Path, what: &str) -> Result<T> {
+    if !run.is_dir() {
+        return Err(Error::bad_input(format!(
+            "{}: no such run folder",
+            run.display()
+        )));
+    }
+    let path = run.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|_| {
+        Error::bad_input(format!(
+            "{}: not a run folder (no config.json)",
+            run.display()
+        ))
+    })?;
+    serde_json::from_str(&text).map_err(|e| {
+        Error::bad_input(format!(
+            "{}: not the config of {what} run ({e})",
+            path.display()
+        ))
+    })
+}
+
 /// An opened run folder.
 pub struct RunFolder {
     pub path: PathBuf,

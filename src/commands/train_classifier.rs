@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 
-use crate::commands::run_folder::{DataArgs, TrainingConfig};
+use crate::commands::run_folder::{DataArgs, TrainingConfig, read_run_config};
 use crate::commands::train::{TrainArgs, TrainReport, check_training, run_trainer};
 use crate::commands::{RunInfo, default_out};
 use crate::data::{BatchConfig, Batches, Dataset, PixelScale};
@@ -33,26 +33,12 @@ pub struct ClassifierRunConfig {
     pub training: TrainingConfig,
 }
 
-/// Whether `run`'s config.json is a classifier's.
 /// A classifier run's config and trained model, loaded onto `device`.
 pub fn open_classifier_run(
     run: &Path,
     device: &Device,
 ) -> Result<(ClassifierRunConfig, Classifier)> {
-    if !run.is_dir() {
-        return Err(Error::bad_input(format!(
-            "{}: no such run folder",
-            run.display()
-        )));
-    }
-    let text = std::fs::read_to_string(run.join("config.json")).map_err(|_| {
-        Error::bad_input(format!(
-            "{}: not a run folder (no config.json)",
-            run.display()
-        ))
-    })?;
-    let config: ClassifierRunConfig = serde_json::from_str(&text)
-        .map_err(|_| Error::bad_input(format!("{}: not a classifier run", run.display())))?;
+    let config = open(run)?;
     let model = crate::models::load_weights(
         config.classifier.init(device),
         "classifier",
@@ -61,6 +47,7 @@ pub fn open_classifier_run(
     Ok((config, model))
 }
 
+/// Whether `run`'s config.json is a classifier's.
 pub fn is_classifier_run(run: &Path) -> bool {
     std::fs::read_to_string(run.join("config.json"))
         .ok()
@@ -69,19 +56,7 @@ pub fn is_classifier_run(run: &Path) -> bool {
 }
 
 fn open(run: &Path) -> Result<ClassifierRunConfig> {
-    let path = run.join("config.json");
-    let text = std::fs::read_to_string(&path).map_err(|_| {
-        Error::bad_input(format!(
-            "{}: not a run folder (no config.json)",
-            run.display()
-        ))
-    })?;
-    serde_json::from_str(&text).map_err(|e| {
-        Error::bad_input(format!(
-            "{}: not the config of a classifier run ({e})",
-            path.display()
-        ))
-    })
+    read_run_config(run, "a classifier")
 }
 
 pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<TrainReport> {
@@ -124,8 +99,8 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
                     ));
                 }
             };
-            let mut classifier = ClassifierConfig::new(dataset.shape(), dataset.num_classes())
-                .with_hidden(hidden);
+            let mut classifier =
+                ClassifierConfig::new(dataset.shape(), dataset.num_classes()).with_hidden(hidden);
             if let Some(channels) = &args.conv_channels {
                 classifier.channels = channels.clone();
             }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::commands::run_folder::{DataArgs, TrainingConfig};
+use crate::commands::run_folder::{DataArgs, TrainingConfig, read_run_config};
 use crate::commands::train::{TrainArgs, TrainReport, check_training, prior_noise, run_trainer};
 use crate::commands::{RunInfo, default_out};
 use crate::device::DeviceChoice;
@@ -87,25 +87,7 @@ pub fn is_gan_run(run: &Path) -> bool {
 
 /// A GAN run's config.
 pub fn open_gan_config(run: &Path) -> Result<GanRunConfig> {
-    if !run.is_dir() {
-        return Err(Error::bad_input(format!(
-            "{}: no such run folder",
-            run.display()
-        )));
-    }
-    let path = run.join("config.json");
-    let text = std::fs::read_to_string(&path).map_err(|_| {
-        Error::bad_input(format!(
-            "{}: not a run folder (no config.json)",
-            run.display()
-        ))
-    })?;
-    let config: GanRunConfig = serde_json::from_str(&text).map_err(|e| {
-        Error::bad_input(format!(
-            "{}: not the config of a GAN run ({e})",
-            path.display()
-        ))
-    })?;
+    let config: GanRunConfig = read_run_config(run, "a GAN")?;
     config.gan.validate()?;
     Ok(config)
 }

@@ -60,3 +60,17 @@ pub fn copy_dir(from: &Path, to: &Path) {
         std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
     }
 }
+
+/// Every tensor of a run's model.safetensors, by name, as raw bytes (the header's key order may
+/// differ between files; the weights must not).
+pub fn weights(out: &Path) -> Vec<(String, Vec<u8>)> {
+    let bytes = std::fs::read(out.join("model.safetensors")).unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut named: Vec<(String, Vec<u8>)> = tensors
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| (name, view.data().to_vec()))
+        .collect();
+    named.sort();
+    named
+}
