@@ -72,6 +72,7 @@ fn main() {
         dataset.shape(),
         Tensor::zeros([1, 20], &device),
         Tensor::zeros([1, 1, 28, 28], &device),
+        Tensor::zeros([1], &device),
     );
     for i in 0..20 {
         learner.train_step(batches[i % batches.len()].clone());

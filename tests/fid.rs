@@ -334,8 +334,10 @@ fn classifier_features_give_a_quick_distance_labelled_as_not_fid() {
     b.extend(common);
     assert_success(&latentlab(&b));
     let report = read_json(&same);
+    // Zero up to rounding: the trace of the covariances' matrix square root is taken from an
+    // eigendecomposition of a rank-deficient 256x256 product (100 images).
     assert!(
-        report["classifier_fd"].as_f64().unwrap().abs() < 1e-6,
+        report["classifier_fd"].as_f64().unwrap().abs() < 1e-5,
         "{report}"
     );
     assert_eq!(report["precision"], 1.0);

@@ -274,3 +274,43 @@ fn classifier_trains_on_32x32_rgb_images() {
     std::fs::remove_dir_all(&out).unwrap();
     std::fs::remove_dir_all(&data).unwrap();
 }
+
+#[test]
+fn conditional_vae_samples_a_class_and_scores_log_p_x_given_y() {
+    let _serial = serial();
+    let out = temp_out("cvae");
+    let mut args = tiny("vae", "mlp", &out, "1");
+    args.gan.conditional = true;
+    run_with(&args, None).unwrap();
+    let run = out.to_str().unwrap();
+    let latentlab = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_latentlab"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let sampled = latentlab(&["sample", run, "--class", "pullover", "--n", "4"]);
+    assert!(
+        sampled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sampled.stderr)
+    );
+    assert!(String::from_utf8_lossy(&sampled.stdout).contains("4 samples of class 2"));
+    let evaluated = latentlab(&["eval", run, "--k", "2", "--quiet"]);
+    assert!(
+        evaluated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&evaluated.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
+    assert_eq!(report["conditional_on_labels"], true);
+    assert!(report["iwae"]["nll"].as_f64().unwrap().is_finite());
+    let refused = latentlab(&["interpolate", run]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("conditional VAE"));
+    let ae = latentlab(&["train", "ae", "--conditional", "--data", "embedded"]);
+    assert_eq!(ae.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&ae.stderr).contains("a conditional VAE"));
+    std::fs::remove_dir_all(&out).unwrap();
+}

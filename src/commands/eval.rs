@@ -63,6 +63,10 @@ pub struct EvalReport {
     pub likelihood: String,
     pub dataset: String,
     pub test_images: usize,
+    /// A conditional VAE is scored given each test image's label: the ELBO and IWAE bound
+    /// log p(x|y), not log p(x).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub conditional_on_labels: bool,
     /// Mean squared error per pixel (pixels in [0, 1]) of the reconstruction through the code
     /// (the mean of q(z|x) for a VAE).
     pub reconstruction_mse: f64,
@@ -102,8 +106,12 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
     let mut means = PassMeans::default();
     for batch in batches(&test) {
         let count = batch.images.dims()[0];
-        let objective = model.objective(batch.images.clone());
-        let recon = model.decode_mean(model.encode_mean(batch.images.clone()));
+        let labels = model.condition(&batch.labels);
+        let objective = model.objective(batch.images.clone(), labels.clone());
+        let recon = model.decode_mean(
+            model.encode_mean(batch.images.clone(), labels.clone()),
+            labels,
+        );
         let mut parts = objective.parts;
         parts.push(("mse", (recon - batch.images).powi_scalar(2).mean()));
         let parts = read_parts(parts);
@@ -162,10 +170,17 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
                     &device,
                 );
                 device.seed(mix(seed, stream::EVAL, i as u64));
-                let (loss, _) = vae.loss(images.clone());
+                let labels = (vae.num_classes > 0).then(|| &test.labels[first..first + count]);
+                let label_tensor = labels.map(|l| {
+                    let values: Vec<i64> = l.iter().map(|&c| c as i64).collect();
+                    Tensor::<1, Int>::from_data(TensorData::new(values, [count]), &device)
+                });
+                let (loss, _) = vae.loss(images.clone(), label_tensor);
                 elbo_sum += (loss.reconstruction + loss.kl).sum().into_scalar::<f32>() as f64;
                 let seeds = |j: usize| mix(seed, stream::SAMPLE, (first + j) as u64);
-                nll_sum += iwae_nll(vae, images, k, 2500, seeds).iter().sum::<f64>();
+                nll_sum += iwae_nll(vae, images, labels, k, 2500, seeds)
+                    .iter()
+                    .sum::<f64>();
                 bar.inc(count as u64);
             }
             bar.finish_and_clear();
@@ -198,6 +213,7 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
         likelihood: likelihood.to_string(),
         dataset: dataset.name.clone(),
         test_images: n,
+        conditional_on_labels: model.num_classes() > 0,
         reconstruction_mse: get("mse").expect("measured above"),
         elbo,
         iwae,

@@ -9,7 +9,7 @@ use std::time::Instant;
 use burn::prelude::*;
 
 use crate::commands::fid_weights::default_weights_path;
-use crate::commands::run_folder::RunFolder;
+use crate::commands::run_folder::{RunFolder, label_tensor};
 use crate::commands::train::prior_noise;
 use crate::commands::train_classifier::{is_classifier_run, open_classifier_run};
 use crate::commands::train_gan::{GanRunConfig, is_gan_run, open_gan_config, open_gan_run};
@@ -46,7 +46,7 @@ pub struct EvalSamplesArgs {
     #[arg(long, default_value = "inception", value_parser = ["inception", "classifier"])]
     pub features: String,
     /// The classifier run for `--features classifier`, and for the per-class accuracy of a
-    /// conditional GAN's samples.
+    /// conditional model's samples.
     #[arg(long, value_name = "RUN")]
     pub classifier: Option<PathBuf>,
     /// Inception weights [default: written there by `latentlab fid-weights`].
@@ -107,8 +107,8 @@ pub struct SampleMetrics {
     pub seconds_fake_features: f64,
     pub seconds_metrics: f64,
     pub real_features_cached: bool,
-    /// Conditional GAN with `--classifier`: how often our classifier gives a sample the class it
-    /// was generated for, overall and per class.
+    /// Conditional GAN or VAE with `--classifier`: how often our classifier gives a sample the
+    /// class it was generated for, overall and per class.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub class_accuracy: Option<ClassAccuracy>,
 }
@@ -287,15 +287,18 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
         real_features_cached: cached,
         class_accuracy: None,
     };
-    if let (Some(GenerativeRun::Gan(config)), Some(classifier)) = (&run, &args.classifier)
-        && config.gan.conditional()
+    let classes = match &run {
+        Some(GenerativeRun::Gan(config)) => config.gan.num_classes,
+        Some(GenerativeRun::Latent(folder)) => match &folder.config.model {
+            crate::models::LatentModelConfig::Vae(vae) => vae.num_classes,
+            _ => 0,
+        },
+        None => 0,
+    };
+    if let Some(classifier) = &args.classifier
+        && classes > 0
     {
-        metrics.class_accuracy = Some(class_accuracy(
-            classifier,
-            &fake,
-            config.gan.num_classes,
-            &device,
-        )?);
+        metrics.class_accuracy = Some(class_accuracy(classifier, &fake, classes, &device)?);
     }
     let out = args.out.clone().or_else(|| {
         is_run(&args.fake).then(|| {
@@ -350,6 +353,12 @@ fn has_image_files(dir: &Path) -> bool {
             })
         })
     })
+}
+
+/// Labels 0, 1, …, classes - 1, 0, 1, … for `n` samples: a conditional model draws every class
+/// equally often. All 0 for an unconditional one.
+fn balanced_labels(n: usize, classes: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % classes.max(1)) as u8).collect()
 }
 
 /// A run whose model generates images.
@@ -443,13 +452,15 @@ fn fake_images(
             let config = &folder.config.model;
             let shape = config.shape();
             let z = prior_noise(args.n, config.latent(), args.seed, device); // [n, latent]
+            let labels = balanced_labels(args.n, model.num_classes());
             let mut pixels = Vec::with_capacity(args.n * shape.len());
             for start in (0..args.n).step_by(CHUNK) {
                 let rows = CHUNK.min(args.n - start);
-                let images = model.decode_mean(z.clone().narrow(0, start, rows)); // [rows, c, h, w] in [0, 1]
+                let y = (model.num_classes() > 0)
+                    .then(|| label_tensor(&labels[start..start + rows], device));
+                let images = model.decode_mean(z.clone().narrow(0, start, rows), y); // [rows, c, h, w] in [0, 1]
                 pixels.extend(quantize(images)?);
             }
-            let labels = vec![0; args.n];
             Ok((
                 Split::new(shape, pixels, labels),
                 format!(
@@ -465,20 +476,13 @@ fn fake_images(
             let gan_config = &config.gan;
             let shape = gan_config.shape;
             let z = prior_noise(args.n, gan_config.latent, args.seed, device); // [n, latent]
-            // A conditional GAN draws every class equally often: labels 0, 1, …, 0, 1, …
-            let labels: Vec<u8> = (0..args.n)
-                .map(|i| (i % gan_config.num_classes.max(1)) as u8)
-                .collect();
+            let labels = balanced_labels(args.n, gan_config.num_classes);
             let mut pixels = Vec::with_capacity(args.n * shape.len());
             for start in (0..args.n).step_by(CHUNK) {
                 let rows = CHUNK.min(args.n - start);
-                let y = gan_config.conditional().then(|| {
-                    let values: Vec<i64> = labels[start..start + rows]
-                        .iter()
-                        .map(|&l| l as i64)
-                        .collect();
-                    Tensor::<1, Int>::from_data(TensorData::new(values, [rows]), device)
-                });
+                let y = gan_config
+                    .conditional()
+                    .then(|| label_tensor(&labels[start..start + rows], device));
                 let images = to_unit(gan.generator.forward(z.clone().narrow(0, start, rows), y)); // [rows, c, h, w]
                 pixels.extend(quantize(images)?);
             }

@@ -54,6 +54,7 @@ pub fn run(args: &InterpolateArgs) -> Result<Vec<PathBuf>> {
         ));
     }
     let (folder, model, device) = args.run.open()?;
+    crate::commands::run_folder::unconditional_only(&model, &args.run.run, "interpolate")?;
     let dataset = folder.load_data()?;
     let shape = dataset.shape();
     let latent = folder.config.model.latent();
@@ -104,7 +105,7 @@ pub fn run(args: &InterpolateArgs) -> Result<Vec<PathBuf>> {
     .expect("pairs are not empty")
     .images; // [2·pairs, c, h, w]
     let codes: Vec<f32> = model
-        .encode_mean(images.clone())
+        .encode_mean(images.clone(), None)
         .into_data()
         .iter::<f32>()
         .collect(); // 2·pairs codes of `latent` values
@@ -165,10 +166,10 @@ fn decode(
     device: &Device,
 ) -> Tensor<4> {
     let n = codes.len() / latent;
-    model.decode_mean(Tensor::from_data(
-        TensorData::new(codes, [n, latent]),
-        device,
-    ))
+    model.decode_mean(
+        Tensor::from_data(TensorData::new(codes, [n, latent]), device),
+        None,
+    )
 }
 
 #[cfg(test)]

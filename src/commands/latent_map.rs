@@ -52,6 +52,7 @@ pub fn run(args: &LatentMapArgs) -> Result<LatentStats> {
         ));
     }
     let (folder, model, device) = args.run.open()?;
+    crate::commands::run_folder::unconditional_only(&model, &args.run.run, "latent-map")?;
     let dataset = folder.load_data()?;
     let config = &folder.config.model;
     let latent = config.latent();
@@ -70,7 +71,7 @@ pub fn run(args: &LatentMapArgs) -> Result<LatentStats> {
     for batch in Batches::new(&split, config_batches, &device) {
         codes.extend(
             model
-                .encode_mean(batch.images)
+                .encode_mean(batch.images, None)
                 .into_data()
                 .iter::<f32>()
                 .map(f64::from),
@@ -160,7 +161,12 @@ pub fn run(args: &LatentMapArgs) -> Result<LatentStats> {
         }
         let z = Tensor::<2>::from_data(TensorData::new(grid_codes, [side * side, 2]), &device);
         let manifold_path = out_dir.join("latent_manifold.png");
-        save_grid_with_columns(model.decode_mean(z), dataset.shape(), side, &manifold_path)?;
+        save_grid_with_columns(
+            model.decode_mean(z, None),
+            dataset.shape(),
+            side,
+            &manifold_path,
+        )?;
         written.push(manifold_path);
     }
     let stats = LatentStats {

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::commands::run_folder::{RunArgs, test_images};
+use crate::commands::run_folder::{RunArgs, label_tensor, test_images};
 use crate::error::{Error, Result};
 use crate::train::latent::{interleave_rows, save_grid};
 
@@ -26,9 +26,11 @@ pub fn run(args: &ReconstructArgs) -> Result<f64> {
     }
     let (folder, model, device) = args.run.open()?;
     let dataset = folder.load_data()?;
-    let (images, _) = test_images(&dataset, args.n, &device); // [n, c, h, w]
+    let (images, labels) = test_images(&dataset, args.n, &device); // [n, c, h, w]
+    let labels = model.condition(&label_tensor(&labels, &device));
     // The code of the mean of q(z|x) for a VAE: the reconstruction without sampling noise.
-    let reconstructions = model.decode_mean(model.encode_mean(images.clone())); // [n, c, h, w]
+    let reconstructions =
+        model.decode_mean(model.encode_mean(images.clone(), labels.clone()), labels); // [n, c, h, w]
     let mse = (reconstructions.clone() - images.clone())
         .powi_scalar(2)
         .mean()

@@ -241,6 +241,27 @@ impl RunArgs {
     }
 }
 
+/// Class labels as a `[n]` tensor.
+pub fn label_tensor(labels: &[u8], device: &Device) -> burn::Tensor<1, burn::tensor::Int> {
+    let values: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
+    burn::Tensor::from_data(
+        burn::tensor::TensorData::new(values, [labels.len()]),
+        device,
+    )
+}
+
+/// Refuses a conditional VAE in a command that reads z without a label.
+pub fn unconditional_only(model: &LatentModel, run: &Path, command: &str) -> Result<()> {
+    if model.num_classes() > 0 {
+        return Err(Error::bad_input(format!(
+            "{}: a conditional VAE reads z together with a label; `{command}` takes unconditional \
+             runs (use `sample --class` or `reconstruct`)",
+            run.display()
+        )));
+    }
+    Ok(())
+}
+
 /// The first `n` test images, pixels in [0, 1], `[n, c, h, w]`, and their labels.
 pub fn test_images(dataset: &Dataset, n: usize, device: &Device) -> (burn::Tensor<4>, Vec<u8>) {
     use crate::data::{BatchConfig, Batches, PixelScale};

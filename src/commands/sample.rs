@@ -9,8 +9,8 @@ use crate::commands::run_folder::RunArgs;
 use crate::commands::train::prior_noise;
 use crate::commands::train_gan::{is_gan_run, open_gan_run};
 use crate::error::{Error, Result};
-use crate::train::gan::{save_class_grid, to_unit};
-use crate::train::latent::save_grid;
+use crate::train::gan::to_unit;
+use crate::train::latent::{save_class_grid, save_grid};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct SampleArgs {
@@ -22,8 +22,8 @@ pub struct SampleArgs {
     /// Output PNG [default: RUN/samples.png].
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Conditional GAN: samples of this class (index, or name as the data call it); without it,
-    /// one row per class.
+    /// Conditional GAN or VAE: samples of this class (index, or name as the data call it);
+    /// without it, one row per class.
     #[arg(long, value_name = "N")]
     pub class: Option<String>,
 }
@@ -35,20 +35,43 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
     if is_gan_run(&args.run.run) {
         return sample_gan(args);
     }
-    if args.class.is_some() {
-        return Err(Error::bad_input(
-            "--class needs a conditional model (latentlab train gan --conditional)",
-        ));
-    }
     let (folder, model, device) = args.run.open()?;
     let config = &folder.config.model;
     let z = prior_noise(args.n, config.latent(), args.run.seed, &device); // [n, latent]
-    let images = model.decode_mean(z); // [n, c, h, w]
     let out = args.run.out_path(&args.out, "samples.png");
-    save_grid(images, config.shape(), &out)?;
+    let classes = model.num_classes();
+    let what = match (&args.class, classes) {
+        (Some(_), 0) => {
+            return Err(Error::bad_input(format!(
+                "--class: {} is not conditional (train gan or vae with --conditional)",
+                args.run.run.display()
+            )));
+        }
+        (Some(class), classes) => {
+            let index = class_index(class, &folder.load_data()?.class_names, classes)?;
+            let labels =
+                burn::Tensor::<1, burn::tensor::Int>::full([args.n], index as i64, &device);
+            save_grid(model.decode_mean(z, Some(labels)), config.shape(), &out)?;
+            format!("{} samples of class {index}", args.n)
+        }
+        (None, 0) => {
+            save_grid(model.decode_mean(z, None), config.shape(), &out)?; // [n, c, h, w]
+            format!("{} samples", args.n)
+        }
+        (None, classes) => {
+            let columns = args.n.min(16);
+            save_class_grid(
+                |z, y| model.decode_mean(z, Some(y)),
+                z.narrow(0, 0, columns),
+                classes,
+                config.shape(),
+                &out,
+            )?;
+            format!("{columns} samples of each of {classes} classes, one row per class")
+        }
+    };
     println!(
-        "{} samples from N(0, I) through the {} decoder: {}",
-        args.n,
+        "{what} from N(0, I) through the {} decoder: {}",
         config.kind(),
         out.display()
     );
@@ -104,7 +127,7 @@ fn sample_gan(args: &SampleArgs) -> Result<PathBuf> {
         (None, true) => {
             let columns = args.n.min(16);
             save_class_grid(
-                &gan.generator,
+                |z, y| to_unit(gan.generator.forward(z, Some(y))),
                 z.narrow(0, 0, columns),
                 gan_config.num_classes,
                 gan_config.shape,

@@ -126,7 +126,12 @@ fn model_config(args: &TrainArgs, kind: ModelKind, dataset: &Dataset) -> Result<
             VaeConfig::new(body)
                 .with_latent(args.latent())
                 .with_likelihood(likelihood)
-                .with_beta(args.beta),
+                .with_beta(args.beta)
+                .with_num_classes(if args.gan.conditional {
+                    dataset.num_classes()
+                } else {
+                    0
+                }),
         ),
     };
     config.validate()?;
@@ -192,8 +197,17 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
             if args.hflip {
                 return Err(Error::bad_input("--hflip is a classifier option"));
             }
-            if let Some(option) = args.gan.first_given() {
-                return Err(Error::bad_input(format!("{option} is a gan option")));
+            if let Some(option) = args.gan.first_given()
+                && !(option == "--conditional" && kind == ModelKind::Vae)
+            {
+                return Err(Error::bad_input(format!(
+                    "{option} is a gan option{}",
+                    if option == "--conditional" {
+                        " (and a vae one: a conditional VAE)"
+                    } else {
+                        ""
+                    }
+                )));
             }
             let epochs = args.epochs.unwrap_or(10);
             check_training(epochs, args.batch_size, args.lr())?;
@@ -237,7 +251,7 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
         mix(seed, stream::SAMPLE, 0),
         &device,
     );
-    let fixed_images = Batches::new(
+    let fixed = Batches::new(
         &dataset.test,
         BatchConfig {
             batch_size: 32,
@@ -248,10 +262,10 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
         &device,
     )
     .next()
-    .ok_or_else(|| Error::bad_input("the test split is empty"))?
-    .images;
+    .ok_or_else(|| Error::bad_input("the test split is empty"))?;
     let adam = config.training.adam_settings();
-    let mut learner = LatentLearner::new(model, adam, shape, fixed_noise, fixed_images);
+    let mut learner =
+        LatentLearner::new(model, adam, shape, fixed_noise, fixed.images, fixed.labels);
     // Restored before anything is logged or written, so a checkpoint that does not fit is the
     // only line the user sees.
     let resumed = if resume {

@@ -58,6 +58,7 @@ pub fn log_prior_over_posterior(
 pub fn iwae_nll(
     model: &Vae,
     images: Tensor<4>,
+    labels: Option<&[u8]>,
     k: usize,
     rows: usize,
     seeds: impl Fn(usize) -> u64 + Sync,
@@ -68,17 +69,27 @@ pub fn iwae_nll(
         .into_par_iter()
         .map(|i| {
             let image = images.clone().slice(i..i + 1); // [1, c, h, w]
-            -log_mean_exp(&log_weights(model, image, k, rows, seeds(i)))
+            let label = labels.map(|l| l[i]);
+            -log_mean_exp(&log_weights(model, image, label, k, rows, seeds(i)))
         })
         .collect()
 }
 
 /// log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x) for `k` draws z_k ~ q(z|x) of one image.
-fn log_weights(model: &Vae, image: Tensor<4>, k: usize, rows: usize, seed: u64) -> Vec<f64> {
+/// With a `label` (a conditional VAE), the same for log p(x|y): q(z|x, y) and p(x|z, y).
+fn log_weights(
+    model: &Vae,
+    image: Tensor<4>,
+    label: Option<u8>,
+    k: usize,
+    rows: usize,
+    seed: u64,
+) -> Vec<f64> {
     use rand_distr::{Distribution as _, StandardNormal};
     let [_, c, h, w] = image.dims();
     let device = image.device();
-    let (mean, log_variance) = model.encode(image.clone()); // [1, latent]
+    let labels = |n: usize| label.map(|l| Tensor::<1, Int>::full([n], l as i64, &device));
+    let (mean, log_variance) = model.encode(image.clone(), labels(1)); // [1, latent]
     let latent = mean.dims()[1];
     let mut rng = StdRng::seed_from_u64(seed);
     let mut log_weights = Vec::with_capacity(k);
@@ -91,7 +102,7 @@ fn log_weights(model: &Vae, image: Tensor<4>, k: usize, rows: usize, seed: u64) 
         let log_var = log_variance.clone().expand([s, latent]); // [s, latent]
         let z = mean.clone().expand([s, latent]) + (log_var.clone() * 0.5).exp() * noise.clone(); // [s, latent]
         let x = image.clone().expand([s, c, h, w]); // [s, c, h, w]
-        let log_likelihood = model.head.nll(model.decode(z.clone()), x).neg(); // [s]
+        let log_likelihood = model.head.nll(model.decode(z.clone(), labels(s)), x).neg(); // [s]
         let log_w = log_likelihood + log_prior_over_posterior(z, noise, log_var); // [s]
         log_weights.extend(log_w.into_data().iter::<f32>().map(f64::from));
     }
@@ -161,20 +172,25 @@ mod tests {
         // The negative ELBO, averaged over many draws of z.
         let mut neg_elbo = 0.0;
         for _ in 0..200 {
-            let (loss, _) = model.loss(images.clone());
+            let (loss, _) = model.loss(images.clone(), None);
             neg_elbo += (loss.reconstruction + loss.kl).mean().into_scalar::<f32>() as f64 / 200.0;
         }
         let mean = |v: Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
         let seeds = |i: usize| 100 + i as u64;
-        let k1 = mean(iwae_nll(&model, images.clone(), 1, 64, seeds));
-        let k1000 = mean(iwae_nll(&model, images.clone(), 1000, 512, seeds));
-        let k4000 = mean(iwae_nll(&model, images.clone(), 4000, 4096, seeds));
+        let k1 = mean(iwae_nll(&model, images.clone(), None, 1, 64, seeds));
+        let k1000 = mean(iwae_nll(&model, images.clone(), None, 1000, 512, seeds));
+        let k4000 = mean(iwae_nll(&model, images.clone(), None, 4000, 4096, seeds));
         // Batching and threads do not change the draws.
         let one_by_one: Vec<f64> = (0..3)
             .flat_map(|i| {
-                iwae_nll(&model, images.clone().slice(i..i + 1), 1000, 300, |_| {
-                    seeds(i)
-                })
+                iwae_nll(
+                    &model,
+                    images.clone().slice(i..i + 1),
+                    None,
+                    1000,
+                    300,
+                    |_| seeds(i),
+                )
             })
             .collect();
         assert_eq!(mean(one_by_one), k1000);

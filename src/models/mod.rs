@@ -99,25 +99,39 @@ pub struct Objective {
 }
 
 impl LatentModel {
-    /// The code the model gives an image: z for the autoencoder, the mean of q(z|x) for the VAE.
-    pub fn encode_mean(&self, images: Tensor<4>) -> Tensor<2> {
+    /// Classes a conditional VAE reads (0: unconditional).
+    pub fn num_classes(&self) -> usize {
         match self {
-            LatentModel::Ae(m) => m.encode(images),
-            LatentModel::Vae(m) => m.encode(images).0,
+            LatentModel::Ae(_) => 0,
+            LatentModel::Vae(m) => m.num_classes,
         }
     }
 
-    /// The mean image the decoder gives for z, in [0, 1], `[batch, c, h, w]`.
-    pub fn decode_mean(&self, z: Tensor<2>) -> Tensor<4> {
+    /// `labels` if the model reads them, else `None`: what its methods take.
+    pub fn condition(&self, labels: &Tensor<1, Int>) -> Option<Tensor<1, Int>> {
+        (self.num_classes() > 0).then(|| labels.clone())
+    }
+
+    /// The code the model gives an image: z for the autoencoder, the mean of q(z|x) (q(z|x, y))
+    /// for the VAE. `labels`: see [`LatentModel::condition`].
+    pub fn encode_mean(&self, images: Tensor<4>, labels: Option<Tensor<1, Int>>) -> Tensor<2> {
+        match self {
+            LatentModel::Ae(m) => m.encode(images),
+            LatentModel::Vae(m) => m.encode(images, labels).0,
+        }
+    }
+
+    /// The mean image the decoder gives for z (and y), in [0, 1], `[batch, c, h, w]`.
+    pub fn decode_mean(&self, z: Tensor<2>, labels: Option<Tensor<1, Int>>) -> Tensor<4> {
         match self {
             LatentModel::Ae(m) => m.head.mean(m.decode(z)),
-            LatentModel::Vae(m) => m.head.mean(m.decode(z)),
+            LatentModel::Vae(m) => m.head.mean(m.decode(z, labels)),
         }
     }
 
     /// What training minimizes on `images` (pixels in [0, 1]), with its parts in nats per image:
     /// `recon` for both, `kl` for the VAE, whose `loss` is recon + β·kl.
-    pub fn objective(&self, images: Tensor<4>) -> Objective {
+    pub fn objective(&self, images: Tensor<4>, labels: Option<Tensor<1, Int>>) -> Objective {
         match self {
             LatentModel::Ae(m) => {
                 let (recon, _) = m.reconstruction_loss(images);
@@ -128,7 +142,7 @@ impl LatentModel {
                 }
             }
             LatentModel::Vae(m) => {
-                let (parts, _) = m.loss(images);
+                let (parts, _) = m.loss(images, labels);
                 let recon = parts.reconstruction.mean(); // [1]
                 let kl = parts.kl.mean(); // [1]
                 let loss = recon.clone() + kl.clone() * m.beta; // [1]

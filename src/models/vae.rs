@@ -14,6 +14,11 @@
 //! The encoder and decoder bodies are the autoencoder's (`autoencoder.rs`); what changes is the
 //! head between them, two linear maps to μ and log σ² instead of one to z. The MLP default is
 //! pytorch/examples' layout (784-400-20, 20-400-784), so the numbers compare.
+//!
+//! The conditional VAE (Sohn, Lee & Yan, 2015) models p(x|y): the label's one-hot vector is
+//! joined to the encoder's features before the μ and log σ² heads, q(z|x, y), and to z before
+//! the decoder, p(x|z, y). The prior stays N(0, I), so z is free to hold what the label does
+//! not say (style, thickness), and sampling a class means decoding prior draws with its label.
 
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
@@ -35,6 +40,9 @@ pub struct VaeConfig {
     /// Weight of the KL term (β-VAE, Higgins et al. 2017); 1 is the ELBO.
     #[config(default = 1.0)]
     pub beta: f64,
+    /// Classes to condition on (a CVAE); 0 for the plain VAE.
+    #[config(default = 0)]
+    pub num_classes: usize,
 }
 
 #[derive(Module, Debug)]
@@ -46,6 +54,8 @@ pub struct Vae {
     pub head: ReconstructionHead,
     #[module(skip)]
     pub beta: f64,
+    #[module(skip)]
+    pub num_classes: usize,
 }
 
 /// What one forward pass gives.
@@ -76,6 +86,11 @@ impl VaeConfig {
         if self.latent == 0 {
             return Err(Error::bad_input("--latent must be at least 1"));
         }
+        if self.num_classes == 1 {
+            return Err(Error::bad_input(
+                "--conditional needs data with at least two classes",
+            ));
+        }
         if !(self.beta >= 0.0 && self.beta.is_finite()) {
             return Err(Error::bad_input(format!(
                 "--beta {}: must be a non-negative number",
@@ -86,37 +101,58 @@ impl VaeConfig {
     }
 
     pub fn init(&self, device: &Device) -> Vae {
-        let features = self.body.features();
+        let features = self.body.features() + self.num_classes;
         Vae {
             encoder: self.body.init_encoder(device),
             to_mean: LinearConfig::new(features, self.latent).init(device),
             to_log_variance: LinearConfig::new(features, self.latent).init(device),
-            decoder: self.body.init_decoder(self.latent, device),
+            decoder: self
+                .body
+                .init_decoder(self.latent + self.num_classes, device),
             head: self.likelihood.init(device),
             beta: self.beta,
+            num_classes: self.num_classes,
         }
     }
 }
 
 impl Vae {
-    /// q(z|x): mean and log-variance, `[batch, latent]` each.
-    pub fn encode(&self, images: Tensor<4>) -> (Tensor<2>, Tensor<2>) {
+    /// `[h, one_hot(y)]`, `[batch, width + classes]`; `h` alone for the plain VAE.
+    fn join_label(&self, h: Tensor<2>, labels: Option<Tensor<1, Int>>) -> Tensor<2> {
+        match (self.num_classes, labels) {
+            (0, _) => h,
+            (classes, Some(labels)) => {
+                let one_hot = labels.one_hot::<2>(classes).float(); // [batch, classes]
+                Tensor::cat(vec![h, one_hot], 1)
+            }
+            (_, None) => panic!("a conditional VAE needs labels"),
+        }
+    }
+
+    /// q(z|x) (q(z|x, y) when conditional): mean and log-variance, `[batch, latent]` each.
+    pub fn encode(
+        &self,
+        images: Tensor<4>,
+        labels: Option<Tensor<1, Int>>,
+    ) -> (Tensor<2>, Tensor<2>) {
         let features = self.encoder.forward(images); // [batch, features]
+        let features = self.join_label(features, labels); // [batch, features (+ classes)]
         let mean = self.to_mean.forward(features.clone()); // [batch, latent]
         let log_variance = self.to_log_variance.forward(features); // [batch, latent]
         (mean, log_variance)
     }
 
-    /// p(x|z): the decoder output `[batch, c, h, w]`; `head.mean` of it is the mean image.
-    pub fn decode(&self, z: Tensor<2>) -> Tensor<4> {
-        self.decoder.forward(z)
+    /// p(x|z) (p(x|z, y)): the decoder output `[batch, c, h, w]`; `head.mean` of it is the mean
+    /// image.
+    pub fn decode(&self, z: Tensor<2>, labels: Option<Tensor<1, Int>>) -> Tensor<4> {
+        self.decoder.forward(self.join_label(z, labels)) // [batch, c, h, w]
     }
 
-    pub fn forward(&self, images: Tensor<4>) -> VaeOutput {
-        let (mean, log_variance) = self.encode(images);
+    pub fn forward(&self, images: Tensor<4>, labels: Option<Tensor<1, Int>>) -> VaeOutput {
+        let (mean, log_variance) = self.encode(images, labels.clone());
         let z = reparameterize(mean.clone(), log_variance.clone()); // [batch, latent]
         VaeOutput {
-            output: self.decode(z.clone()), // [batch, c, h, w]
+            output: self.decode(z.clone(), labels), // [batch, c, h, w]
             mean,
             log_variance,
             z,
@@ -124,8 +160,8 @@ impl Vae {
     }
 
     /// The negative ELBO's parts on a batch; training minimizes mean(reconstruction + β·kl).
-    pub fn loss(&self, images: Tensor<4>) -> (VaeLoss, VaeOutput) {
-        let out = self.forward(images.clone());
+    pub fn loss(&self, images: Tensor<4>, labels: Option<Tensor<1, Int>>) -> (VaeLoss, VaeOutput) {
+        let out = self.forward(images.clone(), labels);
         let loss = VaeLoss {
             reconstruction: self.head.nll(out.output.clone(), images),
             kl: kl_divergence(out.mean.clone(), out.log_variance.clone()),
@@ -152,6 +188,39 @@ mod tests {
 
     fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
         t.into_data().iter::<f32>().collect()
+    }
+
+    #[test]
+    fn a_conditional_vae_reads_the_label_in_encoder_and_decoder() {
+        use crate::data::ImageShape;
+        use crate::models::autoencoder::{Arch, BodyConfig};
+        let device = Device::flex();
+        device.seed(1);
+        let shape = ImageShape {
+            channels: 1,
+            height: 4,
+            width: 4,
+        };
+        let body = BodyConfig::new(Arch::Mlp, shape).with_hidden(vec![8]);
+        let model = VaeConfig::new(body)
+            .with_latent(2)
+            .with_num_classes(3)
+            .init(&device);
+        let label = |c: i64| {
+            Some(Tensor::<1, Int>::from_data(
+                TensorData::new(vec![c], [1]),
+                &device,
+            ))
+        };
+        let x = Tensor::<4>::random([1, 1, 4, 4], Distribution::Default, &device);
+        let z = Tensor::<2>::zeros([1, 2], &device);
+        let decoded = |c| values(model.decode(z.clone(), label(c)));
+        let encoded = |c| values(model.encode(x.clone(), label(c)).0);
+        assert_ne!(decoded(0), decoded(2), "p(x|z, y) depends on y");
+        assert_ne!(encoded(0), encoded(1), "q(z|x, y) depends on y");
+        // The one-hot sits after z: exactly one of the three extra decoder inputs is 1.
+        let joined = values(model.join_label(z.clone(), label(2)));
+        assert_eq!(joined, vec![0.0, 0.0, 0.0, 0.0, 1.0]);
     }
 
     #[test]
@@ -211,7 +280,7 @@ mod tests {
             BodyConfig::new(crate::models::autoencoder::Arch::Mlp, shape).with_hidden(vec![400]);
         let model = VaeConfig::new(body).init(&device);
         let x = Tensor::<4>::random([5, 1, 28, 28], Distribution::Default, &device);
-        let (loss, out) = model.loss(x);
+        let (loss, out) = model.loss(x, None);
         assert_eq!(out.output.dims(), [5, 1, 28, 28]);
         assert_eq!(out.mean.dims(), [5, 20]);
         assert_eq!(out.z.dims(), [5, 20]);
@@ -232,7 +301,7 @@ mod tests {
         let body = BodyConfig::new(crate::models::autoencoder::Arch::Conv, shape);
         let model = VaeConfig::new(body).with_latent(4).init(&device);
         let x = Tensor::<4>::random([2, 3, 32, 32], Distribution::Default, &device);
-        let (loss, out) = model.loss(x);
+        let (loss, out) = model.loss(x, None);
         assert_eq!(out.output.dims(), [2, 3, 32, 32]);
         assert_eq!(loss.kl.dims(), [2]);
     }

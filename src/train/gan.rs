@@ -13,14 +13,14 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 
-use crate::data::{Batch, Batches, ImageShape, PixelScale};
+use crate::data::{Batch, Batches, PixelScale};
 use crate::error::{Error, Result};
 use crate::models::gan::{
     Discriminator, Gan, GanConfig, Generator, discriminator_loss, generator_loss, mean_probability,
 };
 use crate::models::save_safetensors;
 use crate::train::checkpoint::{model_blobs_as, restore_model_as};
-use crate::train::latent::{AdamSettings, read_parts, save_grid, save_grid_with_columns};
+use crate::train::latent::{AdamSettings, read_parts, save_class_grid, save_grid};
 use crate::train::trainer::{Learner, Parts, PassMeans, PassParts};
 
 /// Steps in a row that D must win before the run is stopped as failed.
@@ -264,7 +264,7 @@ impl Learner for GanLearner {
         )?;
         if self.config.conditional() {
             save_class_grid(
-                &generator,
+                |z, y| to_unit(generator.forward(z, Some(y))),
                 noise.narrow(0, 0, 8),
                 self.config.num_classes,
                 shape,
@@ -327,32 +327,10 @@ pub fn class_labels(n: usize, classes: usize, device: &Device) -> Tensor<1, Int>
     Tensor::from_data(TensorData::new(labels, [n]), device)
 }
 
-/// One row per class, one column per noise vector (the same noise down each column), so a row
-/// shows what the label controls and a column what z does.
-pub fn save_class_grid(
-    generator: &Generator,
-    noise: Tensor<2>,
-    classes: usize,
-    shape: ImageShape,
-    path: &Path,
-) -> Result<()> {
-    let [columns, latent] = noise.dims();
-    let device = noise.device();
-    let z = noise
-        .unsqueeze_dim::<3>(0)
-        .repeat_dim(0, classes)
-        .reshape([classes * columns, latent]); // [classes · columns, latent]
-    let labels: Vec<i64> = (0..classes * columns)
-        .map(|i| (i / columns) as i64)
-        .collect();
-    let labels = Tensor::from_data(TensorData::new(labels, [classes * columns]), &device);
-    let images = to_unit(generator.forward(z, Some(labels))); // [classes · columns, c, h, w]
-    save_grid_with_columns(images, shape, columns, path)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::ImageShape;
     use crate::models::gan::{DiscriminatorArch, GeneratorArch};
 
     /// A module's weights as bytes.

@@ -58,8 +58,9 @@ pub struct LatentLearner {
     shape: ImageShape,
     /// Prior draws decoded into the sample grid every epoch, `[64, latent]`.
     fixed_noise: Tensor<2>,
-    /// Test images reconstructed every epoch, `[32, c, h, w]`.
+    /// Test images reconstructed every epoch, `[32, c, h, w]`, and their labels `[32]`.
     fixed_images: Tensor<4>,
+    fixed_labels: Tensor<1, Int>,
     /// Fraction of the run done, for the learning-rate schedule.
     progress: f64,
 }
@@ -72,6 +73,7 @@ impl LatentLearner {
         shape: ImageShape,
         fixed_noise: Tensor<2>,
         fixed_images: Tensor<4>,
+        fixed_labels: Tensor<1, Int>,
     ) -> Self {
         Self {
             model: Some(model),
@@ -80,6 +82,7 @@ impl LatentLearner {
             shape,
             fixed_noise,
             fixed_images,
+            fixed_labels,
             progress: 0.0,
         }
     }
@@ -112,7 +115,8 @@ impl Learner for LatentLearner {
             .model
             .take()
             .expect("model is only taken inside a step");
-        let objective = model.objective(batch.images);
+        let labels = model.condition(&batch.labels);
+        let objective = model.objective(batch.images, labels);
         let grads = objective.loss.backward();
         let grads = GradientsParams::from_grads(grads, &model);
         self.model = Some(
@@ -127,10 +131,14 @@ impl Learner for LatentLearner {
         let mut means = PassMeans::default();
         for batch in batches {
             let n = batch.images.dims()[0];
-            let mut parts = model.objective(batch.images.clone()).parts;
+            let labels = model.condition(&batch.labels);
+            let mut parts = model.objective(batch.images.clone(), labels.clone()).parts;
             // Squared error per pixel of the deterministic reconstruction (the mean of q(z|x)
             // decoded to the mean image): the number to hold against PCA's.
-            let recon = model.decode_mean(model.encode_mean(batch.images.clone()));
+            let recon = model.decode_mean(
+                model.encode_mean(batch.images.clone(), labels.clone()),
+                labels,
+            );
             parts.push(("mse", (recon - batch.images).powi_scalar(2).mean()));
             means.add(&read_parts(parts), n);
         }
@@ -143,13 +151,27 @@ impl Learner for LatentLearner {
 
     fn write_images(&self, out: &Path, epoch: usize) -> Result<()> {
         let model = self.model().valid();
-        let samples = model.decode_mean(self.fixed_noise.clone());
-        save_grid(
-            samples,
-            self.shape,
-            &out.join("samples").join(format!("epoch_{epoch:03}.png")),
-        )?;
-        let reconstructions = model.decode_mean(model.encode_mean(self.fixed_images.clone()));
+        let samples_path = out.join("samples").join(format!("epoch_{epoch:03}.png"));
+        match model.num_classes() {
+            0 => save_grid(
+                model.decode_mean(self.fixed_noise.clone(), None),
+                self.shape,
+                &samples_path,
+            )?,
+            // A conditional VAE: one row per class, the same prior draws in each column.
+            classes => save_class_grid(
+                |z, y| model.decode_mean(z, Some(y)),
+                self.fixed_noise.clone().narrow(0, 0, 8),
+                classes,
+                self.shape,
+                &samples_path,
+            )?,
+        }
+        let labels = model.condition(&self.fixed_labels);
+        let reconstructions = model.decode_mean(
+            model.encode_mean(self.fixed_images.clone(), labels.clone()),
+            labels,
+        );
         save_grid(
             interleave_rows(self.fixed_images.clone(), reconstructions, 8),
             self.shape,
@@ -187,6 +209,29 @@ pub fn interleave_rows(a: Tensor<4>, b: Tensor<4>, columns: usize) -> Tensor<4> 
         pieces.push(b.clone().slice(start..end));
     }
     Tensor::cat(pieces, 0)
+}
+
+/// One row per class, one column per noise vector (the same noise down each column), so a row
+/// shows what the label controls and a column what z does. `generate` maps z `[n, latent]` and
+/// labels `[n]` to images in [0, 1].
+pub fn save_class_grid(
+    generate: impl Fn(Tensor<2>, Tensor<1, Int>) -> Tensor<4>,
+    noise: Tensor<2>,
+    classes: usize,
+    shape: ImageShape,
+    path: &Path,
+) -> Result<()> {
+    let [columns, latent] = noise.dims();
+    let device = noise.device();
+    let z = noise
+        .unsqueeze_dim::<3>(0)
+        .repeat_dim(0, classes)
+        .reshape([classes * columns, latent]); // [classes · columns, latent]
+    let labels: Vec<i64> = (0..classes * columns)
+        .map(|i| (i / columns) as i64)
+        .collect();
+    let labels = Tensor::from_data(TensorData::new(labels, [classes * columns]), &device);
+    save_grid_with_columns(generate(z, labels), shape, columns, path) // [classes · columns, c, h, w]
 }
 
 /// Writes images in [0, 1] (`[n, c, h, w]`) as an 8-column grid, each pixel drawn 2x2.
