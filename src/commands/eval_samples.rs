@@ -290,7 +290,7 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
     let classes = match &run {
         Some(GenerativeRun::Gan(config)) => config.gan.num_classes,
         Some(GenerativeRun::Latent(folder)) => match &folder.config.model {
-            crate::models::LatentModelConfig::Vae(vae) => vae.num_classes,
+            crate::models::LatentModelConfig::Vae(vae) => vae.num_classes.unwrap_or(0),
             _ => 0,
         },
         None => 0,

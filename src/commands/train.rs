@@ -127,11 +127,7 @@ fn model_config(args: &TrainArgs, kind: ModelKind, dataset: &Dataset) -> Result<
                 .with_latent(args.latent())
                 .with_likelihood(likelihood)
                 .with_beta(args.beta)
-                .with_num_classes(if args.gan.conditional {
-                    dataset.num_classes()
-                } else {
-                    0
-                }),
+                .with_num_classes(args.gan.conditional.then(|| dataset.num_classes())),
         ),
     };
     config.validate()?;

@@ -40,9 +40,10 @@ pub struct VaeConfig {
     /// Weight of the KL term (β-VAE, Higgins et al. 2017); 1 is the ELBO.
     #[config(default = 1.0)]
     pub beta: f64,
-    /// Classes to condition on (a CVAE); 0 for the plain VAE.
-    #[config(default = 0)]
-    pub num_classes: usize,
+    /// Classes to condition on (a CVAE); `None` for the plain VAE. (An `Option` so that configs
+    /// written before CVAEs existed, without the field, still load.)
+    #[config(default = "None")]
+    pub num_classes: Option<usize>,
 }
 
 #[derive(Module, Debug)]
@@ -86,7 +87,7 @@ impl VaeConfig {
         if self.latent == 0 {
             return Err(Error::bad_input("--latent must be at least 1"));
         }
-        if self.num_classes == 1 {
+        if self.num_classes == Some(1) || self.num_classes == Some(0) {
             return Err(Error::bad_input(
                 "--conditional needs data with at least two classes",
             ));
@@ -101,17 +102,16 @@ impl VaeConfig {
     }
 
     pub fn init(&self, device: &Device) -> Vae {
-        let features = self.body.features() + self.num_classes;
+        let classes = self.num_classes.unwrap_or(0);
+        let features = self.body.features() + classes;
         Vae {
             encoder: self.body.init_encoder(device),
             to_mean: LinearConfig::new(features, self.latent).init(device),
             to_log_variance: LinearConfig::new(features, self.latent).init(device),
-            decoder: self
-                .body
-                .init_decoder(self.latent + self.num_classes, device),
+            decoder: self.body.init_decoder(self.latent + classes, device),
             head: self.likelihood.init(device),
             beta: self.beta,
-            num_classes: self.num_classes,
+            num_classes: classes,
         }
     }
 }
@@ -204,7 +204,7 @@ mod tests {
         let body = BodyConfig::new(Arch::Mlp, shape).with_hidden(vec![8]);
         let model = VaeConfig::new(body)
             .with_latent(2)
-            .with_num_classes(3)
+            .with_num_classes(Some(3))
             .init(&device);
         let label = |c: i64| {
             Some(Tensor::<1, Int>::from_data(
@@ -221,6 +221,22 @@ mod tests {
         // The one-hot sits after z: exactly one of the three extra decoder inputs is 1.
         let joined = values(model.join_label(z.clone(), label(2)));
         assert_eq!(joined, vec![0.0, 0.0, 0.0, 0.0, 1.0]);
+    }
+
+    #[test]
+    fn configs_written_before_conditional_vaes_still_load() {
+        use crate::data::ImageShape;
+        use crate::models::autoencoder::{Arch, BodyConfig};
+        let shape = ImageShape {
+            channels: 1,
+            height: 28,
+            width: 28,
+        };
+        let mut json =
+            serde_json::to_value(VaeConfig::new(BodyConfig::new(Arch::Mlp, shape))).unwrap();
+        json.as_object_mut().unwrap().remove("num_classes");
+        let config: VaeConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(config.num_classes, None);
     }
 
     #[test]
