@@ -99,6 +99,17 @@ mod erased {
     }
 }
 
+/// The y-axis label of a metrics part.
+fn unit(part: &str) -> &'static str {
+    match part {
+        "accuracy" => "fraction correct",
+        "d_real" => "mean D(x)",
+        "d_fake" => "mean D(G(z))",
+        "mse" => "squared error per pixel",
+        _ => "nats per image",
+    }
+}
+
 /// `loss.png`: one panel per loss part, train and test against epochs.
 pub fn plot_losses(rows: &[EpochRow], path: &Path) -> Result<()> {
     let Some(first) = rows.first() else {
@@ -126,7 +137,7 @@ pub fn plot_losses(rows: &[EpochRow], path: &Path) -> Result<()> {
             LineChart {
                 title: part.clone(),
                 x_label: "epoch".into(),
-                y_label: "nats per image".into(),
+                y_label: unit(part).into(),
                 series: vec![series("train", |r| &r.train), series("test", |r| &r.test)],
                 marks: vec![],
                 log_y: false,
