@@ -365,12 +365,7 @@ fn arch_name(config: &LatentModelConfig) -> String {
 }
 
 fn final_line(config: &LatentRunConfig, last: &EpochRow, out: &std::path::Path) -> String {
-    let parts = last
-        .test
-        .iter()
-        .map(|(k, v)| format!("{k} {v:.3}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let parts = crate::train::metrics::format_parts(&last.test);
     format!(
         "trained {} for {} epochs: test {parts} (nats per image; mse per pixel); wrote {}",
         config.model.kind(),

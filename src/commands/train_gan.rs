@@ -268,12 +268,7 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
     if let Outcome::Finished { rows } = &outcome
         && let Some(last) = rows.last()
     {
-        let parts = last
-            .test
-            .iter()
-            .map(|(k, v)| format!("{k} {v:.3}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let parts = crate::train::metrics::format_parts(&last.test);
         println!(
             "trained gan ({} G, {} D) for {} epochs: test {parts}; wrote {}",
             config.gan.generator,

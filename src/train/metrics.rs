@@ -99,6 +99,15 @@ mod erased {
     }
 }
 
+/// Loss parts as one line: `name value, name value` (3 decimals).
+pub fn format_parts(parts: &BTreeMap<String, f64>) -> String {
+    parts
+        .iter()
+        .map(|(k, v)| format!("{k} {v:.3}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The y-axis label of a metrics part.
 fn unit(part: &str) -> &'static str {
     match part {

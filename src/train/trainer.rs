@@ -322,13 +322,7 @@ fn console_is_terminal() -> bool {
 }
 
 fn summary(row: &EpochRow) -> String {
-    let fmt = |parts: &BTreeMap<String, f64>| {
-        parts
-            .iter()
-            .map(|(k, v)| format!("{k} {v:.3}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let fmt = metrics::format_parts;
     format!(
         "epoch {}: train {} | test {} | {:.1} s, {:.0} img/s",
         row.epoch,
