@@ -81,10 +81,10 @@ pub fn run(args: &ClassifyArgs) -> Result<Vec<Prediction>> {
             .get(class)
             .cloned()
             .unwrap_or_else(|| class.to_string());
-        println!(
+        crate::train::progress::say(&format!(
             "{}: {name} (class {class}, p = {probability:.3})",
             path.display()
-        );
+        ));
         predictions.push(Prediction {
             image: path.clone(),
             class,

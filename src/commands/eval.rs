@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::prelude::*;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressStyle;
 
 use crate::commands::run_folder::RunArgs;
 use crate::data::{BatchConfig, Batches, PixelScale};
@@ -143,11 +143,7 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
             // Images run in parallel, a few at a time so the bar moves.
             let per_pass = 8;
             let seed = args.run.seed;
-            let bar = if args.run.quiet {
-                ProgressBar::hidden()
-            } else {
-                ProgressBar::new(n as u64)
-            };
+            let bar = crate::train::progress::new_bar(Some(n as u64), args.run.quiet);
             bar.set_style(
                 ProgressStyle::with_template(
                     "IWAE k={msg} [{bar:25}] {pos}/{len} images, eta {eta}",
@@ -220,9 +216,8 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
     };
     let out = args.run.out_path(&args.out, "eval.json");
     crate::fsutil::write_json(&out, &report)?;
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&report).map_err(|e| Error::Internal(e.to_string()))?
+    crate::train::progress::say(
+        &serde_json::to_string_pretty(&report).map_err(|e| Error::Internal(e.to_string()))?,
     );
     Ok(report)
 }

@@ -175,7 +175,7 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
         .device()?;
     let log = |line: &str| {
         if !args.quiet {
-            eprintln!("{line}");
+            crate::train::progress::log(line);
         }
     };
     let extractor = match args.features.as_str() {
@@ -314,7 +314,7 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
     } else {
         "classifier-feature FD (not FID)"
     };
-    println!(
+    crate::train::progress::say(&format!(
         "{name} {distance:.3}  KID {:.5} ± {:.5}  precision {:.3}  recall {:.3}  ({} real vs {} generated){}",
         metrics.kid.mean,
         metrics.kid.std,
@@ -324,9 +324,9 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
         metrics.fake.n,
         out.map(|o| format!("  → {}", o.display()))
             .unwrap_or_default()
-    );
+    ));
     if let Some(accuracy) = &metrics.class_accuracy {
-        println!(
+        crate::train::progress::say(&format!(
             "class accuracy of the samples under {}: {:.2} % (per class: {})",
             accuracy.classifier,
             100.0 * accuracy.overall,
@@ -336,7 +336,7 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
                 .map(|a| format!("{:.1}", 100.0 * a))
                 .collect::<Vec<_>>()
                 .join(", ")
-        );
+        ));
     }
     Ok(metrics)
 }

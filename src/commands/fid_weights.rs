@@ -45,14 +45,14 @@ pub fn run(args: &FidWeightsArgs) -> Result<PathBuf> {
     };
     let log = |line: &str| {
         if !args.quiet {
-            eprintln!("{line}");
+            crate::train::progress::log(line);
         }
     };
     if out.is_file() && !args.force {
-        println!(
+        crate::train::progress::say(&format!(
             "Inception weights already at {} (--force converts again)",
             out.display()
-        );
+        ));
         return Ok(out);
     }
     let download_dir = out.with_extension("download");
@@ -71,7 +71,7 @@ pub fn run(args: &FidWeightsArgs) -> Result<PathBuf> {
         let _ = std::fs::remove_dir_all(&download_dir);
     }
     result?;
-    println!("Inception weights for FID: {}", out.display());
+    crate::train::progress::say(&format!("Inception weights for FID: {}", out.display()));
     Ok(out)
 }
 

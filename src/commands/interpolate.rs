@@ -151,11 +151,11 @@ pub fn run(args: &InterpolateArgs) -> Result<Vec<PathBuf>> {
         args.steps,
         &prior_path,
     )?;
-    println!(
+    crate::train::progress::say(&format!(
         "interpolations: {} (test pairs, originals at the ends), {} (slerp between prior draws)",
         test_path.display(),
         prior_path.display()
-    );
+    ));
     Ok(vec![test_path, prior_path])
 }
 

@@ -178,7 +178,7 @@ pub fn run(args: &LatentMapArgs) -> Result<LatentStats> {
         plotted_variance,
     };
     crate::fsutil::write_json(&out_dir.join("latent_map.json"), &stats)?;
-    println!(
+    crate::train::progress::say(&format!(
         "latent map of {n} test codes: mean |mean| {:.3}, mean std {:.3} (the prior: 0 and 1); wrote {}",
         stats.mean_abs_mean,
         stats.mean_std,
@@ -187,6 +187,6 @@ pub fn run(args: &LatentMapArgs) -> Result<LatentStats> {
             .map(|p| p.display().to_string())
             .collect::<Vec<_>>()
             .join(", ")
-    );
+    ));
     Ok(stats)
 }

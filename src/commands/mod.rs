@@ -80,17 +80,14 @@ impl CommonArgs {
     /// A log line on stderr, unless `--quiet`.
     pub fn log(&self, line: &str) {
         if !self.quiet {
-            eprintln!("{line}");
+            crate::train::progress::log(line);
         }
     }
 }
 
 /// A spinner for a step with no countable progress; hidden with `--quiet` or off a terminal.
 pub fn spinner(message: &str, quiet: bool) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new_spinner().with_message(message.to_string());
+    let bar = crate::train::progress::new_bar(None, quiet).with_message(message.to_string());
     bar.set_style(
         ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("static template"),
     );

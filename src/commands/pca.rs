@@ -175,23 +175,23 @@ pub fn run(args: &PcaArgs) -> Result<PcaMetrics> {
 fn print_summary(m: &PcaMetrics, out: &Path) {
     let pct = |v: f64| format!("{:.1} %", 100.0 * v);
     let count = |c: Option<usize>| c.map_or("more than fitted".to_string(), |c| c.to_string());
-    println!(
+    crate::train::progress::say(&format!(
         "PCA ({}) on {} ({} images, {} pixels) in {:.2} s",
         m.solver, m.dataset, m.n_train, m.dimensions, m.fit_seconds
-    );
-    println!(
+    ));
+    crate::train::progress::say(&format!(
         "  PC1 explains {}; 90 % of the variance needs {} components, 95 % needs {}",
         pct(m.explained_variance_ratio[0]),
         count(m.components_for_90),
         count(m.components_for_95)
-    );
+    ));
     let mse: Vec<String> = m
         .test_mse
         .iter()
         .map(|(k, v)| format!("k={k}: {v:.5}"))
         .collect();
-    println!("  test MSE per pixel: {}", mse.join(", "));
-    println!("  wrote {}", out.display());
+    crate::train::progress::say(&format!("  test MSE per pixel: {}", mse.join(", ")));
+    crate::train::progress::say(&format!("  wrote {}", out.display()));
 }
 
 /// The first 64 components as images, red positive and blue negative.

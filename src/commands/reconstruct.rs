@@ -41,10 +41,10 @@ pub fn run(args: &ReconstructArgs) -> Result<f64> {
         dataset.shape(),
         &out,
     )?;
-    println!(
+    crate::train::progress::say(&format!(
         "reconstructions of {} test images (rows: originals, then reconstructions), mse {mse:.5} per pixel: {}",
         args.n.min(dataset.test.len()),
         out.display()
-    );
+    ));
     Ok(mse)
 }

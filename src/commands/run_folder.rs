@@ -231,7 +231,7 @@ impl RunArgs {
     /// A log line on stderr, unless `--quiet`.
     pub fn log(&self, line: &str) {
         if !self.quiet {
-            eprintln!("{line}");
+            crate::train::progress::log(line);
         }
     }
 

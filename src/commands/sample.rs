@@ -70,11 +70,11 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
             format!("{columns} samples of each of {classes} classes, one row per class")
         }
     };
-    println!(
+    crate::train::progress::say(&format!(
         "{what} from N(0, I) through the {} decoder: {}",
         config.kind(),
         out.display()
-    );
+    ));
     Ok(out)
 }
 
@@ -144,10 +144,10 @@ fn sample_gan(args: &SampleArgs) -> Result<PathBuf> {
             format!("{} samples", args.n)
         }
     };
-    println!(
+    crate::train::progress::say(&format!(
         "{what} from the {} generator: {}",
         gan_config.generator,
         out.display()
-    );
+    ));
     Ok(out)
 }

@@ -272,8 +272,8 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
     };
     write_json(&out.join("config.json"), &config)?;
     if !common.quiet {
-        eprintln!("data: {}", dataset.summary());
-        eprintln!(
+        crate::train::progress::log(&format!("data: {}", dataset.summary()));
+        crate::train::progress::log(&format!(
             "model: {} {} ({} parameters), latent {}; {} epochs of batch {}, Adam lr {}",
             config.model.kind(),
             arch_name(&config.model),
@@ -282,7 +282,7 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
             config.training.epochs,
             config.training.batch_size,
             config.training.lr
-        );
+        ));
     }
     let outcome = run_trainer(
         &mut learner,
@@ -298,7 +298,7 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
     match &outcome {
         Outcome::Finished { rows } => {
             if let Some(last) = rows.last() {
-                println!("{}", final_line(&config, last, &out));
+                crate::train::progress::say(&final_line(&config, last, &out));
             }
         }
         Outcome::Interrupted { .. } => {}

@@ -133,8 +133,8 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
     };
     write_json(&out.join("config.json"), &config)?;
     if !common.quiet {
-        eprintln!("data: {}", dataset.summary());
-        eprintln!(
+        crate::train::progress::log(&format!("data: {}", dataset.summary()));
+        crate::train::progress::log(&format!(
             "model: classifier, conv {:?} + {} hidden ({} parameters); {} epochs of batch {}, Adam lr {} ({:?}){}",
             config.classifier.channels,
             config.classifier.hidden,
@@ -144,7 +144,7 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
             config.training.lr,
             config.training.lr_schedule,
             if config.hflip { ", random flips" } else { "" }
-        );
+        ));
     }
     let outcome = run_trainer(
         &mut learner,
@@ -161,11 +161,11 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
         Outcome::Finished { rows } => {
             let accuracy = write_confusion(&learner.model().valid(), &dataset, &out, &device)?;
             let epochs = rows.last().map(|r| r.epoch).unwrap_or(0);
-            println!(
+            crate::train::progress::say(&format!(
                 "trained classifier for {epochs} epochs: test accuracy {:.2} %; wrote {}",
                 100.0 * accuracy,
                 out.display()
-            );
+            ));
         }
         Outcome::Interrupted { .. } => {}
     }

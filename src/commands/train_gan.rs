@@ -215,8 +215,8 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
     if !common.quiet {
         use burn::module::Module;
         let gan = &config.gan;
-        eprintln!("data: {}", dataset.summary());
-        eprintln!(
+        crate::train::progress::log(&format!("data: {}", dataset.summary()));
+        crate::train::progress::log(&format!(
             "model: gan, {} generator ({} parameters) vs {} discriminator ({} parameters){}; \
              z of {}, k = {}, {} G loss",
             gan.generator,
@@ -234,25 +234,25 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
                 crate::models::gan::GeneratorLoss::Minimax => "minimax",
                 crate::models::gan::GeneratorLoss::NonSaturating => "non-saturating",
             }
-        );
+        ));
         if gan.discriminator == DiscriminatorArch::Patchgan {
             let layers = gan.patch_layers();
             let grid = patchgan::grid_side(gan.shape.height, layers);
             let patch = patchgan::patch_size(layers);
-            eprintln!(
+            crate::train::progress::log(&format!(
                 "patchgan: {layers} stride-2 layer(s): a {grid}x{grid} grid of logits, each \
                  seeing a {patch}x{patch} patch of the {}x{} image",
                 gan.shape.height, gan.shape.width
-            );
+            ));
         }
-        eprintln!(
+        crate::train::progress::log(&format!(
             "training: {} epochs of batch {}, Adam lr {} (β1 {}, β2 {})",
             config.training.epochs,
             config.training.batch_size,
             config.training.lr,
             config.training.adam_beta_1,
             config.training.adam_beta_2
-        );
+        ));
     }
     let outcome = run_trainer(
         &mut learner,
@@ -269,13 +269,13 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
         && let Some(last) = rows.last()
     {
         let parts = crate::train::metrics::format_parts(&last.test);
-        println!(
+        crate::train::progress::say(&format!(
             "trained gan ({} G, {} D) for {} epochs: test {parts}; wrote {}",
             config.gan.generator,
             config.gan.discriminator,
             last.epoch,
             out.display()
-        );
+        ));
     }
     Ok(TrainReport { out, outcome })
 }

@@ -7,7 +7,7 @@ use crate::models::classifier::Classifier;
 use crate::models::inception::{self, InceptionV3};
 use crate::{Error, Result};
 use burn::prelude::*;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressStyle;
 use rayon::prelude::*;
 use std::path::Path;
 
@@ -95,11 +95,7 @@ impl Extractor {
         quiet: bool,
     ) -> Result<Features> {
         let n = images.len();
-        let bar = if quiet {
-            ProgressBar::hidden()
-        } else {
-            ProgressBar::new(n as u64)
-        };
+        let bar = crate::train::progress::new_bar(Some(n as u64), quiet);
         bar.set_style(
             ProgressStyle::with_template("{prefix} [{bar:25}] {pos}/{len} {per_sec} eta {eta}")
                 .expect("static template")

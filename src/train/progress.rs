@@ -1,8 +1,57 @@
-//! The training progress bar: epoch, step, loss parts, images/s, ETA.
+//! Progress bars and log lines. The training bar shows epoch, step, loss parts, images/s and ETA.
+//!
+//! A command that runs other commands (the tour) installs a [`MultiProgress`] with [`install`]:
+//! every bar made by [`new_bar`] then stacks under its own, and [`log`] / [`say`] print above the
+//! bars instead of tearing them.
 
+use std::sync::Mutex;
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+static STACK: Mutex<Option<MultiProgress>> = Mutex::new(None);
+
+fn stack() -> Option<MultiProgress> {
+    STACK.lock().map(|s| s.clone()).unwrap_or(None)
+}
+
+/// Makes every later bar stack under `multi`'s; `None` goes back to plain bars.
+pub fn install(multi: Option<MultiProgress>) {
+    if let Ok(mut slot) = STACK.lock() {
+        *slot = multi;
+    }
+}
+
+/// A bar of `len` steps, or a hidden one with `quiet`. Off a terminal indicatif draws nothing.
+pub fn new_bar(len: Option<u64>, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = match len {
+        Some(len) => ProgressBar::new(len),
+        None => ProgressBar::new_spinner(),
+    };
+    match stack() {
+        Some(multi) => multi.add(bar),
+        None => bar,
+    }
+}
+
+/// A log line on stderr that does not tear the bars.
+pub fn log(line: &str) {
+    match stack() {
+        Some(multi) => multi.suspend(|| eprintln!("{line}")),
+        None => eprintln!("{line}"),
+    }
+}
+
+/// A result line on stdout that does not tear the bars.
+pub fn say(line: &str) {
+    match stack() {
+        Some(multi) => multi.suspend(|| println!("{line}")),
+        None => println!("{line}"),
+    }
+}
 
 /// A bar over one epoch's steps; hidden with `--quiet` (and by indicatif off a terminal).
 pub struct EpochBar {
@@ -13,11 +62,7 @@ pub struct EpochBar {
 
 impl EpochBar {
     pub fn new(epoch: usize, epochs: usize, steps: usize, done: usize, quiet: bool) -> Self {
-        let bar = if quiet {
-            ProgressBar::hidden()
-        } else {
-            ProgressBar::new(steps as u64)
-        };
+        let bar = new_bar(Some(steps as u64), quiet);
         bar.set_style(
             ProgressStyle::with_template("{prefix} [{bar:25}] {pos}/{len} {msg} eta {eta}")
                 .expect("static template")
