@@ -155,3 +155,82 @@ pub fn plot_losses(rows: &[EpochRow], path: &Path) -> Result<()> {
         .collect();
     save_charts(&charts, (420, 320), path)
 }
+
+/// `steps.png` for runs that log steps (GANs): the losses in one panel and D's mean outputs in
+/// another, each a moving average over `window` steps so the trend shows through the noise.
+pub fn plot_steps(steps: &[StepRow], window: usize, path: &Path) -> Result<()> {
+    let Some(first) = steps.first() else {
+        return Ok(());
+    };
+    let window = window.max(1);
+    let series = |part: &str| Series {
+        name: part.into(),
+        points: moving_average(steps, part, window),
+    };
+    let (probabilities, losses): (Vec<&String>, Vec<&String>) = first
+        .train
+        .keys()
+        .partition(|p| p.starts_with("d_") && p != &"d_loss");
+    let mut charts = Vec::new();
+    for (title, y_label, parts) in [
+        ("losses", "nats per image", losses),
+        ("D's mean output", "probability (real)", probabilities),
+    ] {
+        if parts.is_empty() {
+            continue;
+        }
+        charts.push(LineChart {
+            title: format!("{title}, mean of {window} steps"),
+            x_label: "step".into(),
+            y_label: y_label.into(),
+            series: parts.iter().map(|p| series(p)).collect(),
+            marks: vec![],
+            log_y: false,
+        });
+    }
+    save_charts(&charts, (480, 320), path)
+}
+
+/// Trailing moving average of one part over `window` steps, one point per step.
+fn moving_average(steps: &[StepRow], part: &str, window: usize) -> Vec<(f64, f64)> {
+    let values: Vec<(f64, f64)> = steps
+        .iter()
+        .filter_map(|s| s.train.get(part).map(|v| (s.step as f64, *v)))
+        .collect();
+    let mut sum = 0.0;
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, &(step, v))| {
+            sum += v;
+            if i >= window {
+                sum -= values[i - window].1;
+            }
+            (step, sum / (i + 1).min(window) as f64)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moving_average_trails_over_the_window() {
+        let steps: Vec<StepRow> = [1.0, 3.0, 5.0, 7.0]
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| StepRow {
+                epoch: 1,
+                step: i as u64 + 1,
+                train: [("d_loss".to_string(), v)].into_iter().collect(),
+            })
+            .collect();
+        let average = moving_average(&steps, "d_loss", 2);
+        assert_eq!(
+            average,
+            vec![(1.0, 1.0), (2.0, 2.0), (3.0, 4.0), (4.0, 6.0)]
+        );
+        assert!(moving_average(&steps, "g_loss", 2).is_empty());
+    }
+}

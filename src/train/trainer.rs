@@ -184,7 +184,7 @@ pub fn train(
             if console_is_terminal() {
                 bar.println(line);
             } else {
-                eprintln!("{line}");
+                crate::train::progress::log(line);
             }
         }
     };
@@ -295,6 +295,7 @@ pub fn train(
         rows.push(row);
         metrics::write_all(&metrics_path, &rows, &step_rows)?;
         metrics::plot_losses(&rows, &out.join("loss.png"))?;
+        metrics::plot_steps(&step_rows, 50, &out.join("steps.png"))?;
         learner.write_images(out, epoch)?;
         learner.export(&out.join("model.safetensors"))?;
         state.epoch = epoch;
