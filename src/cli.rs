@@ -20,6 +20,9 @@ pub struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The whole lecture in one command: PCA, autoencoder, VAE and GANs trained, measured and
+    /// compared in runs/tour/report.html.
+    Tour(commands::tour::TourArgs),
     /// Principal component analysis: eigen-images, explained variance, reconstructions at k.
     Pca(commands::pca::PcaArgs),
     /// Train an autoencoder, a VAE (losses in nats per image), a GAN or a classifier, or --resume a
@@ -48,6 +51,7 @@ pub enum Command {
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Tour(args) => commands::tour::run(&args).map(|_| ()),
         Command::Pca(args) => commands::pca::run(&args).map(|_| ()),
         Command::Train(args) => commands::train::run(&args).map(|_| ()),
         Command::Sample(args) => commands::sample::run(&args).map(|_| ()),

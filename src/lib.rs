@@ -1,9 +1,10 @@
 //! latentlab: learn low-dimensional representations of images and generate new ones.
 //!
 //! The library behind the `latentlab` command. Each concept of the lecture on generative models
-//! has its own module: [`pca`] for principal component analysis, with autoencoders, VAEs and GANs
-//! to follow. [`data`] finds and reads datasets, [`viz`] draws grids and charts, [`commands`]
-//! implements the CLI's commands on top of them.
+//! has its own file: [`pca`] for principal component analysis, and under [`models`] the
+//! autoencoders, VAEs, GANs and the classifier. [`data`] finds and reads datasets, [`train`] holds
+//! the one training loop, [`eval`] the metrics, [`viz`] draws grids, charts and the report,
+//! [`commands`] implements the CLI's commands on top of them and [`tour`] strings them together.
 
 pub mod cli;
 pub mod commands;
@@ -14,6 +15,7 @@ pub mod eval;
 pub mod fsutil;
 pub mod models;
 pub mod pca;
+pub mod tour;
 pub mod train;
 pub mod viz;
 

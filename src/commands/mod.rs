@@ -10,6 +10,7 @@ pub mod pca;
 pub mod reconstruct;
 pub mod run_folder;
 pub mod sample;
+pub mod tour;
 pub mod train;
 pub mod train_classifier;
 pub mod train_gan;

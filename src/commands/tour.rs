@@ -1,0 +1,51 @@
+//! `latentlab tour`: train and compare PCA, an autoencoder, a VAE and GANs on one dataset and
+//! write `report.html` and `summary.json`. The work is in [`crate::tour`].
+
+use std::path::PathBuf;
+
+use crate::commands::default_out;
+use crate::error::Result;
+use crate::tour::{Budget, FidFeatures, Summary, TourOptions};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct TourArgs {
+    /// quick: minutes on a 2-core CPU, embedded data; standard: full Fashion-MNIST when
+    /// installed, about an hour; paper: the published protocols (hours on a CPU).
+    #[arg(long, value_enum, default_value = "quick")]
+    pub budget: Budget,
+    /// Dataset, as every command takes it [default: embedded for quick, else the usual search].
+    #[arg(long, value_name = "PATH")]
+    pub data: Option<String>,
+    /// Output folder: one run folder per model, report.html, summary.json.
+    #[arg(long, default_value_os_t = default_out("tour"))]
+    pub out: PathBuf,
+    /// Features for FID/KID/precision/recall: auto is Inception for the paper budget when its
+    /// weights are installed (`latentlab fid-weights`), else the tour's classifier.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub fid: FidFeatures,
+    /// Redo every stage, even those an earlier run of the same tour finished.
+    #[arg(long)]
+    pub force: bool,
+    /// Seed for every stage.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Where tensors live: cpu (Flex), vulkan or cuda (cargo features of those names).
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "vulkan", "cuda"])]
+    pub device: String,
+    /// No progress bars or log lines.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+pub fn run(args: &TourArgs) -> Result<Summary> {
+    crate::tour::run(&TourOptions {
+        budget: args.budget,
+        data: args.data.clone(),
+        out: args.out.clone(),
+        device: args.device.clone(),
+        seed: args.seed,
+        fid: args.fid,
+        force: args.force,
+        quiet: args.quiet,
+    })
+}

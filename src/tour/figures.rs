@@ -1,0 +1,117 @@
+//! Figures only a tour can draw, because they put several runs side by side:
+//! `figures/compare.png`, the same test images through PCA, the autoencoder and the VAE at the same
+//! latent size (Hinton & Salakhutdinov 2006, Fig. 2, with our models).
+
+use std::path::{Path, PathBuf};
+
+use burn::Tensor;
+use burn::tensor::TensorData;
+
+use crate::commands::run_folder::RunFolder;
+use crate::error::Result;
+use crate::pca::{Pca, bytes_to_matrix};
+use crate::tour::{Summary, TourOptions};
+use crate::viz::plot::label_rows;
+use crate::viz::{Colormap, GridOptions, ImageGrid};
+
+/// Where the comparison figure goes, relative to the tour folder.
+pub const COMPARE: &str = "figures/compare.png";
+
+pub fn draw(options: &TourOptions, summary: &Summary) -> Result<PathBuf> {
+    let path = options.out.join(COMPARE);
+    draw_comparison(&options.out, &options.device, summary, &path)?;
+    Ok(path)
+}
+
+fn mse_of(summary: &Summary, folder: &str) -> String {
+    summary
+        .models
+        .iter()
+        .find(|r| r.folder == folder)
+        .and_then(|r| r.test_mse)
+        .map_or(String::new(), |m| format!("\nmse {m:.4}"))
+}
+
+fn draw_comparison(out: &Path, device: &str, summary: &Summary, path: &Path) -> Result<()> {
+    let device = device.parse::<crate::device::DeviceChoice>()?.device()?;
+    let ae = RunFolder::open(&out.join("ae"))?;
+    let vae = RunFolder::open(&out.join("vae"))?;
+    let dataset = ae.load_data()?;
+    let test = &dataset.test;
+    // One test image of each class (up to 8), as PCA's own figure picks them.
+    let mut picks: Vec<usize> = (0..dataset.num_classes().min(8))
+        .filter_map(|c| test.labels.iter().position(|&l| l as usize == c))
+        .collect();
+    if picks.len() < 8 {
+        picks = (0..test.len().min(8)).collect();
+    }
+    let bytes: Vec<u8> = picks
+        .iter()
+        .flat_map(|&i| test.image(i).iter().copied())
+        .collect();
+    let shape = test.shape;
+    let originals: Vec<f32> = bytes.iter().map(|&b| b as f32 / 255.0).collect();
+
+    let pca = Pca::load(&out.join("pca/pca.safetensors"))?;
+    let x = bytes_to_matrix(&bytes, picks.len(), 255.0);
+    let pca_recon = pca.inverse_transform(pca.transform(x.as_ref())?.as_ref())?;
+    let pca_values: Vec<f32> = (0..picks.len())
+        .flat_map(|i| {
+            pca_recon
+                .row(i)
+                .iter()
+                .map(|&v| v as f32)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+
+    let images = Tensor::<4>::from_data(
+        TensorData::new(
+            originals.clone(),
+            [picks.len(), shape.channels, shape.height, shape.width],
+        ),
+        &device,
+    );
+    let through = |run: &RunFolder| -> Result<Vec<f32>> {
+        let model = run.load_model(&device)?;
+        let z = model.encode_mean(images.clone(), None); // [n, latent]
+        let recon = model.decode_mean(z, None); // [n, c, h, w]
+        Ok(recon.into_data().iter::<f32>().collect())
+    };
+    let rows = [
+        ("original".to_string(), originals.clone()),
+        (
+            format!("PCA k = {}{}", pca.n_components(), mse_of(summary, "pca")),
+            pca_values,
+        ),
+        (
+            format!("autoencoder{}", mse_of(summary, "ae")),
+            through(&ae)?,
+        ),
+        (format!("VAE{}", mse_of(summary, "vae")), through(&vae)?),
+    ];
+
+    let mut grid = ImageGrid::new(shape);
+    let plane = shape.len();
+    for (_, values) in &rows {
+        for image in values.chunks(plane) {
+            grid.push(image.to_vec());
+        }
+    }
+    let options = GridOptions {
+        columns: picks.len(),
+        scale: 2,
+        ..Default::default()
+    };
+    let image = grid.render(
+        Colormap::Linear {
+            low: 0.0,
+            high: 1.0,
+        },
+        &options,
+    );
+    let tile = shape.height as u32 * options.scale;
+    let labels: Vec<String> = rows.iter().map(|(label, _)| label.clone()).collect();
+    let labelled = label_rows(&image, &labels, options.gutter, tile + options.gutter, tile)?;
+    crate::viz::grid::save_png(&labelled, path)
+}

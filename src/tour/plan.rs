@@ -1,0 +1,493 @@
+//! What a tour runs for each budget: the stages, as the command lines a user would type.
+
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+use crate::tour::Stage;
+
+/// How much a tour trains and measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Budget {
+    /// Minutes on a 2-core CPU, on the embedded subset unless `--data` says otherwise.
+    Quick,
+    /// Full Fashion-MNIST when installed; about an hour on a 2-core CPU.
+    Standard,
+    /// The published protocols: the pytorch/examples VAE recipe, 20-epoch DCGANs, FID on 10,000
+    /// samples. Hours on a CPU; meant for a GPU.
+    Paper,
+    /// Seconds: the test suite's tour (256 images, one epoch, tiny networks).
+    #[value(hide = true)]
+    Smoke,
+}
+
+impl Budget {
+    pub fn name(self) -> &'static str {
+        match self {
+            Budget::Quick => "quick",
+            Budget::Standard => "standard",
+            Budget::Paper => "paper",
+            Budget::Smoke => "smoke",
+        }
+    }
+}
+
+/// Which features the sample-quality metrics use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FidFeatures {
+    /// Inception for the paper budget when its weights are installed, else the tour's classifier.
+    Auto,
+    /// Inception FID as published (3 images/s on a 2-core CPU).
+    Inception,
+    /// The tour's own classifier: seconds, but not comparable with published numbers.
+    Classifier,
+}
+
+/// Everything a tour needs to know.
+#[derive(Debug, Clone)]
+pub struct TourOptions {
+    pub budget: Budget,
+    pub data: Option<String>,
+    pub out: PathBuf,
+    pub device: String,
+    pub seed: u64,
+    pub fid: FidFeatures,
+    pub force: bool,
+    pub quiet: bool,
+}
+
+/// The sizes a budget trains at.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Recipe {
+    /// Dataset when `--data` is not given (`None`: the usual search, full Fashion-MNIST first).
+    pub default_data: Option<&'static str>,
+    /// Images per split (`--limit`).
+    pub limit: Option<usize>,
+    /// PCA's k and the autoencoder's and VAE's latent size, equal so the three compare.
+    pub latent: usize,
+    pub latent_epochs: usize,
+    pub classifier_epochs: usize,
+    /// `--conv-channels` and `--hidden` of the classifier; `None`: its defaults.
+    pub classifier_widths: Option<(&'static str, &'static str)>,
+    pub gan_epochs: usize,
+    /// `--ngf` and `--ndf`.
+    pub gan_width: usize,
+    /// `--ndf` of the PatchGAN discriminator when it differs: its stride-1 layers make it the
+    /// slowest of the three at equal width.
+    pub patchgan_width: Option<usize>,
+    /// `--batch-size` and `--lr` of the GANs; `None`: DCGAN's 128 and 2e-4.
+    pub gan_batch_lr: Option<(usize, f64)>,
+    /// Generated images per model for FID/KID/precision/recall.
+    pub samples: usize,
+    /// Importance samples per image of the VAE's IWAE bound, and images scored.
+    pub iwae_k: usize,
+    pub iwae_images: Option<usize>,
+}
+
+impl Recipe {
+    pub fn of(budget: Budget) -> Self {
+        match budget {
+            Budget::Smoke => Self {
+                default_data: Some("embedded"),
+                limit: Some(256),
+                latent: 8,
+                latent_epochs: 1,
+                classifier_epochs: 1,
+                classifier_widths: Some(("8,16", "16")),
+                gan_epochs: 1,
+                gan_width: 8,
+                gan_batch_lr: Some((64, 5e-4)),
+                patchgan_width: None,
+                samples: 128,
+                iwae_k: 4,
+                iwae_images: Some(16),
+            },
+            Budget::Quick => Self {
+                default_data: Some("embedded"),
+                limit: None,
+                latent: 20,
+                latent_epochs: 10,
+                classifier_epochs: 2,
+                classifier_widths: Some(("32,64", "128")),
+                gan_epochs: 3,
+                gan_width: 32,
+                // Three epochs of the subset are few steps: smaller batches make more of them,
+                // and a higher rate gets recognisable garments out of them (2e-4 leaves blobs).
+                gan_batch_lr: Some((64, 5e-4)),
+                // At 32 it took 200 s against the DCGAN D's 97 s; at 16, 113 s.
+                patchgan_width: Some(16),
+                samples: 2000,
+                iwae_k: 100,
+                iwae_images: Some(500),
+            },
+            Budget::Standard => Self {
+                default_data: None,
+                limit: None,
+                latent: 20,
+                latent_epochs: 10,
+                classifier_epochs: 3,
+                classifier_widths: Some(("32,64", "128")),
+                gan_epochs: 3,
+                gan_width: 32,
+                gan_batch_lr: Some((64, 5e-4)),
+                patchgan_width: Some(16),
+                samples: 10_000,
+                iwae_k: 1000,
+                iwae_images: Some(1000),
+            },
+            Budget::Paper => Self {
+                default_data: None,
+                limit: None,
+                latent: 20,
+                latent_epochs: 10,
+                classifier_epochs: 10,
+                classifier_widths: None,
+                gan_epochs: 20,
+                gan_width: 64,
+                gan_batch_lr: None,
+                patchgan_width: None,
+                samples: 10_000,
+                iwae_k: 5000,
+                iwae_images: None,
+            },
+        }
+    }
+
+    /// Training images per epoch, for the ETA: the embedded subset has 10,000, the full set 60,000.
+    fn images_per_epoch(&self, data: Option<&str>) -> f64 {
+        let full = match data {
+            Some("embedded") => 10_000.0,
+            _ => 60_000.0,
+        };
+        self.limit.map_or(full, |l| (l as f64).min(full))
+    }
+}
+
+/// The GANs of a tour: folder name, title, extra `train gan` options.
+pub const GANS: [(&str, &str, &[&str]); 3] = [
+    ("gan", "DCGAN G + DCGAN D", &[]),
+    (
+        "gan-patchgan",
+        "DCGAN G + PatchGAN D",
+        &["--discriminator", "patchgan"],
+    ),
+    ("cgan", "conditional DCGAN", &["--conditional"]),
+];
+
+/// The autoencoders and VAEs of a tour: folder name, `train` model, latent size (0: the recipe's).
+pub const LATENT_MODELS: [(&str, &str, usize); 4] = [
+    ("ae", "ae", 0),
+    ("vae", "vae", 0),
+    ("ae-2d", "ae", 2),
+    ("vae-2d", "vae", 2),
+];
+
+/// The generative runs whose samples are scored.
+pub const SCORED: [&str; 5] = ["ae", "vae", "gan", "gan-patchgan", "cgan"];
+
+/// The features the metrics use under `options`: `inception` or `classifier`.
+pub fn features(options: &TourOptions) -> Result<&'static str> {
+    let weights_present =
+        || crate::commands::fid_weights::default_weights_path().is_ok_and(|path| path.is_file());
+    Ok(match options.fid {
+        FidFeatures::Inception => {
+            if !weights_present() {
+                return Err(Error::bad_input(
+                    "--fid inception: the Inception weights are not installed; run `latentlab fid-weights` once",
+                ));
+            }
+            "inception"
+        }
+        FidFeatures::Classifier => "classifier",
+        FidFeatures::Auto if options.budget == Budget::Paper && weights_present() => "inception",
+        FidFeatures::Auto => "classifier",
+    })
+}
+
+/// The stages of a tour, in the lecture's order, reports last.
+pub fn plan(options: &TourOptions) -> Result<Vec<Stage>> {
+    let recipe = Recipe::of(options.budget);
+    let data = options.data.as_deref().or(recipe.default_data);
+    let features = features(options)?;
+    let out = |name: &str| options.out.join(name).to_string_lossy().into_owned();
+    let s = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    let seed = options.seed.to_string();
+    // Flags every command takes; `train` and `pca` also take the data's. (`--quiet` is added
+    // when a stage runs: it changes no result, so it must not make a finished stage stale.)
+    let common = s(&["--seed", &seed, "--device", &options.device]);
+    let mut data_flags = Vec::new();
+    if let Some(data) = data {
+        data_flags.extend(s(&["--data", data]));
+    }
+    if let Some(limit) = recipe.limit {
+        data_flags.extend(s(&["--limit", &limit.to_string()]));
+    }
+    let epoch_images = recipe.images_per_epoch(data);
+    let mut stages = Vec::new();
+    let mut add = |name: String,
+                   args: Vec<String>,
+                   outputs: Vec<String>,
+                   inputs: Vec<String>,
+                   estimate_seconds: f64| {
+        stages.push(Stage {
+            name,
+            args,
+            outputs,
+            inputs,
+            estimate_seconds,
+        })
+    };
+    let outputs = |folder: &str, files: &[&str]| {
+        files
+            .iter()
+            .map(|f| format!("{folder}/{f}"))
+            .collect::<Vec<_>>()
+    };
+
+    // PCA has no --limit: it fits whatever data it is given, in a second.
+    let mut pca = s(&[
+        "pca",
+        "--k",
+        &recipe.latent.to_string(),
+        "--out",
+        &out("pca"),
+    ]);
+    if let Some(data) = data {
+        pca.extend(s(&["--data", data]));
+    }
+    pca.extend(common.iter().cloned());
+    pca.push("--force".into());
+    add(
+        "pca".into(),
+        pca,
+        outputs(
+            "pca",
+            &[
+                "metrics.json",
+                "pca.safetensors",
+                "components.png",
+                "reconstructions.png",
+                "variance.png",
+            ],
+        ),
+        vec![],
+        3.0,
+    );
+
+    let trained = ["model.safetensors", "metrics.jsonl", "config.json"];
+    for (folder, model, latent) in LATENT_MODELS {
+        let latent = if latent == 0 { recipe.latent } else { latent };
+        let mut args = s(&["train", model, "--latent", &latent.to_string()]);
+        args.extend(s(&["--epochs", &recipe.latent_epochs.to_string()]));
+        args.extend(s(&["--out", &out(folder)]));
+        args.extend(data_flags.iter().cloned());
+        args.extend(common.iter().cloned());
+        args.push("--force".into());
+        let images = epoch_images * recipe.latent_epochs as f64;
+        add(
+            format!("train-{folder}"),
+            args,
+            outputs(folder, &trained),
+            vec![],
+            images / 5000.0 + 2.0,
+        );
+    }
+
+    let mut args = s(&["train", "classifier"]);
+    args.extend(s(&["--epochs", &recipe.classifier_epochs.to_string()]));
+    let classifier_rate = if let Some((channels, hidden)) = recipe.classifier_widths {
+        args.extend(s(&["--conv-channels", channels, "--hidden", hidden]));
+        500.0
+    } else {
+        230.0
+    };
+    args.extend(s(&["--out", &out("classifier")]));
+    args.extend(data_flags.iter().cloned());
+    args.extend(common.iter().cloned());
+    args.push("--force".into());
+    add(
+        "train-classifier".into(),
+        args,
+        outputs("classifier", &trained),
+        vec![],
+        epoch_images * recipe.classifier_epochs as f64 / classifier_rate + 2.0,
+    );
+
+    // DCGAN cost grows with the square of the width: ~120 images/s at 64 on 2 cores.
+    let gan_rate = 120.0 * (64.0 / recipe.gan_width as f64).powi(2);
+    for (folder, _, extra) in GANS {
+        let mut args = s(&["train", "gan"]);
+        args.extend(s(extra));
+        let width = recipe.gan_width.to_string();
+        let d_width = match recipe.patchgan_width {
+            Some(w) if folder == "gan-patchgan" => w.to_string(),
+            _ => width.clone(),
+        };
+        args.extend(s(&["--epochs", &recipe.gan_epochs.to_string()]));
+        args.extend(s(&["--ngf", &width, "--ndf", &d_width]));
+        if let Some((batch, lr)) = recipe.gan_batch_lr {
+            args.extend(s(&[
+                "--batch-size",
+                &batch.to_string(),
+                "--lr",
+                &lr.to_string(),
+            ]));
+        }
+        args.extend(s(&["--out", &out(folder)]));
+        args.extend(data_flags.iter().cloned());
+        args.extend(common.iter().cloned());
+        args.push("--force".into());
+        add(
+            format!("train-{folder}"),
+            args,
+            outputs(folder, &["model.safetensors", "metrics.jsonl", "steps.png"]),
+            vec![],
+            epoch_images * recipe.gan_epochs as f64 / gan_rate + 2.0,
+        );
+    }
+
+    // Pictures from the trained models.
+    for folder in ["ae", "vae", "gan", "gan-patchgan", "cgan"] {
+        let mut args = s(&["sample", &out(folder)]);
+        args.extend(common.iter().cloned());
+        add(
+            format!("sample-{folder}"),
+            args,
+            outputs(folder, &["samples.png"]),
+            vec![format!("train-{folder}")],
+            2.0,
+        );
+    }
+    let mut args = s(&["interpolate", &out("vae")]);
+    args.extend(common.iter().cloned());
+    add(
+        "interpolate-vae".into(),
+        args,
+        outputs("vae", &["interpolation.png", "interpolation_prior.png"]),
+        vec!["train-vae".into()],
+        2.0,
+    );
+    for folder in ["ae-2d", "vae-2d"] {
+        let mut args = s(&["latent-map", &out(folder)]);
+        args.extend(common.iter().cloned());
+        add(
+            format!("latent-map-{folder}"),
+            args,
+            outputs(
+                folder,
+                &["latent_map.png", "latent_manifold.png", "latent_map.json"],
+            ),
+            vec![format!("train-{folder}")],
+            3.0,
+        );
+    }
+
+    // Numbers.
+    let mut args = s(&["eval", &out("ae")]);
+    args.extend(common.iter().cloned());
+    add(
+        "eval-ae".into(),
+        args,
+        outputs("ae", &["eval.json"]),
+        vec!["train-ae".into()],
+        3.0,
+    );
+    let mut args = s(&["eval", &out("vae"), "--k", &recipe.iwae_k.to_string()]);
+    if let Some(images) = recipe.iwae_images {
+        args.extend(s(&["--limit", &images.to_string()]));
+    }
+    args.extend(common.iter().cloned());
+    let iwae_images = recipe.iwae_images.map_or(10_000.0, |n| n as f64);
+    add(
+        "eval-vae".into(),
+        args,
+        outputs("vae", &["eval.json"]),
+        vec!["train-vae".into()],
+        3.0 + iwae_images * recipe.iwae_k as f64 * 2e-5,
+    );
+    let kid_subset = recipe.samples.min(1000).to_string();
+    for folder in SCORED {
+        let mut args = s(&["eval-samples", "--fake", &out(folder)]);
+        args.extend(s(&[
+            "--n",
+            &recipe.samples.to_string(),
+            "--features",
+            features,
+        ]));
+        let mut inputs = vec![format!("train-{folder}")];
+        if features == "classifier" || folder == "cgan" {
+            args.extend(s(&["--classifier", &out("classifier")]));
+            inputs.push("train-classifier".into());
+        }
+        args.extend(s(&["--kid-subset-size", &kid_subset]));
+        args.extend(common.iter().cloned());
+        let rate = if features == "inception" { 3.0 } else { 2000.0 };
+        add(
+            format!("eval-samples-{folder}"),
+            args,
+            outputs(folder, &[&format!("eval_samples_{features}.json")]),
+            inputs,
+            5.0 + recipe.samples as f64 / rate,
+        );
+    }
+    Ok(stages)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(budget: Budget) -> TourOptions {
+        TourOptions {
+            budget,
+            data: None,
+            out: PathBuf::from("runs/tour"),
+            device: "cpu".into(),
+            seed: 0,
+            fid: FidFeatures::Classifier,
+            force: false,
+            quiet: false,
+        }
+    }
+
+    #[test]
+    fn every_stage_parses_as_a_command_line() {
+        use clap::Parser;
+        for budget in [
+            Budget::Smoke,
+            Budget::Quick,
+            Budget::Standard,
+            Budget::Paper,
+        ] {
+            let stages = plan(&options(budget)).unwrap();
+            let mut names: Vec<&str> = stages.iter().map(|s| s.name.as_str()).collect();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), stages.len(), "stage names are unique");
+            for stage in &stages {
+                let argv = std::iter::once("latentlab".to_string()).chain(stage.args.clone());
+                if let Err(e) = crate::cli::Cli::try_parse_from(argv) {
+                    panic!("{}: {e}", stage.command_line());
+                }
+                for input in &stage.inputs {
+                    assert!(names.contains(&input.as_str()), "{input} is a stage");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn quick_uses_the_embedded_subset_unless_told_otherwise() {
+        let stages = plan(&options(Budget::Quick)).unwrap();
+        let train_vae = stages.iter().find(|s| s.name == "train-vae").unwrap();
+        assert!(train_vae.command_line().contains("--data embedded"));
+        let mut elsewhere = options(Budget::Quick);
+        elsewhere.data = Some("/data/mnist".into());
+        let stages = plan(&elsewhere).unwrap();
+        let train_vae = stages.iter().find(|s| s.name == "train-vae").unwrap();
+        assert!(train_vae.command_line().contains("--data /data/mnist"));
+        let standard = plan(&options(Budget::Standard)).unwrap();
+        assert!(!standard[1].command_line().contains("--data"));
+    }
+}

@@ -1,0 +1,473 @@
+//! The tour's `report.html`: the lecture's story in its order, told with the tour's own numbers and
+//! pictures. One self-contained file (inline CSS, no scripts, no external assets) that references
+//! the PNGs of the run folders beside it by relative paths, so the folder opens offline.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::error::Result;
+use crate::fsutil::write_atomic;
+use crate::tour::summary::{ModelRow, Summary};
+
+/// Writes `out/report.html` and returns its path.
+pub fn write(out: &Path, summary: &Summary) -> Result<std::path::PathBuf> {
+    let path = out.join("report.html");
+    write_atomic(&path, render(summary).as_bytes())?;
+    Ok(path)
+}
+
+/// `&`, `<`, `>` and `"` as entities.
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn figure(src: &str, caption: &str) -> String {
+    format!(
+        "<figure><img src=\"{}\" alt=\"{}\"><figcaption>{}</figcaption></figure>\n",
+        escape(src),
+        escape(caption),
+        escape(caption)
+    )
+}
+
+fn side_by_side(figures: &[(&str, &str)]) -> String {
+    let mut html = String::from("<div class=\"row\">\n");
+    for (src, caption) in figures {
+        html.push_str(&figure(src, caption));
+    }
+    html.push_str("</div>\n");
+    html
+}
+
+fn row<'a>(summary: &'a Summary, folder: &str) -> Option<&'a ModelRow> {
+    summary.models.iter().find(|r| r.folder == folder)
+}
+
+fn opt(value: Option<f64>, decimals: usize) -> String {
+    value.map_or("—".into(), |v| format!("{v:.decimals$}"))
+}
+
+/// Three significant figures at most, never in exponent form: 190.6, 12.3, 0.0123.
+fn short(v: f64) -> String {
+    let decimals = if v.abs() >= 100.0 {
+        1
+    } else {
+        (2 - v.abs().log10().floor() as i32).clamp(1, 6) as usize
+    };
+    format!("{v:.decimals$}")
+}
+
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn distance_name(summary: &Summary) -> &'static str {
+    if summary.features == "inception" {
+        "FID"
+    } else {
+        "classifier FD"
+    }
+}
+
+/// The sample-quality distance of a row, as the features give it.
+fn distance(row: &ModelRow) -> Option<f64> {
+    row.fid.or(row.classifier_fd)
+}
+
+const STYLE: &str = "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;\
+color:#222;line-height:1.45}h1{margin-bottom:0.2em}h2{border-bottom:1px solid #ccc;\
+padding-bottom:0.2em;margin-top:2em}.meta{color:#555}figure{display:inline-block;margin:0.5em;\
+vertical-align:top}figure img{max-width:100%;border:1px solid #ddd;image-rendering:pixelated}\
+figcaption{font-size:0.9em;color:#444;max-width:520px}.row{display:flex;flex-wrap:wrap;\
+gap:0.5em}.row figure{flex:1 1 300px}table{border-collapse:collapse;font-size:0.92em}\
+td,th{border:1px solid #ccc;padding:0.3em 0.6em;text-align:right}td:first-child,\
+th:first-child{text-align:left}code{background:#f4f4f4;padding:0 0.2em}.note{color:#666;\
+font-size:0.9em}";
+
+pub fn render(s: &Summary) -> String {
+    let mut h = String::new();
+    let dist = distance_name(s);
+    // The same name opening a sentence.
+    let sentence = {
+        let mut chars = dist.chars();
+        chars.next().map_or(String::new(), |c| {
+            c.to_uppercase().collect::<String>() + chars.as_str()
+        })
+    };
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>latentlab tour: {budget}</title><style>{STYLE}</style></head><body>\n\
+         <h1>From PCA to GANs: the lecture, measured</h1>\n\
+         <p class=\"meta\">latentlab {version} · <b>{budget}</b> budget · {dataset} ({train} \
+         training and {test} test images) · device {device} · seed {seed} · this run took {time} \
+         ({ran} stages ran, {skipped} reused)</p>\n",
+        budget = escape(&s.budget),
+        version = escape(&s.latentlab_version),
+        dataset = escape(&s.dataset),
+        train = thousands(s.train_images),
+        test = thousands(s.test_images),
+        device = escape(&s.device),
+        seed = s.seed,
+        time = crate::tour::format_duration(s.seconds),
+        ran = s.stages.iter().filter(|o| o.status == "ran").count(),
+        skipped = s.stages.iter().filter(|o| o.status != "ran").count(),
+    );
+    let _ = writeln!(
+        h,
+        "<p>Every model below learns a low-dimensional description of the same images. PCA finds \
+         the best linear one; a deep autoencoder a non-linear one; a VAE makes its latent space a \
+         distribution we can sample; a GAN gives up the encoder and learns to generate by playing \
+         against a discriminator. Sample quality is measured on {} (see the table).</p>",
+        if s.features == "inception" {
+            "Inception features (FID as published)"
+        } else {
+            "the tour's own classifier's features: a Fréchet distance (\"classifier FD\") that ranks \
+             models on this data but is not comparable with published Inception FIDs"
+        }
+    );
+
+    // 1. PCA.
+    let pca = &s.pca;
+    let count = |c: Option<usize>| c.map_or("more than fitted".into(), |c| c.to_string());
+    let _ = write!(
+        h,
+        "<h2>1. PCA: the best linear code</h2>\n<p>The eigenvectors of the centred XᵀX (equal to \
+         the right singular vectors of X = USVᵀ) ordered by variance. The first component explains \
+         {:.1} % of the variance; {} components reach 90 % and {} reach 95 %. Test reconstruction \
+         error (mean squared error per pixel, pixels in [0, 1]): {}.</p>\n",
+        100.0 * pca.first_component_ratio,
+        count(pca.components_for_90),
+        count(pca.components_for_95),
+        pca.test_mse
+            .iter()
+            .map(|(k, m)| format!("{m:.4} at k = {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    h.push_str(&figure(
+        "pca/components.png",
+        "The first eigen-images (red positive, blue negative).",
+    ));
+    h.push_str(&figure(
+        "pca/variance.png",
+        "Explained variance per component and cumulative.",
+    ));
+    h.push_str(&figure(
+        "pca/reconstructions.png",
+        "Test images rebuilt from k components.",
+    ));
+
+    // 2. PCA versus the autoencoder.
+    let mse = |folder: &str| opt(row(s, folder).and_then(|r| r.test_mse), 4);
+    let _ = write!(
+        h,
+        "<h2>2. PCA versus a deep autoencoder at the same size</h2>\n<p>With a code of {k} numbers \
+         per image, as Hinton &amp; Salakhutdinov (2006) compared them: test MSE per pixel PCA \
+         {pca}, autoencoder {ae}, VAE {vae} (the VAE's through its mean code; it also pays for a \
+         dense latent space, section 3).</p>\n",
+        k = pca.k,
+        pca = mse("pca"),
+        ae = mse("ae"),
+        vae = mse("vae"),
+    );
+    h.push_str(&figure(
+        crate::tour::figures::COMPARE,
+        "The same test images, one per class, through each model.",
+    ));
+
+    // 3. Latent spaces.
+    let spread = |model: &str| {
+        s.latent_maps
+            .iter()
+            .find(|m| m.model == model)
+            .map_or("—".into(), |m| {
+                format!(
+                    "mean |code mean| {:.2}, mean code standard deviation {:.2}",
+                    m.mean_abs_mean, m.mean_std
+                )
+            })
+    };
+    let _ = write!(
+        h,
+        "<h2>3. Autoencoder latent space versus VAE latent space</h2>\n<p>Both with a 2-D code, \
+         test images coloured by class. The autoencoder puts its codes wherever reconstruction is \
+         easiest ({ae}); the VAE's KL term pulls them towards the prior N(0, I) ({vae}: 0 and 1 \
+         would match it exactly), so the region the prior covers is filled.</p>\n",
+        ae = spread("ae"),
+        vae = spread("vae"),
+    );
+    h.push_str(&side_by_side(&[
+        ("ae-2d/latent_map.png", "Autoencoder, z = 2: test codes."),
+        ("vae-2d/latent_map.png", "VAE, z = 2: test codes."),
+    ]));
+    h.push_str(&side_by_side(&[
+        (
+            "ae-2d/latent_manifold.png",
+            "Autoencoder: images decoded from a grid over its codes.",
+        ),
+        (
+            "vae-2d/latent_manifold.png",
+            "VAE: images decoded from a grid over its codes.",
+        ),
+    ]));
+    let fd = |folder: &str| row(s, folder).and_then(distance).map_or("—".into(), short);
+    let _ = writeln!(
+        h,
+        "<p>Decoding random points: draws from N(0, I) through each decoder (z = {k}). Nothing \
+         made the autoencoder's codes look like those draws, so its decoder has rarely seen such \
+         points; the VAE was trained for exactly this. {sentence}: autoencoder {ae}, VAE {vae} (lower \
+         is closer to the test images).</p>",
+        k = pca.k,
+        ae = fd("ae"),
+        vae = fd("vae"),
+    );
+    h.push_str(&side_by_side(&[
+        ("ae/samples.png", "Autoencoder: decoded N(0, I) draws."),
+        ("vae/samples.png", "VAE: decoded N(0, I) draws."),
+    ]));
+
+    // 4. VAE.
+    if let Some(vae) = row(s, "vae") {
+        let iwae = match (vae.iwae_nll, vae.iwae_k, vae.iwae_images) {
+            (Some(nll), Some(k), Some(n)) => format!(
+                " The importance-weighted bound with k = {k} samples gives −log p(x) ≤ {nll:.1} \
+                 nats on {n} dynamically binarized test images."
+            ),
+            _ => String::new(),
+        };
+        let _ = write!(
+            h,
+            "<h2>4. The VAE: ELBO, samples, interpolation</h2>\n<p>The encoder outputs μ and a \
+             diagonal σ; z = μ + σ·ε; the loss is the negative ELBO, reconstruction plus KL. On the \
+             test set: reconstruction {recon} + KL {kl} = −ELBO {elbo} nats per image.{iwae}</p>\n",
+            recon = opt(vae.recon, 1),
+            kl = opt(vae.kl, 1),
+            elbo = opt(vae.neg_elbo, 1),
+        );
+    }
+    h.push_str(&figure(
+        &format!(
+            "vae/reconstructions/epoch_{:03}.png",
+            s.recipe.latent_epochs
+        ),
+        "Test images (upper rows) and their reconstructions after the last epoch; prior samples \
+         are in section 3.",
+    ));
+    h.push_str(&figure(
+        "vae/loss.png",
+        "Training and test loss parts per epoch (nats per image).",
+    ));
+    h.push_str(&figure(
+        "vae/interpolation.png",
+        "Between test images through the mean codes.",
+    ));
+    h.push_str(&figure(
+        "vae/interpolation_prior.png",
+        "Between prior draws (spherical interpolation).",
+    ));
+
+    // 5. GANs.
+    let accuracy = row(s, "cgan").and_then(|r| r.class_accuracy);
+    let _ = write!(
+        h,
+        "<h2>5. GANs</h2>\n<p>Goodfellow's minibatch algorithm (one discriminator step per \
+         generator step, non-saturating generator loss) with the DCGAN generator: fractionally \
+         strided convolutions, batch norm, ReLU, Tanh. Two discriminators: DCGAN's (one logit per \
+         image) and PatchGAN's ({grid}×{grid} logits, each seeing a {patch}×{patch} patch of the \
+         {side}×{side} image){narrower}. {sentence}: DCGAN D {gan}, PatchGAN D {patchgan}.</p>\n",
+        narrower = match s.recipe.patchgan_width {
+            Some(w) if w != s.recipe.gan_width => format!(
+                "; in this budget the PatchGAN D is {w} channels wide against the DCGAN D's {}, \
+                 because its stride-1 layers cost twice as much",
+                s.recipe.gan_width
+            ),
+            _ => String::new(),
+        },
+        grid = s.patch_grid,
+        patch = s.patch_size,
+        side = s.image_side,
+        gan = fd("gan"),
+        patchgan = fd("gan-patchgan"),
+    );
+    h.push_str(&side_by_side(&[
+        ("gan/samples.png", "DCGAN G + DCGAN D: samples."),
+        ("gan-patchgan/samples.png", "DCGAN G + PatchGAN D: samples."),
+    ]));
+    let _ = writeln!(
+        h,
+        "<p>The class-conditional GAN learns p(x|y): a label embedding joins z, the discriminator \
+         sees the label as an extra channel. One row per class below; the tour's classifier gives \
+         {} of its samples the class they were generated for.</p>",
+        accuracy.map_or("—".into(), |a| format!("{:.1} %", 100.0 * a))
+    );
+    h.push_str(&figure(
+        "cgan/samples.png",
+        "Conditional GAN: one row per class.",
+    ));
+    h.push_str(&figure(
+        "gan/steps.png",
+        "DCGAN D: losses and mean D(x), D(G(z)) per step.",
+    ));
+    h.push_str(&figure(
+        "gan-patchgan/steps.png",
+        "PatchGAN D: the same curves (averaged over patches).",
+    ));
+    h.push_str(
+        "<p class=\"note\">D(x) near 1 with D(G(z)) near 0 for long stretches, while G's loss \
+         climbs, is the \"D wins\" failure; training stops on it with a message.</p>\n",
+    );
+
+    // 6. Table.
+    let _ = write!(
+        h,
+        "<h2>6. Every model</h2>\n<table>\n<tr><th>model</th><th>parameters</th><th>train \
+         time</th><th>test MSE</th><th>−ELBO (nats)</th><th>IWAE NLL (nats)</th><th>{dist}</th>\
+         <th>KID</th><th>precision</th><th>recall</th><th>class accuracy</th></tr>\n"
+    );
+    for r in &s.models {
+        let params = match &r.parameters_detail {
+            Some(detail) => format!(
+                "{} <span class=\"note\">({})</span>",
+                thousands(r.parameters),
+                escape(detail)
+            ),
+            None => thousands(r.parameters),
+        };
+        let kid = match (r.kid, r.kid_std) {
+            (Some(m), Some(sd)) => format!("{m:.4} ± {sd:.4}"),
+            _ => "—".into(),
+        };
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{params}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{}</td><td>{kid}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&r.title),
+            crate::tour::format_duration(r.train_seconds),
+            opt(r.test_mse, 4),
+            opt(r.neg_elbo, 1),
+            opt(r.iwae_nll, 1),
+            distance(r).map_or("—".into(), short),
+            opt(r.precision, 3),
+            opt(r.recall, 3),
+            r.class_accuracy
+                .map_or("—".into(), |a| format!("{:.1} %", 100.0 * a)),
+        );
+    }
+    h.push_str("</table>\n");
+    let scored = s.models.iter().find_map(|r| r.samples_scored).unwrap_or(0);
+    let _ = writeln!(
+        h,
+        "<p class=\"note\">Test MSE per pixel (pixels in [0, 1]) through the mean code; −ELBO and \
+         IWAE in nats per image (IWAE on dynamically binarized images); {dist}, KID (kernel \
+         inception distance, mean ± sd over subsets) and precision/recall (k = 3) from {scored} \
+         generated images against as many test images{}. The classifier that supplies features \
+         and class accuracy reaches {} test accuracy. PCA has no sampler here, so it has no \
+         sample metrics.</p>",
+        if s.features == "inception" {
+            ", on Inception pool3 features"
+        } else {
+            ", on the tour classifier's penultimate features"
+        },
+        s.classifier_accuracy
+            .map_or("—".into(), |a| format!("{:.1} %", 100.0 * a)),
+    );
+
+    // 7. Published numbers.
+    if !s.published.is_empty() {
+        h.push_str(
+            "<h2>7. Beside the published numbers</h2>\n<table>\n<tr><th>published \
+             model</th><th>metric</th><th>published</th><th>ours</th><th>source</th></tr>\n",
+        );
+        for p in &s.published {
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{:.1}</td><td>{} <span class=\"note\">({})</span></td><td>{}</td></tr>",
+                escape(&p.what),
+                escape(&p.metric),
+                p.value,
+                opt(p.ours, 1),
+                escape(&p.ours_folder),
+                escape(&p.source)
+            );
+        }
+        h.push_str(
+            "</table>\n<p class=\"note\">Fashion-MNIST, 10,000 generated images against the test \
+             set. The papers' networks and training budgets differ from ours in details; the \
+             sources say exactly how theirs were made.</p>\n",
+        );
+    }
+
+    // How to reproduce.
+    h.push_str(
+        "<h2>How each part was made</h2>\n<p>Every stage is a latentlab command; run one alone \
+         to redo it.</p>\n<table>\n<tr><th>stage</th><th>command</th><th>seconds</th><th></th></tr>\n",
+    );
+    for o in &s.stages {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td style=\"text-align:left\"><code>{}</code></td><td>{:.1}</td><td>{}</td></tr>",
+            escape(&o.name),
+            escape(&o.command),
+            o.seconds,
+            if o.status == "ran" { "" } else { "reused" }
+        );
+    }
+    h.push_str("</table>\n</body></html>\n");
+    h
+}
+
+/// The `src` of every `<img>` in `html`, in order.
+pub fn image_sources(html: &str) -> Vec<String> {
+    html.match_indices("<img src=\"")
+        .filter_map(|(i, m)| {
+            let rest = &html[i + m.len()..];
+            rest.find('"').map(|end| rest[..end].replace("&amp;", "&"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(escape("a<b & \"c\">"), "a&lt;b &amp; &quot;c&quot;&gt;");
+    }
+
+    #[test]
+    fn finds_image_sources() {
+        let html = format!(
+            "{}{}",
+            figure("pca/a.png", "x"),
+            side_by_side(&[("b&c.png", "y")])
+        );
+        assert_eq!(image_sources(&html), vec!["pca/a.png", "b&c.png"]);
+    }
+
+    #[test]
+    fn short_numbers() {
+        assert_eq!(short(190.576), "190.6");
+        assert_eq!(short(12.345), "12.3");
+        assert_eq!(short(0.012345), "0.0123");
+    }
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(652824), "652,824");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+    }
+}

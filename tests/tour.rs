@@ -1,0 +1,129 @@
+//! `latentlab tour` on its hidden seconds-long budget: the report's pictures exist and decode,
+//! the table has a row per model, and a re-run skips what is finished.
+
+mod common;
+
+use std::path::Path;
+
+use common::{assert_bad_input, assert_success, latentlab, latentlab_with_env, temp_out};
+use latentlab::viz::report::image_sources;
+
+fn stage_status(out: &Path) -> Vec<(String, String)> {
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    summary["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_string(),
+                s["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_smoke_tour_writes_a_complete_report_and_reruns_only_what_is_missing() {
+    let out = temp_out("tour");
+    let out_arg = out.to_str().unwrap();
+    let tour = || latentlab(&["tour", "--budget", "smoke", "--out", out_arg, "--quiet"]);
+    assert_success(&tour());
+
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let sources = image_sources(&html);
+    assert!(sources.len() >= 19, "only {} images", sources.len());
+    for source in &sources {
+        assert!(
+            !source.starts_with('/') && !source.contains("://"),
+            "{source}"
+        );
+        let image = image::open(out.join(source))
+            .unwrap_or_else(|e| panic!("{source}: {e}"))
+            .to_rgb8();
+        let first = image.get_pixel(0, 0);
+        assert!(
+            image.pixels().any(|p| p != first),
+            "{source} is one flat colour"
+        );
+    }
+    for section in [
+        "1. PCA",
+        "2. PCA versus a deep autoencoder",
+        "3. Autoencoder latent space versus VAE latent space",
+        "4. The VAE",
+        "5. GANs",
+        "6. Every model",
+    ] {
+        assert!(html.contains(section), "no section {section}");
+    }
+
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let models: Vec<&str> = summary["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["folder"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        models,
+        ["pca", "ae", "vae", "gan", "gan-patchgan", "cgan"],
+        "a row per model"
+    );
+    for model in summary["models"].as_array().unwrap() {
+        let title = model["title"].as_str().unwrap();
+        assert!(html.contains(&format!("<tr><td>{title}</td>")), "{title}");
+        assert!(model["parameters"].as_u64().unwrap() > 0, "{title}");
+        if model["folder"] != "pca" {
+            assert!(model["classifier_fd"].as_f64().unwrap() >= 0.0, "{title}");
+        }
+    }
+    assert!(summary["models"][2]["neg_elbo"].as_f64().unwrap() > 0.0);
+    assert!(summary["models"][5]["class_accuracy"].as_f64().is_some());
+    let first = stage_status(&out);
+    assert!(first.iter().all(|(_, s)| s == "ran"), "{first:?}");
+
+    // The same tour again: nothing to do.
+    assert_success(&tour());
+    let second = stage_status(&out);
+    assert_eq!(second.len(), first.len());
+    assert!(second.iter().all(|(_, s)| s == "skipped"), "{second:?}");
+
+    // A lost output and a retrained model: only the stages they touch run again.
+    std::fs::remove_file(out.join("vae/samples.png")).unwrap();
+    std::fs::remove_file(out.join(".tour/train-gan.json")).unwrap();
+    assert_success(&tour());
+    let ran: Vec<String> = stage_status(&out)
+        .into_iter()
+        .filter(|(_, s)| s == "ran")
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(
+        ran,
+        ["train-gan", "sample-vae", "sample-gan", "eval-samples-gan"],
+        "only the missing stage and those that read the retrained GAN"
+    );
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn tour_refuses_bad_options_in_one_line() {
+    let output = latentlab(&["tour", "--budget", "huge"]);
+    assert_bad_input(&output, "huge");
+    let empty = temp_out("tour-no-weights");
+    std::fs::create_dir_all(&empty).unwrap();
+    let output = latentlab_with_env(
+        &[
+            "tour",
+            "--fid",
+            "inception",
+            "--out",
+            empty.to_str().unwrap(),
+        ],
+        &[("LATENTLAB_DATA_DIR", &empty)],
+    );
+    assert_bad_input(&output, "fid-weights");
+    std::fs::remove_dir_all(&empty).unwrap();
+}
