@@ -219,12 +219,7 @@ fn draw_reconstructions(
     path: &Path,
 ) -> Result<()> {
     let test = &dataset.test;
-    let mut picks: Vec<usize> = (0..dataset.num_classes().min(8))
-        .filter_map(|c| test.labels.iter().position(|&l| l as usize == c))
-        .collect();
-    if picks.len() < 8 {
-        picks = (0..test.len().min(8)).collect();
-    }
+    let picks = test.one_per_class(dataset.num_classes(), 8);
     let picked: Vec<u8> = picks
         .iter()
         .flat_map(|&i| test.image(i).iter().copied())

@@ -72,6 +72,19 @@ impl Split {
         &self.pixels[index * size..(index + 1) * size]
     }
 
+    /// Indices of `n` images to show: the first of each of the first `n` classes, or the first
+    /// `n` images when some of those classes are missing.
+    pub fn one_per_class(&self, num_classes: usize, n: usize) -> Vec<usize> {
+        let picks: Vec<usize> = (0..num_classes.min(n))
+            .filter_map(|c| self.labels.iter().position(|&l| l as usize == c))
+            .collect();
+        if picks.len() < n {
+            (0..self.len().min(n)).collect()
+        } else {
+            picks
+        }
+    }
+
     /// Number of images of each class, indexed by label.
     pub fn class_counts(&self, num_classes: usize) -> Vec<usize> {
         let mut counts = vec![0; num_classes];

@@ -38,13 +38,8 @@ fn draw_comparison(out: &Path, device: &str, summary: &Summary, path: &Path) -> 
     let vae = RunFolder::open(&out.join("vae"))?;
     let dataset = ae.load_data()?;
     let test = &dataset.test;
-    // One test image of each class (up to 8), as PCA's own figure picks them.
-    let mut picks: Vec<usize> = (0..dataset.num_classes().min(8))
-        .filter_map(|c| test.labels.iter().position(|&l| l as usize == c))
-        .collect();
-    if picks.len() < 8 {
-        picks = (0..test.len().min(8)).collect();
-    }
+    // The test images PCA's own figure shows.
+    let picks = test.one_per_class(dataset.num_classes(), 8);
     let bytes: Vec<u8> = picks
         .iter()
         .flat_map(|&i| test.image(i).iter().copied())
