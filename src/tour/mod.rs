@@ -137,7 +137,7 @@ pub fn run(options: &TourOptions) -> Result<Summary> {
         None => indicatif::ProgressBar::hidden(),
     };
     tour_bar.set_style(
-        ProgressStyle::with_template("tour [{bar:20}] stage {pos}/{len} {msg}")
+        ProgressStyle::with_template("tour [{bar:20}] {msg}")
             .expect("static template")
             .progress_chars("=> "),
     );
@@ -188,7 +188,7 @@ fn run_stages(
                 status: "skipped".into(),
                 seconds: marker.seconds,
             });
-            tour_bar.inc(1);
+            tour_bar.set_position(i as u64 + 1);
             continue;
         }
         let remaining: f64 = stages[i..].iter().map(|s| s.estimate_seconds).sum();
@@ -199,7 +199,14 @@ fn run_stages(
         };
         let eta = format_duration(remaining * pace);
         let elapsed = format_duration(started.elapsed().as_secs_f64());
-        tour_bar.set_message(format!("{}: elapsed {elapsed}, eta {eta}", stage.name));
+        // "stage k/n" names the stage now running, counted from 1.
+        tour_bar.set_position(i as u64 + 1);
+        tour_bar.set_message(format!(
+            "stage {}/{} {}: elapsed {elapsed}, eta {eta}",
+            i + 1,
+            stages.len(),
+            stage.name
+        ));
         if !options.quiet {
             progress::log(&format!(
                 "── tour stage {}/{}: {command}  (elapsed {elapsed}, eta {eta})",
@@ -224,7 +231,6 @@ fn run_stages(
             status: "ran".into(),
             seconds,
         });
-        tour_bar.inc(1);
     }
     Ok(outcomes)
 }
