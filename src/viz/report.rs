@@ -385,6 +385,14 @@ pub fn render(s: &Summary) -> String {
     );
 
     // 7. Published numbers.
+    if s.budget == "paper" && s.published.is_empty() {
+        h.push_str(
+            "<h2>7. Beside the published numbers</h2>\n<p>Published FIDs are on Inception \
+             features, and this tour measured on the classifier's: run <code>latentlab \
+             fid-weights</code> once, then the tour again (finished stages are reused) to put our \
+             FIDs beside them.</p>\n",
+        );
+    }
     if !s.published.is_empty() {
         h.push_str(
             "<h2>7. Beside the published numbers</h2>\n<table>\n<tr><th>published \
