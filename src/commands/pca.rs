@@ -10,7 +10,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::fsutil::{check_out_dir, prepare_out_dir, write_json};
 use crate::pca::{Components, Pca, PcaConfig, Solver, components_for_fraction, cumulative};
-use crate::viz::plot::{LineChart, Mark, Series, label_rows, save_charts};
+use crate::viz::plot::{LineChart, Mark, Series, save_charts};
 use crate::viz::{Colormap, GridOptions, ImageGrid};
 
 /// Arguments of `latentlab pca`.
@@ -238,21 +238,7 @@ fn draw_reconstructions(
         }
         labels.push(format!("k = {k}\nmse {mse:.4}"));
     }
-    let options = GridOptions {
-        columns: picks.len(),
-        scale: 2,
-        ..Default::default()
-    };
-    let image = grid.render(
-        Colormap::Linear {
-            low: 0.0,
-            high: 1.0,
-        },
-        &options,
-    );
-    let tile = test.shape.height as u32 * options.scale;
-    let labelled = label_rows(&image, &labels, options.gutter, tile + options.gutter, tile)?;
-    crate::viz::grid::save_png(&labelled, path)
+    grid.save_labelled_rows(picks.len(), &labels, path)
 }
 
 /// Scree plot (log scale) and cumulative explained variance with the 90 % and 95 % marks.

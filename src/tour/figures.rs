@@ -11,8 +11,7 @@ use crate::commands::run_folder::RunFolder;
 use crate::error::Result;
 use crate::pca::{Pca, bytes_to_matrix};
 use crate::tour::{Summary, TourOptions};
-use crate::viz::plot::label_rows;
-use crate::viz::{Colormap, GridOptions, ImageGrid};
+use crate::viz::ImageGrid;
 
 /// Where the comparison figure goes, relative to the tour folder.
 pub const COMPARE: &str = "figures/compare.png";
@@ -93,20 +92,6 @@ fn draw_comparison(out: &Path, device: &str, summary: &Summary, path: &Path) -> 
             grid.push(image.to_vec());
         }
     }
-    let options = GridOptions {
-        columns: picks.len(),
-        scale: 2,
-        ..Default::default()
-    };
-    let image = grid.render(
-        Colormap::Linear {
-            low: 0.0,
-            high: 1.0,
-        },
-        &options,
-    );
-    let tile = shape.height as u32 * options.scale;
     let labels: Vec<String> = rows.iter().map(|(label, _)| label.clone()).collect();
-    let labelled = label_rows(&image, &labels, options.gutter, tile + options.gutter, tile)?;
-    crate::viz::grid::save_png(&labelled, path)
+    grid.save_labelled_rows(picks.len(), &labels, path)
 }
