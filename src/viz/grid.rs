@@ -159,6 +159,34 @@ fn diverging(t: f32) -> [u8; 3] {
     }
 }
 
+impl ImageGrid {
+    /// Saves the grid as rows of `columns` images with pixels in [0, 1], each pixel drawn 2x2, and
+    /// `labels[i]` left of row `i` (comparison figures: originals over reconstructions).
+    pub fn save_labelled_rows(&self, columns: usize, labels: &[String], path: &Path) -> Result<()> {
+        let options = GridOptions {
+            columns,
+            scale: 2,
+            ..Default::default()
+        };
+        let image = self.render(
+            Colormap::Linear {
+                low: 0.0,
+                high: 1.0,
+            },
+            &options,
+        );
+        let tile = self.shape.height as u32 * options.scale;
+        let labelled = crate::viz::plot::label_rows(
+            &image,
+            labels,
+            options.gutter,
+            tile + options.gutter,
+            tile,
+        )?;
+        save_png(&labelled, path)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,33 +223,5 @@ mod tests {
         assert_eq!(diverging(0.0), [255, 255, 255]);
         assert_eq!(diverging(1.0), [255, 0, 0]);
         assert_eq!(diverging(-1.0), [0, 0, 255]);
-    }
-}
-
-impl ImageGrid {
-    /// Saves the grid as rows of `columns` images with pixels in [0, 1], each pixel drawn 2x2, and
-    /// `labels[i]` left of row `i` (comparison figures: originals over reconstructions).
-    pub fn save_labelled_rows(&self, columns: usize, labels: &[String], path: &Path) -> Result<()> {
-        let options = GridOptions {
-            columns,
-            scale: 2,
-            ..Default::default()
-        };
-        let image = self.render(
-            Colormap::Linear {
-                low: 0.0,
-                high: 1.0,
-            },
-            &options,
-        );
-        let tile = self.shape.height as u32 * options.scale;
-        let labelled = crate::viz::plot::label_rows(
-            &image,
-            labels,
-            options.gutter,
-            tile + options.gutter,
-            tile,
-        )?;
-        save_png(&labelled, path)
     }
 }
