@@ -2,8 +2,6 @@
 //! `figures/compare.png`, the same test images through PCA, the autoencoder and the VAE at the same
 //! latent size (Hinton & Salakhutdinov 2006, Fig. 2, with our models).
 
-use std::path::{Path, PathBuf};
-
 use burn::Tensor;
 use burn::tensor::TensorData;
 
@@ -16,23 +14,14 @@ use crate::viz::ImageGrid;
 /// Where the comparison figure goes, relative to the tour folder.
 pub const COMPARE: &str = "figures/compare.png";
 
-pub fn draw(options: &TourOptions, summary: &Summary) -> Result<PathBuf> {
-    let path = options.out.join(COMPARE);
-    draw_comparison(&options.out, &options.device, summary, &path)?;
-    Ok(path)
-}
+/// Draws `COMPARE` from the tour's pca, ae and vae folders.
+pub fn draw(options: &TourOptions, summary: &Summary) -> Result<()> {
+    let out = &options.out;
+    let device = options
+        .device
+        .parse::<crate::device::DeviceChoice>()?
+        .device()?;
 
-fn mse_of(summary: &Summary, folder: &str) -> String {
-    summary
-        .models
-        .iter()
-        .find(|r| r.folder == folder)
-        .and_then(|r| r.test_mse)
-        .map_or(String::new(), |m| format!("\nmse {m:.4}"))
-}
-
-fn draw_comparison(out: &Path, device: &str, summary: &Summary, path: &Path) -> Result<()> {
-    let device = device.parse::<crate::device::DeviceChoice>()?.device()?;
     let ae = RunFolder::open(&out.join("ae"))?;
     let vae = RunFolder::open(&out.join("vae"))?;
     let dataset = ae.load_data()?;
@@ -73,7 +62,7 @@ fn draw_comparison(out: &Path, device: &str, summary: &Summary, path: &Path) -> 
         Ok(recon.into_data().iter::<f32>().collect())
     };
     let rows = [
-        ("original".to_string(), originals.clone()),
+        ("original".to_string(), originals),
         (
             format!("PCA k = {}{}", pca.n_components(), mse_of(summary, "pca")),
             pca_values,
@@ -93,5 +82,14 @@ fn draw_comparison(out: &Path, device: &str, summary: &Summary, path: &Path) -> 
         }
     }
     let labels: Vec<String> = rows.iter().map(|(label, _)| label.clone()).collect();
-    grid.save_labelled_rows(picks.len(), &labels, path)
+    grid.save_labelled_rows(picks.len(), &labels, &out.join(COMPARE))
+}
+
+fn mse_of(summary: &Summary, folder: &str) -> String {
+    summary
+        .models
+        .iter()
+        .find(|r| r.folder == folder)
+        .and_then(|r| r.test_mse)
+        .map_or(String::new(), |m| format!("\nmse {m:.4}"))
 }

@@ -245,6 +245,21 @@ pub fn plan(options: &TourOptions) -> Result<Vec<Stage>> {
             .collect::<Vec<_>>()
     };
 
+    // A command reading a run folder: its words, then the common flags.
+    let reading = |words: &[&str]| [s(words), common.clone()].concat();
+    // A command training into `folder`: its words, the output, the data, the common flags.
+    let training = |words: Vec<String>, folder: &str| {
+        let output = s(&["--out", &out(folder)]);
+        [
+            words,
+            output,
+            data_flags.clone(),
+            common.clone(),
+            s(&["--force"]),
+        ]
+        .concat()
+    };
+
     // PCA has no --limit: it fits whatever data it is given, in a second.
     let mut pca = s(&[
         "pca",
@@ -278,12 +293,17 @@ pub fn plan(options: &TourOptions) -> Result<Vec<Stage>> {
     let trained = ["model.safetensors", "metrics.jsonl", "config.json"];
     for (folder, model, latent) in LATENT_MODELS {
         let latent = if latent == 0 { recipe.latent } else { latent };
-        let mut args = s(&["train", model, "--latent", &latent.to_string()]);
-        args.extend(s(&["--epochs", &recipe.latent_epochs.to_string()]));
-        args.extend(s(&["--out", &out(folder)]));
-        args.extend(data_flags.iter().cloned());
-        args.extend(common.iter().cloned());
-        args.push("--force".into());
+        let args = training(
+            s(&[
+                "train",
+                model,
+                "--latent",
+                &latent.to_string(),
+                "--epochs",
+                &recipe.latent_epochs.to_string(),
+            ]),
+            folder,
+        );
         let images = epoch_images * recipe.latent_epochs as f64;
         add(
             format!("train-{folder}"),
@@ -302,13 +322,9 @@ pub fn plan(options: &TourOptions) -> Result<Vec<Stage>> {
     } else {
         230.0
     };
-    args.extend(s(&["--out", &out("classifier")]));
-    args.extend(data_flags.iter().cloned());
-    args.extend(common.iter().cloned());
-    args.push("--force".into());
     add(
         "train-classifier".into(),
-        args,
+        training(args, "classifier"),
         outputs("classifier", &trained),
         vec![],
         epoch_images * recipe.classifier_epochs as f64 / classifier_rate + 2.0,
@@ -334,13 +350,9 @@ pub fn plan(options: &TourOptions) -> Result<Vec<Stage>> {
                 &lr.to_string(),
             ]));
         }
-        args.extend(s(&["--out", &out(folder)]));
-        args.extend(data_flags.iter().cloned());
-        args.extend(common.iter().cloned());
-        args.push("--force".into());
         add(
             format!("train-{folder}"),
-            args,
+            training(args, folder),
             outputs(folder, &["model.safetensors", "metrics.jsonl", "steps.png"]),
             vec![],
             epoch_images * recipe.gan_epochs as f64 / gan_rate + 2.0,
@@ -348,32 +360,26 @@ pub fn plan(options: &TourOptions) -> Result<Vec<Stage>> {
     }
 
     // Pictures from the trained models.
-    for folder in ["ae", "vae", "gan", "gan-patchgan", "cgan"] {
-        let mut args = s(&["sample", &out(folder)]);
-        args.extend(common.iter().cloned());
+    for folder in SCORED {
         add(
             format!("sample-{folder}"),
-            args,
+            reading(&["sample", &out(folder)]),
             outputs(folder, &["samples.png"]),
             vec![format!("train-{folder}")],
             2.0,
         );
     }
-    let mut args = s(&["interpolate", &out("vae")]);
-    args.extend(common.iter().cloned());
     add(
         "interpolate-vae".into(),
-        args,
+        reading(&["interpolate", &out("vae")]),
         outputs("vae", &["interpolation.png", "interpolation_prior.png"]),
         vec!["train-vae".into()],
         2.0,
     );
     for folder in ["ae-2d", "vae-2d"] {
-        let mut args = s(&["latent-map", &out(folder)]);
-        args.extend(common.iter().cloned());
         add(
             format!("latent-map-{folder}"),
-            args,
+            reading(&["latent-map", &out(folder)]),
             outputs(
                 folder,
                 &["latent_map.png", "latent_manifold.png", "latent_map.json"],
@@ -384,11 +390,9 @@ pub fn plan(options: &TourOptions) -> Result<Vec<Stage>> {
     }
 
     // Numbers.
-    let mut args = s(&["eval", &out("ae")]);
-    args.extend(common.iter().cloned());
     add(
         "eval-ae".into(),
-        args,
+        reading(&["eval", &out("ae")]),
         outputs("ae", &["eval.json"]),
         vec!["train-ae".into()],
         3.0,
