@@ -18,6 +18,7 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use latentlab::data::{Batch, ImageShape};
 use latentlab::models::gan::{DiscriminatorArch, GanConfig, GeneratorArch};
+use latentlab::ops::{FastConv, FusedNormAct};
 use latentlab::train::Learner;
 use latentlab::train::gan::GanLearner;
 use latentlab::train::latent::AdamSettings;
@@ -211,9 +212,7 @@ fn layer_table(device: &Device, images_per_second: f64) {
         let norm = BatchNormConfig::new(c).init(device);
         add(
             &format!("G batch norm + ReLU {c}@{side}"),
-            layer(device, [b, c, side, side], |x| {
-                burn::tensor::activation::relu(norm.forward(x))
-            }),
+            layer(device, [b, c, side, side], |x| norm.forward_relu(x)),
             2.0,
             1.0,
         );
@@ -222,7 +221,7 @@ fn layer_table(device: &Device, images_per_second: f64) {
         let conv = up(c);
         add(
             &format!("G conv-transpose {}→{} @{side}→{}", c[0], c[1], 2 * side),
-            layer(device, [b, c[0], side, side], |x| conv.forward(x)),
+            layer(device, [b, c[0], side, side], |x| conv.forward_fast(x)),
             2.0,
             1.0,
         );
@@ -231,7 +230,7 @@ fn layer_table(device: &Device, images_per_second: f64) {
         let conv = down(c);
         add(
             &format!("D conv {}→{} @{side}→{}", c[0], c[1], side / 2),
-            layer(device, [b, c[0], side, side], |x| conv.forward(x)),
+            layer(device, [b, c[0], side, side], |x| conv.forward_fast(x)),
             3.0,
             3.0,
         );
@@ -241,7 +240,7 @@ fn layer_table(device: &Device, images_per_second: f64) {
         add(
             &format!("D batch norm + LeakyReLU {c}@{side}"),
             layer(device, [b, c, side, side], |x| {
-                burn::tensor::activation::leaky_relu(norm.forward(x), 0.2)
+                norm.forward_leaky_relu(x, 0.2)
             }),
             3.0,
             3.0,
@@ -252,7 +251,7 @@ fn layer_table(device: &Device, images_per_second: f64) {
         .init(device);
     add(
         "D conv 256→1 (4x4 valid)",
-        layer(device, [b, 256, 4, 4], |x| logit.forward(x)),
+        layer(device, [b, 256, 4, 4], |x| logit.forward_fast(x)),
         3.0,
         3.0,
     );

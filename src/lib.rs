@@ -14,6 +14,7 @@ pub mod error;
 pub mod eval;
 pub mod fsutil;
 pub mod models;
+pub mod ops;
 pub mod pca;
 pub mod tour;
 pub mod train;

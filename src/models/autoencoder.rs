@@ -19,6 +19,7 @@ use burn::tensor::activation::relu;
 use crate::data::ImageShape;
 use crate::error::Error;
 use crate::models::likelihood::{Likelihood, ReconstructionHead};
+use crate::ops::FastConv;
 
 /// Fully connected or convolutional bodies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -206,7 +207,7 @@ impl Encoder {
             Encoder::Conv(conv) => {
                 let mut h = images;
                 for layer in &conv.layers {
-                    h = relu(layer.forward(h)); // [batch, channels_i, side/2^i, side/2^i]
+                    h = relu(layer.forward_fast(h)); // [batch, channels_i, side/2^i, side/2^i]
                 }
                 h.flatten::<2>(1, 3) // [batch, c * h * w]
             }
@@ -259,7 +260,7 @@ impl Decoder {
                 let mut h = h.reshape([batch, c, height, width]); // [batch, 64, 7, 7]
                 let last = conv.layers.len() - 1;
                 for (i, layer) in conv.layers.iter().enumerate() {
-                    h = layer.forward(h); // [batch, channels_i, 2·side, 2·side]
+                    h = layer.forward_fast(h); // [batch, channels_i, 2·side, 2·side]
                     if i < last {
                         h = relu(h);
                     }

@@ -11,6 +11,7 @@ use burn::tensor::activation::relu;
 
 use crate::data::ImageShape;
 use crate::error::Error;
+use crate::ops::FastConv;
 
 #[derive(Config, Debug)]
 pub struct ClassifierConfig {
@@ -84,7 +85,7 @@ impl Classifier {
     pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
         let mut h = images;
         for conv in &self.convs {
-            h = self.pool.forward(relu(conv.forward(h))); // [batch, channels_i, side/2^i, side/2^i]
+            h = self.pool.forward(relu(conv.forward_fast(h))); // [batch, channels_i, side/2^i, side/2^i]
         }
         let h = h.flatten::<2>(1, 3); // [batch, c * h * w]
         relu(self.hidden.forward(h)) // [batch, hidden]

@@ -13,7 +13,7 @@
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{BatchNorm, Embedding, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::{leaky_relu, relu};
+use burn::tensor::activation::leaky_relu;
 
 use crate::data::ImageShape;
 use crate::error::{Error, Result};
@@ -21,6 +21,7 @@ use crate::models::gan::{
     GanConfig, append_label_map, dcgan_batch_norm, dcgan_weights, join_label, label_embedding,
     label_map,
 };
+use crate::ops::{FastConv, FusedNormAct};
 
 /// The feature-map sides of a DCGAN for `shape`: the base side and the number of doublings.
 pub fn plan(shape: ImageShape) -> Result<(usize, usize)> {
@@ -117,11 +118,11 @@ impl DcganGenerator {
             .project
             .forward(input) // [batch, ngf·2^(n-1) · base · base]
             .reshape([batch, self.base_channels, self.base, self.base]); // [batch, ngf·2^(n-1), base, base]
-        let mut h = relu(self.project_norm.forward(h));
+        let mut h = self.project_norm.forward_relu(h);
         for (up, norm) in self.ups.iter().zip(&self.norms) {
-            h = relu(norm.forward(up.forward(h))); // [batch, channels / 2, 2·side, 2·side]
+            h = norm.forward_relu(up.forward_fast(h)); // [batch, channels / 2, 2·side, 2·side]
         }
-        self.to_image.forward(h).tanh() // [batch, c, h, w] in [-1, 1]
+        self.to_image.forward_fast(h).tanh() // [batch, c, h, w] in [-1, 1]
     }
 }
 
@@ -161,11 +162,11 @@ impl DcganDiscriminator {
     /// One logit per image, `[batch, 1]`.
     pub fn forward(&self, images: Tensor<4>, labels: Option<Tensor<1, Int>>) -> Tensor<2> {
         let x = append_label_map(images, &self.label, labels); // [batch, c (+1), h, w]
-        let mut h = leaky_relu(self.first.forward(x), 0.2); // [batch, ndf, h/2, w/2]
+        let mut h = leaky_relu(self.first.forward_fast(x), 0.2); // [batch, ndf, h/2, w/2]
         for (down, norm) in self.downs.iter().zip(&self.norms) {
-            h = leaky_relu(norm.forward(down.forward(h)), 0.2); // [batch, 2·channels, side/2, side/2]
+            h = norm.forward_leaky_relu(down.forward_fast(h), 0.2); // [batch, 2·channels, side/2, side/2]
         }
-        self.to_logit.forward(h).flatten::<2>(1, 3) // [batch, 1]
+        self.to_logit.forward_fast(h).flatten::<2>(1, 3) // [batch, 1]
     }
 }
 

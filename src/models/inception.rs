@@ -15,7 +15,7 @@ use crate::data::ImageShape;
 use crate::models::torchscript::TorchScriptWeights;
 use crate::{Error, Result};
 use burn::prelude::*;
-use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
+use burn::tensor::module::{avg_pool2d, max_pool2d};
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -203,7 +203,7 @@ impl ConvBnRelu {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        burn::tensor::activation::relu(conv2d(
+        burn::tensor::activation::relu(crate::ops::conv2d(
             x,
             self.weight.clone(),
             Some(self.bias.clone()),

@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::models::gan::{
     GanConfig, append_label_map, dcgan_batch_norm, dcgan_weights, label_map, receptive_field,
 };
+use crate::ops::{FastConv, FusedNormAct};
 
 /// (kernel, stride) of each convolution, input side first.
 pub fn layer_geometry(stride_2_layers: usize) -> Vec<(usize, usize)> {
@@ -109,11 +110,11 @@ impl PatchDiscriminator {
     /// One logit per patch, `[batch, 1, grid, grid]`.
     pub fn forward(&self, images: Tensor<4>, labels: Option<Tensor<1, Int>>) -> Tensor<4> {
         let x = append_label_map(images, &self.label, labels); // [batch, c (+1), h, w]
-        let mut h = leaky_relu(self.first.forward(x), 0.2); // [batch, ndf, h/2, w/2]
+        let mut h = leaky_relu(self.first.forward_fast(x), 0.2); // [batch, ndf, h/2, w/2]
         for (conv, norm) in self.middle.iter().zip(&self.norms) {
-            h = leaky_relu(norm.forward(conv.forward(h)), 0.2); // [batch, 2·channels, side/2 or side-1, …]
+            h = norm.forward_leaky_relu(conv.forward_fast(h), 0.2); // [batch, 2·channels, side/2 or side-1, …]
         }
-        self.to_logits.forward(h) // [batch, 1, grid, grid]
+        self.to_logits.forward_fast(h) // [batch, 1, grid, grid]
     }
 }
 

@@ -1,0 +1,551 @@
+//! Convolution layers through [`conv_cpu`](super::conv_cpu)'s kernels on the CPU.
+//!
+//! burn lets a project add a backend operation with its own backward pass (a *backend
+//! extension*): [`GemmConv`] is one for the four products of a 2-D convolution and its
+//! transpose. On Flex, f32 and `groups = 1` run on our im2col + GEMM kernels, anything else on
+//! Flex's own; on the GPU the default bodies call burn's operations unchanged. The autodiff
+//! implementation records one node per convolution whose backward pass calls the same kernels.
+//!
+//! Models call `layer.forward_fast(x)` ([`FastConv`]) on burn's `Conv2d` / `ConvTranspose2d`
+//! modules, so parameters, initialization and saved weights stay burn's; `layer.forward(x)`
+//! stays the reference the tests compare against.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::{Autodiff, NodeId};
+use burn::backend::flex::FlexTensor;
+use burn::backend::ops::ModuleOps;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
+use burn::module::Param;
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2d, ConvTranspose2d};
+use burn::prelude::*;
+use burn::tensor::DType;
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+
+use super::conv_cpu::{self, ConvGeometry};
+
+/// The products of a convolution and of its transpose as one backend operation each. The
+/// default bodies are burn's own operations, so a backend without kernels of ours loses nothing.
+#[backend_extension(Flex, Cube: cfg(feature = "vulkan"), Autodiff)]
+pub trait GemmConv: Backend {
+    fn gemm_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        Self::conv2d(x, weight, None, options)
+    }
+
+    fn gemm_conv2d_x_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        Self::conv2d_x_backward(x, weight, output_grad, options)
+    }
+
+    fn gemm_conv2d_weight_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        Self::conv2d_weight_backward(x, weight, output_grad, options)
+    }
+
+    fn gemm_conv_transpose2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        options: ConvTransposeOptions<2>,
+    ) -> FloatTensor<Self> {
+        Self::conv_transpose2d(x, weight, None, options)
+    }
+
+    fn gemm_conv_transpose2d_x_backward(
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvTransposeOptions<2>,
+    ) -> FloatTensor<Self> {
+        Self::conv_transpose2d_x_backward(weight, output_grad, options)
+    }
+
+    fn gemm_conv_transpose2d_weight_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvTransposeOptions<2>,
+    ) -> FloatTensor<Self> {
+        Self::conv_transpose2d_weight_backward(x, weight, output_grad, options)
+    }
+}
+
+/// `burn::tensor::module::conv2d`, on our kernels where they apply.
+pub fn conv2d(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<2>,
+) -> Tensor<4> {
+    let y = Tensor::from_dispatch(Dispatch::gemm_conv2d(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        options,
+    ));
+    add_bias(y, bias)
+}
+
+/// `burn::tensor::module::conv_transpose2d`, on our kernels where they apply.
+pub fn conv_transpose2d(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvTransposeOptions<2>,
+) -> Tensor<4> {
+    let y = Tensor::from_dispatch(Dispatch::gemm_conv_transpose2d(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        options,
+    ));
+    add_bias(y, bias)
+}
+
+/// `forward` of burn's convolution layers, through [`conv2d`] and [`conv_transpose2d`]: the
+/// layers keep burn's parameters, initialization and saved names; only the arithmetic differs.
+pub trait FastConv {
+    fn forward_fast(&self, x: Tensor<4>) -> Tensor<4>;
+}
+
+impl FastConv for Conv2d {
+    fn forward_fast(&self, x: Tensor<4>) -> Tensor<4> {
+        let [_, _, height, width] = x.dims();
+        let options = ConvOptions::new_with_padding(
+            self.stride,
+            padding_pairs(
+                &self.padding,
+                [height, width],
+                self.kernel_size,
+                self.stride,
+            ),
+            self.dilation,
+            self.groups,
+        );
+        conv2d(
+            x,
+            self.weight.val(),
+            self.bias.as_ref().map(Param::val),
+            options,
+        )
+    }
+}
+
+impl FastConv for ConvTranspose2d {
+    fn forward_fast(&self, x: Tensor<4>) -> Tensor<4> {
+        let options = ConvTransposeOptions::new(
+            self.stride,
+            self.padding,
+            self.padding_out,
+            self.dilation,
+            self.groups,
+        );
+        conv_transpose2d(
+            x,
+            self.weight.val(),
+            self.bias.as_ref().map(Param::val),
+            options,
+        )
+    }
+}
+
+/// (before, after) padding per dimension, as `Conv2d::forward` computes it (burn keeps that
+/// function private). "Same" pads as PyTorch and TensorFlow do: the extra row, if any, after.
+fn padding_pairs(
+    padding: &PaddingConfig2d,
+    size: [usize; 2],
+    kernel: [usize; 2],
+    stride: [usize; 2],
+) -> [(usize, usize); 2] {
+    match *padding {
+        PaddingConfig2d::Valid => [(0, 0); 2],
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
+        PaddingConfig2d::Same => std::array::from_fn(|d| {
+            let out = size[d].div_ceil(stride[d]);
+            let total = (out.saturating_sub(1) * stride[d] + kernel[d]).saturating_sub(size[d]);
+            (total / 2, total - total / 2)
+        }),
+    }
+}
+
+/// The bias is added outside the operation, so that autodiff sees the usual broadcast sum.
+fn add_bias(y: Tensor<4>, bias: Option<Tensor<1>>) -> Tensor<4> {
+    match bias {
+        Some(bias) => {
+            let channels = bias.dims()[0];
+            y + bias.reshape([1, channels, 1, 1])
+        }
+        None => y,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flex: the kernels, where they apply.
+
+/// The geometry of a `groups = 1` f32 convolution of `x` by `weight`, or `None` where Flex's
+/// own operation should run. `out_size` is the side of the convolution's output.
+fn conv_geometry(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    stride: [usize; 2],
+    padding: [usize; 2],
+    dilation: [usize; 2],
+    groups: usize,
+    out_size: [usize; 2],
+) -> Option<ConvGeometry> {
+    let f32_only = [x.dtype(), weight.dtype()].iter().all(|d| *d == DType::F32);
+    if groups != 1 || !f32_only {
+        return None;
+    }
+    let [batch, in_channels, in_h, in_w] = x.shape().dims();
+    let [out_channels, weight_in, kh, kw] = weight.shape().dims();
+    (weight_in == in_channels).then_some(ConvGeometry {
+        batch,
+        in_channels,
+        out_channels,
+        in_size: [in_h, in_w],
+        out_size,
+        kernel: [kh, kw],
+        stride,
+        padding,
+        dilation,
+    })
+}
+
+/// The output side of `options` applied to an input of side `in_size`.
+fn conv_out_size(
+    in_size: [usize; 2],
+    kernel: [usize; 2],
+    options: &ConvOptions<2>,
+) -> Option<[usize; 2]> {
+    let mut out = [0; 2];
+    for d in 0..2 {
+        let span = options.dilation[d] * (kernel[d] - 1) + 1;
+        let padded = in_size[d] + options.padding[d].0 + options.padding[d].1;
+        out[d] = padded.checked_sub(span)? / options.stride[d] + 1;
+    }
+    Some(out)
+}
+
+fn with_floats<R>(t: &FlexTensor, f: impl FnOnce(&[f32]) -> R) -> R {
+    let contiguous = t.to_contiguous();
+    f(contiguous
+        .as_slice::<f32>()
+        .expect("a contiguous f32 tensor"))
+}
+
+fn flex_tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+/// The geometry of `x`'s convolution under `options`, when our kernels take it.
+fn forward_geometry(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    options: &ConvOptions<2>,
+) -> Option<ConvGeometry> {
+    let [_, _, h, w] = x.shape().dims();
+    let [_, _, kh, kw] = weight.shape().dims();
+    let out = conv_out_size([h, w], [kh, kw], options)?;
+    // One output pixel per image (DCGAN's last layer) is a plain matrix product with a single
+    // row: copying the input into columns first only adds work, and Flex's path is faster there.
+    if out == [1, 1] {
+        return None;
+    }
+    conv_geometry(
+        x,
+        weight,
+        options.stride,
+        options.padding_begin(),
+        options.dilation,
+        options.groups,
+        out,
+    )
+}
+
+/// The geometry of the convolution that `options`' transposed convolution inverts: its input is
+/// the transposed convolution's output, of side `out_size`, and its output is `x`.
+fn transposed_geometry(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    options: &ConvTransposeOptions<2>,
+) -> Option<ConvGeometry> {
+    let [batch, channels, h, w] = x.shape().dims();
+    let [weight_in, weight_out, kh, kw] = weight.shape().dims();
+    if options.groups != 1 || weight_in != channels {
+        return None;
+    }
+    let mut out = [0; 2];
+    for (d, (side, k)) in [(h, kh), (w, kw)].into_iter().enumerate() {
+        out[d] = ((side - 1) * options.stride[d]
+            + options.dilation[d] * (k - 1)
+            + options.padding_out[d]
+            + 1)
+        .checked_sub(2 * options.padding[d])?;
+    }
+    // Seen from the convolution: input [batch, weight_out, out], output `x`, weight as is.
+    let mut g = conv_geometry(
+        &FlexTensor::empty([batch, weight_out, out[0], out[1]].into(), x.dtype()),
+        &FlexTensor::empty([weight_in, weight_out, kh, kw].into(), weight.dtype()),
+        options.stride,
+        options.padding,
+        options.dilation,
+        1,
+        [h, w],
+    )?;
+    g.out_channels = channels;
+    (x.dtype() == DType::F32).then_some(g)
+}
+
+impl GemmConv for Flex {
+    fn gemm_conv2d(x: FlexTensor, weight: FlexTensor, options: ConvOptions<2>) -> FlexTensor {
+        let Some(g) = forward_geometry(&x, &weight, &options) else {
+            return Flex::conv2d(x, weight, None, options);
+        };
+        let y = with_floats(&x, |x| {
+            with_floats(&weight, |w| conv_cpu::conv_forward(&g, x, w))
+        });
+        flex_tensor(y, [g.batch, g.out_channels, g.out_size[0], g.out_size[1]])
+    }
+
+    fn gemm_conv2d_x_backward(
+        x: FlexTensor,
+        weight: FlexTensor,
+        output_grad: FlexTensor,
+        options: ConvOptions<2>,
+    ) -> FlexTensor {
+        let Some(g) = forward_geometry(&x, &weight, &options) else {
+            return Flex::conv2d_x_backward(x, weight, output_grad, options);
+        };
+        let dx = with_floats(&output_grad, |dy| {
+            with_floats(&weight, |w| conv_cpu::conv_input_grad(&g, dy, w))
+        });
+        flex_tensor(dx, [g.batch, g.in_channels, g.in_size[0], g.in_size[1]])
+    }
+
+    fn gemm_conv2d_weight_backward(
+        x: FlexTensor,
+        weight: FlexTensor,
+        output_grad: FlexTensor,
+        options: ConvOptions<2>,
+    ) -> FlexTensor {
+        let Some(g) = forward_geometry(&x, &weight, &options) else {
+            return Flex::conv2d_weight_backward(x, weight, output_grad, options);
+        };
+        let dw = with_floats(&x, |x| {
+            with_floats(&output_grad, |dy| conv_cpu::conv_weight_grad(&g, x, dy))
+        });
+        flex_tensor(
+            dw,
+            [g.out_channels, g.in_channels, g.kernel[0], g.kernel[1]],
+        )
+    }
+
+    fn gemm_conv_transpose2d(
+        x: FlexTensor,
+        weight: FlexTensor,
+        options: ConvTransposeOptions<2>,
+    ) -> FlexTensor {
+        let Some(g) = transposed_geometry(&x, &weight, &options) else {
+            return Flex::conv_transpose2d(x, weight, None, options);
+        };
+        // The transposed convolution is the input gradient of `g`, with `x` as the output grad.
+        let y = with_floats(&x, |x| {
+            with_floats(&weight, |w| conv_cpu::conv_input_grad(&g, x, w))
+        });
+        flex_tensor(y, [g.batch, g.in_channels, g.in_size[0], g.in_size[1]])
+    }
+
+    fn gemm_conv_transpose2d_x_backward(
+        weight: FlexTensor,
+        output_grad: FlexTensor,
+        options: ConvTransposeOptions<2>,
+    ) -> FlexTensor {
+        // The input's shape follows from the output gradient's: only its side is needed.
+        let [batch, _, oh, ow] = output_grad.shape().dims();
+        let [weight_in, _, kh, kw] = weight.shape().dims();
+        let side = |d: usize, out: usize, k: usize| {
+            (out + 2 * options.padding[d])
+                .checked_sub(options.dilation[d] * (k - 1) + options.padding_out[d] + 1)
+                .map(|v| v / options.stride[d] + 1)
+        };
+        let input_shape = side(0, oh, kh)
+            .zip(side(1, ow, kw))
+            .map(|(h, w)| [batch, weight_in, h, w]);
+        let geometry = input_shape.and_then(|shape| {
+            transposed_geometry(
+                &FlexTensor::empty(shape.into(), output_grad.dtype()),
+                &weight,
+                &options,
+            )
+            .filter(|g| g.in_size == [oh, ow])
+        });
+        let Some(g) = geometry else {
+            return Flex::conv_transpose2d_x_backward(weight, output_grad, options);
+        };
+        let dx = with_floats(&output_grad, |dy| {
+            with_floats(&weight, |w| conv_cpu::conv_forward(&g, dy, w))
+        });
+        flex_tensor(dx, [g.batch, g.out_channels, g.out_size[0], g.out_size[1]])
+    }
+
+    fn gemm_conv_transpose2d_weight_backward(
+        x: FlexTensor,
+        weight: FlexTensor,
+        output_grad: FlexTensor,
+        options: ConvTransposeOptions<2>,
+    ) -> FlexTensor {
+        let Some(g) = transposed_geometry(&x, &weight, &options) else {
+            return Flex::conv_transpose2d_weight_backward(x, weight, output_grad, options);
+        };
+        // dW of the transposed convolution is dW of `g` with the roles of input and output
+        // gradient exchanged: its input is the output gradient, its output gradient is `x`.
+        let dw = with_floats(&output_grad, |dy| {
+            with_floats(&x, |x| conv_cpu::conv_weight_grad(&g, dy, x))
+        });
+        flex_tensor(
+            dw,
+            [g.out_channels, g.in_channels, g.kernel[0], g.kernel[1]],
+        )
+    }
+}
+
+#[cfg(feature = "vulkan")]
+impl GemmConv for burn::backend::Cube {}
+
+// ---------------------------------------------------------------------------------------------
+// Autodiff: one node per convolution, its backward pass on the inner backend's products.
+
+impl<B: GemmConv, C: CheckpointStrategy> GemmConv for Autodiff<B, C> {
+    fn gemm_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct ConvBackward;
+
+        impl<B: GemmConv> Backward<B, 2> for ConvBackward {
+            type State = (NodeId, NodeId, ConvOptions<2>);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 2>,
+                grads: &mut Gradients,
+                checkpointer: &mut Checkpointer,
+            ) {
+                let [node_x, node_weight] = ops.parents;
+                let grad = grads.consume::<B>(&ops.node);
+                let (x_state, weight_state, options) = ops.state;
+                let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
+                let weight =
+                    checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(weight_state);
+                if let Some(node) = node_x {
+                    let dx = B::gemm_conv2d_x_backward(
+                        x.clone(),
+                        weight.clone(),
+                        grad.clone(),
+                        options.clone(),
+                    );
+                    grads.register::<B>(node.id, dx);
+                }
+                if let Some(node) = node_weight {
+                    let dw = B::gemm_conv2d_weight_backward(x, weight, grad, options);
+                    grads.register::<B>(node.id, dw);
+                }
+            }
+        }
+
+        match ConvBackward
+            .prepare::<C>([x.node(), weight.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let weight_state = prep.checkpoint(&weight);
+                let output =
+                    B::gemm_conv2d(x.into_primitive(), weight.into_primitive(), options.clone());
+                prep.finish((x_state, weight_state, options), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::gemm_conv2d(
+                x.into_primitive(),
+                weight.into_primitive(),
+                options,
+            )),
+        }
+    }
+
+    fn gemm_conv_transpose2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        options: ConvTransposeOptions<2>,
+    ) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct ConvTransposeBackward;
+
+        impl<B: GemmConv> Backward<B, 2> for ConvTransposeBackward {
+            type State = (NodeId, NodeId, ConvTransposeOptions<2>);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 2>,
+                grads: &mut Gradients,
+                checkpointer: &mut Checkpointer,
+            ) {
+                let [node_x, node_weight] = ops.parents;
+                let grad = grads.consume::<B>(&ops.node);
+                let (x_state, weight_state, options) = ops.state;
+                let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
+                let weight =
+                    checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(weight_state);
+                if let Some(node) = node_x {
+                    let dx = B::gemm_conv_transpose2d_x_backward(
+                        weight.clone(),
+                        grad.clone(),
+                        options.clone(),
+                    );
+                    grads.register::<B>(node.id, dx);
+                }
+                if let Some(node) = node_weight {
+                    let dw = B::gemm_conv_transpose2d_weight_backward(x, weight, grad, options);
+                    grads.register::<B>(node.id, dw);
+                }
+            }
+        }
+
+        match ConvTransposeBackward
+            .prepare::<C>([x.node(), weight.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let weight_state = prep.checkpoint(&weight);
+                let output = B::gemm_conv_transpose2d(
+                    x.into_primitive(),
+                    weight.into_primitive(),
+                    options.clone(),
+                );
+                prep.finish((x_state, weight_state, options), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::gemm_conv_transpose2d(
+                x.into_primitive(),
+                weight.into_primitive(),
+                options,
+            )),
+        }
+    }
+}

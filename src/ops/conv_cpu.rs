@@ -1,0 +1,638 @@
+//! 2-D convolutions on the CPU as im2col + one large matrix product (the `gemm` crate).
+//!
+//! A convolution of `x` [n, c_in, h, w] with `weight` [c_out, c_in, kh, kw] is, for every output
+//! pixel p, the dot product of the weight rows with the input patch under p. Laying the patches
+//! of a chunk of images side by side as the columns of `col` [c_in·kh·kw, images·oh·ow] turns the
+//! whole chunk into one product `weight · col`, and both gradients into products too:
+//!
+//! - forward:        y   = W · col(x)
+//! - weight grad:    dW  = dy · col(x)ᵀ
+//! - input grad:     dx  = col⁻¹(Wᵀ · dy)   (col2im scatters each column back onto its patch)
+//!
+//! A transposed convolution is the input gradient of the convolution it inverts, so the same three
+//! functions serve it with the roles exchanged (see `ops::conv`).
+//!
+//! burn Flex computes the gradients as further convolutions (the weight gradient as a convolution
+//! whose kernel is the whole output gradient), which leaves its matrix products thin; here every
+//! product is at least a chunk of images wide. Only `groups = 1` takes this path.
+
+use rayon::prelude::*;
+
+/// Sizes and options of one convolution, from the point of view of the forward convolution
+/// (`input` → `output`), whichever of the three products is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvGeometry {
+    pub batch: usize,
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub in_size: [usize; 2],
+    pub out_size: [usize; 2],
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    /// Zero rows/columns before the first input row/column (any after the last are implied by
+    /// `out_size`).
+    pub padding: [usize; 2],
+    pub dilation: [usize; 2],
+}
+
+/// Floats of `col` per chunk: big enough that each product is hundreds of columns wide, small
+/// enough to stay in the last-level cache of a small machine.
+const COL_BUDGET: usize = 1 << 19;
+
+impl ConvGeometry {
+    /// The output side a convolution produces from this input (PyTorch's formula), for checks.
+    pub fn natural_out_size(&self, pad_end: [usize; 2]) -> [usize; 2] {
+        std::array::from_fn(|d| {
+            let span = self.dilation[d] * (self.kernel[d] - 1) + 1;
+            (self.in_size[d] + self.padding[d] + pad_end[d]).saturating_sub(span) / self.stride[d]
+                + 1
+        })
+    }
+
+    /// Rows of `col`: one per (input channel, kernel row, kernel column).
+    fn patch_len(&self) -> usize {
+        self.in_channels * self.kernel[0] * self.kernel[1]
+    }
+
+    fn out_pixels(&self) -> usize {
+        self.out_size[0] * self.out_size[1]
+    }
+
+    fn in_pixels(&self) -> usize {
+        self.in_size[0] * self.in_size[1]
+    }
+
+    /// Images per chunk.
+    fn chunk(&self) -> usize {
+        let per_image = (self.patch_len() * self.out_pixels()).max(1);
+        (COL_BUDGET / per_image).clamp(1, self.batch.max(1))
+    }
+
+    pub fn input_len(&self) -> usize {
+        self.batch * self.in_channels * self.in_pixels()
+    }
+
+    pub fn output_len(&self) -> usize {
+        self.batch * self.out_channels * self.out_pixels()
+    }
+
+    pub fn weight_len(&self) -> usize {
+        self.out_channels * self.patch_len()
+    }
+
+    /// The output columns `[lo, hi)` whose tap `tap` lands inside the input along `d`.
+    fn valid_outputs(&self, d: usize, tap: usize) -> (usize, usize) {
+        let offset = tap * self.dilation[d];
+        let stride = self.stride[d];
+        // First o with o·s + offset ≥ padding.
+        let lo = self.padding[d].saturating_sub(offset).div_ceil(stride);
+        // First o with o·s + offset ≥ padding + in_size.
+        let hi = (self.padding[d] + self.in_size[d])
+            .saturating_sub(offset)
+            .div_ceil(stride);
+        (lo.min(self.out_size[d]), hi.min(self.out_size[d]))
+    }
+}
+
+/// Where one kernel tap reads in the stride-phase layout (see [`Phases`]).
+struct Tap {
+    /// The sub-plane: (row phase, column phase).
+    phase: [usize; 2],
+    /// Sub-plane coordinate of output (0, 0) along each dimension (added to oy, ox).
+    shift: [isize; 2],
+    /// Outputs whose tap lands inside the input, per dimension.
+    rows: (usize, usize),
+    cols: (usize, usize),
+}
+
+/// A strided convolution reads every s-th pixel, which makes im2col and col2im move one float at
+/// a time. Split each input plane by stride phase first — sub-plane (a, b) holds the pixels
+/// (a + s·u, b + s·v) — and every kernel tap reads (and col2im writes) a contiguous run of a
+/// sub-plane instead: the pixel of output (oy, ox) under tap (ky, kx) is (oy + ⌊q/s⌋, ox + …) of
+/// sub-plane (q mod s, …) with q = k·d − p. With stride 1 the layout is the plane itself.
+struct Phases {
+    stride: [usize; 2],
+    /// Sub-plane side.
+    side: [usize; 2],
+}
+
+impl Phases {
+    fn new(g: &ConvGeometry) -> Self {
+        let side = std::array::from_fn(|d| g.in_size[d].div_ceil(g.stride[d]));
+        Self {
+            stride: g.stride,
+            side,
+        }
+    }
+
+    fn identity(&self) -> bool {
+        self.stride == [1, 1]
+    }
+
+    /// Floats of one input plane in this layout.
+    fn plane_len(&self) -> usize {
+        self.stride[0] * self.stride[1] * self.side[0] * self.side[1]
+    }
+
+    fn tap(&self, g: &ConvGeometry, ky: usize, kx: usize) -> Tap {
+        let split = |d: usize, k: usize| {
+            let q = (k * g.dilation[d]) as isize - g.padding[d] as isize;
+            let s = g.stride[d] as isize;
+            (q.rem_euclid(s) as usize, q.div_euclid(s))
+        };
+        let ((a, dy), (b, dx)) = (split(0, ky), split(1, kx));
+        Tap {
+            phase: [a, b],
+            shift: [dy, dx],
+            rows: g.valid_outputs(0, ky),
+            cols: g.valid_outputs(1, kx),
+        }
+    }
+
+    /// The run of sub-plane floats that output row `oy` reads under `tap` (offset in the plane).
+    fn run(&self, tap: &Tap, oy: usize) -> usize {
+        let sub = (tap.phase[0] * self.stride[1] + tap.phase[1]) * self.side[0] * self.side[1];
+        let u = (oy as isize + tap.shift[0]) as usize;
+        let v = (tap.cols.0 as isize + tap.shift[1]) as usize;
+        sub + u * self.side[1] + v
+    }
+
+    /// `plane` (one input plane) in this layout.
+    fn split(&self, plane: &[f32], [h, w]: [usize; 2], out: &mut [f32]) {
+        let [sy, sx] = self.stride;
+        for a in 0..sy {
+            for b in 0..sx {
+                let sub = &mut out[(a * sx + b) * self.side[0] * self.side[1]..]
+                    [..self.side[0] * self.side[1]];
+                for (u, row) in sub.chunks_mut(self.side[1]).enumerate() {
+                    let y = a + u * sy;
+                    if y >= h {
+                        row.fill(0.0);
+                        continue;
+                    }
+                    let src = &plane[y * w..][..w];
+                    for (v, o) in row.iter_mut().enumerate() {
+                        let x = b + v * sx;
+                        *o = if x < w { src[x] } else { 0.0 };
+                    }
+                }
+            }
+        }
+    }
+
+    /// The inverse of [`split`](Self::split), overwriting `plane`.
+    fn merge(&self, split: &[f32], [h, w]: [usize; 2], plane: &mut [f32]) {
+        let [sy, sx] = self.stride;
+        for (y, row) in plane.chunks_mut(w).enumerate().take(h) {
+            let (a, u) = (y % sy, y / sy);
+            for (x, o) in row.iter_mut().enumerate() {
+                let (b, v) = (x % sx, x / sx);
+                *o = split[(a * sx + b) * self.side[0] * self.side[1] + u * self.side[1] + v];
+            }
+        }
+    }
+}
+
+/// `col[(c, ky, kx), (i, oy, ox)] = x[first + i, c, oy·s + ky·d − p, ox·s + kx·d − p]` (0 in the
+/// padding) for the `images` images from `first`.
+fn im2col(g: &ConvGeometry, x: &[f32], first: usize, images: usize, col: &mut [f32]) {
+    let [kh, kw] = g.kernel;
+    let [oh, ow] = g.out_size;
+    let phases = Phases::new(g);
+    let (plane, split_len) = (g.in_pixels(), phases.plane_len());
+    let planes = &x[first * g.in_channels * plane..][..images * g.in_channels * plane];
+    // With stride 1 the planes are read where they are.
+    let mut split = Vec::new();
+    let split: &[f32] = if phases.identity() {
+        planes
+    } else {
+        split.resize(images * g.in_channels * split_len, 0.0);
+        split
+            .par_chunks_mut(split_len)
+            .zip(planes.par_chunks(plane))
+            .for_each(|(out, plane)| phases.split(plane, g.in_size, out));
+        &split
+    };
+    let width = images * oh * ow;
+    col[..g.patch_len() * width]
+        .par_chunks_mut(width)
+        .enumerate()
+        .for_each(|(row, col_row)| {
+            let (c, ky, kx) = (row / (kh * kw), row / kw % kh, row % kw);
+            let tap = phases.tap(g, ky, kx);
+            let ((y_lo, y_hi), (x_lo, x_hi)) = (tap.rows, tap.cols);
+            for i in 0..images {
+                let src_plane = &split[(i * g.in_channels + c) * split_len..][..split_len];
+                for (oy, out) in col_row[i * oh * ow..][..oh * ow].chunks_mut(ow).enumerate() {
+                    if oy < y_lo || oy >= y_hi || x_hi <= x_lo {
+                        out.fill(0.0);
+                        continue;
+                    }
+                    out[..x_lo].fill(0.0);
+                    out[x_hi..].fill(0.0);
+                    let start = phases.run(&tap, oy);
+                    out[x_lo..x_hi].copy_from_slice(&src_plane[start..start + x_hi - x_lo]);
+                }
+            }
+        });
+}
+
+/// The inverse scatter of [`im2col`]: adds every column entry onto the input pixel it was read
+/// from. Each task owns one (image, channel) plane of `dx`, so no two write the same float.
+fn col2im(g: &ConvGeometry, col: &[f32], first: usize, images: usize, dx: &mut [f32]) {
+    let [kh, kw] = g.kernel;
+    let [oh, ow] = g.out_size;
+    let phases = Phases::new(g);
+    let (plane_len, split_len) = (g.in_pixels(), phases.plane_len());
+    let width = images * oh * ow;
+    let planes = &mut dx[first * g.in_channels * plane_len..][..images * g.in_channels * plane_len];
+    let accumulate = |index: usize, split: &mut [f32]| {
+        let (i, c) = (index / g.in_channels, index % g.in_channels);
+        for ky in 0..kh {
+            for kx in 0..kw {
+                let tap = phases.tap(g, ky, kx);
+                let ((y_lo, y_hi), (x_lo, x_hi)) = (tap.rows, tap.cols);
+                if x_hi <= x_lo {
+                    continue;
+                }
+                let row = &col[((c * kh + ky) * kw + kx) * width + i * oh * ow..][..oh * ow];
+                for oy in y_lo..y_hi {
+                    let start = phases.run(&tap, oy);
+                    let dst = &mut split[start..start + x_hi - x_lo];
+                    let src = &row[oy * ow + x_lo..oy * ow + x_hi];
+                    dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+                }
+            }
+        }
+    };
+    if phases.identity() {
+        planes
+            .par_chunks_mut(plane_len)
+            .enumerate()
+            .for_each(|(index, plane)| accumulate(index, plane));
+    } else {
+        planes.par_chunks_mut(plane_len).enumerate().for_each_init(
+            Vec::new,
+            |split, (index, plane)| {
+                split.clear();
+                split.resize(split_len, 0.0);
+                accumulate(index, split);
+                phases.merge(split, g.in_size, plane);
+            },
+        );
+    }
+}
+
+/// `dy[first.., co, p]` of `images` images as one matrix [c_out, images·oh·ow].
+fn gather_output(g: &ConvGeometry, dy: &[f32], first: usize, images: usize, out: &mut [f32]) {
+    let pixels = g.out_pixels();
+    out[..g.out_channels * images * pixels]
+        .par_chunks_mut(images * pixels)
+        .enumerate()
+        .for_each(|(co, row)| {
+            for i in 0..images {
+                let src = &dy[((first + i) * g.out_channels + co) * pixels..][..pixels];
+                row[i * pixels..][..pixels].copy_from_slice(src);
+            }
+        });
+}
+
+/// The inverse of [`gather_output`].
+fn scatter_output(g: &ConvGeometry, rows: &[f32], first: usize, images: usize, y: &mut [f32]) {
+    let pixels = g.out_pixels();
+    let width = images * pixels;
+    y[first * g.out_channels * pixels..][..images * g.out_channels * pixels]
+        .par_chunks_mut(pixels)
+        .enumerate()
+        .for_each(|(index, dst)| {
+            let (i, co) = (index / g.out_channels, index % g.out_channels);
+            let src = &rows[co * width + i * pixels..][..pixels];
+            dst.copy_from_slice(src);
+        });
+}
+
+/// A row- or column-major view of a matrix in a slice: element (r, c) at `r·rows + c·cols`.
+#[derive(Clone, Copy)]
+struct Strides {
+    rows: isize,
+    cols: isize,
+}
+
+const ROW_MAJOR: fn(usize) -> Strides = |width| Strides {
+    rows: width as isize,
+    cols: 1,
+};
+const TRANSPOSED: fn(usize) -> Strides = |height| Strides {
+    rows: 1,
+    cols: height as isize,
+};
+
+/// `dst (+)= lhs · rhs` with `lhs` [m, k] and `rhs` [k, n], on all of rayon's threads.
+#[allow(clippy::too_many_arguments)]
+fn matmul(
+    [m, k, n]: [usize; 3],
+    dst: &mut [f32],
+    dst_strides: Strides,
+    accumulate: bool,
+    lhs: &[f32],
+    lhs_strides: Strides,
+    rhs: &[f32],
+    rhs_strides: Strides,
+) {
+    let last = |s: Strides, r: usize, c: usize| {
+        (r.saturating_sub(1) as isize * s.rows + c.saturating_sub(1) as isize * s.cols) as usize
+    };
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(last(dst_strides, m, n) < dst.len(), "matmul: dst too short");
+    if k > 0 {
+        assert!(last(lhs_strides, m, k) < lhs.len(), "matmul: lhs too short");
+        assert!(last(rhs_strides, k, n) < rhs.len(), "matmul: rhs too short");
+    }
+    let threads = rayon::current_num_threads();
+    let parallelism = if threads > 1 && m * n * k > 1 << 16 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: every (row, column) the product touches lies inside its slice (asserted above
+    // from the largest index each view reaches), and `dst` does not alias `lhs` or `rhs`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            dst_strides.cols,
+            dst_strides.rows,
+            accumulate,
+            lhs.as_ptr(),
+            lhs_strides.cols,
+            lhs_strides.rows,
+            rhs.as_ptr(),
+            rhs_strides.cols,
+            rhs_strides.rows,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+/// `y = conv(x, weight)`: `x` [batch, c_in, h, w], `weight` [c_out, c_in, kh, kw],
+/// `y` [batch, c_out, oh, ow].
+pub fn conv_forward(g: &ConvGeometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
+    assert_eq!(x.len(), g.input_len());
+    assert_eq!(weight.len(), g.weight_len());
+    let mut y = vec![0.0; g.output_len()];
+    let (patch, pixels, chunk) = (g.patch_len(), g.out_pixels(), g.chunk());
+    let mut col = vec![0.0; patch * chunk * pixels];
+    let mut rows = vec![0.0; g.out_channels * chunk * pixels];
+    for first in (0..g.batch).step_by(chunk) {
+        let images = chunk.min(g.batch - first);
+        let width = images * pixels;
+        im2col(g, x, first, images, &mut col);
+        matmul(
+            [g.out_channels, patch, width],
+            &mut rows,
+            ROW_MAJOR(width),
+            false,
+            weight,
+            ROW_MAJOR(patch),
+            &col,
+            ROW_MAJOR(width),
+        );
+        scatter_output(g, &rows, first, images, &mut y);
+    }
+    y
+}
+
+/// The gradient of [`conv_forward`] with respect to `x`, given `dy` [batch, c_out, oh, ow].
+pub fn conv_input_grad(g: &ConvGeometry, dy: &[f32], weight: &[f32]) -> Vec<f32> {
+    assert_eq!(dy.len(), g.output_len());
+    assert_eq!(weight.len(), g.weight_len());
+    let mut dx = vec![0.0; g.input_len()];
+    let (patch, pixels, chunk) = (g.patch_len(), g.out_pixels(), g.chunk());
+    let mut col = vec![0.0; patch * chunk * pixels];
+    let mut rows = vec![0.0; g.out_channels * chunk * pixels];
+    for first in (0..g.batch).step_by(chunk) {
+        let images = chunk.min(g.batch - first);
+        let width = images * pixels;
+        gather_output(g, dy, first, images, &mut rows);
+        matmul(
+            [patch, g.out_channels, width],
+            &mut col,
+            ROW_MAJOR(width),
+            false,
+            weight,
+            TRANSPOSED(patch),
+            &rows,
+            ROW_MAJOR(width),
+        );
+        col2im(g, &col, first, images, &mut dx);
+    }
+    dx
+}
+
+/// The gradient of [`conv_forward`] with respect to `weight`, [c_out, c_in, kh, kw].
+pub fn conv_weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    assert_eq!(x.len(), g.input_len());
+    assert_eq!(dy.len(), g.output_len());
+    let mut dw = vec![0.0; g.weight_len()];
+    let (patch, pixels, chunk) = (g.patch_len(), g.out_pixels(), g.chunk());
+    let mut col = vec![0.0; patch * chunk * pixels];
+    let mut rows = vec![0.0; g.out_channels * chunk * pixels];
+    for first in (0..g.batch).step_by(chunk) {
+        let images = chunk.min(g.batch - first);
+        let width = images * pixels;
+        im2col(g, x, first, images, &mut col);
+        gather_output(g, dy, first, images, &mut rows);
+        matmul(
+            [g.out_channels, width, patch],
+            &mut dw,
+            ROW_MAJOR(patch),
+            first > 0,
+            &rows,
+            ROW_MAJOR(width),
+            &col,
+            TRANSPOSED(width),
+        );
+    }
+    dw
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The input coordinate a kernel tap reads for output coordinate `o` along dimension `d`,
+    /// or `None` in the padding.
+    fn source(g: &ConvGeometry, d: usize, o: usize, tap: usize) -> Option<usize> {
+        (o * g.stride[d] + tap * g.dilation[d])
+            .checked_sub(g.padding[d])
+            .filter(|&i| i < g.in_size[d])
+    }
+
+    /// The definition, one multiply-add at a time.
+    fn direct(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
+        let [kh, kw] = g.kernel;
+        let [oh, ow] = g.out_size;
+        let [ih, iw] = g.in_size;
+        let mut y = vec![0.0; g.output_len()];
+        for n in 0..g.batch {
+            for co in 0..g.out_channels {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let mut sum = 0.0f64;
+                        for c in 0..g.in_channels {
+                            for ky in 0..kh {
+                                for kx in 0..kw {
+                                    let (Some(iy), Some(ix)) =
+                                        (source(g, 0, oy, ky), source(g, 1, ox, kx))
+                                    else {
+                                        continue;
+                                    };
+                                    sum += (x[((n * g.in_channels + c) * ih + iy) * iw + ix]
+                                        * w[((co * g.in_channels + c) * kh + ky) * kw + kx])
+                                        as f64;
+                                }
+                            }
+                        }
+                        y[((n * g.out_channels + co) * oh + oy) * ow + ox] = sum as f32;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        (0..len)
+            .map(|i| ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) as f32)
+            .map(|v| v / (1u32 << 24) as f32 - 0.5)
+            .collect()
+    }
+
+    fn dot(a: &[f32], b: &[f32]) -> f64 {
+        a.iter().zip(b).map(|(x, y)| (x * y) as f64).sum()
+    }
+
+    fn geometries() -> Vec<ConvGeometry> {
+        let mut out = Vec::new();
+        // (c_in, c_out, in side, kernel, stride, padding, dilation, pad_end)
+        for (c_in, c_out, side, k, s, p, d, pad_end) in [
+            (3, 4, 8, 4, 2, 1, 1, 1),  // DCGAN down-sampling
+            (2, 5, 7, 3, 1, 1, 1, 1),  // same-size 3x3
+            (3, 2, 9, 3, 2, 0, 1, 0),  // Inception stem, odd side
+            (4, 3, 6, 1, 1, 0, 1, 0),  // 1x1
+            (2, 3, 9, 3, 1, 2, 2, 2),  // dilated
+            (2, 2, 5, 4, 1, 3, 1, 3),  // the full padding of a transposed convolution
+            (1, 2, 4, 4, 1, 0, 1, 0),  // kernel as large as the input
+            (2, 3, 11, 2, 3, 1, 1, 0), // stride larger than the kernel: skipped pixels
+        ] {
+            let mut g = ConvGeometry {
+                batch: 3,
+                in_channels: c_in,
+                out_channels: c_out,
+                in_size: [side, side + 1],
+                out_size: [0, 0],
+                kernel: [k, k],
+                stride: [s, s],
+                padding: [p, p],
+                dilation: [d, d],
+            };
+            g.out_size = g.natural_out_size([pad_end, pad_end]);
+            out.push(g);
+        }
+        out
+    }
+
+    #[test]
+    fn forward_matches_the_definition() {
+        for g in geometries() {
+            let x = values(g.input_len(), 1);
+            let w = values(g.weight_len(), 2);
+            let fast = conv_forward(&g, &x, &w);
+            let slow = direct(&g, &x, &w);
+            for (i, (a, b)) in fast.iter().zip(&slow).enumerate() {
+                assert!((a - b).abs() < 1e-4, "{g:?} at {i}: {a} vs {b}");
+            }
+        }
+    }
+
+    /// Both gradients through the adjoint identity: for any dy,
+    /// ⟨conv(x, w), dy⟩ = ⟨x, ∂x⟩ = ⟨w, ∂w⟩, since the convolution is linear in each.
+    #[test]
+    fn gradients_are_the_adjoints_of_the_forward() {
+        for g in geometries() {
+            let x = values(g.input_len(), 3);
+            let w = values(g.weight_len(), 4);
+            let dy = values(g.output_len(), 5);
+            let forward = dot(&direct(&g, &x, &w), &dy);
+            let via_input = dot(&x, &conv_input_grad(&g, &dy, &w));
+            let via_weight = dot(&w, &conv_weight_grad(&g, &x, &dy));
+            let tolerance = 1e-4 * forward.abs().max(1.0);
+            assert!(
+                (forward - via_input).abs() < tolerance,
+                "{g:?}: {forward} vs {via_input}"
+            );
+            assert!(
+                (forward - via_weight).abs() < tolerance,
+                "{g:?}: {forward} vs {via_weight}"
+            );
+        }
+    }
+
+    #[test]
+    fn chunks_give_the_same_answer_as_one_pass() {
+        // 40 images of a 256-float patch × 1024 pixels exceed the budget: several chunks.
+        let mut g = ConvGeometry {
+            batch: 40,
+            in_channels: 16,
+            out_channels: 3,
+            in_size: [32, 32],
+            out_size: [32, 32],
+            kernel: [4, 4],
+            stride: [1, 1],
+            padding: [2, 2],
+            dilation: [1, 1],
+        };
+        g.out_size = g.natural_out_size([1, 1]);
+        assert!(g.chunk() < g.batch);
+        let x = values(g.input_len(), 6);
+        let w = values(g.weight_len(), 7);
+        let dy = values(g.output_len(), 8);
+        let dw = conv_weight_grad(&g, &x, &dy);
+        let mut single = g;
+        single.batch = 1;
+        let per_image = g.input_len() / g.batch;
+        let out_per_image = g.output_len() / g.batch;
+        let mut summed = vec![0.0f32; dw.len()];
+        for i in 0..g.batch {
+            let part = conv_weight_grad(
+                &single,
+                &x[i * per_image..][..per_image],
+                &dy[i * out_per_image..][..out_per_image],
+            );
+            summed.iter_mut().zip(part).for_each(|(s, p)| *s += p);
+        }
+        for (a, b) in dw.iter().zip(&summed) {
+            assert!((a - b).abs() < 1e-3 * b.abs().max(1.0), "{a} vs {b}");
+        }
+        // The input gradient of each image is its own.
+        let dx = conv_input_grad(&g, &dy, &w);
+        for i in [0, g.batch / 2, g.batch - 1] {
+            let alone = conv_input_grad(&single, &dy[i * out_per_image..][..out_per_image], &w);
+            for (a, b) in dx[i * per_image..][..per_image].iter().zip(&alone) {
+                assert!(
+                    (a - b).abs() < 1e-4 * b.abs().max(1.0),
+                    "image {i}: {a} vs {b}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! Our CPU operations (`latentlab::ops`) against the burn operations they replace: same outputs
+//! and same gradients for every input and parameter, the convolution's gradients also against
+//! finite differences, and batch norm's running statistics.
+
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig};
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use burn::tensor::activation::leaky_relu;
+use latentlab::ops::{FastConv, FusedNormAct};
+
+fn device() -> Device {
+    Device::flex().autodiff()
+}
+
+fn close(what: &str, fast: Tensor<4>, reference: Tensor<4>) {
+    let (a, b) = (fast.into_data(), reference.into_data());
+    assert_eq!(a.shape(), b.shape(), "{what}: shapes");
+    let (a, b) = (
+        a.try_to_vec::<f32>().unwrap(),
+        b.try_to_vec::<f32>().unwrap(),
+    );
+    let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        assert!((x - y).abs() <= 1e-4 * scale, "{what}[{i}]: {x} vs {y}");
+    }
+}
+
+fn close_any<const D: usize>(what: &str, fast: Tensor<D>, reference: Tensor<D>) {
+    let n = fast.shape().num_elements();
+    close(
+        what,
+        fast.reshape([1, 1, 1, n]),
+        reference.reshape([1, 1, 1, n]),
+    );
+}
+
+/// Runs `forward` (ours) and `reference` (burn's) on the same input and the same random output
+/// weighting (the loss), and compares outputs and the gradients of input, weight and bias.
+fn compare<M>(
+    what: &str,
+    layer: &M,
+    input: [usize; 4],
+    forward: impl Fn(&M, Tensor<4>) -> Tensor<4>,
+    reference: impl Fn(&M, Tensor<4>) -> Tensor<4>,
+    params: impl Fn(&M) -> (Tensor<4>, Option<Tensor<1>>),
+) {
+    let device = device();
+    let x = Tensor::<4>::random(input, Distribution::Normal(0.0, 1.0), &device);
+    let out_dims = reference(layer, x.clone()).dims();
+    let weighting = Tensor::<4>::random(out_dims, Distribution::Default, &device);
+    let run = |f: &dyn Fn(&M, Tensor<4>) -> Tensor<4>| {
+        let x = x.clone().detach().require_grad();
+        let y = f(layer, x.clone());
+        let grads = (y.clone() * weighting.clone()).sum().backward();
+        let (w, b) = params(layer);
+        (
+            y,
+            x.grad(&grads).unwrap(),
+            w.grad(&grads).unwrap(),
+            b.map(|b| b.grad(&grads).unwrap()),
+        )
+    };
+    let (y, dx, dw, db) = run(&forward);
+    let (y_ref, dx_ref, dw_ref, db_ref) = run(&reference);
+    close(&format!("{what} output"), y, y_ref);
+    close(&format!("{what} input grad"), dx, dx_ref);
+    close(&format!("{what} weight grad"), dw, dw_ref);
+    if let (Some(db), Some(db_ref)) = (db, db_ref) {
+        close_any(&format!("{what} bias grad"), db, db_ref);
+    }
+}
+
+fn conv(
+    channels: [usize; 2],
+    kernel: [usize; 2],
+    stride: usize,
+    padding: PaddingConfig2d,
+    bias: bool,
+) -> Conv2d {
+    Conv2dConfig::new(channels, kernel)
+        .with_stride([stride, stride])
+        .with_padding(padding)
+        .with_bias(bias)
+        .init(&device())
+}
+
+#[test]
+fn convolutions_match_burn_with_gradients() {
+    let params = |c: &Conv2d| (c.weight.val(), c.bias.as_ref().map(|b| b.val()));
+    let cases = [
+        (
+            "dcgan down",
+            conv(
+                [3, 8],
+                [4, 4],
+                2,
+                PaddingConfig2d::Explicit(1, 1, 1, 1),
+                false,
+            ),
+            [2, 3, 16, 16],
+        ),
+        (
+            "3x3 same",
+            conv([4, 6], [3, 3], 1, PaddingConfig2d::Same, true),
+            [3, 4, 7, 9],
+        ),
+        (
+            "3x3 stride 2 valid",
+            conv([2, 5], [3, 3], 2, PaddingConfig2d::Valid, true),
+            [2, 2, 11, 11],
+        ),
+        (
+            "1x1",
+            conv([6, 3], [1, 1], 1, PaddingConfig2d::Valid, true),
+            [2, 6, 5, 5],
+        ),
+        (
+            "1x3",
+            conv(
+                [3, 4],
+                [1, 3],
+                1,
+                PaddingConfig2d::Explicit(0, 1, 0, 1),
+                true,
+            ),
+            [2, 3, 6, 6],
+        ),
+        (
+            "asymmetric",
+            conv(
+                [2, 3],
+                [4, 4],
+                2,
+                PaddingConfig2d::Explicit(1, 2, 2, 1),
+                true,
+            ),
+            [2, 2, 9, 9],
+        ),
+        (
+            "patchgan stride 1",
+            conv(
+                [4, 1],
+                [4, 4],
+                1,
+                PaddingConfig2d::Explicit(1, 1, 1, 1),
+                true,
+            ),
+            [2, 4, 6, 6],
+        ),
+    ];
+    for (what, layer, input) in cases {
+        compare(
+            what,
+            &layer,
+            input,
+            |l, x| l.forward_fast(x),
+            |l, x| l.forward(x),
+            params,
+        );
+    }
+}
+
+#[test]
+fn transposed_convolutions_match_burn_with_gradients() {
+    let params = |c: &ConvTranspose2d| (c.weight.val(), c.bias.as_ref().map(|b| b.val()));
+    let up = |channels: [usize; 2],
+              kernel: usize,
+              stride: usize,
+              padding: usize,
+              out: usize,
+              bias: bool| {
+        ConvTranspose2dConfig::new(channels, [kernel, kernel])
+            .with_stride([stride, stride])
+            .with_padding([padding, padding])
+            .with_padding_out([out, out])
+            .with_bias(bias)
+            .init(&device())
+    };
+    let cases = [
+        ("dcgan up", up([8, 4], 4, 2, 1, 0, false), [2, 8, 4, 4]),
+        (
+            "dcgan first (from 1x1)",
+            up([6, 4], 4, 1, 0, 0, false),
+            [2, 6, 1, 1],
+        ),
+        (
+            "3x3 stride 2 output padding",
+            up([3, 5], 3, 2, 1, 1, true),
+            [2, 3, 5, 7],
+        ),
+        ("3x3 stride 1", up([4, 2], 3, 1, 1, 0, true), [3, 4, 6, 6]),
+    ];
+    for (what, layer, input) in cases {
+        compare(
+            what,
+            &layer,
+            input,
+            |l, x| l.forward_fast(x),
+            |l, x| l.forward(x),
+            params,
+        );
+    }
+}
+
+/// ∂L/∂w from the backward pass against (L(w + h) − L(w − h)) / 2h for a few entries of the
+/// weight, with L a fixed weighting of the output (linear in w, so the difference is exact up to
+/// rounding).
+#[test]
+fn weight_gradient_matches_finite_differences() {
+    let device = Device::flex();
+    let x = Tensor::<4>::random([2, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device);
+    let layer = ConvTranspose2dConfig::new([3, 2], [4, 4])
+        .with_stride([2, 2])
+        .with_padding([1, 1])
+        .init(&device.clone().autodiff());
+    let weighting = Tensor::<4>::random([2, 2, 16, 16], Distribution::Default, &device);
+    let loss = |weight: Tensor<4>| {
+        let options =
+            burn::tensor::ops::ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1);
+        let y = latentlab::ops::conv_transpose2d(x.clone(), weight, None, options);
+        (y * weighting.clone()).sum().into_scalar::<f32>() as f64
+    };
+    let tracked = device.clone().autodiff();
+    let y = layer.forward_fast(Tensor::from_data(x.to_data(), &tracked));
+    let grads = (y * Tensor::from_data(weighting.to_data(), &tracked))
+        .sum()
+        .backward();
+    let analytic = layer
+        .weight
+        .grad(&grads)
+        .unwrap()
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    let weight = layer.weight.val().inner();
+    let values = weight.clone().into_data().try_to_vec::<f32>().unwrap();
+    let h = 1e-2;
+    for index in [0, 7, 21, 40, 95] {
+        let shifted = |delta: f32| {
+            let mut v = values.clone();
+            v[index] += delta;
+            Tensor::<4>::from_data(TensorData::new(v, weight.dims()), &device)
+        };
+        let numeric = (loss(shifted(h)) - loss(shifted(-h))) / (2.0 * h as f64);
+        let tolerance = 1e-2 * numeric.abs().max(1.0);
+        assert!(
+            (numeric - analytic[index] as f64).abs() < tolerance,
+            "weight[{index}]: finite differences {numeric}, backward {}",
+            analytic[index]
+        );
+    }
+}
+
+#[test]
+fn fused_batch_norm_matches_burn_with_gradients_and_running_statistics() {
+    let device = device();
+    for (what, input, slope) in [
+        ("relu", [4, 3, 5, 6], 0.0),
+        ("leaky relu", [3, 5, 4, 4], 0.2),
+        ("one position per channel", [6, 4, 1, 1], 0.2),
+    ] {
+        // Non-trivial γ and β, the same in both layers.
+        let mut norm = BatchNormConfig::new(input[1])
+            .with_momentum(0.3)
+            .init(&device);
+        let jitter = |t: Tensor<1>| {
+            let noise = Tensor::random(t.dims(), Distribution::Normal(0.0, 0.5), &device);
+            burn::module::Param::from_tensor((t + noise).detach())
+        };
+        norm.gamma = jitter(norm.gamma.val());
+        norm.beta = jitter(norm.beta.val());
+        let reference = norm.clone();
+        let x = Tensor::<4>::random(input, Distribution::Normal(1.0, 3.0), &device);
+        let weighting = Tensor::<4>::random(input, Distribution::Default, &device);
+        let run = |n: &BatchNorm, fused: bool| {
+            let x = x.clone().detach().require_grad();
+            let y = match fused {
+                true => n.forward_leaky_relu(x.clone(), slope),
+                false => leaky_relu(n.forward(x.clone()), slope),
+            };
+            let grads = (y.clone() * weighting.clone()).sum().backward();
+            let d_gamma = n.gamma.grad(&grads).unwrap().reshape([1, 1, 1, input[1]]);
+            let d_beta = n.beta.grad(&grads).unwrap().reshape([1, 1, 1, input[1]]);
+            (y, x.grad(&grads).unwrap(), d_gamma, d_beta)
+        };
+        let (y, dx, d_gamma, d_beta) = run(&norm, true);
+        let (y_ref, dx_ref, d_gamma_ref, d_beta_ref) = run(&reference, false);
+        close(&format!("{what} output"), y, y_ref);
+        close(&format!("{what} input grad"), dx, dx_ref);
+        close(&format!("{what} γ grad"), d_gamma, d_gamma_ref);
+        close(&format!("{what} β grad"), d_beta, d_beta_ref);
+        close_any(
+            &format!("{what} running mean"),
+            norm.running_mean.value(),
+            reference.running_mean.value(),
+        );
+        close_any(
+            &format!("{what} running variance"),
+            norm.running_var.value(),
+            reference.running_var.value(),
+        );
+    }
+}
