@@ -428,64 +428,107 @@ impl GemmConv for burn::backend::Cube {}
 // ---------------------------------------------------------------------------------------------
 // Autodiff: one node per convolution, its backward pass on the inner backend's products.
 
+/// Which of the two operations a node recorded, with its options.
+#[derive(Debug, Clone)]
+enum ConvKind {
+    Conv(ConvOptions<2>),
+    Transposed(ConvTransposeOptions<2>),
+}
+
+impl ConvKind {
+    fn forward<B: GemmConv>(&self, x: FloatTensor<B>, weight: FloatTensor<B>) -> FloatTensor<B> {
+        match self.clone() {
+            ConvKind::Conv(options) => B::gemm_conv2d(x, weight, options),
+            ConvKind::Transposed(options) => B::gemm_conv_transpose2d(x, weight, options),
+        }
+    }
+
+    fn x_backward<B: GemmConv>(
+        &self,
+        x: FloatTensor<B>,
+        weight: FloatTensor<B>,
+        grad: FloatTensor<B>,
+    ) -> FloatTensor<B> {
+        match self.clone() {
+            ConvKind::Conv(options) => B::gemm_conv2d_x_backward(x, weight, grad, options),
+            ConvKind::Transposed(options) => {
+                B::gemm_conv_transpose2d_x_backward(weight, grad, options)
+            }
+        }
+    }
+
+    fn weight_backward<B: GemmConv>(
+        &self,
+        x: FloatTensor<B>,
+        weight: FloatTensor<B>,
+        grad: FloatTensor<B>,
+    ) -> FloatTensor<B> {
+        match self.clone() {
+            ConvKind::Conv(options) => B::gemm_conv2d_weight_backward(x, weight, grad, options),
+            ConvKind::Transposed(options) => {
+                B::gemm_conv_transpose2d_weight_backward(x, weight, grad, options)
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ConvBackward;
+
+impl<B: GemmConv> Backward<B, 2> for ConvBackward {
+    type State = (NodeId, NodeId, ConvKind);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_weight] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x_state, weight_state, kind) = ops.state;
+        let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
+        let weight = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(weight_state);
+        if let Some(node) = node_x {
+            let dx = kind.x_backward::<B>(x.clone(), weight.clone(), grad.clone());
+            grads.register::<B>(node.id, dx);
+        }
+        if let Some(node) = node_weight {
+            grads.register::<B>(node.id, kind.weight_backward::<B>(x, weight, grad));
+        }
+    }
+}
+
+/// Runs `kind` on the inner backend and, when an input is tracked, records its node.
+fn record<B: GemmConv, C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<B, C>>,
+    weight: FloatTensor<Autodiff<B, C>>,
+    kind: ConvKind,
+) -> FloatTensor<Autodiff<B, C>> {
+    match ConvBackward
+        .prepare::<C>([x.node(), weight.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(mut prep) => {
+            let x_state = prep.checkpoint(&x);
+            let weight_state = prep.checkpoint(&weight);
+            let output = kind.forward::<B>(x.into_primitive(), weight.into_primitive());
+            prep.finish((x_state, weight_state, kind), output)
+        }
+        OpsKind::UnTracked(prep) => {
+            prep.finish(kind.forward::<B>(x.into_primitive(), weight.into_primitive()))
+        }
+    }
+}
+
 impl<B: GemmConv, C: CheckpointStrategy> GemmConv for Autodiff<B, C> {
     fn gemm_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
-        #[derive(Debug)]
-        struct ConvBackward;
-
-        impl<B: GemmConv> Backward<B, 2> for ConvBackward {
-            type State = (NodeId, NodeId, ConvOptions<2>);
-
-            fn backward(
-                self,
-                ops: Ops<Self::State, 2>,
-                grads: &mut Gradients,
-                checkpointer: &mut Checkpointer,
-            ) {
-                let [node_x, node_weight] = ops.parents;
-                let grad = grads.consume::<B>(&ops.node);
-                let (x_state, weight_state, options) = ops.state;
-                let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
-                let weight =
-                    checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(weight_state);
-                if let Some(node) = node_x {
-                    let dx = B::gemm_conv2d_x_backward(
-                        x.clone(),
-                        weight.clone(),
-                        grad.clone(),
-                        options.clone(),
-                    );
-                    grads.register::<B>(node.id, dx);
-                }
-                if let Some(node) = node_weight {
-                    let dw = B::gemm_conv2d_weight_backward(x, weight, grad, options);
-                    grads.register::<B>(node.id, dw);
-                }
-            }
-        }
-
-        match ConvBackward
-            .prepare::<C>([x.node(), weight.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let x_state = prep.checkpoint(&x);
-                let weight_state = prep.checkpoint(&weight);
-                let output =
-                    B::gemm_conv2d(x.into_primitive(), weight.into_primitive(), options.clone());
-                prep.finish((x_state, weight_state, options), output)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::gemm_conv2d(
-                x.into_primitive(),
-                weight.into_primitive(),
-                options,
-            )),
-        }
+        record::<B, C>(x, weight, ConvKind::Conv(options))
     }
 
     fn gemm_conv_transpose2d(
@@ -493,59 +536,6 @@ impl<B: GemmConv, C: CheckpointStrategy> GemmConv for Autodiff<B, C> {
         weight: FloatTensor<Self>,
         options: ConvTransposeOptions<2>,
     ) -> FloatTensor<Self> {
-        #[derive(Debug)]
-        struct ConvTransposeBackward;
-
-        impl<B: GemmConv> Backward<B, 2> for ConvTransposeBackward {
-            type State = (NodeId, NodeId, ConvTransposeOptions<2>);
-
-            fn backward(
-                self,
-                ops: Ops<Self::State, 2>,
-                grads: &mut Gradients,
-                checkpointer: &mut Checkpointer,
-            ) {
-                let [node_x, node_weight] = ops.parents;
-                let grad = grads.consume::<B>(&ops.node);
-                let (x_state, weight_state, options) = ops.state;
-                let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
-                let weight =
-                    checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(weight_state);
-                if let Some(node) = node_x {
-                    let dx = B::gemm_conv_transpose2d_x_backward(
-                        weight.clone(),
-                        grad.clone(),
-                        options.clone(),
-                    );
-                    grads.register::<B>(node.id, dx);
-                }
-                if let Some(node) = node_weight {
-                    let dw = B::gemm_conv_transpose2d_weight_backward(x, weight, grad, options);
-                    grads.register::<B>(node.id, dw);
-                }
-            }
-        }
-
-        match ConvTransposeBackward
-            .prepare::<C>([x.node(), weight.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let x_state = prep.checkpoint(&x);
-                let weight_state = prep.checkpoint(&weight);
-                let output = B::gemm_conv_transpose2d(
-                    x.into_primitive(),
-                    weight.into_primitive(),
-                    options.clone(),
-                );
-                prep.finish((x_state, weight_state, options), output)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::gemm_conv_transpose2d(
-                x.into_primitive(),
-                weight.into_primitive(),
-                options,
-            )),
-        }
+        record::<B, C>(x, weight, ConvKind::Transposed(options))
     }
 }
