@@ -194,49 +194,38 @@ fn add_bias(y: Tensor<4>, bias: Option<Tensor<1>>) -> Tensor<4> {
 // ---------------------------------------------------------------------------------------------
 // Flex: the kernels, where they apply.
 
-/// The geometry of a `groups = 1` f32 convolution of `x` by `weight`, or `None` where Flex's
-/// own operation should run. `out_size` is the side of the convolution's output.
+/// The geometry of a convolution of an input of `x_shape` by a weight of `weight_shape`
+/// ([out, in, kh, kw], `groups = 1`) with `padding` (before, after) per dimension, or `None` if
+/// the shapes do not fit together.
 fn conv_geometry(
-    x: &FlexTensor,
-    weight: &FlexTensor,
+    x_shape: [usize; 4],
+    weight_shape: [usize; 4],
     stride: [usize; 2],
-    padding: [usize; 2],
+    padding: [(usize, usize); 2],
     dilation: [usize; 2],
-    groups: usize,
-    out_size: [usize; 2],
 ) -> Option<ConvGeometry> {
-    let f32_only = [x.dtype(), weight.dtype()].iter().all(|d| *d == DType::F32);
-    if groups != 1 || !f32_only {
+    let [batch, in_channels, in_h, in_w] = x_shape;
+    let [out_channels, weight_in, kh, kw] = weight_shape;
+    if weight_in != in_channels {
         return None;
     }
-    let [batch, in_channels, in_h, in_w] = x.shape().dims();
-    let [out_channels, weight_in, kh, kw] = weight.shape().dims();
-    (weight_in == in_channels).then_some(ConvGeometry {
+    let mut g = ConvGeometry {
         batch,
         in_channels,
         out_channels,
         in_size: [in_h, in_w],
-        out_size,
+        out_size: [0, 0],
         kernel: [kh, kw],
         stride,
-        padding,
+        padding: padding.map(|(begin, _)| begin),
         dilation,
-    })
+    };
+    g.out_size = g.natural_out_size(padding.map(|(_, end)| end))?;
+    Some(g)
 }
 
-/// The output side of `options` applied to an input of side `in_size`.
-fn conv_out_size(
-    in_size: [usize; 2],
-    kernel: [usize; 2],
-    options: &ConvOptions<2>,
-) -> Option<[usize; 2]> {
-    let mut out = [0; 2];
-    for d in 0..2 {
-        let span = options.dilation[d] * (kernel[d] - 1) + 1;
-        let padded = in_size[d] + options.padding[d].0 + options.padding[d].1;
-        out[d] = padded.checked_sub(span)? / options.stride[d] + 1;
-    }
-    Some(out)
+fn all_f32(tensors: &[&FlexTensor]) -> bool {
+    tensors.iter().all(|t| t.dtype() == DType::F32)
 }
 
 fn with_floats<R>(t: &FlexTensor, f: impl FnOnce(&[f32]) -> R) -> R {
@@ -250,63 +239,78 @@ fn flex_tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
-/// The geometry of `x`'s convolution under `options`, when our kernels take it.
+/// The geometry of `x`'s convolution under `options`, when our kernels take it (f32,
+/// `groups = 1`); `None` sends it to Flex's own operation.
 fn forward_geometry(
     x: &FlexTensor,
     weight: &FlexTensor,
     options: &ConvOptions<2>,
 ) -> Option<ConvGeometry> {
-    let [_, _, h, w] = x.shape().dims();
-    let [_, _, kh, kw] = weight.shape().dims();
-    let out = conv_out_size([h, w], [kh, kw], options)?;
-    // One output pixel per image (DCGAN's last layer) is a plain matrix product with a single
-    // row: copying the input into columns first only adds work, and Flex's path is faster there.
-    if out == [1, 1] {
+    if options.groups != 1 || !all_f32(&[x, weight]) {
         return None;
     }
-    conv_geometry(
-        x,
-        weight,
-        options.stride,
-        options.padding_begin(),
-        options.dilation,
-        options.groups,
-        out,
-    )
-}
-
-/// The geometry of the convolution that `options`' transposed convolution inverts: its input is
-/// the transposed convolution's output, of side `out_size`, and its output is `x`.
-fn transposed_geometry(
-    x: &FlexTensor,
-    weight: &FlexTensor,
-    options: &ConvTransposeOptions<2>,
-) -> Option<ConvGeometry> {
-    let [batch, channels, h, w] = x.shape().dims();
-    let [weight_in, weight_out, kh, kw] = weight.shape().dims();
-    if options.groups != 1 || weight_in != channels {
-        return None;
-    }
-    let mut out = [0; 2];
-    for (d, (side, k)) in [(h, kh), (w, kw)].into_iter().enumerate() {
-        out[d] = ((side - 1) * options.stride[d]
-            + options.dilation[d] * (k - 1)
-            + options.padding_out[d]
-            + 1)
-        .checked_sub(2 * options.padding[d])?;
-    }
-    // Seen from the convolution: input [batch, weight_out, out], output `x`, weight as is.
-    let mut g = conv_geometry(
-        &FlexTensor::empty([batch, weight_out, out[0], out[1]].into(), x.dtype()),
-        &FlexTensor::empty([weight_in, weight_out, kh, kw].into(), weight.dtype()),
+    let g = conv_geometry(
+        x.shape().dims(),
+        weight.shape().dims(),
         options.stride,
         options.padding,
         options.dilation,
-        1,
-        [h, w],
     )?;
-    g.out_channels = channels;
-    (x.dtype() == DType::F32).then_some(g)
+    // One output pixel per image (DCGAN's last layer) is a plain matrix product with a single
+    // row: copying the input into columns first only adds work, and Flex's path is faster there.
+    (g.out_size != [1, 1]).then_some(g)
+}
+
+/// The geometry of the convolution that `options`' transposed convolution inverts, given the
+/// transposed convolution's output shape `y_shape`: that output is the convolution's input, the
+/// weight is used as is ([c_in of the transposed, c_out, kh, kw] = [conv out, conv in, …]), and
+/// the convolution's output is the transposed one's input. `None` where our kernels don't apply,
+/// or where `y_shape` is not what the transposed convolution of that input makes.
+fn transposed_geometry(
+    y_shape: [usize; 4],
+    weight: &FlexTensor,
+    options: &ConvTransposeOptions<2>,
+) -> Option<ConvGeometry> {
+    if options.groups != 1 {
+        return None;
+    }
+    let [weight_in, weight_out, kh, kw] = weight.shape().dims();
+    let g = conv_geometry(
+        y_shape,
+        [weight_in, weight_out, kh, kw],
+        options.stride,
+        options.padding.map(|p| (p, p)),
+        options.dilation,
+    )?;
+    let remade = |d: usize| {
+        ((g.out_size[d] - 1) * options.stride[d]
+            + options.dilation[d] * (g.kernel[d] - 1)
+            + options.padding_out[d]
+            + 1)
+        .checked_sub(2 * options.padding[d])
+    };
+    (remade(0) == Some(y_shape[2]) && remade(1) == Some(y_shape[3])).then_some(g)
+}
+
+/// The output shape of `options`' transposed convolution of `x` by `weight`.
+fn transposed_output_shape(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    options: &ConvTransposeOptions<2>,
+) -> Option<[usize; 4]> {
+    let [batch, channels, h, w] = x.shape().dims();
+    let [weight_in, weight_out, kh, kw] = weight.shape().dims();
+    if channels != weight_in {
+        return None;
+    }
+    let side = |d: usize, side: usize, k: usize| {
+        ((side - 1) * options.stride[d]
+            + options.dilation[d] * (k - 1)
+            + options.padding_out[d]
+            + 1)
+        .checked_sub(2 * options.padding[d])
+    };
+    Some([batch, weight_out, side(0, h, kh)?, side(1, w, kw)?])
 }
 
 impl GemmConv for Flex {
@@ -358,7 +362,10 @@ impl GemmConv for Flex {
         weight: FlexTensor,
         options: ConvTransposeOptions<2>,
     ) -> FlexTensor {
-        let Some(g) = transposed_geometry(&x, &weight, &options) else {
+        let geometry = transposed_output_shape(&x, &weight, &options)
+            .filter(|_| all_f32(&[&x, &weight]))
+            .and_then(|y_shape| transposed_geometry(y_shape, &weight, &options));
+        let Some(g) = geometry else {
             return Flex::conv_transpose2d(x, weight, None, options);
         };
         // The transposed convolution is the input gradient of `g`, with `x` as the output grad.
@@ -373,25 +380,10 @@ impl GemmConv for Flex {
         output_grad: FlexTensor,
         options: ConvTransposeOptions<2>,
     ) -> FlexTensor {
-        // The input's shape follows from the output gradient's: only its side is needed.
-        let [batch, _, oh, ow] = output_grad.shape().dims();
-        let [weight_in, _, kh, kw] = weight.shape().dims();
-        let side = |d: usize, out: usize, k: usize| {
-            (out + 2 * options.padding[d])
-                .checked_sub(options.dilation[d] * (k - 1) + options.padding_out[d] + 1)
-                .map(|v| v / options.stride[d] + 1)
-        };
-        let input_shape = side(0, oh, kh)
-            .zip(side(1, ow, kw))
-            .map(|(h, w)| [batch, weight_in, h, w]);
-        let geometry = input_shape.and_then(|shape| {
-            transposed_geometry(
-                &FlexTensor::empty(shape.into(), output_grad.dtype()),
-                &weight,
-                &options,
-            )
-            .filter(|g| g.in_size == [oh, ow])
-        });
+        // The gradient's shape is the transposed convolution's output: its convolution's input.
+        let geometry = Some(output_grad.shape().dims())
+            .filter(|_| all_f32(&[&weight, &output_grad]))
+            .and_then(|y_shape| transposed_geometry(y_shape, &weight, &options));
         let Some(g) = geometry else {
             return Flex::conv_transpose2d_x_backward(weight, output_grad, options);
         };
@@ -407,7 +399,10 @@ impl GemmConv for Flex {
         output_grad: FlexTensor,
         options: ConvTransposeOptions<2>,
     ) -> FlexTensor {
-        let Some(g) = transposed_geometry(&x, &weight, &options) else {
+        let geometry = Some(output_grad.shape().dims())
+            .filter(|_| all_f32(&[&x, &weight, &output_grad]))
+            .and_then(|y_shape| transposed_geometry(y_shape, &weight, &options));
+        let Some(g) = geometry else {
             return Flex::conv_transpose2d_weight_backward(x, weight, output_grad, options);
         };
         // dW of the transposed convolution is dW of `g` with the roles of input and output

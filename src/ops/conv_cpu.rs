@@ -40,13 +40,16 @@ pub struct ConvGeometry {
 const COL_BUDGET: usize = 1 << 19;
 
 impl ConvGeometry {
-    /// The output side a convolution produces from this input (PyTorch's formula), for checks.
-    pub fn natural_out_size(&self, pad_end: [usize; 2]) -> [usize; 2] {
-        std::array::from_fn(|d| {
+    /// The output side a convolution produces from this input with `pad_end` more zeros after
+    /// it (PyTorch's formula), or `None` when the kernel does not fit.
+    pub fn natural_out_size(&self, pad_end: [usize; 2]) -> Option<[usize; 2]> {
+        let mut out = [0; 2];
+        for d in 0..2 {
             let span = self.dilation[d] * (self.kernel[d] - 1) + 1;
-            (self.in_size[d] + self.padding[d] + pad_end[d]).saturating_sub(span) / self.stride[d]
-                + 1
-        })
+            let padded = self.in_size[d] + self.padding[d] + pad_end[d];
+            out[d] = padded.checked_sub(span)? / self.stride[d] + 1;
+        }
+        Some(out)
     }
 
     /// Rows of `col`: one per (input channel, kernel row, kernel column).
@@ -545,7 +548,7 @@ mod tests {
                 padding: [p, p],
                 dilation: [d, d],
             };
-            g.out_size = g.natural_out_size([pad_end, pad_end]);
+            g.out_size = g.natural_out_size([pad_end, pad_end]).unwrap();
             out.push(g);
         }
         out
@@ -601,7 +604,7 @@ mod tests {
             padding: [2, 2],
             dilation: [1, 1],
         };
-        g.out_size = g.natural_out_size([1, 1]);
+        g.out_size = g.natural_out_size([1, 1]).unwrap();
         assert!(g.chunk() < g.batch);
         let x = values(g.input_len(), 6);
         let w = values(g.weight_len(), 7);
