@@ -303,3 +303,47 @@ fn fused_batch_norm_matches_burn_with_gradients_and_running_statistics() {
         );
     }
 }
+
+/// Inference pooling on Flex (our separable kernels) and under autodiff (burn's, through the
+/// default bodies) against burn's pooling, for the windows Inception uses and a strided 2x2.
+#[test]
+fn window_pooling_matches_burn() {
+    use burn::tensor::module::{avg_pool2d, max_pool2d};
+    use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
+    use latentlab::ops::pool;
+    let cases = [
+        ([2, 3, 13, 11], [3, 3], [2, 2], [0, 0]),
+        ([2, 3, 13, 11], [3, 3], [1, 1], [1, 1]),
+        ([1, 4, 8, 8], [8, 8], [1, 1], [0, 0]),
+        ([2, 2, 9, 10], [2, 2], [2, 2], [0, 0]),
+    ];
+    for device in [Device::flex(), device()] {
+        for (input, kernel, stride, padding) in cases {
+            let x = Tensor::<4>::random(input, Distribution::Normal(0.0, 1.0), &device);
+            let what = format!("{input:?} k{kernel:?} s{stride:?} p{padding:?}");
+            let reference = max_pool2d(
+                x.clone(),
+                MaxPoolOptions::new(kernel)
+                    .with_stride(stride)
+                    .with_padding(padding),
+            );
+            let fast = pool::max_pool2d(x.clone(), kernel, stride, padding);
+            close(&format!("max {what}"), fast, reference);
+            for count_include_pad in [true, false] {
+                let reference = avg_pool2d(
+                    x.clone(),
+                    AvgPoolOptions::new(kernel)
+                        .with_stride(stride)
+                        .with_padding(padding)
+                        .with_count_include_pad(count_include_pad),
+                );
+                let fast = pool::avg_pool2d(x.clone(), kernel, stride, padding, count_include_pad);
+                close(
+                    &format!("avg ({count_include_pad}) {what}"),
+                    fast,
+                    reference,
+                );
+            }
+        }
+    }
+}

@@ -13,10 +13,10 @@
 
 use crate::data::ImageShape;
 use crate::models::torchscript::TorchScriptWeights;
+use crate::ops::pool;
 use crate::{Error, Result};
 use burn::prelude::*;
-use burn::tensor::module::{avg_pool2d, max_pool2d};
-use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
+use burn::tensor::ops::ConvOptions;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -239,16 +239,12 @@ fn conv_name(prefix: &str, i: usize) -> String {
 
 /// 3x3, stride 1, padded: keeps the size; TF divides by the unpadded count.
 fn avg_pool_same(x: Tensor<4>) -> Tensor<4> {
-    let options = AvgPoolOptions::new([3, 3])
-        .with_stride([1, 1])
-        .with_padding([1, 1])
-        .with_count_include_pad(false);
-    avg_pool2d(x, options)
+    pool::avg_pool2d(x, [3, 3], [1, 1], [1, 1], false)
 }
 
 /// 3x3, stride 2, unpadded: halves the size.
 fn max_pool_reduce(x: Tensor<4>) -> Tensor<4> {
-    max_pool2d(x, MaxPoolOptions::new([3, 3]).with_stride([2, 2]))
+    pool::max_pool2d(x, [3, 3], [2, 2], [0, 0])
 }
 
 /// 35x35 blocks: 1x1 | 1x1→5x5 | 1x1→3x3→3x3 | avg pool→1x1.
@@ -399,12 +395,7 @@ impl InceptionE {
             .tower_1_conv_1
             .forward(self.tower_1_conv.forward(x.clone())); // [batch, 384, 8, 8]
         let pooled = if self.max_pool {
-            max_pool2d(
-                x.clone(),
-                MaxPoolOptions::new([3, 3])
-                    .with_stride([1, 1])
-                    .with_padding([1, 1]),
-            )
+            pool::max_pool2d(x.clone(), [3, 3], [1, 1], [1, 1])
         } else {
             avg_pool_same(x.clone())
         };
@@ -477,7 +468,7 @@ impl InceptionV3 {
         let x = self.mixed_8.forward(x); //               [batch, 1280, 8, 8]
         let x = self.mixed_9.forward(x); //               [batch, 2048, 8, 8]
         let x = self.mixed_10.forward(x); //              [batch, 2048, 8, 8]
-        let x = avg_pool2d(x, AvgPoolOptions::new([8, 8])); // [batch, 2048, 1, 1]
+        let x = pool::avg_pool2d(x, [8, 8], [1, 1], [0, 0], true); // [batch, 2048, 1, 1]
         x.reshape([batch, FEATURES])
     }
 }

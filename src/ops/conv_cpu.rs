@@ -39,6 +39,10 @@ pub struct ConvGeometry {
 /// enough to stay in the last-level cache of a small machine.
 const COL_BUDGET: usize = 1 << 19;
 
+/// Output pixels from which one image alone makes a product wide enough: such convolutions run
+/// image by image, reading and writing the tensors in place (no gather or scatter copies).
+const PER_IMAGE_PIXELS: usize = 256;
+
 impl ConvGeometry {
     /// The output side a convolution produces from this input with `pad_end` more zeros after
     /// it (PyTorch's formula), or `None` when the kernel does not fit.
@@ -63,6 +67,19 @@ impl ConvGeometry {
 
     fn in_pixels(&self) -> usize {
         self.in_size[0] * self.in_size[1]
+    }
+
+    /// Whether products run image by image (see [`PER_IMAGE_PIXELS`]).
+    fn per_image(&self) -> bool {
+        self.out_pixels() >= PER_IMAGE_PIXELS && self.in_channels * self.out_channels > 0
+    }
+
+    /// A 1x1 convolution that keeps the size: `col(x)` of one image is the image itself.
+    fn pointwise(&self) -> bool {
+        self.kernel == [1, 1]
+            && self.stride == [1, 1]
+            && self.padding == [0, 0]
+            && self.out_size == self.in_size
     }
 
     /// Images per chunk.
@@ -240,6 +257,18 @@ fn im2col(g: &ConvGeometry, x: &[f32], first: usize, images: usize, col: &mut [f
         });
 }
 
+/// `col(x)` of image `i` alone, [c_in·kh·kw, oh·ow]: the image itself for a pointwise
+/// convolution, else written into `col`.
+fn image_columns<'a>(g: &ConvGeometry, x: &'a [f32], i: usize, col: &'a mut [f32]) -> &'a [f32] {
+    if g.pointwise() {
+        let len = g.in_channels * g.in_pixels();
+        &x[i * len..][..len]
+    } else {
+        im2col(g, x, i, 1, col);
+        col
+    }
+}
+
 /// The inverse scatter of [`im2col`]: adds every column entry onto the input pixel it was read
 /// from. Each task owns one (image, channel) plane of `dx`, so no two write the same float.
 fn col2im(g: &ConvGeometry, col: &[f32], first: usize, images: usize, dx: &mut [f32]) {
@@ -393,6 +422,26 @@ pub fn conv_forward(g: &ConvGeometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
     assert_eq!(weight.len(), g.weight_len());
     let mut y = vec![0.0; g.output_len()];
     let (patch, pixels, chunk) = (g.patch_len(), g.out_pixels(), g.chunk());
+    if g.per_image() {
+        let mut col = vec![0.0; if g.pointwise() { 0 } else { patch * pixels }];
+        let out_len = g.out_channels * pixels;
+        for (i, y) in y.chunks_mut(out_len).enumerate() {
+            let col = image_columns(g, x, i, &mut col);
+            let shape = [g.out_channels, patch, pixels];
+            let w = ROW_MAJOR(patch);
+            matmul(
+                shape,
+                y,
+                ROW_MAJOR(pixels),
+                false,
+                weight,
+                w,
+                col,
+                ROW_MAJOR(pixels),
+            );
+        }
+        return y;
+    }
     let mut col = vec![0.0; patch * chunk * pixels];
     let mut rows = vec![0.0; g.out_channels * chunk * pixels];
     for first in (0..g.batch).step_by(chunk) {
@@ -420,6 +469,23 @@ pub fn conv_input_grad(g: &ConvGeometry, dy: &[f32], weight: &[f32]) -> Vec<f32>
     assert_eq!(weight.len(), g.weight_len());
     let mut dx = vec![0.0; g.input_len()];
     let (patch, pixels, chunk) = (g.patch_len(), g.out_pixels(), g.chunk());
+    if g.per_image() {
+        let mut col = vec![0.0; if g.pointwise() { 0 } else { patch * pixels }];
+        let out_len = g.out_channels * pixels;
+        for (i, dy) in dy.chunks(out_len).enumerate() {
+            let shape = [patch, g.out_channels, pixels];
+            let (w, d) = (TRANSPOSED(patch), ROW_MAJOR(pixels));
+            if g.pointwise() {
+                let in_len = g.in_channels * g.in_pixels();
+                let dx = &mut dx[i * in_len..][..in_len];
+                matmul(shape, dx, ROW_MAJOR(pixels), false, weight, w, dy, d);
+            } else {
+                matmul(shape, &mut col, ROW_MAJOR(pixels), false, weight, w, dy, d);
+                col2im(g, &col, i, 1, &mut dx);
+            }
+        }
+        return dx;
+    }
     let mut col = vec![0.0; patch * chunk * pixels];
     let mut rows = vec![0.0; g.out_channels * chunk * pixels];
     for first in (0..g.batch).step_by(chunk) {
@@ -447,6 +513,16 @@ pub fn conv_weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     assert_eq!(dy.len(), g.output_len());
     let mut dw = vec![0.0; g.weight_len()];
     let (patch, pixels, chunk) = (g.patch_len(), g.out_pixels(), g.chunk());
+    if g.per_image() {
+        let mut col = vec![0.0; if g.pointwise() { 0 } else { patch * pixels }];
+        for (i, dy) in dy.chunks(g.out_channels * pixels).enumerate() {
+            let col = image_columns(g, x, i, &mut col);
+            let shape = [g.out_channels, pixels, patch];
+            let (d, c) = (ROW_MAJOR(pixels), TRANSPOSED(pixels));
+            matmul(shape, &mut dw, ROW_MAJOR(patch), i > 0, dy, d, col, c);
+        }
+        return dw;
+    }
     let mut col = vec![0.0; patch * chunk * pixels];
     let mut rows = vec![0.0; g.out_channels * chunk * pixels];
     for first in (0..g.batch).step_by(chunk) {
@@ -536,6 +612,9 @@ mod tests {
             (2, 2, 5, 4, 1, 3, 1, 3),  // the full padding of a transposed convolution
             (1, 2, 4, 4, 1, 0, 1, 0),  // kernel as large as the input
             (2, 3, 11, 2, 3, 1, 1, 0), // stride larger than the kernel: skipped pixels
+            (2, 3, 17, 3, 1, 1, 1, 0), // ≥ 256 output pixels: image by image
+            (3, 2, 16, 1, 1, 0, 1, 0), // pointwise, image by image: no im2col
+            (2, 3, 34, 4, 2, 1, 1, 1), // strided, image by image
         ] {
             let mut g = ConvGeometry {
                 batch: 3,
@@ -556,7 +635,10 @@ mod tests {
 
     #[test]
     fn forward_matches_the_definition() {
-        for g in geometries() {
+        let all = geometries();
+        assert!(all.iter().any(|g| g.per_image() && g.pointwise()));
+        assert!(all.iter().any(|g| g.per_image() && !g.pointwise()));
+        for g in all {
             let x = values(g.input_len(), 1);
             let w = values(g.weight_len(), 2);
             let fast = conv_forward(&g, &x, &w);
@@ -592,20 +674,20 @@ mod tests {
 
     #[test]
     fn chunks_give_the_same_answer_as_one_pass() {
-        // 40 images of a 256-float patch × 1024 pixels exceed the budget: several chunks.
+        // 10 images of a 2048-float patch × 64 pixels exceed the budget: several chunks.
         let mut g = ConvGeometry {
-            batch: 40,
-            in_channels: 16,
+            batch: 10,
+            in_channels: 128,
             out_channels: 3,
-            in_size: [32, 32],
-            out_size: [32, 32],
+            in_size: [16, 16],
+            out_size: [0, 0],
             kernel: [4, 4],
-            stride: [1, 1],
-            padding: [2, 2],
+            stride: [2, 2],
+            padding: [1, 1],
             dilation: [1, 1],
         };
         g.out_size = g.natural_out_size([1, 1]).unwrap();
-        assert!(g.chunk() < g.batch);
+        assert!(!g.per_image() && g.chunk() < g.batch);
         let x = values(g.input_len(), 6);
         let w = values(g.weight_len(), 7);
         let dy = values(g.output_len(), 8);
