@@ -16,11 +16,12 @@ noise, non-saturating loss, Adam), Adam lr 2e-4, betas (0.5, 0.999), eps 1e-8.
   python3 bench/dcgan_torch.py [--steps 50] [--batch 64] [--size 32] [--channels 3] [--threads 2]
       [--profile]
 
-Prints images/s (real images per second, one iteration = one batch) as JSON; --profile also
+Prints images/s (real images per second, one iteration = one batch) and peak memory as JSON; --profile also
 prints torch.profiler's table of where the time goes.
 """
 import argparse
 import json
+import resource
 import time
 
 import torch
@@ -133,6 +134,7 @@ def main():
                 "torch": torch.__version__,
                 "threads": torch.get_num_threads(),
                 "batch": args.batch,
+                "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             }
         )
     )

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""scikit-learn's PCA on the same data as `cargo bench --bench pca`, for side-by-side fit times.
+"""scikit-learn's PCA on the same data as W5 of `cargo bench --bench workloads`, for side-by-side fit
+times.
 
 Reads the four IDX files (gzip or raw) from a folder, scales pixels to [0, 1] as float64 (the
 dtype latentlab's PCA computes in), and fits each solver `--repeats` times, printing one JSON object
@@ -12,6 +13,7 @@ import argparse
 import gzip
 import json
 import os
+import resource
 import time
 from pathlib import Path
 
@@ -61,6 +63,7 @@ def main():
             "ratio_first": pca.explained_variance_ratio_[:3].tolist(),
             "blas": blas,
             "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         }), flush=True)
 
 

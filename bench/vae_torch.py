@@ -8,12 +8,13 @@ https://github.com/pytorch/examples/blob/main/vae/main.py. The data are read fro
 files directly so no torchvision download happens.
 
   python3 bench/vae_torch.py recipe [--data DIR] [--epochs 10] [--seed 1] [--json PATH]
-  python3 bench/vae_torch.py throughput [--data DIR] [--steps 200] [--repeats 3] [--threads 2]
+  python3 bench/vae_torch.py throughput [--arch mlp|conv] [--data DIR] [--steps 200] [--repeats 3] [--threads 2]
   python3 bench/vae_torch.py load --weights RUN/model.safetensors [--data DIR]
 
 `recipe` prints and writes one row per epoch: average train loss (over the epoch, as the example
 prints it) and test loss, in nats per image. `throughput` times training steps (forward,
-backward, Adam) at batch 128 and prints images/s as JSON. `load` reads the weights a
+backward, Adam) at batch 128 of this model or, with `--arch conv`, of latentlab's default conv
+VAE (ConvVAE below), and prints images/s and peak memory as JSON. `load` reads the weights a
 `latentlab train vae` run wrote (safetensors, PyTorch names and layouts) into this script's
 model and prints its test numbers, to hold against `latentlab eval`.
 """
@@ -21,6 +22,7 @@ import argparse
 import gzip
 import json
 import os
+import resource
 import sys
 import time
 
@@ -81,6 +83,36 @@ class VAE(nn.Module):
         return self.decode(self.reparameterize(mu, logvar)), mu, logvar
 
 
+class ConvVAE(nn.Module):
+    """latentlab's default conv VAE (`--arch conv`): two 4x4 stride-2 convolutions (32, 64
+    channels) to μ and log σ² (z of 20), mirrored by transposed convolutions; Bernoulli logits."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, 32, 4, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 4, 2, 1), nn.ReLU(), nn.Flatten()
+        )
+        self.to_mean = nn.Linear(64 * 7 * 7, 20)
+        self.to_log_variance = nn.Linear(64 * 7 * 7, 20)
+        self.project = nn.Linear(20, 64 * 7 * 7)
+        self.decoder = nn.Sequential(
+            nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(32, 1, 4, 2, 1)
+        )
+
+    def forward(self, x):
+        h = self.encoder(x.view(-1, 1, 28, 28))
+        mu, logvar = self.to_mean(h), self.to_log_variance(h)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        logits = self.decoder(F.relu(self.project(z)).view(-1, 64, 7, 7))
+        return logits.view(-1, 784), mu, logvar
+
+
+def conv_loss_function(logits, x, mu, logvar):
+    bce = F.binary_cross_entropy_with_logits(logits, x, reduction="sum")
+    kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+    return bce, kld
+
+
 def loss_function(recon_x, x, mu, logvar):
     bce = F.binary_cross_entropy(recon_x, x, reduction="sum")
     kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
@@ -137,14 +169,14 @@ def throughput(args):
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     train, _ = load(args.data)
-    model = VAE()
+    model, loss = (VAE(), loss_function) if args.arch == "mlp" else (ConvVAE(), conv_loss_function)
     optimizer = optim.Adam(model.parameters(), lr=1e-3)
     batches = [train[i * 128 : (i + 1) * 128] for i in range(len(train) // 128)]
 
     def step(x):
         optimizer.zero_grad()
         recon, mu, logvar = model(x)
-        bce, kld = loss_function(recon, x, mu, logvar)
+        bce, kld = loss(recon, x, mu, logvar)
         (bce + kld).backward()
         optimizer.step()
 
@@ -156,8 +188,10 @@ def throughput(args):
         for i in range(args.steps):
             step(batches[i % len(batches)])
         best = max(best, args.steps * 128 / (time.perf_counter() - start))
-    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(),
-                      "batch": 128, "steps": args.steps, "images_per_second": best}))
+    peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "arch": args.arch,
+                      "batch": 128, "steps": args.steps, "images_per_second": best,
+                      "peak_rss_mib": peak_rss_mib}))
 
 
 # latentlab's parameter names for the pytorch/examples layout.
@@ -214,6 +248,7 @@ def main():
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--arch", choices=["mlp", "conv"], default="mlp", help="throughput: which VAE")
     args = parser.parse_args()
     {"recipe": recipe, "throughput": throughput, "load": evaluate_weights}[args.mode](args)
 

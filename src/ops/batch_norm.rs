@@ -130,17 +130,52 @@ fn channel_statistics(x: &[f32], [batch, channels, positions]: [usize; 3]) -> (V
     (0..channels)
         .into_par_iter()
         .map(|c| {
-            let mean = planes(c)
-                .map(|p| p.iter().map(|&v| v as f64).sum::<f64>())
-                .sum::<f64>()
-                / count;
+            let mean = planes(c).map(|p| lane_sum(p, |v| v as f64)).sum::<f64>() / count;
             let variance = planes(c)
-                .map(|p| p.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>())
+                .map(|p| lane_sum(p, |v| (v as f64 - mean).powi(2)))
                 .sum::<f64>()
                 / count;
             (mean as f32, variance as f32)
         })
         .unzip()
+}
+
+/// Σ f(v) over `values`, in eight f64 lanes: one running sum would be a chain of dependent
+/// additions (one per 4 cycles); eight independent ones pipeline and vectorize.
+fn lane_sum(values: &[f32], f: impl Fn(f32) -> f64) -> f64 {
+    let mut lanes = [0f64; 8];
+    let chunks = values.chunks_exact(8);
+    let rest: f64 = chunks.remainder().iter().map(|&v| f(v)).sum();
+    for chunk in chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane += f(v);
+        }
+    }
+    lanes.iter().sum::<f64>() + rest
+}
+
+/// (Σ f(a, b).0, Σ f(a, b).1) over pairs of `a` and `b`, in eight f64 lanes each (see
+/// [`lane_sum`]).
+fn lane_sum_pairs(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> (f64, f64)) -> (f64, f64) {
+    let (mut first, mut second) = ([0f64; 8], [0f64; 8]);
+    let (chunks_a, chunks_b) = (a.chunks_exact(8), b[..a.len()].chunks_exact(8));
+    let (mut rest_first, mut rest_second) = (0.0, 0.0);
+    for (&x, &y) in chunks_a.remainder().iter().zip(chunks_b.remainder()) {
+        let (p, q) = f(x, y);
+        rest_first += p;
+        rest_second += q;
+    }
+    for (ca, cb) in chunks_a.zip(chunks_b) {
+        for i in 0..8 {
+            let (p, q) = f(ca[i], cb[i]);
+            first[i] += p;
+            second[i] += q;
+        }
+    }
+    (
+        first.iter().sum::<f64>() + rest_first,
+        second.iter().sum::<f64>() + rest_second,
+    )
 }
 
 fn activate(z: f32, slope: f32) -> f32 {
@@ -216,11 +251,12 @@ impl FusedBatchNorm for Flex {
                 let (mut sum, mut sum_x_hat) = (0.0f64, 0.0f64);
                 for n in 0..batch {
                     let at = (n * channels + c) * positions;
-                    for (&x, &dy) in x[at..][..positions].iter().zip(&dy[at..][..positions]) {
+                    let (s, sx) = lane_sum_pairs(&x[at..][..positions], &dy[at..], |x, dy| {
                         let (dz, x_hat) = dz(c, x, dy);
-                        sum += dz as f64;
-                        sum_x_hat += (dz * x_hat) as f64;
-                    }
+                        (dz as f64, (dz * x_hat) as f64)
+                    });
+                    sum += s;
+                    sum_x_hat += sx;
                 }
                 (sum as f32, sum_x_hat as f32)
             })

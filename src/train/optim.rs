@@ -1,7 +1,7 @@
 //! Adam (Kingma & Ba, 2015) with its update fused into one pass over each parameter on the CPU.
 //!
 //! burn's Adam builds the update from about ten tensor operations, each a pass over the
-//! parameter; on the CPU that was 5 ms of an 18 ms VAE step (benches/vae_step.rs). The update is
+//! parameter; on the CPU that was 5 ms of an 18 ms VAE step (W1 of benches/workloads). The update is
 //! the same arithmetic done in one loop over the weights, the gradient and the two moments, in
 //! place. The state is burn's own `AdamState`, so checkpoints are the same as with burn's Adam,
 //! and on any other device the step is burn's Adam itself.

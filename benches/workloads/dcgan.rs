@@ -1,15 +1,8 @@
-//! Throughput of one DCGAN training iteration (32x32x3, batch 64: one D step and one G step,
-//! Adam, as `train/gan.rs` runs Algorithm 1 with k = 1) against the same models in PyTorch
-//! (`bench/dcgan_torch.py`), and where the time goes, layer by layer.
-//!
-//!     cargo bench --bench dcgan_step
-//!     cargo bench --bench dcgan_step -- --steps 30 --rounds 3 --no-python --no-layers
-//!
-//! The two sides alternate for `--rounds` rounds (a shared VM drifts); reported: the best round
-//! of each and the median ratio. The layer table times each layer's forward and backward alone
-//! at the shapes one iteration meets, and how many times an iteration runs it.
+//! W2: one DCGAN training iteration (32x32x3, ngf = ndf = 64, batch 64: one D step and one G
+//! step, Adam, as `train/gan.rs` runs Algorithm 1 with k = 1), on random images in [-1, 1] (the
+//! data do not change the arithmetic). Reference: `bench/dcgan_torch.py`, the same networks and
+//! steps.
 
-use std::process::Command;
 use std::time::Instant;
 
 use burn::nn::conv::{Conv2dConfig, ConvTranspose2dConfig};
@@ -23,25 +16,10 @@ use latentlab::train::Learner;
 use latentlab::train::gan::GanLearner;
 use latentlab::train::latent::AdamSettings;
 
-const BATCH: usize = 64;
+pub const BATCH: usize = 64;
 
-fn main() {
-    let (mut steps, mut rounds, mut python, mut layers) = (30usize, 3usize, true, true);
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--steps" => steps = args.next().and_then(|v| v.parse().ok()).expect("--steps N"),
-            "--rounds" => {
-                rounds = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .expect("--rounds N")
-            }
-            "--no-python" => python = false,
-            "--no-layers" => layers = false,
-            _ => {} // cargo passes --bench
-        }
-    }
+/// Images per second of `steps` iterations after 5 of warm-up.
+pub fn images_per_second(steps: usize) -> f64 {
     let device = Device::flex();
     let autodiff = device.clone().autodiff();
     autodiff.seed(0);
@@ -71,78 +49,28 @@ fn main() {
     for _ in 0..5 {
         learner.train_step(batch.clone());
     }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/dcgan_torch.py");
-    let torch_round = || -> Option<(f64, String)> {
-        let output = Command::new("python3")
-            .args([script, "--steps", &steps.to_string(), "--threads", "2"])
-            .output();
-        match output {
-            Ok(out) if out.status.success() => {
-                let text = String::from_utf8_lossy(&out.stdout);
-                let json: serde_json::Value =
-                    serde_json::from_str(text.lines().last().unwrap_or_default())
-                        .expect("JSON from the script");
-                Some((
-                    json["images_per_second"].as_f64().unwrap(),
-                    format!(
-                        "pytorch {} ({} threads)",
-                        json["torch"].as_str().unwrap_or("?"),
-                        json["threads"]
-                    ),
-                ))
-            }
-            Ok(out) => {
-                let err = String::from_utf8_lossy(&out.stderr);
-                eprintln!("pytorch skipped: {}", err.lines().last().unwrap_or(""));
-                None
-            }
-            Err(e) => {
-                eprintln!("pytorch skipped: {e}");
-                None
-            }
-        }
-    };
-    let (mut ours_best, mut torch_best, mut ratios, mut torch_name) = (0f64, 0f64, vec![], None);
-    for round in 1..=rounds {
-        let start = Instant::now();
-        for _ in 0..steps {
-            learner.train_step(batch.clone());
-        }
-        let ours = (steps * BATCH) as f64 / start.elapsed().as_secs_f64();
-        ours_best = ours_best.max(ours);
-        let mut line = format!("round {round}: latentlab {ours:.0} images/s");
-        if python && let Some((torch, name)) = torch_round() {
-            torch_best = torch_best.max(torch);
-            ratios.push(ours / torch);
-            line.push_str(&format!(
-                ", pytorch {torch:.0} images/s, ratio {:.2}",
-                ours / torch
-            ));
-            torch_name = Some(name);
-        }
-        println!("{line}");
+    let start = Instant::now();
+    for _ in 0..steps {
+        learner.train_step(batch.clone());
     }
-    println!(
-        "latentlab (burn 0.22.1 Flex, {} threads): {ours_best:.0} images/s (best of {rounds} rounds of {steps} iterations, batch {BATCH})",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    );
-    if let Some(name) = torch_name {
-        ratios.sort_by(f64::total_cmp);
-        println!(
-            "{name}: {torch_best:.0} images/s (best of {} rounds)",
-            ratios.len()
-        );
-        println!(
-            "latentlab / pytorch: best {:.2}x, median of rounds {:.2}x",
-            ours_best / torch_best,
-            ratios[ratios.len() / 2]
-        );
-    }
-    if layers {
-        layer_table(&autodiff, ours_best);
-    }
+    (steps * BATCH) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Multiply-adds of one iteration per real image. G runs forward twice (fresh noise for the D
+/// step and for the G step) and backward once; D runs forward three times (real, fake, and in
+/// the G step) with weight gradients each time (PyTorch computes them in the G step too) and
+/// input gradients below its first layer in the D step, through all of it in the G step.
+pub fn multiply_adds() -> u64 {
+    let project = 100 * 256 * 4 * 4;
+    // A 4x4 stride-2 (transposed) convolution between c_a channels at side s and c_b at 2s.
+    let up = |c_a: u64, c_b: u64, s: u64| c_a * c_b * 16 * s * s;
+    let generator = project + up(256, 128, 4) + up(128, 64, 8) + up(64, 3, 16);
+    let d_first = up(64, 3, 16);
+    let discriminator = d_first + up(128, 64, 8) + up(256, 128, 4) + 256 * 16;
+    let g_work = 2 * generator + generator + (generator - project);
+    let d_work =
+        3 * discriminator + 3 * discriminator + 2 * (discriminator - d_first) + discriminator;
+    g_work + d_work
 }
 
 /// Median milliseconds of `f` over a few runs.
@@ -178,7 +106,10 @@ fn layer<const D: usize, const E: usize>(
     (fwd, both - fwd)
 }
 
-fn layer_table(device: &Device, images_per_second: f64) {
+/// Each layer's forward and backward alone at the shapes one iteration meets, and how often an
+/// iteration runs it: where the time of an iteration at `images_per_second` goes.
+pub fn layer_table(images_per_second: f64) {
+    let device = &Device::flex().autodiff();
     let b = BATCH;
     let up = |c: [usize; 2]| {
         ConvTranspose2dConfig::new(c, [4, 4])
