@@ -190,11 +190,13 @@ impl Phases {
                         row.fill(0.0);
                         continue;
                     }
+                    // Columns b, b + s, … of the row, then zeros past its end.
                     let src = &plane[y * w..][..w];
-                    for (v, o) in row.iter_mut().enumerate() {
-                        let x = b + v * sx;
-                        *o = if x < w { src[x] } else { 0.0 };
+                    let inside = w.saturating_sub(b).div_ceil(sx);
+                    for (o, s) in row[..inside].iter_mut().zip(src[b..].iter().step_by(sx)) {
+                        *o = *s;
                     }
+                    row[inside..].fill(0.0);
                 }
             }
         }
@@ -203,11 +205,14 @@ impl Phases {
     /// The inverse of [`split`](Self::split), overwriting `plane`.
     fn merge(&self, split: &[f32], [h, w]: [usize; 2], plane: &mut [f32]) {
         let [sy, sx] = self.stride;
+        let sub_len = self.side[0] * self.side[1];
         for (y, row) in plane.chunks_mut(w).enumerate().take(h) {
             let (a, u) = (y % sy, y / sy);
-            for (x, o) in row.iter_mut().enumerate() {
-                let (b, v) = (x % sx, x / sx);
-                *o = split[(a * sx + b) * self.side[0] * self.side[1] + u * self.side[1] + v];
+            for b in 0..sx.min(w) {
+                let src = &split[(a * sx + b) * sub_len + u * self.side[1]..][..self.side[1]];
+                for (o, s) in row[b..].iter_mut().step_by(sx).zip(src) {
+                    *o = *s;
+                }
             }
         }
     }
@@ -234,12 +239,14 @@ fn im2col(g: &ConvGeometry, x: &[f32], first: usize, images: usize, col: &mut [f
         &split
     };
     let width = images * oh * ow;
+    let taps: Vec<Tap> = (0..kh * kw)
+        .map(|t| phases.tap(g, t / kw, t % kw))
+        .collect();
     col[..g.patch_len() * width]
         .par_chunks_mut(width)
         .enumerate()
         .for_each(|(row, col_row)| {
-            let (c, ky, kx) = (row / (kh * kw), row / kw % kh, row % kw);
-            let tap = phases.tap(g, ky, kx);
+            let (c, tap) = (row / (kh * kw), &taps[row % (kh * kw)]);
             let ((y_lo, y_hi), (x_lo, x_hi)) = (tap.rows, tap.cols);
             for i in 0..images {
                 let src_plane = &split[(i * g.in_channels + c) * split_len..][..split_len];
@@ -250,7 +257,7 @@ fn im2col(g: &ConvGeometry, x: &[f32], first: usize, images: usize, col: &mut [f
                     }
                     out[..x_lo].fill(0.0);
                     out[x_hi..].fill(0.0);
-                    let start = phases.run(&tap, oy);
+                    let start = phases.run(tap, oy);
                     out[x_lo..x_hi].copy_from_slice(&src_plane[start..start + x_hi - x_lo]);
                 }
             }
@@ -278,22 +285,22 @@ fn col2im(g: &ConvGeometry, col: &[f32], first: usize, images: usize, dx: &mut [
     let (plane_len, split_len) = (g.in_pixels(), phases.plane_len());
     let width = images * oh * ow;
     let planes = &mut dx[first * g.in_channels * plane_len..][..images * g.in_channels * plane_len];
+    let taps: Vec<Tap> = (0..kh * kw)
+        .map(|t| phases.tap(g, t / kw, t % kw))
+        .collect();
     let accumulate = |index: usize, split: &mut [f32]| {
         let (i, c) = (index / g.in_channels, index % g.in_channels);
-        for ky in 0..kh {
-            for kx in 0..kw {
-                let tap = phases.tap(g, ky, kx);
-                let ((y_lo, y_hi), (x_lo, x_hi)) = (tap.rows, tap.cols);
-                if x_hi <= x_lo {
-                    continue;
-                }
-                let row = &col[((c * kh + ky) * kw + kx) * width + i * oh * ow..][..oh * ow];
-                for oy in y_lo..y_hi {
-                    let start = phases.run(&tap, oy);
-                    let dst = &mut split[start..start + x_hi - x_lo];
-                    let src = &row[oy * ow + x_lo..oy * ow + x_hi];
-                    dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
-                }
+        for (t, tap) in taps.iter().enumerate() {
+            let ((y_lo, y_hi), (x_lo, x_hi)) = (tap.rows, tap.cols);
+            if x_hi <= x_lo {
+                continue;
+            }
+            let row = &col[(c * kh * kw + t) * width + i * oh * ow..][..oh * ow];
+            for oy in y_lo..y_hi {
+                let start = phases.run(tap, oy);
+                let dst = &mut split[start..start + x_hi - x_lo];
+                let src = &row[oy * ow + x_lo..oy * ow + x_hi];
+                dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
             }
         }
     };
