@@ -169,6 +169,12 @@ impl Phases {
         }
     }
 
+    /// Every kernel tap, in (ky, kx) order: the order of `col`'s rows within a channel.
+    fn taps(&self, g: &ConvGeometry) -> Vec<Tap> {
+        let [kh, kw] = g.kernel;
+        (0..kh * kw).map(|t| self.tap(g, t / kw, t % kw)).collect()
+    }
+
     /// The run of sub-plane floats that output row `oy` reads under `tap` (offset in the plane).
     fn run(&self, tap: &Tap, oy: usize) -> usize {
         let sub = (tap.phase[0] * self.stride[1] + tap.phase[1]) * self.side[0] * self.side[1];
@@ -239,9 +245,7 @@ fn im2col(g: &ConvGeometry, x: &[f32], first: usize, images: usize, col: &mut [f
         &split
     };
     let width = images * oh * ow;
-    let taps: Vec<Tap> = (0..kh * kw)
-        .map(|t| phases.tap(g, t / kw, t % kw))
-        .collect();
+    let taps = phases.taps(g);
     col[..g.patch_len() * width]
         .par_chunks_mut(width)
         .enumerate()
@@ -285,9 +289,7 @@ fn col2im(g: &ConvGeometry, col: &[f32], first: usize, images: usize, dx: &mut [
     let (plane_len, split_len) = (g.in_pixels(), phases.plane_len());
     let width = images * oh * ow;
     let planes = &mut dx[first * g.in_channels * plane_len..][..images * g.in_channels * plane_len];
-    let taps: Vec<Tap> = (0..kh * kw)
-        .map(|t| phases.tap(g, t / kw, t % kw))
-        .collect();
+    let taps = phases.taps(g);
     let accumulate = |index: usize, split: &mut [f32]| {
         let (i, c) = (index / g.in_channels, index % g.in_channels);
         for (t, tap) in taps.iter().enumerate() {
