@@ -17,6 +17,7 @@ fn main() {
             std::process::exit(2);
         }
     };
+    latentlab::ops::join_thread_pool();
     if let Err(error) = run(cli) {
         match &error {
             // Not a failure: the user stopped a run, and it was saved.

@@ -400,6 +400,8 @@ fn format_rate(v: Option<f64>) -> String {
 fn main() {
     let o = options();
     if let Some(id) = &o.child {
+        // As the `latentlab` binary runs.
+        latentlab::ops::join_thread_pool();
         child(id, &o.data);
         return;
     }
