@@ -304,6 +304,37 @@ fn fused_batch_norm_matches_burn_with_gradients_and_running_statistics() {
     }
 }
 
+/// Our leaky ReLU against burn's: outputs, input gradients (exact zeros included, where both
+/// pass the gradient through unscaled), and without autodiff.
+#[test]
+fn leaky_relu_matches_burn_with_gradients() {
+    let device = device();
+    for (input, slope) in [([3, 4, 5, 6], 0.2), ([2, 70_000, 1, 1], 0.01)] {
+        let x = Tensor::<4>::random(input, Distribution::Normal(0.0, 1.0), &device);
+        // Some exact zeros, where the two branches meet.
+        let x = x.clone().mask_fill(x.abs().lower_elem(0.05), 0.0);
+        let weighting = Tensor::<4>::random(input, Distribution::Default, &device);
+        let run = |fused: bool| {
+            let x = x.clone().detach().require_grad();
+            let y = match fused {
+                true => latentlab::ops::leaky_relu(x.clone(), slope),
+                false => leaky_relu(x.clone(), slope),
+            };
+            let grads = (y.clone() * weighting.clone()).sum().backward();
+            (y, x.grad(&grads).unwrap())
+        };
+        let ((y, dx), (y_ref, dx_ref)) = (run(true), run(false));
+        close(&format!("{input:?} output"), y, y_ref);
+        close(&format!("{input:?} input grad"), dx, dx_ref);
+        let plain = x.clone().inner();
+        close_any(
+            &format!("{input:?} without autodiff"),
+            latentlab::ops::leaky_relu(plain.clone(), slope),
+            leaky_relu(plain, slope),
+        );
+    }
+}
+
 /// Inference pooling on Flex (our separable kernels) and under autodiff (burn's, through the
 /// default bodies) against burn's pooling, for the windows Inception uses and a strided 2x2.
 #[test]

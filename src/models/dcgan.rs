@@ -13,7 +13,6 @@
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{BatchNorm, Embedding, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::leaky_relu;
 
 use crate::data::ImageShape;
 use crate::error::{Error, Result};
@@ -21,7 +20,7 @@ use crate::models::gan::{
     GanConfig, append_label_map, dcgan_batch_norm, dcgan_weights, join_label, label_embedding,
     label_map,
 };
-use crate::ops::{FastConv, FusedNormAct};
+use crate::ops::{FastConv, FusedNormAct, leaky_relu};
 
 /// The feature-map sides of a DCGAN for `shape`: the base side and the number of doublings.
 pub fn plan(shape: ImageShape) -> Result<(usize, usize)> {

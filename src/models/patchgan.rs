@@ -12,14 +12,13 @@
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, Embedding, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::leaky_relu;
 
 use crate::data::ImageShape;
 use crate::error::{Error, Result};
 use crate::models::gan::{
     GanConfig, append_label_map, dcgan_batch_norm, dcgan_weights, label_map, receptive_field,
 };
-use crate::ops::{FastConv, FusedNormAct};
+use crate::ops::{FastConv, FusedNormAct, leaky_relu};
 
 /// (kernel, stride) of each convolution, input side first.
 pub fn layer_geometry(stride_2_layers: usize) -> Vec<(usize, usize)> {
