@@ -16,7 +16,66 @@
 //! whose kernel is the whole output gradient), which leaves its matrix products thin; here every
 //! product is at least a chunk of images wide. Only `groups = 1` takes this path.
 
+use std::cell::RefCell;
+use std::ops::{Deref, DerefMut};
+
 use rayon::prelude::*;
+
+thread_local! {
+    /// Buffers of earlier calls, kept for the next: `col` of a convolution is megabytes, and
+    /// allocating it afresh each call costs a zeroing pass (or page faults) as long as the copy.
+    static SCRATCH_POOL: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Buffers kept per thread (a forward or backward pass holds at most three at once).
+const SCRATCH_KEPT: usize = 4;
+
+/// A buffer of `len` floats from this thread's pool, back in the pool when dropped. Its contents
+/// are whatever the last user left: every user writes all of it before reading.
+struct Scratch {
+    buffer: Vec<f32>,
+    len: usize,
+}
+
+impl Scratch {
+    fn new(len: usize) -> Self {
+        let mut buffer = SCRATCH_POOL
+            .with_borrow_mut(|pool| {
+                // The largest kept buffer, so that small requests do not grow many of them.
+                let largest = (0..pool.len()).max_by_key(|&i| pool[i].len())?;
+                Some(pool.swap_remove(largest))
+            })
+            .unwrap_or_default();
+        if buffer.len() < len {
+            buffer.resize(len, 0.0);
+        }
+        Self { buffer, len }
+    }
+}
+
+impl Deref for Scratch {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        &self.buffer[..self.len]
+    }
+}
+
+impl DerefMut for Scratch {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        &mut self.buffer[..self.len]
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let buffer = std::mem::take(&mut self.buffer);
+        SCRATCH_POOL.with_borrow_mut(|pool| {
+            if pool.len() < SCRATCH_KEPT {
+                pool.push(buffer);
+            }
+        });
+    }
+}
 
 /// Sizes and options of one convolution, from the point of view of the forward convolution
 /// (`input` → `output`), whichever of the three products is computed.
@@ -149,6 +208,12 @@ impl Phases {
         self.stride == [1, 1]
     }
 
+    /// Whether a sub-plane row is as long as an output row, as when a convolution keeps or
+    /// divides the size by its stride: then a tap reads its whole output block as one run.
+    fn block_copy(&self, g: &ConvGeometry) -> bool {
+        self.side[1] == g.out_size[1]
+    }
+
     /// Floats of one input plane in this layout.
     fn plane_len(&self) -> usize {
         self.stride[0] * self.stride[1] * self.side[0] * self.side[1]
@@ -233,11 +298,14 @@ fn im2col(g: &ConvGeometry, x: &[f32], first: usize, images: usize, col: &mut [f
     let (plane, split_len) = (g.in_pixels(), phases.plane_len());
     let planes = &x[first * g.in_channels * plane..][..images * g.in_channels * plane];
     // With stride 1 the planes are read where they are.
-    let mut split = Vec::new();
+    let mut split = Scratch::new(if phases.identity() {
+        0
+    } else {
+        images * g.in_channels * split_len
+    });
     let split: &[f32] = if phases.identity() {
         planes
     } else {
-        split.resize(images * g.in_channels * split_len, 0.0);
         split
             .par_chunks_mut(split_len)
             .zip(planes.par_chunks(plane))
@@ -246,6 +314,7 @@ fn im2col(g: &ConvGeometry, x: &[f32], first: usize, images: usize, col: &mut [f
     };
     let width = images * oh * ow;
     let taps = phases.taps(g);
+    let block = phases.block_copy(g);
     col[..g.patch_len() * width]
         .par_chunks_mut(width)
         .enumerate()
@@ -254,7 +323,26 @@ fn im2col(g: &ConvGeometry, x: &[f32], first: usize, images: usize, col: &mut [f
             let ((y_lo, y_hi), (x_lo, x_hi)) = (tap.rows, tap.cols);
             for i in 0..images {
                 let src_plane = &split[(i * g.in_channels + c) * split_len..][..split_len];
-                for (oy, out) in col_row[i * oh * ow..][..oh * ow].chunks_mut(ow).enumerate() {
+                let out = &mut col_row[i * oh * ow..][..oh * ow];
+                if block && y_lo < y_hi && x_lo < x_hi {
+                    // Source and destination advance alike, so the span from the first to the
+                    // last pixel the tap reads is one copy; the padding inside it (columns
+                    // outside [x_lo, x_hi)) was read from the neighbouring rows and is zeroed
+                    // after.
+                    let (first, end) = (y_lo * ow + x_lo, (y_hi - 1) * ow + x_hi);
+                    let start = phases.run(tap, y_lo);
+                    out[..first].fill(0.0);
+                    out[first..end].copy_from_slice(&src_plane[start..start + end - first]);
+                    out[end..].fill(0.0);
+                    if x_lo > 0 || x_hi < ow {
+                        for row in out[y_lo * ow..y_hi * ow].chunks_exact_mut(ow) {
+                            row[..x_lo].iter_mut().for_each(|v| *v = 0.0);
+                            row[x_hi..].iter_mut().for_each(|v| *v = 0.0);
+                        }
+                    }
+                    continue;
+                }
+                for (oy, out) in out.chunks_mut(ow).enumerate() {
                     if oy < y_lo || oy >= y_hi || x_hi <= x_lo {
                         out.fill(0.0);
                         continue;
@@ -432,7 +520,7 @@ pub fn conv_forward(g: &ConvGeometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
     let mut y = vec![0.0; g.output_len()];
     let (patch, pixels, chunk) = (g.patch_len(), g.out_pixels(), g.chunk());
     if g.per_image() {
-        let mut col = vec![0.0; if g.pointwise() { 0 } else { patch * pixels }];
+        let mut col = Scratch::new(if g.pointwise() { 0 } else { patch * pixels });
         let out_len = g.out_channels * pixels;
         for (i, y) in y.chunks_mut(out_len).enumerate() {
             let col = image_columns(g, x, i, &mut col);
@@ -451,8 +539,8 @@ pub fn conv_forward(g: &ConvGeometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
         }
         return y;
     }
-    let mut col = vec![0.0; patch * chunk * pixels];
-    let mut rows = vec![0.0; g.out_channels * chunk * pixels];
+    let mut col = Scratch::new(patch * chunk * pixels);
+    let mut rows = Scratch::new(g.out_channels * chunk * pixels);
     for first in (0..g.batch).step_by(chunk) {
         let images = chunk.min(g.batch - first);
         let width = images * pixels;
@@ -479,7 +567,7 @@ pub fn conv_input_grad(g: &ConvGeometry, dy: &[f32], weight: &[f32]) -> Vec<f32>
     let mut dx = vec![0.0; g.input_len()];
     let (patch, pixels, chunk) = (g.patch_len(), g.out_pixels(), g.chunk());
     if g.per_image() {
-        let mut col = vec![0.0; if g.pointwise() { 0 } else { patch * pixels }];
+        let mut col = Scratch::new(if g.pointwise() { 0 } else { patch * pixels });
         let out_len = g.out_channels * pixels;
         for (i, dy) in dy.chunks(out_len).enumerate() {
             let shape = [patch, g.out_channels, pixels];
@@ -495,8 +583,8 @@ pub fn conv_input_grad(g: &ConvGeometry, dy: &[f32], weight: &[f32]) -> Vec<f32>
         }
         return dx;
     }
-    let mut col = vec![0.0; patch * chunk * pixels];
-    let mut rows = vec![0.0; g.out_channels * chunk * pixels];
+    let mut col = Scratch::new(patch * chunk * pixels);
+    let mut rows = Scratch::new(g.out_channels * chunk * pixels);
     for first in (0..g.batch).step_by(chunk) {
         let images = chunk.min(g.batch - first);
         let width = images * pixels;
@@ -523,7 +611,7 @@ pub fn conv_weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let mut dw = vec![0.0; g.weight_len()];
     let (patch, pixels, chunk) = (g.patch_len(), g.out_pixels(), g.chunk());
     if g.per_image() {
-        let mut col = vec![0.0; if g.pointwise() { 0 } else { patch * pixels }];
+        let mut col = Scratch::new(if g.pointwise() { 0 } else { patch * pixels });
         for (i, dy) in dy.chunks(g.out_channels * pixels).enumerate() {
             let col = image_columns(g, x, i, &mut col);
             let shape = [g.out_channels, pixels, patch];
@@ -532,8 +620,8 @@ pub fn conv_weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
         }
         return dw;
     }
-    let mut col = vec![0.0; patch * chunk * pixels];
-    let mut rows = vec![0.0; g.out_channels * chunk * pixels];
+    let mut col = Scratch::new(patch * chunk * pixels);
+    let mut rows = Scratch::new(g.out_channels * chunk * pixels);
     for first in (0..g.batch).step_by(chunk) {
         let images = chunk.min(g.batch - first);
         let width = images * pixels;
@@ -637,6 +725,29 @@ mod tests {
                 dilation: [d, d],
             };
             g.out_size = g.natural_out_size([pad_end, pad_end]).unwrap();
+            out.push(g);
+        }
+        // Square sides that the stride divides: output rows as long as sub-plane rows, so im2col
+        // copies whole blocks (see `Phases::block_copy`).
+        for (c_in, c_out, side, k, s, p) in [
+            (3, 4, 8, 4, 2, 1),  // DCGAN down-sampling
+            (2, 5, 7, 3, 1, 1),  // same-size 3x3
+            (2, 3, 6, 3, 2, 1),  // odd kernel, stride 2
+            (2, 3, 32, 4, 2, 1), // image by image
+        ] {
+            let mut g = ConvGeometry {
+                batch: 3,
+                in_channels: c_in,
+                out_channels: c_out,
+                in_size: [side, side],
+                out_size: [0, 0],
+                kernel: [k, k],
+                stride: [s, s],
+                padding: [p, p],
+                dilation: [1, 1],
+            };
+            g.out_size = g.natural_out_size([p, p]).unwrap();
+            assert!(Phases::new(&g).block_copy(&g), "{g:?}");
             out.push(g);
         }
         out
