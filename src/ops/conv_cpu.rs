@@ -98,6 +98,18 @@ pub struct ConvGeometry {
 /// enough to stay in the last-level cache of a small machine.
 const COL_BUDGET: usize = 1 << 19;
 
+/// A row length for matrices read along their rows by many rows at once (both operands of the
+/// weight gradient): at least `width`, and not a multiple of 256 floats, so that the rows do not
+/// all fall into the same few cache sets.
+fn padded_row(width: usize) -> usize {
+    let width = width.next_multiple_of(16);
+    if width.is_multiple_of(256) {
+        width + 16
+    } else {
+        width
+    }
+}
+
 /// Output pixels from which one image alone makes a product wide enough: such convolutions run
 /// image by image, reading and writing the tensors in place (no gather or scatter copies).
 const PER_IMAGE_PIXELS: usize = 256;
@@ -291,7 +303,7 @@ impl Phases {
 
 /// `col[(c, ky, kx), (i, oy, ox)] = x[first + i, c, oy·s + ky·d − p, ox·s + kx·d − p]` (0 in the
 /// padding) for the `images` images from `first`.
-fn im2col(g: &ConvGeometry, x: &[f32], first: usize, images: usize, col: &mut [f32]) {
+fn im2col(g: &ConvGeometry, x: &[f32], first: usize, images: usize, col: &mut [f32], ld: usize) {
     let [kh, kw] = g.kernel;
     let [oh, ow] = g.out_size;
     let phases = Phases::new(g);
@@ -315,10 +327,11 @@ fn im2col(g: &ConvGeometry, x: &[f32], first: usize, images: usize, col: &mut [f
     let width = images * oh * ow;
     let taps = phases.taps(g);
     let block = phases.block_copy(g);
-    col[..g.patch_len() * width]
-        .par_chunks_mut(width)
+    col[..g.patch_len() * ld]
+        .par_chunks_mut(ld)
         .enumerate()
         .for_each(|(row, col_row)| {
+            let col_row = &mut col_row[..width];
             let (c, tap) = (row / (kh * kw), &taps[row % (kh * kw)]);
             let ((y_lo, y_hi), (x_lo, x_hi)) = (tap.rows, tap.cols);
             for i in 0..images {
@@ -356,26 +369,44 @@ fn im2col(g: &ConvGeometry, x: &[f32], first: usize, images: usize, col: &mut [f
         });
 }
 
-/// `col(x)` of image `i` alone, [c_in·kh·kw, oh·ow]: the image itself for a pointwise
-/// convolution, else written into `col`.
-fn image_columns<'a>(g: &ConvGeometry, x: &'a [f32], i: usize, col: &'a mut [f32]) -> &'a [f32] {
+/// `col(x)` of image `i` alone, [c_in·kh·kw, oh·ow], and its row length: the image itself for
+/// a pointwise convolution, else written into `col` with rows of [`image_row`].
+fn image_columns<'a>(
+    g: &ConvGeometry,
+    x: &'a [f32],
+    i: usize,
+    col: &'a mut [f32],
+) -> (&'a [f32], usize) {
     if g.pointwise() {
         let len = g.in_channels * g.in_pixels();
-        &x[i * len..][..len]
+        (&x[i * len..][..len], g.out_pixels())
     } else {
-        im2col(g, x, i, 1, col);
-        col
+        im2col(g, x, i, 1, col, image_row(g));
+        (col, image_row(g))
+    }
+}
+
+/// Row length of `col` when convolutions run image by image.
+fn image_row(g: &ConvGeometry) -> usize {
+    padded_row(g.out_pixels())
+}
+
+/// Floats of `col` image by image (none for a pointwise convolution, which reads the image).
+fn image_col_len(g: &ConvGeometry) -> usize {
+    if g.pointwise() {
+        0
+    } else {
+        g.patch_len() * image_row(g)
     }
 }
 
 /// The inverse scatter of [`im2col`]: adds every column entry onto the input pixel it was read
 /// from. Each task owns one (image, channel) plane of `dx`, so no two write the same float.
-fn col2im(g: &ConvGeometry, col: &[f32], first: usize, images: usize, dx: &mut [f32]) {
+fn col2im(g: &ConvGeometry, col: &[f32], first: usize, images: usize, dx: &mut [f32], ld: usize) {
     let [kh, kw] = g.kernel;
     let [oh, ow] = g.out_size;
     let phases = Phases::new(g);
     let (plane_len, split_len) = (g.in_pixels(), phases.plane_len());
-    let width = images * oh * ow;
     let planes = &mut dx[first * g.in_channels * plane_len..][..images * g.in_channels * plane_len];
     let taps = phases.taps(g);
     let accumulate = |index: usize, split: &mut [f32]| {
@@ -385,7 +416,7 @@ fn col2im(g: &ConvGeometry, col: &[f32], first: usize, images: usize, dx: &mut [
             if x_hi <= x_lo {
                 continue;
             }
-            let row = &col[(c * kh * kw + t) * width + i * oh * ow..][..oh * ow];
+            let row = &col[(c * kh * kw + t) * ld + i * oh * ow..][..oh * ow];
             for oy in y_lo..y_hi {
                 let start = phases.run(tap, oy);
                 let dst = &mut split[start..start + x_hi - x_lo];
@@ -413,10 +444,17 @@ fn col2im(g: &ConvGeometry, col: &[f32], first: usize, images: usize, dx: &mut [
 }
 
 /// `dy[first.., co, p]` of `images` images as one matrix [c_out, images·oh·ow].
-fn gather_output(g: &ConvGeometry, dy: &[f32], first: usize, images: usize, out: &mut [f32]) {
+fn gather_output(
+    g: &ConvGeometry,
+    dy: &[f32],
+    first: usize,
+    images: usize,
+    out: &mut [f32],
+    ld: usize,
+) {
     let pixels = g.out_pixels();
-    out[..g.out_channels * images * pixels]
-        .par_chunks_mut(images * pixels)
+    out[..g.out_channels * ld]
+        .par_chunks_mut(ld)
         .enumerate()
         .for_each(|(co, row)| {
             for i in 0..images {
@@ -427,15 +465,21 @@ fn gather_output(g: &ConvGeometry, dy: &[f32], first: usize, images: usize, out:
 }
 
 /// The inverse of [`gather_output`].
-fn scatter_output(g: &ConvGeometry, rows: &[f32], first: usize, images: usize, y: &mut [f32]) {
+fn scatter_output(
+    g: &ConvGeometry,
+    rows: &[f32],
+    first: usize,
+    images: usize,
+    y: &mut [f32],
+    ld: usize,
+) {
     let pixels = g.out_pixels();
-    let width = images * pixels;
     y[first * g.out_channels * pixels..][..images * g.out_channels * pixels]
         .par_chunks_mut(pixels)
         .enumerate()
         .for_each(|(index, dst)| {
             let (i, co) = (index / g.out_channels, index % g.out_channels);
-            let src = &rows[co * width + i * pixels..][..pixels];
+            let src = &rows[co * ld + i * pixels..][..pixels];
             dst.copy_from_slice(src);
         });
 }
@@ -520,10 +564,10 @@ pub fn conv_forward(g: &ConvGeometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
     let mut y = vec![0.0; g.output_len()];
     let (patch, pixels, chunk) = (g.patch_len(), g.out_pixels(), g.chunk());
     if g.per_image() {
-        let mut col = Scratch::new(if g.pointwise() { 0 } else { patch * pixels });
+        let mut col = Scratch::new(image_col_len(g));
         let out_len = g.out_channels * pixels;
         for (i, y) in y.chunks_mut(out_len).enumerate() {
-            let col = image_columns(g, x, i, &mut col);
+            let (col, ld) = image_columns(g, x, i, &mut col);
             let shape = [g.out_channels, patch, pixels];
             let w = ROW_MAJOR(patch);
             matmul(
@@ -534,28 +578,29 @@ pub fn conv_forward(g: &ConvGeometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
                 weight,
                 w,
                 col,
-                ROW_MAJOR(pixels),
+                ROW_MAJOR(ld),
             );
         }
         return y;
     }
-    let mut col = Scratch::new(patch * chunk * pixels);
-    let mut rows = Scratch::new(g.out_channels * chunk * pixels);
+    let ld = padded_row(chunk * pixels);
+    let mut col = Scratch::new(patch * ld);
+    let mut rows = Scratch::new(g.out_channels * ld);
     for first in (0..g.batch).step_by(chunk) {
         let images = chunk.min(g.batch - first);
         let width = images * pixels;
-        im2col(g, x, first, images, &mut col);
+        im2col(g, x, first, images, &mut col, ld);
         matmul(
             [g.out_channels, patch, width],
             &mut rows,
-            ROW_MAJOR(width),
+            ROW_MAJOR(ld),
             false,
             weight,
             ROW_MAJOR(patch),
             &col,
-            ROW_MAJOR(width),
+            ROW_MAJOR(ld),
         );
-        scatter_output(g, &rows, first, images, &mut y);
+        scatter_output(g, &rows, first, images, &mut y, ld);
     }
     y
 }
@@ -567,7 +612,8 @@ pub fn conv_input_grad(g: &ConvGeometry, dy: &[f32], weight: &[f32]) -> Vec<f32>
     let mut dx = vec![0.0; g.input_len()];
     let (patch, pixels, chunk) = (g.patch_len(), g.out_pixels(), g.chunk());
     if g.per_image() {
-        let mut col = Scratch::new(if g.pointwise() { 0 } else { patch * pixels });
+        let mut col = Scratch::new(image_col_len(g));
+        let ld = image_row(g);
         let out_len = g.out_channels * pixels;
         for (i, dy) in dy.chunks(out_len).enumerate() {
             let shape = [patch, g.out_channels, pixels];
@@ -577,29 +623,30 @@ pub fn conv_input_grad(g: &ConvGeometry, dy: &[f32], weight: &[f32]) -> Vec<f32>
                 let dx = &mut dx[i * in_len..][..in_len];
                 matmul(shape, dx, ROW_MAJOR(pixels), false, weight, w, dy, d);
             } else {
-                matmul(shape, &mut col, ROW_MAJOR(pixels), false, weight, w, dy, d);
-                col2im(g, &col, i, 1, &mut dx);
+                matmul(shape, &mut col, ROW_MAJOR(ld), false, weight, w, dy, d);
+                col2im(g, &col, i, 1, &mut dx, ld);
             }
         }
         return dx;
     }
-    let mut col = Scratch::new(patch * chunk * pixels);
-    let mut rows = Scratch::new(g.out_channels * chunk * pixels);
+    let ld = padded_row(chunk * pixels);
+    let mut col = Scratch::new(patch * ld);
+    let mut rows = Scratch::new(g.out_channels * ld);
     for first in (0..g.batch).step_by(chunk) {
         let images = chunk.min(g.batch - first);
         let width = images * pixels;
-        gather_output(g, dy, first, images, &mut rows);
+        gather_output(g, dy, first, images, &mut rows, ld);
         matmul(
             [patch, g.out_channels, width],
             &mut col,
-            ROW_MAJOR(width),
+            ROW_MAJOR(ld),
             false,
             weight,
             TRANSPOSED(patch),
             &rows,
-            ROW_MAJOR(width),
+            ROW_MAJOR(ld),
         );
-        col2im(g, &col, first, images, &mut dx);
+        col2im(g, &col, first, images, &mut dx, ld);
     }
     dx
 }
@@ -611,31 +658,32 @@ pub fn conv_weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let mut dw = vec![0.0; g.weight_len()];
     let (patch, pixels, chunk) = (g.patch_len(), g.out_pixels(), g.chunk());
     if g.per_image() {
-        let mut col = Scratch::new(if g.pointwise() { 0 } else { patch * pixels });
+        let mut col = Scratch::new(image_col_len(g));
         for (i, dy) in dy.chunks(g.out_channels * pixels).enumerate() {
-            let col = image_columns(g, x, i, &mut col);
+            let (col, ld) = image_columns(g, x, i, &mut col);
             let shape = [g.out_channels, pixels, patch];
-            let (d, c) = (ROW_MAJOR(pixels), TRANSPOSED(pixels));
+            let (d, c) = (ROW_MAJOR(pixels), TRANSPOSED(ld));
             matmul(shape, &mut dw, ROW_MAJOR(patch), i > 0, dy, d, col, c);
         }
         return dw;
     }
-    let mut col = Scratch::new(patch * chunk * pixels);
-    let mut rows = Scratch::new(g.out_channels * chunk * pixels);
+    let ld = padded_row(chunk * pixels);
+    let mut col = Scratch::new(patch * ld);
+    let mut rows = Scratch::new(g.out_channels * ld);
     for first in (0..g.batch).step_by(chunk) {
         let images = chunk.min(g.batch - first);
         let width = images * pixels;
-        im2col(g, x, first, images, &mut col);
-        gather_output(g, dy, first, images, &mut rows);
+        im2col(g, x, first, images, &mut col, ld);
+        gather_output(g, dy, first, images, &mut rows, ld);
         matmul(
             [g.out_channels, width, patch],
             &mut dw,
             ROW_MAJOR(patch),
             first > 0,
             &rows,
-            ROW_MAJOR(width),
+            ROW_MAJOR(ld),
             &col,
-            TRANSPOSED(width),
+            TRANSPOSED(ld),
         );
     }
     dw
