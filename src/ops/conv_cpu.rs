@@ -409,14 +409,40 @@ fn col2im(g: &ConvGeometry, col: &[f32], first: usize, images: usize, dx: &mut [
     let (plane_len, split_len) = (g.in_pixels(), phases.plane_len());
     let planes = &mut dx[first * g.in_channels * plane_len..][..images * g.in_channels * plane_len];
     let taps = phases.taps(g);
+    let block = phases.block_copy(g);
+    // Per tap, which outputs of its block read inside the input (see the block case below).
+    let inside: Vec<Vec<bool>> = taps
+        .iter()
+        .map(|tap| {
+            (0..oh * ow)
+                .map(|p| (tap.cols.0..tap.cols.1).contains(&(p % ow)))
+                .collect()
+        })
+        .collect();
     let accumulate = |index: usize, split: &mut [f32]| {
         let (i, c) = (index / g.in_channels, index % g.in_channels);
         for (t, tap) in taps.iter().enumerate() {
             let ((y_lo, y_hi), (x_lo, x_hi)) = (tap.rows, tap.cols);
-            if x_hi <= x_lo {
+            if x_hi <= x_lo || y_hi <= y_lo {
                 continue;
             }
             let row = &col[(c * kh * kw + t) * ld + i * oh * ow..][..oh * ow];
+            if block {
+                // As in im2col, the tap's outputs map onto one run of the sub-plane; the
+                // entries of that span that read padding belong to no input pixel and add 0.
+                let (first, end) = (y_lo * ow + x_lo, (y_hi - 1) * ow + x_hi);
+                let start = phases.run(tap, y_lo);
+                let dst = &mut split[start..start + end - first];
+                let (src, keep) = (&row[first..end], &inside[t][first..end]);
+                if x_lo == 0 && x_hi == ow {
+                    dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+                } else {
+                    for ((d, s), &k) in dst.iter_mut().zip(src).zip(keep) {
+                        *d += if k { *s } else { 0.0 };
+                    }
+                }
+                continue;
+            }
             for oy in y_lo..y_hi {
                 let start = phases.run(tap, oy);
                 let dst = &mut split[start..start + x_hi - x_lo];
