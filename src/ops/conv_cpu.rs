@@ -111,8 +111,13 @@ fn padded_row(width: usize) -> usize {
 }
 
 /// Output pixels from which one image alone makes a product wide enough: such convolutions run
-/// image by image, reading and writing the tensors in place (no gather or scatter copies).
+/// image by image, reading and writing the tensors in place (no gather or scatter copies)...
 const PER_IMAGE_PIXELS: usize = 256;
+
+/// ...provided one image's product is also big enough to share out: below this many
+/// multiply-adds a product is mostly packing and thread hand-offs, as in a DCGAN's first layer
+/// (3 → 64 channels, 4x4, 32 → 16: 0.8 M per image, 16 GFLOP/s image by image).
+const PER_IMAGE_MACS: usize = 1 << 20;
 
 impl ConvGeometry {
     /// The output side a convolution produces from this input with `pad_end` more zeros after
@@ -140,9 +145,10 @@ impl ConvGeometry {
         self.in_size[0] * self.in_size[1]
     }
 
-    /// Whether products run image by image (see [`PER_IMAGE_PIXELS`]).
+    /// Whether products run image by image (see [`PER_IMAGE_PIXELS`] and [`PER_IMAGE_MACS`]).
     fn per_image(&self) -> bool {
-        self.out_pixels() >= PER_IMAGE_PIXELS && self.in_channels * self.out_channels > 0
+        self.out_pixels() >= PER_IMAGE_PIXELS
+            && self.out_channels * self.patch_len() * self.out_pixels() >= PER_IMAGE_MACS
     }
 
     /// A 1x1 convolution that keeps the size: `col(x)` of one image is the image itself.
@@ -775,17 +781,18 @@ mod tests {
         let mut out = Vec::new();
         // (c_in, c_out, in side, kernel, stride, padding, dilation, pad_end)
         for (c_in, c_out, side, k, s, p, d, pad_end) in [
-            (3, 4, 8, 4, 2, 1, 1, 1),  // DCGAN down-sampling
-            (2, 5, 7, 3, 1, 1, 1, 1),  // same-size 3x3
-            (3, 2, 9, 3, 2, 0, 1, 0),  // Inception stem, odd side
-            (4, 3, 6, 1, 1, 0, 1, 0),  // 1x1
-            (2, 3, 9, 3, 1, 2, 2, 2),  // dilated
-            (2, 2, 5, 4, 1, 3, 1, 3),  // the full padding of a transposed convolution
-            (1, 2, 4, 4, 1, 0, 1, 0),  // kernel as large as the input
-            (2, 3, 11, 2, 3, 1, 1, 0), // stride larger than the kernel: skipped pixels
-            (2, 3, 17, 3, 1, 1, 1, 0), // ≥ 256 output pixels: image by image
-            (3, 2, 16, 1, 1, 0, 1, 0), // pointwise, image by image: no im2col
-            (2, 3, 34, 4, 2, 1, 1, 1), // strided, image by image
+            (3, 4, 8, 4, 2, 1, 1, 1),    // DCGAN down-sampling
+            (2, 5, 7, 3, 1, 1, 1, 1),    // same-size 3x3
+            (3, 2, 9, 3, 2, 0, 1, 0),    // Inception stem, odd side
+            (4, 3, 6, 1, 1, 0, 1, 0),    // 1x1
+            (2, 3, 9, 3, 1, 2, 2, 2),    // dilated
+            (2, 2, 5, 4, 1, 3, 1, 3),    // the full padding of a transposed convolution
+            (1, 2, 4, 4, 1, 0, 1, 0),    // kernel as large as the input
+            (2, 3, 11, 2, 3, 1, 1, 0),   // stride larger than the kernel: skipped pixels
+            (2, 3, 17, 3, 1, 1, 1, 0),   // ≥ 256 output pixels, but a small product: chunks
+            (16, 64, 32, 3, 1, 1, 1, 0), // ≥ 256 output pixels, 1 M multiply-adds: image by image
+            (32, 32, 32, 1, 1, 0, 1, 0), // pointwise, image by image: no im2col
+            (4, 16, 66, 4, 2, 1, 1, 1),  // strided, image by image
         ] {
             let mut g = ConvGeometry {
                 batch: 3,
@@ -804,10 +811,10 @@ mod tests {
         // Square sides that the stride divides: output rows as long as sub-plane rows, so im2col
         // copies whole blocks (see `Phases::block_copy`).
         for (c_in, c_out, side, k, s, p) in [
-            (3, 4, 8, 4, 2, 1),  // DCGAN down-sampling
-            (2, 5, 7, 3, 1, 1),  // same-size 3x3
-            (2, 3, 6, 3, 2, 1),  // odd kernel, stride 2
-            (2, 3, 32, 4, 2, 1), // image by image
+            (3, 4, 8, 4, 2, 1),   // DCGAN down-sampling
+            (2, 5, 7, 3, 1, 1),   // same-size 3x3
+            (2, 3, 6, 3, 2, 1),   // odd kernel, stride 2
+            (8, 16, 64, 4, 2, 1), // image by image
         ] {
             let mut g = ConvGeometry {
                 batch: 3,
