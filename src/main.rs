@@ -18,6 +18,7 @@ fn main() {
         }
     };
     latentlab::ops::join_thread_pool();
+    latentlab::ops::keep_freed_memory();
     if let Err(error) = run(cli) {
         match &error {
             // Not a failure: the user stopped a run, and it was saved.

@@ -402,6 +402,7 @@ fn main() {
     if let Some(id) = &o.child {
         // As the `latentlab` binary runs.
         latentlab::ops::join_thread_pool();
+        latentlab::ops::keep_freed_memory();
         child(id, &o.data);
         return;
     }

@@ -28,3 +28,45 @@ pub fn join_thread_pool() -> bool {
         .build_global()
         .is_ok()
 }
+
+/// Asks glibc's allocator to keep freed memory for the next allocation instead of handing it back
+/// to the kernel. Returns whether the allocator took the settings (false off glibc).
+///
+/// Every operation allocates its output afresh, megabytes at a time. By default glibc serves such
+/// blocks with fresh `mmap`s (or trims the heap they came from) and every page of the next one is
+/// a page fault the kernel must zero: 10,000 faults per W2 iteration (a DCGAN step) on our 2-core
+/// VM. With blocks up to 32 MiB served from a heap that is not trimmed, W2's faults fall from
+/// 367,000 to 26,500 per benchmark run and W2 runs 4-10 % faster, W3 about 8 % (alternating
+/// rounds, README). Peak memory barely moves (113 against 110 MiB): the same sizes recur every
+/// step. Call it once at start, as the binary's `main` does.
+pub fn keep_freed_memory() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // Blocks up to 32 MiB (the ceiling of glibc's own sliding threshold) from the heap, whose
+        // top is kept up to 1 GiB.
+        const MMAP_THRESHOLD: libc::c_int = 32 << 20;
+        const TRIM_THRESHOLD: libc::c_int = 1 << 30;
+        // SAFETY: mallopt only changes allocator parameters; valid at any time.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
+                && libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The settings are accepted where they exist (a rejected value would leave glibc's defaults
+    /// silently in place).
+    #[test]
+    fn allocator_takes_the_settings_on_glibc() {
+        assert_eq!(
+            super::keep_freed_memory(),
+            cfg!(all(target_os = "linux", target_env = "gnu"))
+        );
+    }
+}
