@@ -110,13 +110,12 @@ fn padded_row(width: usize) -> usize {
     }
 }
 
-/// Output pixels from which one image alone makes a product wide enough: such convolutions run
-/// image by image, reading and writing the tensors in place (no gather or scatter copies)...
+/// Convolutions with at least this many output pixels per image and this many multiply-adds per
+/// image's product run image by image, reading and writing the tensors in place (no gather or
+/// scatter copies). Below the second, a product is mostly packing and thread hand-offs, as in a
+/// DCGAN's first layer (3 → 64 channels, 4x4, 32 → 16: 0.8 M per image, 16 GFLOP/s image by
+/// image).
 const PER_IMAGE_PIXELS: usize = 256;
-
-/// ...provided one image's product is also big enough to share out: below this many
-/// multiply-adds a product is mostly packing and thread hand-offs, as in a DCGAN's first layer
-/// (3 → 64 channels, 4x4, 32 → 16: 0.8 M per image, 16 GFLOP/s image by image).
 const PER_IMAGE_MACS: usize = 1 << 20;
 
 impl ConvGeometry {
@@ -316,19 +315,16 @@ fn im2col(g: &ConvGeometry, x: &[f32], first: usize, images: usize, col: &mut [f
     let (plane, split_len) = (g.in_pixels(), phases.plane_len());
     let planes = &x[first * g.in_channels * plane..][..images * g.in_channels * plane];
     // With stride 1 the planes are read where they are.
-    let mut split = Scratch::new(if phases.identity() {
-        0
-    } else {
-        images * g.in_channels * split_len
-    });
+    let mut split = None;
     let split: &[f32] = if phases.identity() {
         planes
     } else {
+        let split = split.insert(Scratch::new(images * g.in_channels * split_len));
         split
             .par_chunks_mut(split_len)
             .zip(planes.par_chunks(plane))
             .for_each(|(out, plane)| phases.split(plane, g.in_size, out));
-        &split
+        split
     };
     let width = images * oh * ow;
     let taps = phases.taps(g);
@@ -355,8 +351,8 @@ fn im2col(g: &ConvGeometry, x: &[f32], first: usize, images: usize, col: &mut [f
                     out[end..].fill(0.0);
                     if x_lo > 0 || x_hi < ow {
                         for row in out[y_lo * ow..y_hi * ow].chunks_exact_mut(ow) {
-                            row[..x_lo].iter_mut().for_each(|v| *v = 0.0);
-                            row[x_hi..].iter_mut().for_each(|v| *v = 0.0);
+                            row[..x_lo].fill(0.0);
+                            row[x_hi..].fill(0.0);
                         }
                     }
                     continue;
@@ -416,15 +412,18 @@ fn col2im(g: &ConvGeometry, col: &[f32], first: usize, images: usize, dx: &mut [
     let planes = &mut dx[first * g.in_channels * plane_len..][..images * g.in_channels * plane_len];
     let taps = phases.taps(g);
     let block = phases.block_copy(g);
-    // Per tap, which outputs of its block read inside the input (see the block case below).
-    let inside: Vec<Vec<bool>> = taps
-        .iter()
-        .map(|tap| {
-            (0..oh * ow)
-                .map(|p| (tap.cols.0..tap.cols.1).contains(&(p % ow)))
-                .collect()
-        })
-        .collect();
+    // Per tap, which outputs of its block read inside the input (used by the block case below).
+    let inside: Vec<Vec<bool>> = if block {
+        taps.iter()
+            .map(|tap| {
+                (0..oh * ow)
+                    .map(|p| (tap.cols.0..tap.cols.1).contains(&(p % ow)))
+                    .collect()
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let accumulate = |index: usize, split: &mut [f32]| {
         let (i, c) = (index / g.in_channels, index % g.in_channels);
         for (t, tap) in taps.iter().enumerate() {
