@@ -63,10 +63,14 @@ pub fn leaky_relu<const D: usize>(x: Tensor<D>, slope: f64) -> Tensor<D> {
 /// Floats per parallel task: enough to amortize a task, small enough to share two cores.
 const TASK: usize = 1 << 14;
 
+/// A new tensor of `shape` from `kernel(out, a, b)` on matching parallel slices of the output and
+/// the two inputs. The kernel copies its constants into locals before its loop: a closure called
+/// per element reloaded the captured slope from memory on every element, a load inside the
+/// branch the compiler may not hoist, and the loop ran one scalar at a time.
 fn map_f32(
     inputs: [&FlexTensor; 2],
     shape: Vec<usize>,
-    f: impl Fn(f32, f32) -> f32 + Sync,
+    kernel: impl Fn(&mut [f32], &[f32], &[f32]) + Sync,
 ) -> FlexTensor {
     let [a, b] = inputs.map(FlexTensor::to_contiguous);
     let (a, b) = (
@@ -76,11 +80,7 @@ fn map_f32(
     let mut out = vec![0.0f32; a.len()];
     out.par_chunks_mut(TASK)
         .zip(a.par_chunks(TASK).zip(b.par_chunks(TASK)))
-        .for_each(|(out, (a, b))| {
-            for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
-                *o = f(a, b);
-            }
-        });
+        .for_each(|(out, (a, b))| kernel(out, a, b));
     FlexTensor::from_data(TensorData::new(out, shape))
 }
 
@@ -91,7 +91,12 @@ impl FusedLeakyRelu for Flex {
         }
         let slope = slope as f32;
         let shape = x.shape().to_vec();
-        map_f32([&x, &x], shape, |x, _| if x < 0.0 { x * slope } else { x })
+        map_f32([&x, &x], shape, move |out, x, _| {
+            let slope = slope;
+            for (out, &x) in out.iter_mut().zip(x) {
+                *out = if x < 0.0 { x * slope } else { x };
+            }
+        })
     }
 
     fn fused_leaky_relu_backward(x: FlexTensor, output_grad: FlexTensor, slope: f64) -> FlexTensor {
@@ -102,8 +107,11 @@ impl FusedLeakyRelu for Flex {
             return masked_gradient::<Flex>(x, output_grad, slope);
         }
         let slope = slope as f32;
-        map_f32([&x, &output_grad], shape, |x, dy| {
-            if x < 0.0 { dy * slope } else { dy }
+        map_f32([&x, &output_grad], shape, move |out, x, dy| {
+            let slope = slope;
+            for ((out, &x), &dy) in out.iter_mut().zip(x).zip(dy) {
+                *out = if x < 0.0 { dy * slope } else { dy };
+            }
         })
     }
 }

@@ -154,32 +154,69 @@ fn lane_sum(values: &[f32], f: impl Fn(f32) -> f64) -> f64 {
     lanes.iter().sum::<f64>() + rest
 }
 
-/// (Σ f(a, b).0, Σ f(a, b).1) over pairs of `a` and `b`, in eight f64 lanes each (see
-/// [`lane_sum`]).
-fn lane_sum_pairs(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> (f64, f64)) -> (f64, f64) {
-    let (mut first, mut second) = ([0f64; 8], [0f64; 8]);
-    let (chunks_a, chunks_b) = (a.chunks_exact(8), b[..a.len()].chunks_exact(8));
-    let (mut rest_first, mut rest_second) = (0.0, 0.0);
-    for (&x, &y) in chunks_a.remainder().iter().zip(chunks_b.remainder()) {
-        let (p, q) = f(x, y);
-        rest_first += p;
-        rest_second += q;
-    }
-    for (ca, cb) in chunks_a.zip(chunks_b) {
-        for i in 0..8 {
-            let (p, q) = f(ca[i], cb[i]);
-            first[i] += p;
-            second[i] += q;
-        }
-    }
-    (
-        first.iter().sum::<f64>() + rest_first,
-        second.iter().sum::<f64>() + rest_second,
-    )
+/// One channel's constants for the backward pass. Each loop copies them into a value of this type
+/// before it starts: indexing the per-channel slices inside a loop reloaded (and bounds-checked)
+/// them on every element, and the loop ran one scalar at a time.
+#[derive(Clone, Copy)]
+struct ChannelBackward {
+    mean: f32,
+    inv_std: f32,
+    gamma: f32,
+    beta: f32,
+    slope: f32,
 }
 
-fn activate(z: f32, slope: f32) -> f32 {
-    if z > 0.0 { z } else { z * slope }
+impl ChannelBackward {
+    /// `(dz, x̂)`: dz = dy · act'(z) with z = γ·x̂ + β, recomputed from x rather than kept from
+    /// the forward pass.
+    #[inline(always)]
+    fn dz(self, x: f32, dy: f32) -> (f32, f32) {
+        let x_hat = (x - self.mean) * self.inv_std;
+        let z = self.gamma * x_hat + self.beta;
+        (if z > 0.0 { dy } else { dy * self.slope }, x_hat)
+    }
+
+    /// (Σ dz, Σ dz·x̂) over one plane, in eight f64 lanes each (see [`lane_sum`]).
+    fn sums(self, x: &[f32], dy: &[f32]) -> (f64, f64) {
+        let (mut dz_sum, mut dz_x_hat_sum) = ([0f64; 8], [0f64; 8]);
+        let (chunks_x, chunks_dy) = (x.chunks_exact(8), dy[..x.len()].chunks_exact(8));
+        let (mut rest, mut rest_x_hat) = (0.0, 0.0);
+        for (&x, &dy) in chunks_x.remainder().iter().zip(chunks_dy.remainder()) {
+            let (dz, x_hat) = self.dz(x, dy);
+            rest += dz as f64;
+            rest_x_hat += (dz * x_hat) as f64;
+        }
+        for (x, dy) in chunks_x.zip(chunks_dy) {
+            for i in 0..8 {
+                let (dz, x_hat) = self.dz(x[i], dy[i]);
+                dz_sum[i] += dz as f64;
+                dz_x_hat_sum[i] += (dz * x_hat) as f64;
+            }
+        }
+        (
+            dz_sum.iter().sum::<f64>() + rest,
+            dz_x_hat_sum.iter().sum::<f64>() + rest_x_hat,
+        )
+    }
+
+    /// dx = γ/(m·σ) · (m·dz − Σdz − x̂·Σ(dz·x̂)) over one plane, m = `count`.
+    fn input_grad(self, dx: &mut [f32], x: &[f32], dy: &[f32], count: f32, sums: [f32; 2]) {
+        let [dz_sum, dz_x_hat_sum] = sums;
+        let factor = self.gamma * self.inv_std / count;
+        for ((dx, &x), &dy) in dx.iter_mut().zip(x).zip(dy) {
+            let (dz, x_hat) = self.dz(x, dy);
+            *dx = factor * (count * dz - dz_sum - x_hat * dz_x_hat_sum);
+        }
+    }
+}
+
+/// `y = act(scale·x + shift)` over one plane; a function of its own so that the constants are
+/// registers and the loop vectorizes.
+fn normalize_activate(y: &mut [f32], x: &[f32], scale: f32, shift: f32, slope: f32) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        let z = x * scale + shift;
+        *y = if z > 0.0 { z } else { z * slope };
+    }
 }
 
 impl FusedBatchNorm for Flex {
@@ -200,6 +237,7 @@ impl FusedBatchNorm for Flex {
         );
         let (xs, gamma, beta) = (slice(&x), slice(&gamma), slice(&beta));
         let (mean, variance) = channel_statistics(xs, dims);
+        let slope = slope as f32;
         let mut y = vec![0.0f32; xs.len()];
         y.par_chunks_mut(positions)
             .zip(xs.par_chunks(positions))
@@ -208,9 +246,7 @@ impl FusedBatchNorm for Flex {
                 let c = plane % channels;
                 let scale = gamma[c] / (variance[c] as f64 + epsilon).sqrt() as f32;
                 let shift = beta[c] - mean[c] * scale;
-                for (y, &x) in y.iter_mut().zip(x) {
-                    *y = activate(x * scale + shift, slope as f32);
-                }
+                normalize_activate(y, x, scale, shift, slope);
             });
         (
             flex(y, shape),
@@ -237,31 +273,28 @@ impl FusedBatchNorm for Flex {
             .iter()
             .map(|v| 1.0 / (*v as f64 + epsilon).sqrt() as f32)
             .collect();
-        let slope = slope as f32;
-        // dz = dy · act'(z), z = γ·x̂ + β, recomputed from x rather than kept from the forward.
-        let dz = |c: usize, x: f32, dy: f32| {
-            let x_hat = (x - mean[c]) * inv_std[c];
-            let z = gamma[c] * x_hat + beta[c];
-            (if z > 0.0 { dy } else { dy * slope }, x_hat)
+        let channel = |c: usize| ChannelBackward {
+            mean: mean[c],
+            inv_std: inv_std[c],
+            gamma: gamma[c],
+            beta: beta[c],
+            slope: slope as f32,
         };
         // Σ dz and Σ dz·x̂ per channel: dβ and dγ.
         let (d_beta, d_gamma): (Vec<f32>, Vec<f32>) = (0..channels)
             .into_par_iter()
             .map(|c| {
+                let constants = channel(c);
                 let (mut sum, mut sum_x_hat) = (0.0f64, 0.0f64);
                 for n in 0..batch {
                     let at = (n * channels + c) * positions;
-                    let (s, sx) = lane_sum_pairs(&x[at..][..positions], &dy[at..], |x, dy| {
-                        let (dz, x_hat) = dz(c, x, dy);
-                        (dz as f64, (dz * x_hat) as f64)
-                    });
+                    let (s, sx) = constants.sums(&x[at..][..positions], &dy[at..][..positions]);
                     sum += s;
                     sum_x_hat += sx;
                 }
                 (sum as f32, sum_x_hat as f32)
             })
             .unzip();
-        // dx = γ/(m·σ) · (m·dz − Σdz − x̂·Σ(dz·x̂)).
         let count = (batch * positions) as f32;
         let mut dx = vec![0.0f32; x.len()];
         dx.par_chunks_mut(positions)
@@ -269,11 +302,8 @@ impl FusedBatchNorm for Flex {
             .for_each(|(plane, out)| {
                 let c = plane % channels;
                 let at = plane * positions;
-                let factor = gamma[c] * inv_std[c] / count;
-                for ((out, &x), &dy) in out.iter_mut().zip(&x[at..][..positions]).zip(&dy[at..]) {
-                    let (dz, x_hat) = dz(c, x, dy);
-                    *out = factor * (count * dz - d_beta[c] - x_hat * d_gamma[c]);
-                }
+                let (x, dy) = (&x[at..][..positions], &dy[at..][..positions]);
+                channel(c).input_grad(out, x, dy, count, [d_beta[c], d_gamma[c]]);
             });
         (
             flex(dx, shape),

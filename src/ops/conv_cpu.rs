@@ -281,9 +281,7 @@ impl Phases {
                     // Columns b, b + s, … of the row, then zeros past its end.
                     let src = &plane[y * w..][..w];
                     let inside = w.saturating_sub(b).div_ceil(sx);
-                    for (o, s) in row[..inside].iter_mut().zip(src[b..].iter().step_by(sx)) {
-                        *o = *s;
-                    }
+                    every_nth(&mut row[..inside], &src[b.min(w)..], sx);
                     row[inside..].fill(0.0);
                 }
             }
@@ -296,13 +294,52 @@ impl Phases {
         let sub_len = self.side[0] * self.side[1];
         for (y, row) in plane.chunks_mut(w).enumerate().take(h) {
             let (a, u) = (y % sy, y / sy);
+            let sub_row =
+                |b: usize| &split[(a * sx + b) * sub_len + u * self.side[1]..][..self.side[1]];
+            if sx == 2 {
+                interleave_pair(row, sub_row(0), sub_row(1));
+                continue;
+            }
             for b in 0..sx.min(w) {
-                let src = &split[(a * sx + b) * sub_len + u * self.side[1]..][..self.side[1]];
-                for (o, s) in row[b..].iter_mut().step_by(sx).zip(src) {
+                for (o, s) in row[b..].iter_mut().step_by(sx).zip(sub_row(b)) {
                     *o = *s;
                 }
             }
         }
+    }
+}
+
+/// `out[j] = src[j·step]` for every j of `out`. Stride 2, the common case, has a loop of its own:
+/// the compiler vectorizes a fixed stride, not `step_by`'s.
+fn every_nth(out: &mut [f32], src: &[f32], step: usize) {
+    if step == 2 {
+        let pairs = out.len().min(src.len() / 2);
+        for (o, pair) in out[..pairs].iter_mut().zip(src.chunks_exact(2)) {
+            *o = pair[0];
+        }
+        for (j, o) in out.iter_mut().enumerate().skip(pairs) {
+            *o = src[2 * j];
+        }
+        return;
+    }
+    for (o, s) in out.iter_mut().zip(src.iter().step_by(step)) {
+        *o = *s;
+    }
+}
+
+/// `row[2j] = even[j]`, `row[2j + 1] = odd[j]` for every column of `row`.
+fn interleave_pair(row: &mut [f32], even: &[f32], odd: &[f32]) {
+    let pairs = row.len() / 2;
+    for ((out, &e), &o) in row
+        .chunks_exact_mut(2)
+        .zip(&even[..pairs])
+        .zip(&odd[..pairs])
+    {
+        out[0] = e;
+        out[1] = o;
+    }
+    if row.len() % 2 == 1 {
+        row[row.len() - 1] = even[pairs];
     }
 }
 
@@ -412,12 +449,16 @@ fn col2im(g: &ConvGeometry, col: &[f32], first: usize, images: usize, dx: &mut [
     let planes = &mut dx[first * g.in_channels * plane_len..][..images * g.in_channels * plane_len];
     let taps = phases.taps(g);
     let block = phases.block_copy(g);
-    // Per tap, which outputs of its block read inside the input (used by the block case below).
-    let inside: Vec<Vec<bool>> = if block {
+    // Per tap, which outputs of its block read inside the input (used by the block case below),
+    // as bit masks: an `and` keeps the loop vectorized where a select on a bool did not.
+    let inside: Vec<Vec<u32>> = if block {
         taps.iter()
             .map(|tap| {
                 (0..oh * ow)
-                    .map(|p| (tap.cols.0..tap.cols.1).contains(&(p % ow)))
+                    .map(|p| {
+                        let inside = (tap.cols.0..tap.cols.1).contains(&(p % ow));
+                        if inside { u32::MAX } else { 0 }
+                    })
                     .collect()
             })
             .collect()
@@ -443,7 +484,7 @@ fn col2im(g: &ConvGeometry, col: &[f32], first: usize, images: usize, dx: &mut [
                     dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
                 } else {
                     for ((d, s), &k) in dst.iter_mut().zip(src).zip(keep) {
-                        *d += if k { *s } else { 0.0 };
+                        *d += f32::from_bits(s.to_bits() & k);
                     }
                 }
                 continue;
