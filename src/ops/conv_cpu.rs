@@ -343,6 +343,24 @@ fn interleave_pair(row: &mut [f32], even: &[f32], odd: &[f32]) {
     }
 }
 
+/// Per tap, a bit mask over its block of outputs (oh·ow, row-major): all ones where the tap reads
+/// inside the input along the columns, zero where it reads padding. For the block paths of
+/// im2col and col2im, whose one run per tap crosses the padding columns: an `and` with the mask
+/// keeps those loops vectorized, where a branch per float or a fill per row did not.
+fn column_masks(g: &ConvGeometry, taps: &[Tap]) -> Vec<Vec<u32>> {
+    let [oh, ow] = g.out_size;
+    taps.iter()
+        .map(|tap| {
+            (0..oh * ow)
+                .map(|p| {
+                    let inside = (tap.cols.0..tap.cols.1).contains(&(p % ow));
+                    if inside { u32::MAX } else { 0 }
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// `col[(c, ky, kx), (i, oy, ox)] = x[first + i, c, oy·s + ky·d − p, ox·s + kx·d − p]` (0 in the
 /// padding) for the `images` images from `first`.
 fn im2col(g: &ConvGeometry, x: &[f32], first: usize, images: usize, col: &mut [f32], ld: usize) {
@@ -366,12 +384,18 @@ fn im2col(g: &ConvGeometry, x: &[f32], first: usize, images: usize, col: &mut [f
     let width = images * oh * ow;
     let taps = phases.taps(g);
     let block = phases.block_copy(g);
+    let masks = if block {
+        column_masks(g, &taps)
+    } else {
+        Vec::new()
+    };
     col[..g.patch_len() * ld]
         .par_chunks_mut(ld)
         .enumerate()
         .for_each(|(row, col_row)| {
             let col_row = &mut col_row[..width];
-            let (c, tap) = (row / (kh * kw), &taps[row % (kh * kw)]);
+            let (c, t) = (row / (kh * kw), row % (kh * kw));
+            let tap = &taps[t];
             let ((y_lo, y_hi), (x_lo, x_hi)) = (tap.rows, tap.cols);
             for i in 0..images {
                 let src_plane = &split[(i * g.in_channels + c) * split_len..][..split_len];
@@ -379,19 +403,20 @@ fn im2col(g: &ConvGeometry, x: &[f32], first: usize, images: usize, col: &mut [f
                 if block && y_lo < y_hi && x_lo < x_hi {
                     // Source and destination advance alike, so the span from the first to the
                     // last pixel the tap reads is one copy; the padding inside it (columns
-                    // outside [x_lo, x_hi)) was read from the neighbouring rows and is zeroed
-                    // after.
+                    // outside [x_lo, x_hi)) would be read from the neighbouring rows, and the
+                    // mask zeroes it.
                     let (first, end) = (y_lo * ow + x_lo, (y_hi - 1) * ow + x_hi);
-                    let start = phases.run(tap, y_lo);
+                    let src = &src_plane[phases.run(tap, y_lo)..][..end - first];
                     out[..first].fill(0.0);
-                    out[first..end].copy_from_slice(&src_plane[start..start + end - first]);
-                    out[end..].fill(0.0);
-                    if x_lo > 0 || x_hi < ow {
-                        for row in out[y_lo * ow..y_hi * ow].chunks_exact_mut(ow) {
-                            row[..x_lo].fill(0.0);
-                            row[x_hi..].fill(0.0);
+                    if x_lo == 0 && x_hi == ow {
+                        out[first..end].copy_from_slice(src);
+                    } else {
+                        let mask = &masks[t][first..end];
+                        for ((o, s), &m) in out[first..end].iter_mut().zip(src).zip(mask) {
+                            *o = f32::from_bits(s.to_bits() & m);
                         }
                     }
+                    out[end..].fill(0.0);
                     continue;
                 }
                 for (oy, out) in out.chunks_mut(ow).enumerate() {
@@ -449,19 +474,8 @@ fn col2im(g: &ConvGeometry, col: &[f32], first: usize, images: usize, dx: &mut [
     let planes = &mut dx[first * g.in_channels * plane_len..][..images * g.in_channels * plane_len];
     let taps = phases.taps(g);
     let block = phases.block_copy(g);
-    // Per tap, which outputs of its block read inside the input (used by the block case below),
-    // as bit masks: an `and` keeps the loop vectorized where a select on a bool did not.
-    let inside: Vec<Vec<u32>> = if block {
-        taps.iter()
-            .map(|tap| {
-                (0..oh * ow)
-                    .map(|p| {
-                        let inside = (tap.cols.0..tap.cols.1).contains(&(p % ow));
-                        if inside { u32::MAX } else { 0 }
-                    })
-                    .collect()
-            })
-            .collect()
+    let inside = if block {
+        column_masks(g, &taps)
     } else {
         Vec::new()
     };
