@@ -655,24 +655,15 @@ pub fn conv_forward(g: &ConvGeometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
     y
 }
 
-/// `dst[c·dst_ld + r] = src[r·src_ld + c]` for `rows` rows and `cols` columns of `src`, 8x8
-/// tiles at a time (rows of a tile read and written whole; the compiler turns the tile into
-/// shuffles).
+/// `dst[c·dst_ld + r] = src[r·src_ld + c]` for `rows` rows and `cols` columns of `src`, 4x4
+/// tiles at a time (see [`transpose_tile`]), the edges one float at a time.
 fn transpose(src: &[f32], [rows, cols]: [usize; 2], src_ld: usize, dst: &mut [f32], dst_ld: usize) {
-    const T: usize = 8;
+    const T: usize = 4;
     let (tiled_rows, tiled_cols) = (rows / T * T, cols / T * T);
     for r0 in (0..tiled_rows).step_by(T) {
         for c0 in (0..tiled_cols).step_by(T) {
-            let mut tile = [[0f32; T]; T];
-            for (i, row) in tile.iter_mut().enumerate() {
-                row.copy_from_slice(&src[(r0 + i) * src_ld + c0..][..T]);
-            }
-            for j in 0..T {
-                let out = &mut dst[(c0 + j) * dst_ld + r0..][..T];
-                for (o, row) in out.iter_mut().zip(&tile) {
-                    *o = row[j];
-                }
-            }
+            let src = &src[r0 * src_ld + c0..];
+            transpose_tile(src, src_ld, &mut dst[c0 * dst_ld + r0..], dst_ld);
         }
         for c in tiled_cols..cols {
             for r in r0..r0 + T {
@@ -682,6 +673,37 @@ fn transpose(src: &[f32], [rows, cols]: [usize; 2], src_ld: usize, dst: &mut [f3
     }
     for r in tiled_rows..rows {
         for c in 0..cols {
+            dst[c * dst_ld + r] = src[r * src_ld + c];
+        }
+    }
+}
+
+/// The 4x4 tile at the start of `src` (rows `src_ld` apart), transposed to the start of `dst`.
+/// On x86-64, four SSE loads, eight shuffles and four stores (SSE is part of x86-64, so no
+/// run-time detection): the tile loop written with indices compiled to 32 scalar moves with
+/// spills, 4.6 % of a W3 step.
+#[inline(always)]
+fn transpose_tile(src: &[f32], src_ld: usize, dst: &mut [f32], dst_ld: usize) {
+    assert!(src.len() >= 3 * src_ld + 4 && dst.len() >= 3 * dst_ld + 4);
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: the assert above bounds the four 4-float loads and stores; SSE is baseline.
+    unsafe {
+        use std::arch::x86_64::*;
+        let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
+        let r0 = _mm_loadu_ps(s);
+        let r1 = _mm_loadu_ps(s.add(src_ld));
+        let r2 = _mm_loadu_ps(s.add(2 * src_ld));
+        let r3 = _mm_loadu_ps(s.add(3 * src_ld));
+        let (low01, low23) = (_mm_unpacklo_ps(r0, r1), _mm_unpacklo_ps(r2, r3));
+        let (high01, high23) = (_mm_unpackhi_ps(r0, r1), _mm_unpackhi_ps(r2, r3));
+        _mm_storeu_ps(d, _mm_movelh_ps(low01, low23));
+        _mm_storeu_ps(d.add(dst_ld), _mm_movehl_ps(low23, low01));
+        _mm_storeu_ps(d.add(2 * dst_ld), _mm_movelh_ps(high01, high23));
+        _mm_storeu_ps(d.add(3 * dst_ld), _mm_movehl_ps(high23, high01));
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    for r in 0..4 {
+        for c in 0..4 {
             dst[c * dst_ld + r] = src[r * src_ld + c];
         }
     }
