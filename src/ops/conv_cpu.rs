@@ -361,12 +361,56 @@ fn column_masks(g: &ConvGeometry, taps: &[Tap]) -> Vec<Vec<u32>> {
         .collect()
 }
 
+/// What im2col and col2im derive from the geometry alone: the stride-phase layout, the taps and
+/// their masks. Built once per convolution and shared by its chunks or images (the masks are
+/// kh·kw·oh·ow words, which image by image at Inception's sizes were rebuilt for every image).
+struct TapPlan {
+    phases: Phases,
+    taps: Vec<Tap>,
+    /// Whether the block paths apply ([`Phases::block_copy`]).
+    block: bool,
+    /// [`column_masks`] when `block`, else empty.
+    masks: Vec<Vec<u32>>,
+}
+
+impl TapPlan {
+    fn new(g: &ConvGeometry) -> Self {
+        let phases = Phases::new(g);
+        let taps = phases.taps(g);
+        let block = phases.block_copy(g);
+        let masks = if block {
+            column_masks(g, &taps)
+        } else {
+            Vec::new()
+        };
+        Self {
+            phases,
+            taps,
+            block,
+            masks,
+        }
+    }
+}
+
 /// `col[(c, ky, kx), (i, oy, ox)] = x[first + i, c, oy·s + ky·d − p, ox·s + kx·d − p]` (0 in the
 /// padding) for the `images` images from `first`.
-fn im2col(g: &ConvGeometry, x: &[f32], first: usize, images: usize, col: &mut [f32], ld: usize) {
+fn im2col(
+    g: &ConvGeometry,
+    plan: &TapPlan,
+    x: &[f32],
+    first: usize,
+    images: usize,
+    col: &mut [f32],
+    ld: usize,
+) {
     let [kh, kw] = g.kernel;
     let [oh, ow] = g.out_size;
-    let phases = Phases::new(g);
+    let TapPlan {
+        phases,
+        taps,
+        block,
+        masks,
+    } = plan;
     let (plane, split_len) = (g.in_pixels(), phases.plane_len());
     let planes = &x[first * g.in_channels * plane..][..images * g.in_channels * plane];
     // With stride 1 the planes are read where they are.
@@ -382,13 +426,6 @@ fn im2col(g: &ConvGeometry, x: &[f32], first: usize, images: usize, col: &mut [f
         split
     };
     let width = images * oh * ow;
-    let taps = phases.taps(g);
-    let block = phases.block_copy(g);
-    let masks = if block {
-        column_masks(g, &taps)
-    } else {
-        Vec::new()
-    };
     col[..g.patch_len() * ld]
         .par_chunks_mut(ld)
         .enumerate()
@@ -400,7 +437,7 @@ fn im2col(g: &ConvGeometry, x: &[f32], first: usize, images: usize, col: &mut [f
             for i in 0..images {
                 let src_plane = &split[(i * g.in_channels + c) * split_len..][..split_len];
                 let out = &mut col_row[i * oh * ow..][..oh * ow];
-                if block && y_lo < y_hi && x_lo < x_hi {
+                if *block && y_lo < y_hi && x_lo < x_hi {
                     // Source and destination advance alike, so the span from the first to the
                     // last pixel the tap reads is one copy; the padding inside it (columns
                     // outside [x_lo, x_hi)) would be read from the neighbouring rows, and the
@@ -437,6 +474,7 @@ fn im2col(g: &ConvGeometry, x: &[f32], first: usize, images: usize, col: &mut [f
 /// a pointwise convolution, else written into `col` with rows of [`image_row`].
 fn image_columns<'a>(
     g: &ConvGeometry,
+    plan: &TapPlan,
     x: &'a [f32],
     i: usize,
     col: &'a mut [f32],
@@ -445,7 +483,7 @@ fn image_columns<'a>(
         let len = g.in_channels * g.in_pixels();
         (&x[i * len..][..len], g.out_pixels())
     } else {
-        im2col(g, x, i, 1, col, image_row(g));
+        im2col(g, plan, x, i, 1, col, image_row(g));
         (col, image_row(g))
     }
 }
@@ -466,19 +504,25 @@ fn image_col_len(g: &ConvGeometry) -> usize {
 
 /// The inverse scatter of [`im2col`]: adds every column entry onto the input pixel it was read
 /// from. Each task owns one (image, channel) plane of `dx`, so no two write the same float.
-fn col2im(g: &ConvGeometry, col: &[f32], first: usize, images: usize, dx: &mut [f32], ld: usize) {
+fn col2im(
+    g: &ConvGeometry,
+    plan: &TapPlan,
+    col: &[f32],
+    first: usize,
+    images: usize,
+    dx: &mut [f32],
+    ld: usize,
+) {
     let [kh, kw] = g.kernel;
     let [oh, ow] = g.out_size;
-    let phases = Phases::new(g);
+    let TapPlan {
+        phases,
+        taps,
+        block,
+        masks: inside,
+    } = plan;
     let (plane_len, split_len) = (g.in_pixels(), phases.plane_len());
     let planes = &mut dx[first * g.in_channels * plane_len..][..images * g.in_channels * plane_len];
-    let taps = phases.taps(g);
-    let block = phases.block_copy(g);
-    let inside = if block {
-        column_masks(g, &taps)
-    } else {
-        Vec::new()
-    };
     let accumulate = |index: usize, split: &mut [f32]| {
         let (i, c) = (index / g.in_channels, index % g.in_channels);
         for (t, tap) in taps.iter().enumerate() {
@@ -487,7 +531,7 @@ fn col2im(g: &ConvGeometry, col: &[f32], first: usize, images: usize, dx: &mut [
                 continue;
             }
             let row = &col[(c * kh * kw + t) * ld + i * oh * ow..][..oh * ow];
-            if block {
+            if *block {
                 // As in im2col, the tap's outputs map onto one run of the sub-plane; the
                 // entries of that span that read padding belong to no input pixel and add 0.
                 let (first, end) = (y_lo * ow + x_lo, (y_hi - 1) * ow + x_hi);
@@ -631,11 +675,12 @@ pub fn conv_forward(g: &ConvGeometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
     assert_eq!(weight.len(), g.weight_len());
     let mut y = vec![0.0; g.output_len()];
     let (patch, pixels, chunk) = (g.patch_len(), g.out_pixels(), g.chunk());
+    let plan = TapPlan::new(g);
     if g.per_image() {
         let mut col = Scratch::new(image_col_len(g));
         let out_len = g.out_channels * pixels;
         for (i, y) in y.chunks_mut(out_len).enumerate() {
-            let (col, ld) = image_columns(g, x, i, &mut col);
+            let (col, ld) = image_columns(g, &plan, x, i, &mut col);
             let shape = [g.out_channels, patch, pixels];
             matmul(shape, y, false, weight, col, [pixels, patch, ld]);
         }
@@ -647,7 +692,7 @@ pub fn conv_forward(g: &ConvGeometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
     for first in (0..g.batch).step_by(chunk) {
         let images = chunk.min(g.batch - first);
         let width = images * pixels;
-        im2col(g, x, first, images, &mut col, ld);
+        im2col(g, &plan, x, first, images, &mut col, ld);
         let shape = [g.out_channels, patch, width];
         matmul(shape, &mut rows, false, weight, &col, [ld, patch, ld]);
         scatter_output(g, &rows, first, images, &mut y, ld);
@@ -753,6 +798,7 @@ pub fn conv_input_grad(g: &ConvGeometry, dy: &[f32], weight: &[f32]) -> Vec<f32>
     let mut dx = vec![0.0; g.input_len()];
     let (patch, pixels, chunk) = (g.patch_len(), g.out_pixels(), g.chunk());
     let (weight_t, w_ld) = transposed_weight(g, weight);
+    let plan = TapPlan::new(g);
     if g.per_image() {
         let mut col = Scratch::new(image_col_len(g));
         let ld = image_row(g);
@@ -765,7 +811,7 @@ pub fn conv_input_grad(g: &ConvGeometry, dy: &[f32], weight: &[f32]) -> Vec<f32>
                 matmul(shape, dx, false, &weight_t, dy, [pixels, w_ld, pixels]);
             } else {
                 matmul(shape, &mut col, false, &weight_t, dy, [ld, w_ld, pixels]);
-                col2im(g, &col, i, 1, &mut dx, ld);
+                col2im(g, &plan, &col, i, 1, &mut dx, ld);
             }
         }
         return dx;
@@ -779,7 +825,7 @@ pub fn conv_input_grad(g: &ConvGeometry, dy: &[f32], weight: &[f32]) -> Vec<f32>
         gather_output(g, dy, first, images, &mut rows, ld);
         let shape = [patch, g.out_channels, width];
         matmul(shape, &mut col, false, &weight_t, &rows, [ld, w_ld, ld]);
-        col2im(g, &col, first, images, &mut dx, ld);
+        col2im(g, &plan, &col, first, images, &mut dx, ld);
     }
     dx
 }
@@ -820,11 +866,12 @@ pub fn conv_weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let (patch, pixels, chunk) = (g.patch_len(), g.out_pixels(), g.chunk());
     let dw_ld = padded_row(g.out_channels);
     let mut dw_t = Scratch::new(patch * dw_ld);
+    let plan = TapPlan::new(g);
     if g.per_image() {
         let mut col = Scratch::new(image_col_len(g));
         let mut dy_t = Scratch::new(pixels * dw_ld);
         for i in 0..g.batch {
-            let (col, ld) = image_columns(g, x, i, &mut col);
+            let (col, ld) = image_columns(g, &plan, x, i, &mut col);
             gather_output_transposed(g, dy, i, 1, &mut dy_t, dw_ld);
             let shape = [patch, pixels, g.out_channels];
             matmul(shape, &mut dw_t, i > 0, col, &dy_t, [dw_ld, ld, dw_ld]);
@@ -836,7 +883,7 @@ pub fn conv_weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
         for first in (0..g.batch).step_by(chunk) {
             let images = chunk.min(g.batch - first);
             let width = images * pixels;
-            im2col(g, x, first, images, &mut col, ld);
+            im2col(g, &plan, x, first, images, &mut col, ld);
             gather_output_transposed(g, dy, first, images, &mut dy_t, dw_ld);
             let shape = [patch, width, g.out_channels];
             matmul(shape, &mut dw_t, first > 0, &col, &dy_t, [dw_ld, ld, dw_ld]);
