@@ -233,7 +233,18 @@ impl Phases {
 
     /// Floats of one input plane in this layout.
     fn plane_len(&self) -> usize {
-        self.stride[0] * self.stride[1] * self.side[0] * self.side[1]
+        self.stride[0] * self.stride[1] * self.sub_len()
+    }
+
+    /// Floats of one sub-plane.
+    fn sub_len(&self) -> usize {
+        self.side[0] * self.side[1]
+    }
+
+    /// Whether every sub-plane is exactly as large as the output, as when a strided convolution
+    /// divides the size by its stride (DCGAN's 4x4, stride 2, padding 1): see [`Strips`].
+    fn aligned(&self, g: &ConvGeometry) -> bool {
+        !self.identity() && self.side == g.out_size
     }
 
     fn tap(&self, g: &ConvGeometry, ky: usize, kx: usize) -> Tap {
@@ -265,37 +276,44 @@ impl Phases {
         sub + u * self.side[1] + v
     }
 
-    /// `plane` (one input plane) in this layout.
-    fn split(&self, plane: &[f32], [h, w]: [usize; 2], out: &mut [f32]) {
+    /// `plane` (one input plane) in this layout, sub-plane q at `out[q·sub_stride..]`.
+    fn split(&self, plane: &[f32], [h, w]: [usize; 2], out: &mut [f32], sub_stride: usize) {
         let [sy, sx] = self.stride;
+        let [side0, side1] = self.side;
         for a in 0..sy {
-            for b in 0..sx {
-                let sub = &mut out[(a * sx + b) * self.side[0] * self.side[1]..]
-                    [..self.side[0] * self.side[1]];
-                for (u, row) in sub.chunks_mut(self.side[1]).enumerate() {
-                    let y = a + u * sy;
-                    if y >= h {
-                        row.fill(0.0);
-                        continue;
-                    }
+            for u in 0..side0 {
+                let y = a + u * sy;
+                let row = |b: usize| (a * sx + b) * sub_stride + u * side1;
+                if y >= h {
+                    (0..sx).for_each(|b| out[row(b)..][..side1].fill(0.0));
+                    continue;
+                }
+                let src = &plane[y * w..][..w];
+                if sx == 2 {
+                    let (first, second) = out.split_at_mut(row(1) - u * side1);
+                    let even = &mut first[row(0)..][..side1];
+                    deinterleave_pair(src, even, &mut second[u * side1..][..side1]);
+                    continue;
+                }
+                for b in 0..sx {
                     // Columns b, b + s, … of the row, then zeros past its end.
-                    let src = &plane[y * w..][..w];
+                    let out = &mut out[row(b)..][..side1];
                     let inside = w.saturating_sub(b).div_ceil(sx);
-                    every_nth(&mut row[..inside], &src[b.min(w)..], sx);
-                    row[inside..].fill(0.0);
+                    let src = src[b.min(w)..].iter().step_by(sx);
+                    out[..inside].iter_mut().zip(src).for_each(|(o, s)| *o = *s);
+                    out[inside..].fill(0.0);
                 }
             }
         }
     }
 
     /// The inverse of [`split`](Self::split), overwriting `plane`.
-    fn merge(&self, split: &[f32], [h, w]: [usize; 2], plane: &mut [f32]) {
+    fn merge(&self, split: &[f32], [h, w]: [usize; 2], plane: &mut [f32], sub_stride: usize) {
         let [sy, sx] = self.stride;
-        let sub_len = self.side[0] * self.side[1];
         for (y, row) in plane.chunks_mut(w).enumerate().take(h) {
             let (a, u) = (y % sy, y / sy);
             let sub_row =
-                |b: usize| &split[(a * sx + b) * sub_len + u * self.side[1]..][..self.side[1]];
+                |b: usize| &split[(a * sx + b) * sub_stride + u * self.side[1]..][..self.side[1]];
             if sx == 2 {
                 interleave_pair(row, sub_row(0), sub_row(1));
                 continue;
@@ -309,21 +327,22 @@ impl Phases {
     }
 }
 
-/// `out[j] = src[j·step]` for every j of `out`. Stride 2, the common case, has a loop of its own:
-/// the compiler vectorizes a fixed stride, not `step_by`'s.
-fn every_nth(out: &mut [f32], src: &[f32], step: usize) {
-    if step == 2 {
-        let pairs = out.len().min(src.len() / 2);
-        for (o, pair) in out[..pairs].iter_mut().zip(src.chunks_exact(2)) {
-            *o = pair[0];
-        }
-        for (j, o) in out.iter_mut().enumerate().skip(pairs) {
-            *o = src[2 * j];
-        }
-        return;
+/// `even[j] = row[2j]`, `odd[j] = row[2j + 1]`, zeros past the row's end: the stride-2 split of
+/// one row, a loop the compiler vectorizes (`step_by` it does not).
+fn deinterleave_pair(row: &[f32], even: &mut [f32], odd: &mut [f32]) {
+    let pairs = row.len() / 2;
+    for ((pair, e), o) in row
+        .chunks_exact(2)
+        .zip(&mut even[..pairs])
+        .zip(&mut odd[..pairs])
+    {
+        *e = pair[0];
+        *o = pair[1];
     }
-    for (o, s) in out.iter_mut().zip(src.iter().step_by(step)) {
-        *o = *s;
+    even[pairs..].fill(0.0);
+    odd[pairs..].fill(0.0);
+    if row.len() % 2 == 1 {
+        even[pairs] = row[row.len() - 1];
     }
 }
 
@@ -371,6 +390,8 @@ struct TapPlan {
     block: bool,
     /// [`column_masks`] when `block`, else empty.
     masks: Vec<Vec<u32>>,
+    /// The strip layout when the sub-planes are aligned with the output ([`Phases::aligned`]).
+    strips: Option<Strips>,
 }
 
 impl TapPlan {
@@ -383,12 +404,77 @@ impl TapPlan {
         } else {
             Vec::new()
         };
+        let strips = phases.aligned(g).then(|| Strips::new(g, &phases, &taps));
         Self {
             phases,
             taps,
             block,
             masks,
+            strips,
         }
+    }
+}
+
+/// When every sub-plane is as large as the output ([`Phases::aligned`]), a chunk's sub-planes
+/// of one (channel, phase) laid end to end, image after image, form a strip in which every
+/// kernel tap reads at one fixed offset from the output index: output p of image i under tap t
+/// reads strip[i·P + p + offset(t)], P = oh·ow, whenever the tap lands inside the input. So a
+/// whole row of `col` is one pass over a strip (and col2im one pass back), where the per-image
+/// layout took a copy of 16-64 floats per tap and image. A 2D mask per tap zeroes the outputs
+/// whose tap reads padding (there the offset lands in a neighbouring row or image, or in the
+/// strip's margins); `None` for taps inside everywhere.
+struct Strips {
+    /// Floats before and after the images of a strip, at least the largest |offset|.
+    margin: usize,
+    /// Per tap: the strip (its phase, `a·s + b`) and the offset.
+    sources: Vec<(usize, isize)>,
+    masks: Vec<Option<Vec<u32>>>,
+}
+
+impl Strips {
+    fn new(g: &ConvGeometry, phases: &Phases, taps: &[Tap]) -> Self {
+        let [oh, ow] = g.out_size;
+        let sources: Vec<(usize, isize)> = taps
+            .iter()
+            .map(|tap| {
+                let strip = tap.phase[0] * phases.stride[1] + tap.phase[1];
+                (strip, tap.shift[0] * phases.side[1] as isize + tap.shift[1])
+            })
+            .collect();
+        let margin = sources.iter().map(|&(_, o)| o.unsigned_abs()).max();
+        let masks = taps
+            .iter()
+            .map(|tap| {
+                let everywhere = tap.rows == (0, oh) && tap.cols == (0, ow);
+                (!everywhere).then(|| {
+                    let inside = |p: usize| {
+                        (tap.rows.0..tap.rows.1).contains(&(p / ow))
+                            && (tap.cols.0..tap.cols.1).contains(&(p % ow))
+                    };
+                    (0..oh * ow)
+                        .map(|p| if inside(p) { u32::MAX } else { 0 })
+                        .collect()
+                })
+            })
+            .collect();
+        Self {
+            margin: margin.unwrap_or(0).next_multiple_of(16),
+            sources,
+            masks,
+        }
+    }
+
+    /// Floats of one strip of `images` images.
+    fn len(&self, g: &ConvGeometry, images: usize) -> usize {
+        images * g.out_pixels() + 2 * self.margin
+    }
+
+    /// The `len` floats tap `t` reads (or col2im adds onto) in `strips`, the strips of one
+    /// channel, each `strip_len` long.
+    fn window(&self, t: usize, strip_len: usize, len: usize) -> std::ops::Range<usize> {
+        let (strip, offset) = self.sources[t];
+        let start = (strip * strip_len + self.margin).wrapping_add_signed(offset);
+        start..start + len
     }
 }
 
@@ -463,9 +549,47 @@ fn im2col(
         taps,
         block,
         masks,
+        strips,
     } = plan;
     let (plane, split_len) = (g.in_pixels(), phases.plane_len());
     let planes = &x[first * g.in_channels * plane..][..images * g.in_channels * plane];
+    let width = images * oh * ow;
+    if let Some(strips) = strips {
+        let strip_len = strips.len(g, images);
+        let phase_count = phases.stride[0] * phases.stride[1];
+        let mut split = Scratch::new(g.in_channels * phase_count * strip_len);
+        split
+            .par_chunks_mut(phase_count * strip_len)
+            .enumerate()
+            .for_each(|(c, channel)| {
+                for i in 0..images {
+                    let plane = &planes[(i * g.in_channels + c) * plane..][..plane];
+                    let out = &mut channel[strips.margin + i * oh * ow..];
+                    phases.split(plane, g.in_size, out, strip_len);
+                }
+            });
+        col[..g.patch_len() * ld]
+            .par_chunks_mut(ld)
+            .enumerate()
+            .for_each(|(row, col_row)| {
+                let (c, t) = (row / (kh * kw), row % (kh * kw));
+                let channel = &split[c * phase_count * strip_len..][..phase_count * strip_len];
+                let src = &channel[strips.window(t, strip_len, width)];
+                let out = &mut col_row[..width];
+                match &strips.masks[t] {
+                    None => out.copy_from_slice(src),
+                    Some(mask) => {
+                        let blocks = out.chunks_exact_mut(oh * ow).zip(src.chunks_exact(oh * ow));
+                        for (out, src) in blocks {
+                            for ((o, s), &m) in out.iter_mut().zip(src).zip(mask) {
+                                *o = f32::from_bits(s.to_bits() & m);
+                            }
+                        }
+                    }
+                }
+            });
+        return;
+    }
     // With stride 1 the planes are read where they are.
     let mut split = None;
     let split: &[f32] = if phases.identity() {
@@ -475,10 +599,9 @@ fn im2col(
         split
             .par_chunks_mut(split_len)
             .zip(planes.par_chunks(plane))
-            .for_each(|(out, plane)| phases.split(plane, g.in_size, out));
+            .for_each(|(out, plane)| phases.split(plane, g.in_size, out, phases.sub_len()));
         split
     };
-    let width = images * oh * ow;
     col[..g.patch_len() * ld]
         .par_chunks_mut(ld)
         .enumerate()
@@ -566,9 +689,46 @@ fn col2im(g: &ConvGeometry, plan: &TapPlan, col: &[f32], images: usize, dx: &mut
         taps,
         block,
         masks: inside,
+        strips,
     } = plan;
     let (plane_len, split_len) = (g.in_pixels(), phases.plane_len());
     let planes = &mut dx[..images * g.in_channels * plane_len];
+    if let Some(strips) = strips {
+        let (strip_len, width) = (strips.len(g, images), images * oh * ow);
+        let phase_count = phases.stride[0] * phases.stride[1];
+        let mut split = Scratch::new(g.in_channels * phase_count * strip_len);
+        split
+            .par_chunks_mut(phase_count * strip_len)
+            .enumerate()
+            .for_each(|(c, channel)| {
+                channel.fill(0.0);
+                for t in 0..kh * kw {
+                    let row = &col[(c * kh * kw + t) * ld..][..width];
+                    let dst = &mut channel[strips.window(t, strip_len, width)];
+                    match &strips.masks[t] {
+                        None => dst.iter_mut().zip(row).for_each(|(d, s)| *d += s),
+                        Some(mask) => {
+                            let blocks =
+                                dst.chunks_exact_mut(oh * ow).zip(row.chunks_exact(oh * ow));
+                            for (dst, src) in blocks {
+                                for ((d, s), &m) in dst.iter_mut().zip(src).zip(mask) {
+                                    *d += f32::from_bits(s.to_bits() & m);
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+        planes
+            .par_chunks_mut(plane_len)
+            .enumerate()
+            .for_each(|(index, plane)| {
+                let (i, c) = (index / g.in_channels, index % g.in_channels);
+                let channel = &split[c * phase_count * strip_len + strips.margin + i * oh * ow..];
+                phases.merge(channel, g.in_size, plane, strip_len);
+            });
+        return;
+    }
     let accumulate = |index: usize, split: &mut [f32]| {
         let (i, c) = (index / g.in_channels, index % g.in_channels);
         for (t, tap) in taps.iter().enumerate() {
@@ -613,7 +773,7 @@ fn col2im(g: &ConvGeometry, plan: &TapPlan, col: &[f32], images: usize, dx: &mut
                 split.clear();
                 split.resize(split_len, 0.0);
                 accumulate(index, split);
-                phases.merge(split, g.in_size, plane);
+                phases.merge(split, g.in_size, plane, phases.sub_len());
             },
         );
     }
@@ -1115,6 +1275,15 @@ mod tests {
         let all = geometries();
         assert!(all.iter().any(|g| g.per_image() && g.pointwise()));
         assert!(all.iter().any(|g| g.per_image() && !g.pointwise()));
+        // Both im2col layouts: strips where the sub-planes are aligned with the output, and
+        // image by image where they are not.
+        let aligned = |g: &ConvGeometry| Phases::new(g).aligned(g);
+        assert!(all.iter().any(|g| aligned(g) && g.per_image()));
+        assert!(all.iter().any(|g| aligned(g) && !g.per_image()));
+        assert!(
+            all.iter()
+                .any(|g| !aligned(g) && Phases::new(g).block_copy(g))
+        );
         for g in all {
             let x = values(g.input_len(), 1);
             let w = values(g.weight_len(), 2);
