@@ -139,6 +139,11 @@ fn convolutions_match_burn_with_gradients() {
             [2, 2, 9, 9],
         ),
         (
+            "dcgan last (4x4 valid, to 1x1)",
+            conv([8, 1], [4, 4], 1, PaddingConfig2d::Valid, false),
+            [3, 8, 4, 4],
+        ),
+        (
             "patchgan stride 1",
             conv(
                 [4, 1],

@@ -256,9 +256,10 @@ fn forward_geometry(
         options.padding,
         options.dilation,
     )?;
-    // One output pixel per image (DCGAN's last layer) is a plain matrix product with a single
-    // row: copying the input into columns first only adds work, and Flex's path is faster there.
-    (g.out_size != [1, 1]).then_some(g)
+    // One output pixel per image from a padded or larger input would take im2col one float per
+    // copy, where Flex's path is faster; with a kernel covering the whole input (DCGAN's last
+    // layer) it is a dense layer and ours.
+    (g.out_size != [1, 1] || g.dense()).then_some(g)
 }
 
 /// The geometry of the convolution that `options`' transposed convolution inverts, given the

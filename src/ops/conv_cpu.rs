@@ -158,6 +158,17 @@ impl ConvGeometry {
             && self.out_size == self.in_size
     }
 
+    /// A kernel that covers the whole unpadded input at one output pixel (a DCGAN critic's last
+    /// layer): a patch is the whole image in its memory order, so the convolution is the dense
+    /// layer `y = x · Wᵀ` on [batch, c_in·h·w], with no im2col or col2im at all (which at one
+    /// pixel per image move one float per copy).
+    pub fn dense(&self) -> bool {
+        self.out_size == [1, 1]
+            && self.padding == [0, 0]
+            && self.dilation == [1, 1]
+            && self.in_size == self.kernel
+    }
+
     /// Images per chunk.
     fn chunk(&self) -> usize {
         let per_image = (self.patch_len() * self.out_pixels()).max(1);
@@ -876,6 +887,20 @@ pub fn conv_forward(g: &ConvGeometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
     assert_eq!(weight.len(), g.weight_len());
     let mut y = vec![0.0; g.output_len()];
     let (patch, pixels) = (g.patch_len(), g.out_pixels());
+    if g.dense() {
+        let (weight_t, w_ld) = transposed_weight(g, weight);
+        let shape = [g.batch, patch, g.out_channels];
+        matmul(
+            shape,
+            &mut y,
+            false,
+            x,
+            &weight_t,
+            [g.out_channels, patch, w_ld],
+            true,
+        );
+        return y;
+    }
     let plan = TapPlan::new(g);
     let units = Units::new(g);
     let out_len = g.out_channels * pixels;
@@ -1003,6 +1028,19 @@ pub fn conv_input_grad(g: &ConvGeometry, dy: &[f32], weight: &[f32]) -> Vec<f32>
     assert_eq!(weight.len(), g.weight_len());
     let mut dx = vec![0.0; g.input_len()];
     let (patch, pixels) = (g.patch_len(), g.out_pixels());
+    if g.dense() {
+        let shape = [g.batch, g.out_channels, patch];
+        matmul(
+            shape,
+            &mut dx,
+            false,
+            dy,
+            weight,
+            [patch, g.out_channels, patch],
+            true,
+        );
+        return dx;
+    }
     let (weight_t, w_ld) = transposed_weight(g, weight);
     let plan = TapPlan::new(g);
     let units = Units::new(g);
@@ -1088,6 +1126,30 @@ pub fn conv_weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     assert_eq!(x.len(), g.input_len());
     assert_eq!(dy.len(), g.output_len());
     let (patch, pixels) = (g.patch_len(), g.out_pixels());
+    if g.dense() {
+        // dW = dyᵀ · x, with dy [batch, c_out] transposed first (it is small) so that both
+        // operands are row-major.
+        let mut dy_t = vec![0.0; g.out_channels * g.batch];
+        transpose(
+            dy,
+            [g.batch, g.out_channels],
+            g.out_channels,
+            &mut dy_t,
+            g.batch,
+        );
+        let mut dw = vec![0.0; g.weight_len()];
+        let shape = [g.out_channels, g.batch, patch];
+        matmul(
+            shape,
+            &mut dw,
+            false,
+            &dy_t,
+            x,
+            [patch, g.batch, patch],
+            true,
+        );
+        return dw;
+    }
     let dw_ld = padded_row(g.out_channels);
     let plan = TapPlan::new(g);
     let units = Units::new(g);
@@ -1241,6 +1303,20 @@ mod tests {
             assert!(Phases::new(&g).block_copy(&g), "{g:?}");
             out.push(g);
         }
+        // A kernel as large as the input, no padding: the dense path (DCGAN's last layer).
+        let dense = ConvGeometry {
+            batch: 3,
+            in_channels: 5,
+            out_channels: 2,
+            in_size: [4, 3],
+            out_size: [1, 1],
+            kernel: [4, 3],
+            stride: [1, 1],
+            padding: [0, 0],
+            dilation: [1, 1],
+        };
+        assert!(dense.dense());
+        out.push(dense);
         out
     }
 
