@@ -127,7 +127,7 @@ pub fn predict(model: &Classifier, batches: Batches<'_>) -> Vec<usize> {
     predictions
 }
 
-/// counts[true][predicted].
+/// The confusion matrix: `counts[true class][predicted class]`.
 pub fn confusion(labels: &[u8], predictions: &[usize], classes: usize) -> Vec<Vec<usize>> {
     let mut counts = vec![vec![0; classes]; classes];
     for (&truth, &predicted) in labels.iter().zip(predictions) {
