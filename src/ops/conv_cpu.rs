@@ -500,9 +500,9 @@ impl Strips {
 ///
 /// With at least as many units as threads, units run side by side, each product on one thread:
 /// the `gemm` crate splitting one product across two threads ran W3's 64x512 by 512x980 at
-/// 104-190 GFLOP/s from one call to the next, two such products side by side at 201-206 in
-/// all (105 for one alone; 2-core Zen 4 VM), and the steps between products (im2col, gather,
-/// scatter) overlap with the other thread's product instead of waiting at a join.
+/// 104-190 GFLOP/s from one call to the next, two such products side by side at 201-227 in
+/// all (105-115 for one alone; 2-core Zen 4 VM). The steps between products (im2col, gather,
+/// scatter) then run beside the other thread's product, not between two joins.
 #[derive(Debug, Clone, Copy)]
 struct Units {
     images: usize,
