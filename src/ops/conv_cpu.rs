@@ -1400,9 +1400,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn chunks_give_the_same_answer_as_one_pass() {
-        // 10 images of a 2048-float patch × 64 pixels exceed the budget: several chunks.
+    /// 10 images of a 2048-float patch × 64 pixels exceed the budget: several chunks.
+    fn chunked() -> ConvGeometry {
         let mut g = ConvGeometry {
             batch: 10,
             in_channels: 128,
@@ -1415,6 +1414,12 @@ mod tests {
             dilation: [1, 1],
         };
         g.out_size = g.natural_out_size([1, 1]).unwrap();
+        g
+    }
+
+    #[test]
+    fn chunks_give_the_same_answer_as_one_pass() {
+        let g = chunked();
         assert!(!g.per_image() && g.chunk() < g.batch);
         let x = values(g.input_len(), 6);
         let w = values(g.weight_len(), 7);
@@ -1454,17 +1459,6 @@ mod tests {
         // One thread runs every unit in turn, each product on all threads (here one); three
         // run units side by side, each product on one thread, with a batch that does not
         // divide evenly. Both must give the same numbers, for chunks and image by image.
-        let chunked = ConvGeometry {
-            batch: 10,
-            in_channels: 128,
-            out_channels: 3,
-            in_size: [16, 16],
-            out_size: [8, 8],
-            kernel: [4, 4],
-            stride: [2, 2],
-            padding: [1, 1],
-            dilation: [1, 1],
-        };
         let mut per_image = geometries()
             .into_iter()
             .find(|g| g.per_image() && !g.pointwise())
@@ -1476,7 +1470,7 @@ mod tests {
                 .build()
                 .unwrap()
         };
-        for g in [chunked, per_image] {
+        for g in [chunked(), per_image] {
             let x = values(g.input_len(), 9);
             let w = values(g.weight_len(), 10);
             let dy = values(g.output_len(), 11);
