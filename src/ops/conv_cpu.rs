@@ -307,9 +307,10 @@ impl Phases {
                 }
                 let src = &plane[y * w..][..w];
                 if sx == 2 {
-                    let (first, second) = out.split_at_mut(row(1) - u * side1);
-                    let even = &mut first[row(0)..][..side1];
-                    deinterleave_pair(src, even, &mut second[u * side1..][..side1]);
+                    // Sub-plane (a, 1) starts where (a, 0)'s row u has ended.
+                    let (before, odd_plane) = out.split_at_mut((a * sx + 1) * sub_stride);
+                    let even = &mut before[row(0)..][..side1];
+                    deinterleave_pair(src, even, &mut odd_plane[u * side1..][..side1]);
                     continue;
                 }
                 for b in 0..sx {
