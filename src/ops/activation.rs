@@ -116,6 +116,9 @@ impl FusedLeakyRelu for Flex {
     }
 }
 
+#[cfg(feature = "vulkan")]
+impl FusedLeakyRelu for burn::backend::Cube {}
+
 // ---------------------------------------------------------------------------------------------
 // Autodiff: one node, the input kept for the backward pass.
 
