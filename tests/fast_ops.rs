@@ -144,6 +144,22 @@ fn convolutions_match_burn_with_gradients() {
             [3, 8, 4, 4],
         ),
         (
+            "dense with bias",
+            conv([8, 2], [4, 4], 1, PaddingConfig2d::Valid, true),
+            [3, 8, 4, 4],
+        ),
+        (
+            "conv vae down (4x4 stride 2, bias)",
+            conv(
+                [2, 3],
+                [4, 4],
+                2,
+                PaddingConfig2d::Explicit(1, 1, 1, 1),
+                true,
+            ),
+            [3, 2, 8, 8],
+        ),
+        (
             "patchgan stride 1",
             conv(
                 [4, 1],
@@ -196,6 +212,16 @@ fn transposed_convolutions_match_burn_with_gradients() {
             [2, 3, 5, 7],
         ),
         ("3x3 stride 1", up([4, 2], 3, 1, 1, 0, true), [3, 4, 6, 6]),
+        (
+            "conv vae up (4x4 stride 2, bias)",
+            up([4, 2], 4, 2, 1, 0, true),
+            [3, 4, 4, 4],
+        ),
+        (
+            "from 1x1 with bias",
+            up([6, 3], 4, 1, 0, 0, true),
+            [2, 6, 1, 1],
+        ),
     ];
     for (what, layer, input) in cases {
         compare(

@@ -818,8 +818,16 @@ fn gather_output(
         });
 }
 
-/// The inverse of [`gather_output`], into the `images` images at the start of `y`.
-fn scatter_output(g: &ConvGeometry, rows: &[f32], images: usize, y: &mut [f32], ld: usize) {
+/// The inverse of [`gather_output`], into the `images` images at the start of `y`, adding
+/// `bias[co]` to channel `co` on the way.
+fn scatter_output(
+    g: &ConvGeometry,
+    rows: &[f32],
+    images: usize,
+    y: &mut [f32],
+    ld: usize,
+    bias: Option<&[f32]>,
+) {
     let pixels = g.out_pixels();
     y[..images * g.out_channels * pixels]
         .par_chunks_mut(pixels)
@@ -827,8 +835,50 @@ fn scatter_output(g: &ConvGeometry, rows: &[f32], images: usize, y: &mut [f32], 
         .for_each(|(index, dst)| {
             let (i, co) = (index / g.out_channels, index % g.out_channels);
             let src = &rows[co * ld + i * pixels..][..pixels];
-            dst.copy_from_slice(src);
+            match bias {
+                Some(bias) => dst.iter_mut().zip(src).for_each(|(d, s)| *d = s + bias[co]),
+                None => dst.copy_from_slice(src),
+            }
         });
+}
+
+/// `planes[i, c, p] += bias[c]` for images of `bias.len()` planes of `pixels` floats each.
+fn add_bias(planes: &mut [f32], pixels: usize, bias: &[f32]) {
+    for (plane, b) in planes.chunks_exact_mut(pixels).zip(bias.iter().cycle()) {
+        plane.iter_mut().for_each(|v| *v += b);
+    }
+}
+
+/// `t[i, c, p]` summed over images `i` and pixels `p`, [channels]: the gradient of a bias added
+/// to every pixel of a channel. Sums run in 16 lanes so that the compiler vectorizes them, and
+/// in the same order whichever thread takes which image, so that a resumed run repeats the
+/// numbers of an uninterrupted one bit for bit.
+pub fn channel_sums(t: &[f32], channels: usize, pixels: usize) -> Vec<f32> {
+    const LANES: usize = 16;
+    let plane_sum = |plane: &[f32]| {
+        let mut lanes = [0.0f32; LANES];
+        let blocks = plane.chunks_exact(LANES);
+        let rest: f32 = blocks.remainder().iter().sum();
+        for block in blocks {
+            lanes.iter_mut().zip(block).for_each(|(l, v)| *l += v);
+        }
+        lanes.iter().sum::<f32>() + rest
+    };
+    let image_len = (channels * pixels).max(1);
+    let mut per_image = vec![0.0f32; t.len() / image_len * channels];
+    per_image
+        .par_chunks_mut(channels.max(1))
+        .zip(t.par_chunks(image_len))
+        .for_each(|(sums, image)| {
+            for (sum, plane) in sums.iter_mut().zip(image.chunks_exact(pixels.max(1))) {
+                *sum = plane_sum(plane);
+            }
+        });
+    let mut total = vec![0.0f32; channels];
+    for sums in per_image.chunks_exact(channels.max(1)) {
+        total.iter_mut().zip(sums).for_each(|(t, s)| *t += s);
+    }
+    total
 }
 
 /// `dst (+)= lhs · rhs` with `lhs` [m, k] and `rhs` [k, n], on all of rayon's threads when
@@ -887,11 +937,13 @@ fn matmul(
     }
 }
 
-/// `y = conv(x, weight)`: `x` [batch, c_in, h, w], `weight` [c_out, c_in, kh, kw],
-/// `y` [batch, c_out, oh, ow].
-pub fn conv_forward(g: &ConvGeometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
+/// `y = conv(x, weight) + bias`: `x` [batch, c_in, h, w], `weight` [c_out, c_in, kh, kw],
+/// `bias` [c_out], `y` [batch, c_out, oh, ow]. The bias is added while each unit's output is
+/// still in cache (outside, it took one more pass over `y` and an autodiff node of its own).
+pub fn conv_forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     assert_eq!(x.len(), g.input_len());
     assert_eq!(weight.len(), g.weight_len());
+    assert!(bias.is_none_or(|b| b.len() == g.out_channels));
     let mut y = vec![0.0; g.output_len()];
     let (patch, pixels) = (g.patch_len(), g.out_pixels());
     if g.dense() {
@@ -906,6 +958,9 @@ pub fn conv_forward(g: &ConvGeometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
             [g.out_channels, patch, w_ld],
             true,
         );
+        if let Some(bias) = bias {
+            add_bias(&mut y, 1, bias);
+        }
         return y;
     }
     let plan = TapPlan::new(g);
@@ -917,6 +972,9 @@ pub fn conv_forward(g: &ConvGeometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
             let (col, ld) = image_columns(g, &plan, x, first, &mut col);
             let shape = [g.out_channels, patch, pixels];
             matmul(shape, y, false, weight, col, [pixels, patch, ld], parallel);
+            if let Some(bias) = bias {
+                add_bias(y, pixels, bias);
+            }
             return;
         }
         let ld = padded_row(images * pixels);
@@ -933,7 +991,7 @@ pub fn conv_forward(g: &ConvGeometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
             [ld, patch, ld],
             parallel,
         );
-        scatter_output(g, &rows, images, y, ld);
+        scatter_output(g, &rows, images, y, ld, bias);
     });
     y
 }
@@ -1029,10 +1087,18 @@ fn transposed_weight(g: &ConvGeometry, weight: &[f32]) -> (Scratch, usize) {
     (weight_t, ld)
 }
 
-/// The gradient of [`conv_forward`] with respect to `x`, given `dy` [batch, c_out, oh, ow].
-pub fn conv_input_grad(g: &ConvGeometry, dy: &[f32], weight: &[f32]) -> Vec<f32> {
+/// The gradient of [`conv_forward`] with respect to `x`, given `dy` [batch, c_out, oh, ow];
+/// plus `bias` [c_in] on every pixel of its channel, where it serves as a transposed
+/// convolution's forward pass.
+pub fn conv_input_grad(
+    g: &ConvGeometry,
+    dy: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+) -> Vec<f32> {
     assert_eq!(dy.len(), g.output_len());
     assert_eq!(weight.len(), g.weight_len());
+    assert!(bias.is_none_or(|b| b.len() == g.in_channels));
     let mut dx = vec![0.0; g.input_len()];
     let (patch, pixels) = (g.patch_len(), g.out_pixels());
     if g.dense() {
@@ -1046,6 +1112,9 @@ pub fn conv_input_grad(g: &ConvGeometry, dy: &[f32], weight: &[f32]) -> Vec<f32>
             [patch, g.out_channels, patch],
             true,
         );
+        if let Some(bias) = bias {
+            add_bias(&mut dx, g.in_pixels(), bias);
+        }
         return dx;
     }
     let (weight_t, w_ld) = transposed_weight(g, weight);
@@ -1080,23 +1149,26 @@ pub fn conv_input_grad(g: &ConvGeometry, dy: &[f32], weight: &[f32]) -> Vec<f32>
                 );
                 col2im(g, &plan, &col, 1, dx, ld);
             }
-            return;
+        } else {
+            let ld = padded_row(images * pixels);
+            let mut col = Scratch::new(patch * ld);
+            let mut rows = Scratch::new(g.out_channels * ld);
+            gather_output(g, dy, first, images, &mut rows, ld);
+            let shape = [patch, g.out_channels, images * pixels];
+            matmul(
+                shape,
+                &mut col,
+                false,
+                &weight_t,
+                &rows,
+                [ld, w_ld, ld],
+                parallel,
+            );
+            col2im(g, &plan, &col, images, dx, ld);
         }
-        let ld = padded_row(images * pixels);
-        let mut col = Scratch::new(patch * ld);
-        let mut rows = Scratch::new(g.out_channels * ld);
-        gather_output(g, dy, first, images, &mut rows, ld);
-        let shape = [patch, g.out_channels, images * pixels];
-        matmul(
-            shape,
-            &mut col,
-            false,
-            &weight_t,
-            &rows,
-            [ld, w_ld, ld],
-            parallel,
-        );
-        col2im(g, &plan, &col, images, dx, ld);
+        if let Some(bias) = bias {
+            add_bias(dx, g.in_pixels(), bias);
+        }
     });
     dx
 }
@@ -1179,13 +1251,23 @@ pub fn conv_weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     };
     let zeros = || vec![0.0f32; patch * dw_ld];
     let dw_t = if units.side_by_side {
-        (0..units.count)
+        // One group of units per thread, summed in a fixed order: the result must not depend on
+        // which thread steals what, or a resumed run would not repeat an uninterrupted one.
+        let group = units.count.div_ceil(rayon::current_num_threads());
+        let partials: Vec<Vec<f32>> = (0..units.count)
             .into_par_iter()
-            .fold(zeros, |mut dw_t, unit| {
-                add_unit(&mut dw_t, unit, false);
+            .chunks(group)
+            .map(|group| {
+                let mut dw_t = zeros();
+                group
+                    .into_iter()
+                    .for_each(|unit| add_unit(&mut dw_t, unit, false));
                 dw_t
             })
-            .reduce_with(|mut sum, part| {
+            .collect();
+        partials
+            .into_iter()
+            .reduce(|mut sum, part| {
                 sum.iter_mut().zip(&part).for_each(|(s, p)| *s += p);
                 sum
             })
@@ -1370,10 +1452,62 @@ mod tests {
         for g in all {
             let x = values(g.input_len(), 1);
             let w = values(g.weight_len(), 2);
-            let fast = conv_forward(&g, &x, &w);
+            let fast = conv_forward(&g, &x, &w, None);
             let slow = direct(&g, &x, &w);
             for (i, (a, b)) in fast.iter().zip(&slow).enumerate() {
                 assert!((a - b).abs() < 1e-4, "{g:?} at {i}: {a} vs {b}");
+            }
+        }
+    }
+
+    /// With a bias, both products that make an output (the forward pass, and the input gradient
+    /// as a transposed convolution's forward pass) add it to every pixel of its channel, and
+    /// [`channel_sums`] is its gradient: the output gradient summed per channel.
+    #[test]
+    fn biases_add_per_channel_and_sum_back() {
+        let per_channel = |t: &[f32], channels: usize, pixels: usize| -> Vec<f64> {
+            let mut sums = vec![0.0f64; channels];
+            for (index, plane) in t.chunks(pixels).enumerate() {
+                sums[index % channels] += plane.iter().map(|&v| v as f64).sum::<f64>();
+            }
+            sums
+        };
+        for g in geometries() {
+            let x = values(g.input_len(), 6);
+            let w = values(g.weight_len(), 7);
+            let dy = values(g.output_len(), 8);
+            let (out_bias, in_bias) = (values(g.out_channels, 9), values(g.in_channels, 10));
+            let cases = [
+                (
+                    conv_forward(&g, &x, &w, Some(&out_bias)),
+                    conv_forward(&g, &x, &w, None),
+                    &out_bias,
+                    g.out_pixels(),
+                ),
+                (
+                    conv_input_grad(&g, &dy, &w, Some(&in_bias)),
+                    conv_input_grad(&g, &dy, &w, None),
+                    &in_bias,
+                    g.in_pixels(),
+                ),
+            ];
+            for (with, without, bias, pixels) in cases {
+                let channels = bias.len();
+                for (i, (a, b)) in with.iter().zip(&without).enumerate() {
+                    let expected = b + bias[i / pixels % channels];
+                    assert!(
+                        (a - expected).abs() < 1e-5,
+                        "{g:?} at {i}: {a} vs {expected}"
+                    );
+                }
+                let sums = channel_sums(&with, channels, pixels);
+                let exact = per_channel(&with, channels, pixels);
+                for (a, b) in sums.iter().zip(&exact) {
+                    assert!(
+                        (*a as f64 - b).abs() < 1e-3 * b.abs().max(1.0),
+                        "{g:?}: {a} vs {b}"
+                    );
+                }
             }
         }
     }
@@ -1387,7 +1521,7 @@ mod tests {
             let w = values(g.weight_len(), 4);
             let dy = values(g.output_len(), 5);
             let forward = dot(&direct(&g, &x, &w), &dy);
-            let via_input = dot(&x, &conv_input_grad(&g, &dy, &w));
+            let via_input = dot(&x, &conv_input_grad(&g, &dy, &w, None));
             let via_weight = dot(&w, &conv_weight_grad(&g, &x, &dy));
             let tolerance = 1e-4 * forward.abs().max(1.0);
             assert!(
@@ -1442,16 +1576,45 @@ mod tests {
         for (a, b) in dw.iter().zip(&summed) {
             assert!((a - b).abs() < 1e-3 * b.abs().max(1.0), "{a} vs {b}");
         }
-        // The input gradient of each image is its own.
-        let dx = conv_input_grad(&g, &dy, &w);
+        // The input gradient of each image is its own (with a bias: every chunk adds it).
+        let bias = values(g.in_channels, 12);
+        let dx = conv_input_grad(&g, &dy, &w, Some(&bias));
         for i in [0, g.batch / 2, g.batch - 1] {
-            let alone = conv_input_grad(&single, &dy[i * out_per_image..][..out_per_image], &w);
+            let dy = &dy[i * out_per_image..][..out_per_image];
+            let alone = conv_input_grad(&single, dy, &w, Some(&bias));
             for (a, b) in dx[i * per_image..][..per_image].iter().zip(&alone) {
                 assert!(
                     (a - b).abs() < 1e-4 * b.abs().max(1.0),
                     "image {i}: {a} vs {b}"
                 );
             }
+        }
+    }
+
+    /// Sums over units and images come out bit for bit the same whichever thread takes which
+    /// part, so that a resumed training run repeats an uninterrupted one exactly.
+    #[test]
+    fn sums_do_not_depend_on_scheduling() {
+        let mut g = geometries()
+            .into_iter()
+            .find(|g| g.per_image() && !g.pointwise())
+            .unwrap();
+        g.batch = 24;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        let (x, dy) = (values(g.input_len(), 14), values(g.output_len(), 15));
+        let (first_dw, first_db) = pool.install(|| {
+            let first_dw = conv_weight_grad(&g, &x, &dy);
+            let first_db = channel_sums(&dy, g.out_channels, g.out_pixels());
+            (first_dw, first_db)
+        });
+        for _ in 0..20 {
+            pool.install(|| {
+                assert!(conv_weight_grad(&g, &x, &dy) == first_dw);
+                assert!(channel_sums(&dy, g.out_channels, g.out_pixels()) == first_db);
+            });
         }
     }
 
@@ -1475,11 +1638,12 @@ mod tests {
             let x = values(g.input_len(), 9);
             let w = values(g.weight_len(), 10);
             let dy = values(g.output_len(), 11);
+            let (out_bias, in_bias) = (values(g.out_channels, 12), values(g.in_channels, 13));
             let all = || {
                 let units = Units::new(&g);
                 let results = [
-                    conv_forward(&g, &x, &w),
-                    conv_input_grad(&g, &dy, &w),
+                    conv_forward(&g, &x, &w, Some(&out_bias)),
+                    conv_input_grad(&g, &dy, &w, Some(&in_bias)),
                     conv_weight_grad(&g, &x, &dy),
                 ];
                 (units, results)
