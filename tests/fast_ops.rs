@@ -7,7 +7,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfi
 use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use burn::tensor::activation::leaky_relu;
+use burn::tensor::activation::{leaky_relu, relu};
 use latentlab::ops::{FastConv, FusedNormAct};
 
 fn device() -> Device {
@@ -180,6 +180,14 @@ fn convolutions_match_burn_with_gradients() {
             |l, x| l.forward(x),
             params,
         );
+        compare(
+            &format!("{what}, then ReLU"),
+            &layer,
+            input,
+            |l, x| l.forward_fast_relu(x),
+            |l, x| relu(l.forward(x)),
+            params,
+        );
     }
 }
 
@@ -232,6 +240,14 @@ fn transposed_convolutions_match_burn_with_gradients() {
             |l, x| l.forward(x),
             params,
         );
+        compare(
+            &format!("{what}, then ReLU"),
+            &layer,
+            input,
+            |l, x| l.forward_fast_relu(x),
+            |l, x| relu(l.forward(x)),
+            params,
+        );
     }
 }
 
@@ -250,7 +266,7 @@ fn weight_gradient_matches_finite_differences() {
     let loss = |weight: Tensor<4>| {
         let options =
             burn::tensor::ops::ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1);
-        let y = latentlab::ops::conv_transpose2d(x.clone(), weight, None, options);
+        let y = latentlab::ops::conv_transpose2d(x.clone(), weight, None, false, options);
         (y * weighting.clone()).sum().into_scalar::<f32>() as f64
     };
     let tracked = device.clone().autodiff();

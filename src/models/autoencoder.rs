@@ -207,7 +207,7 @@ impl Encoder {
             Encoder::Conv(conv) => {
                 let mut h = images;
                 for layer in &conv.layers {
-                    h = relu(layer.forward_fast(h)); // [batch, channels_i, side/2^i, side/2^i]
+                    h = layer.forward_fast_relu(h); // [batch, channels_i, side/2^i, side/2^i]
                 }
                 h.flatten::<2>(1, 3) // [batch, c * h * w]
             }
@@ -260,10 +260,8 @@ impl Decoder {
                 let mut h = h.reshape([batch, c, height, width]); // [batch, 64, 7, 7]
                 let last = conv.layers.len() - 1;
                 for (i, layer) in conv.layers.iter().enumerate() {
-                    h = layer.forward_fast(h); // [batch, channels_i, 2·side, 2·side]
-                    if i < last {
-                        h = relu(h);
-                    }
+                    // [batch, channels_i, 2·side, 2·side], through a ReLU but the last
+                    h = layer.forward_fused(h, i < last);
                 }
                 h
             }

@@ -85,7 +85,7 @@ impl Classifier {
     pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
         let mut h = images;
         for conv in &self.convs {
-            h = self.pool.forward(relu(conv.forward_fast(h))); // [batch, channels_i, side/2^i, side/2^i]
+            h = self.pool.forward(conv.forward_fast_relu(h)); // [batch, channels_i, side/2^i, side/2^i]
         }
         let h = h.flatten::<2>(1, 3); // [batch, c * h * w]
         relu(self.hidden.forward(h)) // [batch, hidden]

@@ -203,12 +203,14 @@ impl ConvBnRelu {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        burn::tensor::activation::relu(crate::ops::conv2d(
+        // The ReLU runs inside the convolution, on each part of the output as it is made.
+        crate::ops::conv2d(
             x,
             self.weight.clone(),
             Some(self.bias.clone()),
+            true,
             self.options.clone(),
-        ))
+        )
     }
 }
 

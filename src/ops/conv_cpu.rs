@@ -818,15 +818,49 @@ fn gather_output(
         });
 }
 
-/// The inverse of [`gather_output`], into the `images` images at the start of `y`, adding
-/// `bias[co]` to channel `co` on the way.
+/// What a layer does to a convolution's output before anything else reads it: add a bias per
+/// channel, then a ReLU. Done as each unit's output leaves its product, while it is in cache;
+/// as operations of their own, each was one more pass over the output and one more autodiff
+/// node.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Epilogue<'a> {
+    /// One value per output channel.
+    pub bias: Option<&'a [f32]>,
+    pub relu: bool,
+}
+
+impl Epilogue<'_> {
+    fn is_none(&self) -> bool {
+        self.bias.is_none() && !self.relu
+    }
+
+    fn value(&self, v: f32, channel: usize) -> f32 {
+        let v = self.bias.map_or(v, |bias| v + bias[channel]);
+        if self.relu { v.max(0.0) } else { v }
+    }
+
+    /// Applies the epilogue in place to whole images of `planes`, each `pixels` floats per
+    /// channel.
+    fn apply(&self, planes: &mut [f32], channels: usize, pixels: usize) {
+        if self.is_none() {
+            return;
+        }
+        for (index, plane) in planes.chunks_exact_mut(pixels).enumerate() {
+            let channel = index % channels;
+            plane.iter_mut().for_each(|v| *v = self.value(*v, channel));
+        }
+    }
+}
+
+/// The inverse of [`gather_output`], into the `images` images at the start of `y`, through
+/// `epilogue`.
 fn scatter_output(
     g: &ConvGeometry,
     rows: &[f32],
     images: usize,
     y: &mut [f32],
     ld: usize,
-    bias: Option<&[f32]>,
+    epilogue: Epilogue,
 ) {
     let pixels = g.out_pixels();
     y[..images * g.out_channels * pixels]
@@ -835,18 +869,30 @@ fn scatter_output(
         .for_each(|(index, dst)| {
             let (i, co) = (index / g.out_channels, index % g.out_channels);
             let src = &rows[co * ld + i * pixels..][..pixels];
-            match bias {
-                Some(bias) => dst.iter_mut().zip(src).for_each(|(d, s)| *d = s + bias[co]),
-                None => dst.copy_from_slice(src),
+            if epilogue.is_none() {
+                dst.copy_from_slice(src);
+            } else {
+                dst.iter_mut()
+                    .zip(src)
+                    .for_each(|(d, &s)| *d = epilogue.value(s, co));
             }
         });
 }
 
-/// `planes[i, c, p] += bias[c]` for images of `bias.len()` planes of `pixels` floats each.
-fn add_bias(planes: &mut [f32], pixels: usize, bias: &[f32]) {
-    for (plane, b) in planes.chunks_exact_mut(pixels).zip(bias.iter().cycle()) {
-        plane.iter_mut().for_each(|v| *v += b);
-    }
+/// `dy` where the ReLU's output `y` is positive, 0 elsewhere: the gradient at the ReLU's input.
+pub fn relu_mask(dy: &[f32], y: &[f32]) -> Vec<f32> {
+    assert_eq!(dy.len(), y.len());
+    const BLOCK: usize = 1 << 14;
+    let mut masked = vec![0.0f32; dy.len()];
+    masked
+        .par_chunks_mut(BLOCK)
+        .zip(dy.par_chunks(BLOCK).zip(y.par_chunks(BLOCK)))
+        .for_each(|(out, (dy, y))| {
+            for ((o, &d), &y) in out.iter_mut().zip(dy).zip(y) {
+                *o = if y > 0.0 { d } else { 0.0 };
+            }
+        });
+    masked
 }
 
 /// `t[i, c, p]` summed over images `i` and pixels `p`, [channels]: the gradient of a bias added
@@ -937,13 +983,12 @@ fn matmul(
     }
 }
 
-/// `y = conv(x, weight) + bias`: `x` [batch, c_in, h, w], `weight` [c_out, c_in, kh, kw],
-/// `bias` [c_out], `y` [batch, c_out, oh, ow]. The bias is added while each unit's output is
-/// still in cache (outside, it took one more pass over `y` and an autodiff node of its own).
-pub fn conv_forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+/// `y = epilogue(conv(x, weight))`: `x` [batch, c_in, h, w], `weight` [c_out, c_in, kh, kw],
+/// `y` [batch, c_out, oh, ow].
+pub fn conv_forward(g: &ConvGeometry, x: &[f32], weight: &[f32], epilogue: Epilogue) -> Vec<f32> {
     assert_eq!(x.len(), g.input_len());
     assert_eq!(weight.len(), g.weight_len());
-    assert!(bias.is_none_or(|b| b.len() == g.out_channels));
+    assert!(epilogue.bias.is_none_or(|b| b.len() == g.out_channels));
     let mut y = vec![0.0; g.output_len()];
     let (patch, pixels) = (g.patch_len(), g.out_pixels());
     if g.dense() {
@@ -958,9 +1003,7 @@ pub fn conv_forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[
             [g.out_channels, patch, w_ld],
             true,
         );
-        if let Some(bias) = bias {
-            add_bias(&mut y, 1, bias);
-        }
+        epilogue.apply(&mut y, g.out_channels, 1);
         return y;
     }
     let plan = TapPlan::new(g);
@@ -972,9 +1015,7 @@ pub fn conv_forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[
             let (col, ld) = image_columns(g, &plan, x, first, &mut col);
             let shape = [g.out_channels, patch, pixels];
             matmul(shape, y, false, weight, col, [pixels, patch, ld], parallel);
-            if let Some(bias) = bias {
-                add_bias(y, pixels, bias);
-            }
+            epilogue.apply(y, g.out_channels, pixels);
             return;
         }
         let ld = padded_row(images * pixels);
@@ -991,7 +1032,7 @@ pub fn conv_forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[
             [ld, patch, ld],
             parallel,
         );
-        scatter_output(g, &rows, images, y, ld, bias);
+        scatter_output(g, &rows, images, y, ld, epilogue);
     });
     y
 }
@@ -1088,17 +1129,17 @@ fn transposed_weight(g: &ConvGeometry, weight: &[f32]) -> (Scratch, usize) {
 }
 
 /// The gradient of [`conv_forward`] with respect to `x`, given `dy` [batch, c_out, oh, ow];
-/// plus `bias` [c_in] on every pixel of its channel, where it serves as a transposed
-/// convolution's forward pass.
+/// through `epilogue` (its bias [c_in]) where it serves as a transposed convolution's forward
+/// pass.
 pub fn conv_input_grad(
     g: &ConvGeometry,
     dy: &[f32],
     weight: &[f32],
-    bias: Option<&[f32]>,
+    epilogue: Epilogue,
 ) -> Vec<f32> {
     assert_eq!(dy.len(), g.output_len());
     assert_eq!(weight.len(), g.weight_len());
-    assert!(bias.is_none_or(|b| b.len() == g.in_channels));
+    assert!(epilogue.bias.is_none_or(|b| b.len() == g.in_channels));
     let mut dx = vec![0.0; g.input_len()];
     let (patch, pixels) = (g.patch_len(), g.out_pixels());
     if g.dense() {
@@ -1112,9 +1153,7 @@ pub fn conv_input_grad(
             [patch, g.out_channels, patch],
             true,
         );
-        if let Some(bias) = bias {
-            add_bias(&mut dx, g.in_pixels(), bias);
-        }
+        epilogue.apply(&mut dx, g.in_channels, g.in_pixels());
         return dx;
     }
     let (weight_t, w_ld) = transposed_weight(g, weight);
@@ -1166,9 +1205,7 @@ pub fn conv_input_grad(
             );
             col2im(g, &plan, &col, images, dx, ld);
         }
-        if let Some(bias) = bias {
-            add_bias(dx, g.in_pixels(), bias);
-        }
+        epilogue.apply(dx, g.in_channels, g.in_pixels());
     });
     dx
 }
@@ -1452,7 +1489,7 @@ mod tests {
         for g in all {
             let x = values(g.input_len(), 1);
             let w = values(g.weight_len(), 2);
-            let fast = conv_forward(&g, &x, &w, None);
+            let fast = conv_forward(&g, &x, &w, Epilogue::default());
             let slow = direct(&g, &x, &w);
             for (i, (a, b)) in fast.iter().zip(&slow).enumerate() {
                 assert!((a - b).abs() < 1e-4, "{g:?} at {i}: {a} vs {b}");
@@ -1460,11 +1497,12 @@ mod tests {
         }
     }
 
-    /// With a bias, both products that make an output (the forward pass, and the input gradient
-    /// as a transposed convolution's forward pass) add it to every pixel of its channel, and
-    /// [`channel_sums`] is its gradient: the output gradient summed per channel.
+    /// With an epilogue, both products that make an output (the forward pass, and the input
+    /// gradient as a transposed convolution's forward pass) add the bias to every pixel of its
+    /// channel, then apply the ReLU if asked; [`channel_sums`] is the bias's gradient (the output
+    /// gradient summed per channel) and [`relu_mask`] the ReLU's.
     #[test]
-    fn biases_add_per_channel_and_sum_back() {
+    fn epilogues_add_the_bias_and_apply_the_relu() {
         let per_channel = |t: &[f32], channels: usize, pixels: usize| -> Vec<f64> {
             let mut sums = vec![0.0f64; channels];
             for (index, plane) in t.chunks(pixels).enumerate() {
@@ -1472,33 +1510,46 @@ mod tests {
             }
             sums
         };
+        let (mut cut, mut kept) = (false, false);
         for g in geometries() {
             let x = values(g.input_len(), 6);
             let w = values(g.weight_len(), 7);
             let dy = values(g.output_len(), 8);
             let (out_bias, in_bias) = (values(g.out_channels, 9), values(g.in_channels, 10));
+            let (none, relu) = (Epilogue::default(), |bias| Epilogue { bias, relu: true });
+            let plain = |bias| Epilogue { bias, relu: false };
             let cases = [
                 (
-                    conv_forward(&g, &x, &w, Some(&out_bias)),
-                    conv_forward(&g, &x, &w, None),
+                    conv_forward(&g, &x, &w, plain(Some(&out_bias))),
+                    conv_forward(&g, &x, &w, relu(Some(&out_bias))),
+                    conv_forward(&g, &x, &w, none),
                     &out_bias,
                     g.out_pixels(),
                 ),
                 (
-                    conv_input_grad(&g, &dy, &w, Some(&in_bias)),
-                    conv_input_grad(&g, &dy, &w, None),
+                    conv_input_grad(&g, &dy, &w, plain(Some(&in_bias))),
+                    conv_input_grad(&g, &dy, &w, relu(Some(&in_bias))),
+                    conv_input_grad(&g, &dy, &w, none),
                     &in_bias,
                     g.in_pixels(),
                 ),
             ];
-            for (with, without, bias, pixels) in cases {
+            for (with, rectified, without, bias, pixels) in cases {
                 let channels = bias.len();
-                for (i, (a, b)) in with.iter().zip(&without).enumerate() {
+                let rows = with.iter().zip(&rectified).zip(&without).enumerate();
+                for (i, ((a, r), b)) in rows {
                     let expected = b + bias[i / pixels % channels];
                     assert!(
                         (a - expected).abs() < 1e-5,
                         "{g:?} at {i}: {a} vs {expected}"
                     );
+                    assert!(*r == a.max(0.0), "{g:?} at {i}: ReLU {r} of {a}");
+                }
+                cut |= rectified.contains(&0.0);
+                kept |= rectified.iter().any(|&r| r > 0.0);
+                let masked = relu_mask(&without, &rectified);
+                for ((m, d), r) in masked.iter().zip(&without).zip(&rectified) {
+                    assert!(*m == if *r > 0.0 { *d } else { 0.0 });
                 }
                 let sums = channel_sums(&with, channels, pixels);
                 let exact = per_channel(&with, channels, pixels);
@@ -1510,6 +1561,7 @@ mod tests {
                 }
             }
         }
+        assert!(cut && kept, "the ReLU cut some outputs and kept others");
     }
 
     /// Both gradients through the adjoint identity: for any dy,
@@ -1521,7 +1573,7 @@ mod tests {
             let w = values(g.weight_len(), 4);
             let dy = values(g.output_len(), 5);
             let forward = dot(&direct(&g, &x, &w), &dy);
-            let via_input = dot(&x, &conv_input_grad(&g, &dy, &w, None));
+            let via_input = dot(&x, &conv_input_grad(&g, &dy, &w, Epilogue::default()));
             let via_weight = dot(&w, &conv_weight_grad(&g, &x, &dy));
             let tolerance = 1e-4 * forward.abs().max(1.0);
             assert!(
@@ -1576,12 +1628,16 @@ mod tests {
         for (a, b) in dw.iter().zip(&summed) {
             assert!((a - b).abs() < 1e-3 * b.abs().max(1.0), "{a} vs {b}");
         }
-        // The input gradient of each image is its own (with a bias: every chunk adds it).
+        // The input gradient of each image is its own (with an epilogue: every chunk applies it).
         let bias = values(g.in_channels, 12);
-        let dx = conv_input_grad(&g, &dy, &w, Some(&bias));
+        let epilogue = Epilogue {
+            bias: Some(&bias),
+            relu: true,
+        };
+        let dx = conv_input_grad(&g, &dy, &w, epilogue);
         for i in [0, g.batch / 2, g.batch - 1] {
             let dy = &dy[i * out_per_image..][..out_per_image];
-            let alone = conv_input_grad(&single, dy, &w, Some(&bias));
+            let alone = conv_input_grad(&single, dy, &w, epilogue);
             for (a, b) in dx[i * per_image..][..per_image].iter().zip(&alone) {
                 assert!(
                     (a - b).abs() < 1e-4 * b.abs().max(1.0),
@@ -1639,11 +1695,15 @@ mod tests {
             let w = values(g.weight_len(), 10);
             let dy = values(g.output_len(), 11);
             let (out_bias, in_bias) = (values(g.out_channels, 12), values(g.in_channels, 13));
+            let epilogue = |bias| Epilogue {
+                bias: Some(bias),
+                relu: true,
+            };
             let all = || {
                 let units = Units::new(&g);
                 let results = [
-                    conv_forward(&g, &x, &w, Some(&out_bias)),
-                    conv_input_grad(&g, &dy, &w, Some(&in_bias)),
+                    conv_forward(&g, &x, &w, epilogue(&out_bias)),
+                    conv_input_grad(&g, &dy, &w, epilogue(&in_bias)),
                     conv_weight_grad(&g, &x, &dy),
                 ];
                 (units, results)
