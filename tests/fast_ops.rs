@@ -8,7 +8,7 @@ use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation::{leaky_relu, relu};
-use latentlab::ops::{FastConv, FusedNormAct};
+use latentlab::ops::{Activation, FastConv, FusedNormAct};
 
 fn device() -> Device {
     Device::flex().autodiff()
@@ -188,6 +188,14 @@ fn convolutions_match_burn_with_gradients() {
             |l, x| relu(l.forward(x)),
             params,
         );
+        compare(
+            &format!("{what}, then tanh"),
+            &layer,
+            input,
+            |l, x| l.forward_fused(x, Activation::Tanh),
+            |l, x| l.forward(x).tanh(),
+            params,
+        );
     }
 }
 
@@ -248,6 +256,14 @@ fn transposed_convolutions_match_burn_with_gradients() {
             |l, x| relu(l.forward(x)),
             params,
         );
+        compare(
+            &format!("{what}, then tanh"),
+            &layer,
+            input,
+            |l, x| l.forward_fused(x, Activation::Tanh),
+            |l, x| l.forward(x).tanh(),
+            params,
+        );
     }
 }
 
@@ -266,7 +282,13 @@ fn weight_gradient_matches_finite_differences() {
     let loss = |weight: Tensor<4>| {
         let options =
             burn::tensor::ops::ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1);
-        let y = latentlab::ops::conv_transpose2d(x.clone(), weight, None, false, options);
+        let y = latentlab::ops::conv_transpose2d(
+            x.clone(),
+            weight,
+            None,
+            Activation::Identity,
+            options,
+        );
         (y * weighting.clone()).sum().into_scalar::<f32>() as f64
     };
     let tracked = device.clone().autodiff();

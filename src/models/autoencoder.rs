@@ -19,7 +19,7 @@ use burn::tensor::activation::relu;
 use crate::data::ImageShape;
 use crate::error::Error;
 use crate::models::likelihood::{Likelihood, ReconstructionHead};
-use crate::ops::FastConv;
+use crate::ops::{Activation, FastConv};
 
 /// Fully connected or convolutional bodies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -261,7 +261,12 @@ impl Decoder {
                 let last = conv.layers.len() - 1;
                 for (i, layer) in conv.layers.iter().enumerate() {
                     // [batch, channels_i, 2·side, 2·side], through a ReLU but the last
-                    h = layer.forward_fused(h, i < last);
+                    let activation = if i < last {
+                        Activation::Relu
+                    } else {
+                        Activation::Identity
+                    };
+                    h = layer.forward_fused(h, activation);
                 }
                 h
             }

@@ -20,7 +20,7 @@ use crate::models::gan::{
     GanConfig, append_label_map, dcgan_batch_norm, dcgan_weights, join_label, label_embedding,
     label_map,
 };
-use crate::ops::{FastConv, FusedNormAct, leaky_relu};
+use crate::ops::{Activation, FastConv, FusedNormAct, leaky_relu};
 
 /// The feature-map sides of a DCGAN for `shape`: the base side and the number of doublings.
 pub fn plan(shape: ImageShape) -> Result<(usize, usize)> {
@@ -121,7 +121,7 @@ impl DcganGenerator {
         for (up, norm) in self.ups.iter().zip(&self.norms) {
             h = norm.forward_relu(up.forward_fast(h)); // [batch, channels / 2, 2·side, 2·side]
         }
-        self.to_image.forward_fast(h).tanh() // [batch, c, h, w] in [-1, 1]
+        self.to_image.forward_fused(h, Activation::Tanh) // [batch, c, h, w] in [-1, 1]
     }
 }
 

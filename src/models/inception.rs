@@ -13,7 +13,7 @@
 
 use crate::data::ImageShape;
 use crate::models::torchscript::TorchScriptWeights;
-use crate::ops::pool;
+use crate::ops::{Activation, pool};
 use crate::{Error, Result};
 use burn::prelude::*;
 use burn::tensor::ops::ConvOptions;
@@ -208,7 +208,7 @@ impl ConvBnRelu {
             x,
             self.weight.clone(),
             Some(self.bias.clone()),
-            true,
+            Activation::Relu,
             self.options.clone(),
         )
     }

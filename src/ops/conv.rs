@@ -2,14 +2,15 @@
 //!
 //! burn lets a project add a backend operation with its own backward pass (a *backend
 //! extension*): [`GemmConv`] is one for the four products of a 2-D convolution and its
-//! transpose, with the bias and a following ReLU applied inside, as the output leaves the
-//! product (W3, whose convolutions all have a bias and all but the last a ReLU: 5.1-5.8 % more
-//! images/s from the bias, 4.8 % more from the ReLU, than as operations of their own). On Flex,
-//! f32 and `groups = 1` run on our im2col + GEMM kernels, anything else on Flex's own; on the
-//! GPU the default bodies call burn's operations unchanged. The autodiff implementation records
-//! one node per convolution whose backward pass calls the same kernels.
+//! transpose, with the bias and a following activation (ReLU, tanh) applied inside, as the
+//! output leaves the product (W3, whose convolutions all have a bias and all but the last a
+//! ReLU: 5.1-5.8 % more images/s from the bias, 4.8 % more from the ReLU, than as operations of
+//! their own). On Flex, f32 and `groups = 1` run on our im2col + GEMM kernels, anything else on
+//! Flex's own; on the GPU the default bodies call burn's operations unchanged. The autodiff
+//! implementation records one node per convolution whose backward pass calls the same kernels.
 //!
-//! Models call `layer.forward_fast(x)` or `layer.forward_fast_relu(x)` ([`FastConv`]) on burn's `Conv2d` / `ConvTranspose2d`
+//! Models call `layer.forward_fast(x)`, `layer.forward_fast_relu(x)` or
+//! `layer.forward_fused(x, activation)` ([`FastConv`]) on burn's `Conv2d` / `ConvTranspose2d`
 //! modules, so parameters, initialization and saved weights stay burn's; `layer.forward(x)`
 //! stays the reference the tests compare against.
 
@@ -19,7 +20,7 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::FlexTensor;
-use burn::backend::ops::{ActivationOps, ModuleOps};
+use burn::backend::ops::ModuleOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::module::Param;
@@ -29,32 +30,33 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 
+pub use super::conv_cpu::Activation;
 use super::conv_cpu::{self, ConvGeometry, Epilogue};
 
 /// The products of a convolution and of its transpose as one backend operation each. The
 /// default bodies are burn's own operations, so a backend without kernels of ours loses nothing.
 #[backend_extension(Flex, Cube: cfg(feature = "vulkan"), Autodiff)]
 pub trait GemmConv: Backend {
-    /// The convolution, followed by a ReLU where `relu`.
+    /// The convolution, followed by `activation`.
     fn gemm_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
-        relu: bool,
+        activation: Activation,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
-        rectified::<Self>(Self::conv2d(x, weight, None, options), relu)
+        activated::<Self>(Self::conv2d(x, weight, None, options), activation)
     }
 
-    /// [`Self::gemm_conv2d`] with `bias` [c_out] added before the ReLU (burn's backend
+    /// [`Self::gemm_conv2d`] with `bias` [c_out] added before the activation (burn's backend
     /// extensions take no optional tensors, hence two operations).
     fn gemm_conv2d_biased(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
-        relu: bool,
+        activation: Activation,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
-        rectified::<Self>(Self::conv2d(x, weight, Some(bias), options), relu)
+        activated::<Self>(Self::conv2d(x, weight, Some(bias), options), activation)
     }
 
     fn gemm_conv2d_x_backward(
@@ -75,26 +77,29 @@ pub trait GemmConv: Backend {
         Self::conv2d_weight_backward(x, weight, output_grad, options)
     }
 
-    /// The transposed convolution, followed by a ReLU where `relu`.
+    /// The transposed convolution, followed by `activation`.
     fn gemm_conv_transpose2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
-        relu: bool,
+        activation: Activation,
         options: ConvTransposeOptions<2>,
     ) -> FloatTensor<Self> {
-        rectified::<Self>(Self::conv_transpose2d(x, weight, None, options), relu)
+        activated::<Self>(Self::conv_transpose2d(x, weight, None, options), activation)
     }
 
     /// [`Self::gemm_conv_transpose2d`] with `bias` [c_out of the transposed convolution] added
-    /// before the ReLU.
+    /// before the activation.
     fn gemm_conv_transpose2d_biased(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
-        relu: bool,
+        activation: Activation,
         options: ConvTransposeOptions<2>,
     ) -> FloatTensor<Self> {
-        rectified::<Self>(Self::conv_transpose2d(x, weight, Some(bias), options), relu)
+        activated::<Self>(
+            Self::conv_transpose2d(x, weight, Some(bias), options),
+            activation,
+        )
     }
 
     fn gemm_conv_transpose2d_x_backward(
@@ -120,14 +125,41 @@ pub trait GemmConv: Backend {
         channel_sums::<Self>(output_grad)
     }
 
-    /// The gradient at a ReLU's input from its `output` and the gradient there.
-    fn gemm_relu_backward(output: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
-        Self::relu_backward(output, grad)
+    /// The gradient at `activation`'s input from its `output` and the gradient there.
+    fn gemm_activation_backward(
+        activation: Activation,
+        output: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        activation_backward::<Self>(activation, output, grad)
     }
 }
 
-fn rectified<B: Backend>(y: FloatTensor<B>, relu: bool) -> FloatTensor<B> {
-    if relu { B::relu(y) } else { y }
+/// `activation(y)` by burn's operations.
+fn activated<B: Backend>(y: FloatTensor<B>, activation: Activation) -> FloatTensor<B> {
+    match activation {
+        Activation::Identity => y,
+        Activation::Relu => B::relu(y),
+        Activation::Tanh => B::float_tanh(y),
+    }
+}
+
+/// [`GemmConv::gemm_activation_backward`] by burn's operations.
+fn activation_backward<B: Backend>(
+    activation: Activation,
+    output: FloatTensor<B>,
+    grad: FloatTensor<B>,
+) -> FloatTensor<B> {
+    match activation {
+        Activation::Identity => grad,
+        Activation::Relu => B::relu_backward(output, grad),
+        Activation::Tanh => {
+            // d tanh(x) / dx = 1 − tanh(x)²
+            let square = B::float_mul(output.clone(), output);
+            let slope = B::float_add_scalar(B::float_neg(square), 1.0.into());
+            B::float_mul(grad, slope)
+        }
+    }
 }
 
 /// `t` [batch, channels, h, w] summed over batch and pixels, [channels], by burn's operations.
@@ -139,59 +171,60 @@ fn channel_sums<B: Backend>(t: FloatTensor<B>) -> FloatTensor<B> {
     B::float_reshape(summed, Shape::new([channels]))
 }
 
-/// `burn::tensor::module::conv2d`, followed by a ReLU where `relu`, on our kernels where they
-/// apply.
+/// `burn::tensor::module::conv2d`, followed by `activation`, on our kernels where they apply.
 pub fn conv2d(
     x: Tensor<4>,
     weight: Tensor<4>,
     bias: Option<Tensor<1>>,
-    relu: bool,
+    activation: Activation,
     options: ConvOptions<2>,
 ) -> Tensor<4> {
     let (x, weight) = (x.into_dispatch(), weight.into_dispatch());
     Tensor::from_dispatch(match bias {
-        Some(bias) => Dispatch::gemm_conv2d_biased(x, weight, bias.into_dispatch(), relu, options),
-        None => Dispatch::gemm_conv2d(x, weight, relu, options),
+        Some(bias) => {
+            Dispatch::gemm_conv2d_biased(x, weight, bias.into_dispatch(), activation, options)
+        }
+        None => Dispatch::gemm_conv2d(x, weight, activation, options),
     })
 }
 
-/// `burn::tensor::module::conv_transpose2d`, followed by a ReLU where `relu`, on our kernels
-/// where they apply.
+/// `burn::tensor::module::conv_transpose2d`, followed by `activation`, on our kernels where
+/// they apply.
 pub fn conv_transpose2d(
     x: Tensor<4>,
     weight: Tensor<4>,
     bias: Option<Tensor<1>>,
-    relu: bool,
+    activation: Activation,
     options: ConvTransposeOptions<2>,
 ) -> Tensor<4> {
     let (x, weight) = (x.into_dispatch(), weight.into_dispatch());
     Tensor::from_dispatch(match bias {
         Some(bias) => {
             let bias = bias.into_dispatch();
-            Dispatch::gemm_conv_transpose2d_biased(x, weight, bias, relu, options)
+            Dispatch::gemm_conv_transpose2d_biased(x, weight, bias, activation, options)
         }
-        None => Dispatch::gemm_conv_transpose2d(x, weight, relu, options),
+        None => Dispatch::gemm_conv_transpose2d(x, weight, activation, options),
     })
 }
 
 /// `forward` of burn's convolution layers, through [`conv2d`] and [`conv_transpose2d`]: the
 /// layers keep burn's parameters, initialization and saved names; only the arithmetic differs.
 pub trait FastConv {
-    /// The layer's `forward`, followed by a ReLU where `relu` (inside the same operation).
-    fn forward_fused(&self, x: Tensor<4>, relu: bool) -> Tensor<4>;
+    /// The layer's `forward`, followed by `activation` (inside the same operation).
+    fn forward_fused(&self, x: Tensor<4>, activation: Activation) -> Tensor<4>;
 
     fn forward_fast(&self, x: Tensor<4>) -> Tensor<4> {
-        self.forward_fused(x, false)
+        self.forward_fused(x, Activation::Identity)
     }
 
     /// `relu(forward(x))`.
     fn forward_fast_relu(&self, x: Tensor<4>) -> Tensor<4> {
-        self.forward_fused(x, true)
+        self.forward_fused(x, Activation::Relu)
     }
 }
 
 impl FastConv for Conv2d {
-    fn forward_fused(&self, x: Tensor<4>, relu: bool) -> Tensor<4> {
+    fn forward_fused(&self, x: Tensor<4>, activation: Activation) -> Tensor<4> {
         let [_, _, height, width] = x.dims();
         let options = ConvOptions::new_with_padding(
             self.stride,
@@ -208,14 +241,14 @@ impl FastConv for Conv2d {
             x,
             self.weight.val(),
             self.bias.as_ref().map(Param::val),
-            relu,
+            activation,
             options,
         )
     }
 }
 
 impl FastConv for ConvTranspose2d {
-    fn forward_fused(&self, x: Tensor<4>, relu: bool) -> Tensor<4> {
+    fn forward_fused(&self, x: Tensor<4>, activation: Activation) -> Tensor<4> {
         let options = ConvTransposeOptions::new(
             self.stride,
             self.padding,
@@ -227,7 +260,7 @@ impl FastConv for ConvTranspose2d {
             x,
             self.weight.val(),
             self.bias.as_ref().map(Param::val),
-            relu,
+            activation,
             options,
         )
     }
@@ -387,37 +420,37 @@ fn transposed_output_shape(
     Some([batch, weight_out, side(0, h, kh)?, side(1, w, kw)?])
 }
 
-/// Flex's convolution, plus `bias` where there is one and a ReLU where `relu`, on our kernels
-/// where they apply.
+/// Flex's convolution, plus `bias` where there is one, then `activation`, on our kernels where
+/// they apply.
 fn flex_conv2d(
     x: FlexTensor,
     weight: FlexTensor,
     bias: Option<FlexTensor>,
-    relu: bool,
+    activation: Activation,
     options: ConvOptions<2>,
 ) -> FlexTensor {
     let geometry = forward_geometry(&x, &weight, &options)
         .filter(|g| bias.as_ref().is_none_or(|b| is_bias(b, g.out_channels)));
     let Some(g) = geometry else {
-        return rectified::<Flex>(Flex::conv2d(x, weight, bias, options), relu);
+        return activated::<Flex>(Flex::conv2d(x, weight, bias, options), activation);
     };
     let y = with_floats(&x, |x| {
         with_floats(&weight, |w| {
             with_optional_floats(bias.as_ref(), |bias| {
-                conv_cpu::conv_forward(&g, x, w, Epilogue { bias, relu })
+                conv_cpu::conv_forward(&g, x, w, Epilogue { bias, activation })
             })
         })
     });
     flex_tensor(y, [g.batch, g.out_channels, g.out_size[0], g.out_size[1]])
 }
 
-/// Flex's transposed convolution, plus `bias` where there is one and a ReLU where `relu`, on
-/// our kernels where they apply.
+/// Flex's transposed convolution, plus `bias` where there is one, then `activation`, on our
+/// kernels where they apply.
 fn flex_conv_transpose2d(
     x: FlexTensor,
     weight: FlexTensor,
     bias: Option<FlexTensor>,
-    relu: bool,
+    activation: Activation,
     options: ConvTransposeOptions<2>,
 ) -> FlexTensor {
     let geometry = transposed_output_shape(&x, &weight, &options)
@@ -425,13 +458,13 @@ fn flex_conv_transpose2d(
         .and_then(|y_shape| transposed_geometry(y_shape, &weight, &options))
         .filter(|g| bias.as_ref().is_none_or(|b| is_bias(b, g.in_channels)));
     let Some(g) = geometry else {
-        return rectified::<Flex>(Flex::conv_transpose2d(x, weight, bias, options), relu);
+        return activated::<Flex>(Flex::conv_transpose2d(x, weight, bias, options), activation);
     };
     // The transposed convolution is the input gradient of `g`, with `x` as the output grad.
     let y = with_floats(&x, |x| {
         with_floats(&weight, |w| {
             with_optional_floats(bias.as_ref(), |bias| {
-                conv_cpu::conv_input_grad(&g, x, w, Epilogue { bias, relu })
+                conv_cpu::conv_input_grad(&g, x, w, Epilogue { bias, activation })
             })
         })
     });
@@ -442,39 +475,39 @@ impl GemmConv for Flex {
     fn gemm_conv2d(
         x: FlexTensor,
         weight: FlexTensor,
-        relu: bool,
+        activation: Activation,
         options: ConvOptions<2>,
     ) -> FlexTensor {
-        flex_conv2d(x, weight, None, relu, options)
+        flex_conv2d(x, weight, None, activation, options)
     }
 
     fn gemm_conv2d_biased(
         x: FlexTensor,
         weight: FlexTensor,
         bias: FlexTensor,
-        relu: bool,
+        activation: Activation,
         options: ConvOptions<2>,
     ) -> FlexTensor {
-        flex_conv2d(x, weight, Some(bias), relu, options)
+        flex_conv2d(x, weight, Some(bias), activation, options)
     }
 
     fn gemm_conv_transpose2d(
         x: FlexTensor,
         weight: FlexTensor,
-        relu: bool,
+        activation: Activation,
         options: ConvTransposeOptions<2>,
     ) -> FlexTensor {
-        flex_conv_transpose2d(x, weight, None, relu, options)
+        flex_conv_transpose2d(x, weight, None, activation, options)
     }
 
     fn gemm_conv_transpose2d_biased(
         x: FlexTensor,
         weight: FlexTensor,
         bias: FlexTensor,
-        relu: bool,
+        activation: Activation,
         options: ConvTransposeOptions<2>,
     ) -> FlexTensor {
-        flex_conv_transpose2d(x, weight, Some(bias), relu, options)
+        flex_conv_transpose2d(x, weight, Some(bias), activation, options)
     }
 
     fn gemm_conv2d_x_backward(
@@ -566,15 +599,19 @@ impl GemmConv for Flex {
         FlexTensor::from_data(TensorData::new(sums, [channels]))
     }
 
-    fn gemm_relu_backward(output: FlexTensor, grad: FlexTensor) -> FlexTensor {
+    fn gemm_activation_backward(
+        activation: Activation,
+        output: FlexTensor,
+        grad: FlexTensor,
+    ) -> FlexTensor {
         if !all_f32(&[&output, &grad]) || output.shape() != grad.shape() {
-            return Flex::relu_backward(output, grad);
+            return activation_backward::<Flex>(activation, output, grad);
         }
         let shape = grad.shape();
-        let masked = with_floats(&grad, |dy| {
-            with_floats(&output, |y| conv_cpu::relu_mask(dy, y))
+        let input_grad = with_floats(&grad, |dy| {
+            with_floats(&output, |y| conv_cpu::activation_grad(activation, dy, y))
         });
-        FlexTensor::from_data(TensorData::new(masked, shape))
+        FlexTensor::from_data(TensorData::new(input_grad, shape))
     }
 }
 
@@ -597,18 +634,18 @@ impl ConvKind {
         x: FloatTensor<B>,
         weight: FloatTensor<B>,
         bias: Option<FloatTensor<B>>,
-        relu: bool,
+        activation: Activation,
     ) -> FloatTensor<B> {
         match (self.clone(), bias) {
-            (ConvKind::Conv(options), None) => B::gemm_conv2d(x, weight, relu, options),
+            (ConvKind::Conv(options), None) => B::gemm_conv2d(x, weight, activation, options),
             (ConvKind::Conv(options), Some(bias)) => {
-                B::gemm_conv2d_biased(x, weight, bias, relu, options)
+                B::gemm_conv2d_biased(x, weight, bias, activation, options)
             }
             (ConvKind::Transposed(options), None) => {
-                B::gemm_conv_transpose2d(x, weight, relu, options)
+                B::gemm_conv_transpose2d(x, weight, activation, options)
             }
             (ConvKind::Transposed(options), Some(bias)) => {
-                B::gemm_conv_transpose2d_biased(x, weight, bias, relu, options)
+                B::gemm_conv_transpose2d_biased(x, weight, bias, activation, options)
             }
         }
     }
@@ -643,16 +680,21 @@ impl ConvKind {
 }
 
 /// What the backward pass needs: the checkpointed input and weight, the operation, and the
-/// output where a ReLU followed (its mask).
-type ConvState<B> = (NodeId, NodeId, ConvKind, Option<FloatTensor<B>>);
+/// activation with its output, if one followed.
+type ConvState<B> = (
+    NodeId,
+    NodeId,
+    ConvKind,
+    Option<(Activation, FloatTensor<B>)>,
+);
 
-/// The gradient at the convolution's own output: `grad` through the ReLU's mask, if any.
-fn pre_relu_grad<B: GemmConv>(
+/// The gradient at the convolution's own output: `grad` back through the activation, if any.
+fn pre_activation_grad<B: GemmConv>(
     grad: FloatTensor<B>,
-    relu_output: Option<FloatTensor<B>>,
+    activated: Option<(Activation, FloatTensor<B>)>,
 ) -> FloatTensor<B> {
-    match relu_output {
-        Some(output) => B::gemm_relu_backward(output, grad),
+    match activated {
+        Some((activation, output)) => B::gemm_activation_backward(activation, output, grad),
         None => grad,
     }
 }
@@ -691,8 +733,8 @@ impl<B: GemmConv> Backward<B, 2> for ConvBackward {
         grads: &mut Gradients,
         checkpointer: &mut Checkpointer,
     ) {
-        let (x_state, weight_state, kind, relu_output) = ops.state;
-        let grad = pre_relu_grad::<B>(grads.consume::<B>(&ops.node), relu_output);
+        let (x_state, weight_state, kind, activated) = ops.state;
+        let grad = pre_activation_grad::<B>(grads.consume::<B>(&ops.node), activated);
         let parents = ops.parents.map(|node| node.map(|node| node.id));
         let state = (x_state, weight_state, kind);
         register_conv_grads::<B>(parents, state, grad, grads, checkpointer);
@@ -712,8 +754,8 @@ impl<B: GemmConv> Backward<B, 3> for ConvBiasBackward {
         grads: &mut Gradients,
         checkpointer: &mut Checkpointer,
     ) {
-        let (x_state, weight_state, kind, relu_output) = ops.state;
-        let grad = pre_relu_grad::<B>(grads.consume::<B>(&ops.node), relu_output);
+        let (x_state, weight_state, kind, activated) = ops.state;
+        let grad = pre_activation_grad::<B>(grads.consume::<B>(&ops.node), activated);
         let [node_x, node_weight, node_bias] = ops.parents;
         if let Some(node) = node_bias {
             grads.register::<B>(node.id, B::gemm_conv_bias_backward(grad.clone()));
@@ -724,13 +766,18 @@ impl<B: GemmConv> Backward<B, 3> for ConvBiasBackward {
     }
 }
 
-/// Runs `kind` (with `bias`, then a ReLU where `relu`) on the inner backend and, when an input
-/// is tracked, records its node.
+/// The activation and its output, kept for the backward pass where there is one.
+fn activation_state<T: Clone>(activation: Activation, output: &T) -> Option<(Activation, T)> {
+    (activation != Activation::Identity).then(|| (activation, output.clone()))
+}
+
+/// Runs `kind` (with `bias`, then `activation`) on the inner backend and, when an input is
+/// tracked, records its node.
 fn record<B: GemmConv, C: CheckpointStrategy>(
     x: FloatTensor<Autodiff<B, C>>,
     weight: FloatTensor<Autodiff<B, C>>,
     bias: Option<FloatTensor<Autodiff<B, C>>>,
-    relu: bool,
+    activation: Activation,
     kind: ConvKind,
 ) -> FloatTensor<Autodiff<B, C>> {
     let Some(bias) = bias else {
@@ -741,16 +788,20 @@ fn record<B: GemmConv, C: CheckpointStrategy>(
         {
             OpsKind::Tracked(mut prep) => {
                 let (x_state, weight_state) = (prep.checkpoint(&x), prep.checkpoint(&weight));
-                let output =
-                    kind.forward::<B>(x.into_primitive(), weight.into_primitive(), None, relu);
-                let relu_output = relu.then(|| output.clone());
-                prep.finish((x_state, weight_state, kind, relu_output), output)
+                let output = kind.forward::<B>(
+                    x.into_primitive(),
+                    weight.into_primitive(),
+                    None,
+                    activation,
+                );
+                let activated = activation_state(activation, &output);
+                prep.finish((x_state, weight_state, kind, activated), output)
             }
             OpsKind::UnTracked(prep) => prep.finish(kind.forward::<B>(
                 x.into_primitive(),
                 weight.into_primitive(),
                 None,
-                relu,
+                activation,
             )),
         };
     };
@@ -762,15 +813,20 @@ fn record<B: GemmConv, C: CheckpointStrategy>(
         OpsKind::Tracked(mut prep) => {
             let (x_state, weight_state) = (prep.checkpoint(&x), prep.checkpoint(&weight));
             let bias = Some(bias.into_primitive());
-            let output = kind.forward::<B>(x.into_primitive(), weight.into_primitive(), bias, relu);
-            let relu_output = relu.then(|| output.clone());
-            prep.finish((x_state, weight_state, kind, relu_output), output)
+            let output = kind.forward::<B>(
+                x.into_primitive(),
+                weight.into_primitive(),
+                bias,
+                activation,
+            );
+            let activated = activation_state(activation, &output);
+            prep.finish((x_state, weight_state, kind, activated), output)
         }
         OpsKind::UnTracked(prep) => prep.finish(kind.forward::<B>(
             x.into_primitive(),
             weight.into_primitive(),
             Some(bias.into_primitive()),
-            relu,
+            activation,
         )),
     }
 }
@@ -779,38 +835,44 @@ impl<B: GemmConv, C: CheckpointStrategy> GemmConv for Autodiff<B, C> {
     fn gemm_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
-        relu: bool,
+        activation: Activation,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
-        record::<B, C>(x, weight, None, relu, ConvKind::Conv(options))
+        record::<B, C>(x, weight, None, activation, ConvKind::Conv(options))
     }
 
     fn gemm_conv2d_biased(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
-        relu: bool,
+        activation: Activation,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
-        record::<B, C>(x, weight, Some(bias), relu, ConvKind::Conv(options))
+        record::<B, C>(x, weight, Some(bias), activation, ConvKind::Conv(options))
     }
 
     fn gemm_conv_transpose2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
-        relu: bool,
+        activation: Activation,
         options: ConvTransposeOptions<2>,
     ) -> FloatTensor<Self> {
-        record::<B, C>(x, weight, None, relu, ConvKind::Transposed(options))
+        record::<B, C>(x, weight, None, activation, ConvKind::Transposed(options))
     }
 
     fn gemm_conv_transpose2d_biased(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
-        relu: bool,
+        activation: Activation,
         options: ConvTransposeOptions<2>,
     ) -> FloatTensor<Self> {
-        record::<B, C>(x, weight, Some(bias), relu, ConvKind::Transposed(options))
+        record::<B, C>(
+            x,
+            weight,
+            Some(bias),
+            activation,
+            ConvKind::Transposed(options),
+        )
     }
 }

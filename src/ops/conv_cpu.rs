@@ -818,25 +818,44 @@ fn gather_output(
         });
 }
 
+/// The non-linearity after a convolution.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Activation {
+    #[default]
+    Identity,
+    Relu,
+    Tanh,
+}
+
+impl Activation {
+    fn apply(self, v: f32) -> f32 {
+        match self {
+            Activation::Identity => v,
+            Activation::Relu => v.max(0.0),
+            Activation::Tanh => v.tanh(),
+        }
+    }
+}
+
 /// What a layer does to a convolution's output before anything else reads it: add a bias per
-/// channel, then a ReLU. Done as each unit's output leaves its product, while it is in cache;
-/// as operations of their own, each was one more pass over the output and one more autodiff
-/// node.
+/// channel, then an activation. Done as each unit's output leaves its product, while it is in
+/// cache; as operations of their own, each was one more pass over the output and one more
+/// autodiff node.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Epilogue<'a> {
     /// One value per output channel.
     pub bias: Option<&'a [f32]>,
-    pub relu: bool,
+    pub activation: Activation,
 }
 
 impl Epilogue<'_> {
     fn is_none(&self) -> bool {
-        self.bias.is_none() && !self.relu
+        self.bias.is_none() && self.activation == Activation::Identity
     }
 
     fn value(&self, v: f32, channel: usize) -> f32 {
         let v = self.bias.map_or(v, |bias| v + bias[channel]);
-        if self.relu { v.max(0.0) } else { v }
+        self.activation.apply(v)
     }
 
     /// Applies the epilogue in place to whole images of `planes`, each `pixels` floats per
@@ -879,20 +898,25 @@ fn scatter_output(
         });
 }
 
-/// `dy` where the ReLU's output `y` is positive, 0 elsewhere: the gradient at the ReLU's input.
-pub fn relu_mask(dy: &[f32], y: &[f32]) -> Vec<f32> {
+/// The gradient at `activation`'s input from its output `y` and the gradient `dy` there.
+pub fn activation_grad(activation: Activation, dy: &[f32], y: &[f32]) -> Vec<f32> {
     assert_eq!(dy.len(), y.len());
     const BLOCK: usize = 1 << 14;
-    let mut masked = vec![0.0f32; dy.len()];
-    masked
-        .par_chunks_mut(BLOCK)
+    let mut grad = vec![0.0f32; dy.len()];
+    grad.par_chunks_mut(BLOCK)
         .zip(dy.par_chunks(BLOCK).zip(y.par_chunks(BLOCK)))
         .for_each(|(out, (dy, y))| {
-            for ((o, &d), &y) in out.iter_mut().zip(dy).zip(y) {
-                *o = if y > 0.0 { d } else { 0.0 };
+            let pairs = out.iter_mut().zip(dy).zip(y);
+            // One loop per activation, so that each compiles to straight vector code.
+            match activation {
+                Activation::Identity => out.copy_from_slice(dy),
+                Activation::Relu => {
+                    pairs.for_each(|((o, &d), &y)| *o = if y > 0.0 { d } else { 0.0 })
+                }
+                Activation::Tanh => pairs.for_each(|((o, &d), &y)| *o = d * (1.0 - y * y)),
             }
         });
-    masked
+    grad
 }
 
 /// `t[i, c, p]` summed over images `i` and pixels `p`, [channels]: the gradient of a bias added
@@ -1499,10 +1523,10 @@ mod tests {
 
     /// With an epilogue, both products that make an output (the forward pass, and the input
     /// gradient as a transposed convolution's forward pass) add the bias to every pixel of its
-    /// channel, then apply the ReLU if asked; [`channel_sums`] is the bias's gradient (the output
-    /// gradient summed per channel) and [`relu_mask`] the ReLU's.
+    /// channel, then apply the activation; [`channel_sums`] is the bias's gradient (the output
+    /// gradient summed per channel) and [`activation_grad`] the activation's.
     #[test]
-    fn epilogues_add_the_bias_and_apply_the_relu() {
+    fn epilogues_add_the_bias_and_apply_the_activation() {
         let per_channel = |t: &[f32], channels: usize, pixels: usize| -> Vec<f64> {
             let mut sums = vec![0.0f64; channels];
             for (index, plane) in t.chunks(pixels).enumerate() {
@@ -1516,40 +1540,49 @@ mod tests {
             let w = values(g.weight_len(), 7);
             let dy = values(g.output_len(), 8);
             let (out_bias, in_bias) = (values(g.out_channels, 9), values(g.in_channels, 10));
-            let (none, relu) = (Epilogue::default(), |bias| Epilogue { bias, relu: true });
-            let plain = |bias| Epilogue { bias, relu: false };
+            let with = |bias, activation| Epilogue { bias, activation };
+            let none = Epilogue::default();
+            let forward = |e| conv_forward(&g, &x, &w, e);
+            let transposed = |e| conv_input_grad(&g, &dy, &w, e);
             let cases = [
                 (
-                    conv_forward(&g, &x, &w, plain(Some(&out_bias))),
-                    conv_forward(&g, &x, &w, relu(Some(&out_bias))),
-                    conv_forward(&g, &x, &w, none),
+                    forward(with(Some(&out_bias), Activation::Identity)),
+                    forward(with(Some(&out_bias), Activation::Relu)),
+                    forward(with(Some(&out_bias), Activation::Tanh)),
+                    forward(none),
                     &out_bias,
                     g.out_pixels(),
                 ),
                 (
-                    conv_input_grad(&g, &dy, &w, plain(Some(&in_bias))),
-                    conv_input_grad(&g, &dy, &w, relu(Some(&in_bias))),
-                    conv_input_grad(&g, &dy, &w, none),
+                    transposed(with(Some(&in_bias), Activation::Identity)),
+                    transposed(with(Some(&in_bias), Activation::Relu)),
+                    transposed(with(Some(&in_bias), Activation::Tanh)),
+                    transposed(none),
                     &in_bias,
                     g.in_pixels(),
                 ),
             ];
-            for (with, rectified, without, bias, pixels) in cases {
+            for (with, rectified, squashed, without, bias, pixels) in cases {
                 let channels = bias.len();
-                let rows = with.iter().zip(&rectified).zip(&without).enumerate();
-                for (i, ((a, r), b)) in rows {
+                let rows = with.iter().zip(&rectified).zip(&squashed).zip(&without);
+                for (i, (((a, r), t), b)) in rows.enumerate() {
                     let expected = b + bias[i / pixels % channels];
                     assert!(
                         (a - expected).abs() < 1e-5,
                         "{g:?} at {i}: {a} vs {expected}"
                     );
                     assert!(*r == a.max(0.0), "{g:?} at {i}: ReLU {r} of {a}");
+                    assert!(*t == a.tanh(), "{g:?} at {i}: tanh {t} of {a}");
                 }
                 cut |= rectified.contains(&0.0);
                 kept |= rectified.iter().any(|&r| r > 0.0);
-                let masked = relu_mask(&without, &rectified);
+                let masked = activation_grad(Activation::Relu, &without, &rectified);
                 for ((m, d), r) in masked.iter().zip(&without).zip(&rectified) {
                     assert!(*m == if *r > 0.0 { *d } else { 0.0 });
+                }
+                let scaled = activation_grad(Activation::Tanh, &without, &squashed);
+                for ((s, d), t) in scaled.iter().zip(&without).zip(&squashed) {
+                    assert!(*s == d * (1.0 - t * t));
                 }
                 let sums = channel_sums(&with, channels, pixels);
                 let exact = per_channel(&with, channels, pixels);
@@ -1632,7 +1665,7 @@ mod tests {
         let bias = values(g.in_channels, 12);
         let epilogue = Epilogue {
             bias: Some(&bias),
-            relu: true,
+            activation: Activation::Relu,
         };
         let dx = conv_input_grad(&g, &dy, &w, epilogue);
         for i in [0, g.batch / 2, g.batch - 1] {
@@ -1697,7 +1730,7 @@ mod tests {
             let (out_bias, in_bias) = (values(g.out_channels, 12), values(g.in_channels, 13));
             let epilogue = |bias| Epilogue {
                 bias: Some(bias),
-                relu: true,
+                activation: Activation::Tanh,
             };
             let all = || {
                 let units = Units::new(&g);

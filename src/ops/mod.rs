@@ -11,7 +11,7 @@ pub mod pool;
 
 pub use activation::leaky_relu;
 pub use batch_norm::FusedNormAct;
-pub use conv::{FastConv, conv_transpose2d, conv2d};
+pub use conv::{Activation, FastConv, conv_transpose2d, conv2d};
 
 /// Makes the calling thread one of the workers of rayon's global pool (which then starts one
 /// thread fewer), so that the parallel loops of these ops start where the training loop runs.
