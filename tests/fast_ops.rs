@@ -72,6 +72,33 @@ fn compare<M>(
     }
 }
 
+/// [`compare`] of the layer's fused forward pass with each activation against burn's layer
+/// followed by burn's activation.
+fn compare_activations<M: FastConv>(
+    what: &str,
+    layer: &M,
+    input: [usize; 4],
+    reference: impl Fn(&M, Tensor<4>) -> Tensor<4>,
+    params: impl Fn(&M) -> (Tensor<4>, Option<Tensor<1>>),
+) {
+    type BurnActivation = fn(Tensor<4>) -> Tensor<4>;
+    let activations: [(&str, Activation, BurnActivation); 3] = [
+        ("", Activation::Identity, |y| y),
+        (", then ReLU", Activation::Relu, relu),
+        (", then tanh", Activation::Tanh, Tensor::tanh),
+    ];
+    for (then, activation, burns) in activations {
+        compare(
+            &format!("{what}{then}"),
+            layer,
+            input,
+            |l, x| l.forward_fused(x, activation),
+            |l, x| burns(reference(l, x)),
+            &params,
+        );
+    }
+}
+
 fn conv(
     channels: [usize; 2],
     kernel: [usize; 2],
@@ -172,30 +199,7 @@ fn convolutions_match_burn_with_gradients() {
         ),
     ];
     for (what, layer, input) in cases {
-        compare(
-            what,
-            &layer,
-            input,
-            |l, x| l.forward_fast(x),
-            |l, x| l.forward(x),
-            params,
-        );
-        compare(
-            &format!("{what}, then ReLU"),
-            &layer,
-            input,
-            |l, x| l.forward_fast_relu(x),
-            |l, x| relu(l.forward(x)),
-            params,
-        );
-        compare(
-            &format!("{what}, then tanh"),
-            &layer,
-            input,
-            |l, x| l.forward_fused(x, Activation::Tanh),
-            |l, x| l.forward(x).tanh(),
-            params,
-        );
+        compare_activations(what, &layer, input, |l, x| l.forward(x), params);
     }
 }
 
@@ -240,30 +244,7 @@ fn transposed_convolutions_match_burn_with_gradients() {
         ),
     ];
     for (what, layer, input) in cases {
-        compare(
-            what,
-            &layer,
-            input,
-            |l, x| l.forward_fast(x),
-            |l, x| l.forward(x),
-            params,
-        );
-        compare(
-            &format!("{what}, then ReLU"),
-            &layer,
-            input,
-            |l, x| l.forward_fast_relu(x),
-            |l, x| relu(l.forward(x)),
-            params,
-        );
-        compare(
-            &format!("{what}, then tanh"),
-            &layer,
-            input,
-            |l, x| l.forward_fused(x, Activation::Tanh),
-            |l, x| l.forward(x).tanh(),
-            params,
-        );
+        compare_activations(what, &layer, input, |l, x| l.forward(x), params);
     }
 }
 
