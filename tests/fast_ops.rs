@@ -428,3 +428,31 @@ fn window_pooling_matches_burn() {
         }
     }
 }
+
+#[test]
+fn fused_bce_matches_burn_with_gradients() {
+    let device = device();
+    let logits = Tensor::<2>::random([5, 37], Distribution::Normal(0.0, 4.0), &device);
+    let targets = Tensor::<2>::random([5, 37], Distribution::Default, &device);
+    let weighting = Tensor::<1>::random([5], Distribution::Default, &device);
+    let run = |fused: bool| {
+        let (l, x) = (
+            logits.clone().require_grad(),
+            targets.clone().require_grad(),
+        );
+        let nll = if fused {
+            latentlab::ops::bce::bernoulli_nll(l.clone(), x.clone())
+        } else {
+            let per_pixel = l.clone().clamp_min(0.0) - l.clone() * x.clone()
+                + (l.clone().abs().neg().exp() + 1.0).log();
+            per_pixel.sum_dim(1).squeeze_dim::<1>(1)
+        };
+        let grads = (nll.clone() * weighting.clone()).sum().backward();
+        (nll, l.grad(&grads).unwrap(), x.grad(&grads).unwrap())
+    };
+    let (nll, dl, dx) = run(true);
+    let (nll_ref, dl_ref, dx_ref) = run(false);
+    close_any("bce", nll, nll_ref);
+    close_any("bce logits grad", dl, dl_ref);
+    close_any("bce targets grad", dx, dx_ref);
+}

@@ -135,10 +135,11 @@ impl ReconstructionHead {
 ///
 /// `log(1 + e)` rather than `log1p(e)`: with 1 + e in (1, 2] the plain log loses at most ~6e-8
 /// nats per pixel (where e < 2^-24 rounds away), and burn's CPU log1p costs three times log.
+///
+/// One operation with its own backward pass ([`crate::ops::bce`]); `tests/fast_ops.rs` checks it
+/// against this formula in burn's operations.
 pub fn bernoulli_nll_from_logits(logits: Tensor<2>, x: Tensor<2>) -> Tensor<1> {
-    let stable =
-        logits.clone().clamp_min(0.0) - logits.clone() * x + (logits.abs().neg().exp() + 1.0).log();
-    stable.sum_dim(1).squeeze_dim::<1>(1)
+    crate::ops::bce::bernoulli_nll(logits, x)
 }
 
 #[cfg(test)]

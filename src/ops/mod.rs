@@ -1,10 +1,12 @@
-//! Tensor operations of our own where burn's are slow on the CPU: convolutions, batch norm
-//! fused with its activation, leaky ReLU, and pooling for inference. Each is a burn backend
-//! extension (the first three with their own backward pass) tested against the burn operation it
-//! replaces (tests/fast_ops.rs).
+//! Tensor operations of our own where burn's are slow on the CPU: convolutions with their bias
+//! and activation, batch norm fused with its activation, leaky ReLU, the Bernoulli likelihood's
+//! cross-entropy, and pooling for inference. Each is a burn backend extension (all but pooling
+//! with their own backward pass) tested against the burn operations it replaces
+//! (tests/fast_ops.rs).
 
 pub mod activation;
 pub mod batch_norm;
+pub mod bce;
 pub mod conv;
 pub mod conv_cpu;
 pub mod pool;
