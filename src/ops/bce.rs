@@ -77,11 +77,12 @@ pub fn bernoulli_nll(logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
 // ---------------------------------------------------------------------------------------------
 // Flex: one parallel pass each way, an image per task.
 
-fn floats(t: &FlexTensor) -> Vec<f32> {
+fn contiguous(t: &FlexTensor) -> FlexTensor {
     t.to_contiguous()
-        .as_slice::<f32>()
-        .expect("a contiguous f32 tensor")
-        .to_vec()
+}
+
+fn floats(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>().expect("a contiguous f32 tensor")
 }
 
 /// e^−|l|, from which both the loss and σ(l) follow without overflow.
@@ -97,6 +98,7 @@ impl FusedBce for Flex {
             return bce_by_ops::<Flex>(logits, targets);
         }
         let [batch, pixels] = shape.dims::<2>();
+        let (logits, targets) = (contiguous(&logits), contiguous(&targets));
         let (l, x) = (floats(&logits), floats(&targets));
         let sums: Vec<f32> = (0..batch)
             .into_par_iter()
@@ -119,6 +121,7 @@ impl FusedBce for Flex {
             return bce_backward_by_ops::<Flex>(logits, targets, grad);
         }
         let [batch, pixels] = logits.shape().dims::<2>();
+        let [logits, targets, grad] = [&logits, &targets, &grad].map(contiguous);
         let (l, x, g) = (floats(&logits), floats(&targets), floats(&grad));
         assert_eq!((x.len(), g.len()), (batch * pixels, batch), "bce backward");
         let mut dl = vec![0.0f32; batch * pixels];
