@@ -24,6 +24,8 @@ use burn::tensor::DType;
 use burn::tensor::activation::leaky_relu;
 use rayon::prelude::*;
 
+use super::{contiguous_f32, f32_slice};
+
 /// Batch statistics and the fused activation. `slope` is the leaky ReLU's negative slope
 /// (0 for ReLU).
 #[backend_extension(Flex, Autodiff)]
@@ -107,14 +109,6 @@ impl FusedNormAct for BatchNorm {
 /// `[batch, channels, positions]` of an NCHW-like shape.
 fn layout(shape: &[usize]) -> [usize; 3] {
     [shape[0], shape[1], shape[2..].iter().product()]
-}
-
-fn contiguous_f32(t: &FlexTensor) -> FlexTensor {
-    t.to_contiguous()
-}
-
-fn slice(t: &FlexTensor) -> &[f32] {
-    t.as_slice::<f32>().expect("a contiguous f32 tensor")
 }
 
 fn flex(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
@@ -235,7 +229,7 @@ impl FusedBatchNorm for Flex {
             contiguous_f32(&gamma),
             contiguous_f32(&beta),
         );
-        let (xs, gamma, beta) = (slice(&x), slice(&gamma), slice(&beta));
+        let (xs, gamma, beta) = (f32_slice(&x), f32_slice(&gamma), f32_slice(&beta));
         let (mean, variance) = channel_statistics(xs, dims);
         let slope = slope as f32;
         let mut y = vec![0.0f32; xs.len()];
@@ -268,7 +262,7 @@ impl FusedBatchNorm for Flex {
         let shape = x.shape().to_vec();
         let [batch, channels, positions] = layout(&shape);
         let tensors = [&x, &gamma, &beta, &mean, &variance, &output_grad].map(contiguous_f32);
-        let [x, gamma, beta, mean, variance, dy] = tensors.each_ref().map(slice);
+        let [x, gamma, beta, mean, variance, dy] = tensors.each_ref().map(f32_slice);
         let inv_std: Vec<f32> = variance
             .iter()
             .map(|v| 1.0 / (*v as f64 + epsilon).sqrt() as f32)

@@ -20,6 +20,8 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use rayon::prelude::*;
 
+use super::{contiguous_f32, f32_slice};
+
 /// The per-image binary cross-entropy and the gradient at its logits. The default bodies are
 /// burn's operations.
 #[backend_extension(Flex, Cube: cfg(feature = "vulkan"), Autodiff)]
@@ -77,14 +79,6 @@ pub fn bernoulli_nll(logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
 // ---------------------------------------------------------------------------------------------
 // Flex: one parallel pass each way, an image per task.
 
-fn contiguous(t: &FlexTensor) -> FlexTensor {
-    t.to_contiguous()
-}
-
-fn floats(t: &FlexTensor) -> &[f32] {
-    t.as_slice::<f32>().expect("a contiguous f32 tensor")
-}
-
 /// e^−|l|, from which both the loss and σ(l) follow without overflow.
 fn decay(l: f32) -> f32 {
     (-l.abs()).exp()
@@ -98,8 +92,8 @@ impl FusedBce for Flex {
             return bce_by_ops::<Flex>(logits, targets);
         }
         let [batch, pixels] = shape.dims::<2>();
-        let (logits, targets) = (contiguous(&logits), contiguous(&targets));
-        let (l, x) = (floats(&logits), floats(&targets));
+        let (logits, targets) = (contiguous_f32(&logits), contiguous_f32(&targets));
+        let (l, x) = (f32_slice(&logits), f32_slice(&targets));
         let sums: Vec<f32> = (0..batch)
             .into_par_iter()
             .map(|i| {
@@ -121,8 +115,8 @@ impl FusedBce for Flex {
             return bce_backward_by_ops::<Flex>(logits, targets, grad);
         }
         let [batch, pixels] = logits.shape().dims::<2>();
-        let [logits, targets, grad] = [&logits, &targets, &grad].map(contiguous);
-        let (l, x, g) = (floats(&logits), floats(&targets), floats(&grad));
+        let [logits, targets, grad] = [&logits, &targets, &grad].map(contiguous_f32);
+        let (l, x, g) = (f32_slice(&logits), f32_slice(&targets), f32_slice(&grad));
         assert_eq!((x.len(), g.len()), (batch * pixels, batch), "bce backward");
         let mut dl = vec![0.0f32; batch * pixels];
         dl.par_chunks_mut(pixels.max(1))

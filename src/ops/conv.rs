@@ -32,6 +32,7 @@ use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 
 pub use super::conv_cpu::Activation;
 use super::conv_cpu::{self, ConvGeometry, Epilogue};
+use super::{contiguous_f32, f32_slice};
 
 /// The products of a convolution and of its transpose as one backend operation each. The
 /// default bodies are burn's own operations, so a backend without kernels of ours loses nothing.
@@ -323,10 +324,7 @@ fn all_f32(tensors: &[&FlexTensor]) -> bool {
 }
 
 fn with_floats<R>(t: &FlexTensor, f: impl FnOnce(&[f32]) -> R) -> R {
-    let contiguous = t.to_contiguous();
-    f(contiguous
-        .as_slice::<f32>()
-        .expect("a contiguous f32 tensor"))
+    f(f32_slice(&contiguous_f32(t)))
 }
 
 fn with_optional_floats<R>(t: Option<&FlexTensor>, f: impl FnOnce(Option<&[f32]>) -> R) -> R {

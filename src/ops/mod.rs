@@ -60,6 +60,17 @@ pub fn keep_freed_memory() -> bool {
     }
 }
 
+/// A contiguous copy of `t` where it is strided, `t` itself (shared storage) where it is not:
+/// the kernels of these ops read their inputs as plain slices.
+fn contiguous_f32(t: &burn::backend::flex::FlexTensor) -> burn::backend::flex::FlexTensor {
+    t.to_contiguous()
+}
+
+/// The floats of a contiguous f32 tensor (see [`contiguous_f32`]).
+fn f32_slice(t: &burn::backend::flex::FlexTensor) -> &[f32] {
+    t.as_slice::<f32>().expect("a contiguous f32 tensor")
+}
+
 #[cfg(test)]
 mod tests {
     /// The settings are accepted where they exist (a rejected value would leave glibc's defaults
