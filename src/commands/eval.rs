@@ -14,8 +14,7 @@ use crate::error::{Error, Result};
 use crate::eval::elbo::{binarize, bits_per_dim, iwae_nll};
 use crate::models::LatentModel;
 use crate::models::likelihood::Likelihood;
-use crate::train::latent::read_parts;
-use crate::train::trainer::{PassMeans, limit_split, mix, stream};
+use crate::train::trainer::{PendingParts, limit_split, mix, stream};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct EvalArgs {
@@ -103,7 +102,7 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
         dataset.name
     ));
 
-    let mut means = PassMeans::default();
+    let mut pending = PendingParts::default();
     for batch in batches(&test) {
         let count = batch.images.dims()[0];
         let labels = model.condition(&batch.labels);
@@ -114,10 +113,9 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
         );
         let mut parts = objective.parts;
         parts.push(("mse", (recon - batch.images).powi_scalar(2).mean()));
-        let parts = read_parts(parts);
-        means.add(&parts, count);
+        pending.push(count, parts);
     }
-    let test_means = means.means();
+    let test_means = pending.means();
     let get = |name: &str| test_means.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
     let kl = get("kl");
     let recon = get("recon").expect("every model reports recon");

@@ -13,8 +13,8 @@ use crate::error::Result;
 use crate::models::classifier::Classifier;
 use crate::models::save_safetensors;
 use crate::train::checkpoint::{model_blobs, restore_model};
-use crate::train::latent::{AdamSettings, read_parts};
-use crate::train::trainer::{Learner, Parts, PassMeans, PassParts};
+use crate::train::latent::AdamSettings;
+use crate::train::trainer::{DeviceParts, Learner, PassParts, PendingParts};
 
 pub struct ClassifierLearner {
     model: Option<Classifier>,
@@ -61,7 +61,7 @@ impl Learner for ClassifierLearner {
         self.progress = progress;
     }
 
-    fn train_step(&mut self, batch: Batch) -> Parts {
+    fn train_step(&mut self, batch: Batch) -> DeviceParts {
         let model = self
             .model
             .take()
@@ -77,18 +77,18 @@ impl Learner for ClassifierLearner {
             self.optimizer
                 .step(self.adam.lr_at(self.progress), model, grads),
         );
-        read_parts(vec![("loss", loss), ("accuracy", accuracy)])
+        vec![("loss", loss), ("accuracy", accuracy)]
     }
 
     fn evaluate(&self, batches: Batches<'_>) -> PassParts {
         let model = self.model().valid();
-        let mut means = PassMeans::default();
+        let mut pending = PendingParts::default();
         for batch in batches {
             let n = batch.images.dims()[0];
             let (loss, accuracy) = model.loss(batch.images, batch.labels);
-            means.add(&read_parts(vec![("loss", loss), ("accuracy", accuracy)]), n);
+            pending.push(n, vec![("loss", loss), ("accuracy", accuracy)]);
         }
-        means.means()
+        pending.means()
     }
 
     fn scale(&self) -> PixelScale {

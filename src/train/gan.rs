@@ -20,8 +20,8 @@ use crate::models::gan::{
 };
 use crate::models::save_safetensors;
 use crate::train::checkpoint::{model_blobs_as, restore_model_as};
-use crate::train::latent::{AdamSettings, read_parts, save_class_grid, save_grid};
-use crate::train::trainer::{Learner, Parts, PassMeans, PassParts};
+use crate::train::latent::{AdamSettings, save_class_grid, save_grid};
+use crate::train::trainer::{DeviceParts, Learner, Parts, PassParts, PendingParts};
 
 /// Steps in a row that D must win before the run is stopped as failed.
 pub const FAILURE_PATIENCE: u64 = 300;
@@ -85,7 +85,6 @@ pub struct GanLearner {
     /// Noise decoded into the sample grid every epoch, `[64, latent]`, on the inner device.
     fixed_noise: Tensor<2>,
     pub counters: GanCounters,
-    failure: Option<String>,
     progress: f64,
 }
 
@@ -116,7 +115,6 @@ impl GanLearner {
                 g_updates: 0,
                 watch: FailureWatch::new(FAILURE_PATIENCE),
             },
-            failure: None,
             progress: 0.0,
         }
     }
@@ -157,7 +155,7 @@ impl Learner for GanLearner {
         self.progress = progress;
     }
 
-    fn train_step(&mut self, batch: Batch) -> Parts {
+    fn train_step(&mut self, batch: Batch) -> DeviceParts {
         let lr = self.adam.lr_at(self.progress);
         let mut generator = self.generator.take().expect("present between steps");
         let mut discriminator = self.discriminator.take().expect("present between steps");
@@ -198,23 +196,21 @@ impl Learner for GanLearner {
         } else {
             g_loss_seen
         };
-        let parts = read_parts(vec![
+        self.generator = Some(generator);
+        self.discriminator = Some(discriminator);
+        vec![
             ("d_loss", d_loss),
             ("g_loss", g_loss),
             ("d_real", d_real),
             ("d_fake", d_fake),
-        ]);
-        self.failure = self
-            .counters
-            .watch
-            .observe(parts[2].1, parts[3].1, parts[1].1);
-        self.generator = Some(generator);
-        self.discriminator = Some(discriminator);
-        parts
+        ]
     }
 
-    fn failure(&self) -> Option<String> {
-        self.failure.clone()
+    fn observe(&mut self, parts: &Parts) -> Option<String> {
+        let [_, (_, g_loss), (_, d_real), (_, d_fake)] = parts[..] else {
+            unreachable!("a step's parts are d_loss, g_loss, d_real, d_fake")
+        };
+        self.counters.watch.observe(d_real, d_fake, g_loss)
     }
 
     fn logs_steps(&self) -> bool {
@@ -223,7 +219,7 @@ impl Learner for GanLearner {
 
     fn evaluate(&self, batches: Batches<'_>) -> PassParts {
         let (generator, discriminator) = (self.generator().valid(), self.discriminator().valid());
-        let mut means = PassMeans::default();
+        let mut pending = PendingParts::default();
         for batch in batches {
             let [size, ..] = batch.images.dims();
             let labels = self.labels(&batch);
@@ -239,9 +235,9 @@ impl Learner for GanLearner {
                 ("d_fake", mean_probability(fake_logits.clone())),
                 ("g_loss", generator_loss(fake_logits, self.config.g_loss)),
             ];
-            means.add(&read_parts(parts), size);
+            pending.push(size, parts);
         }
-        means.means()
+        pending.means()
     }
 
     fn scale(&self) -> PixelScale {

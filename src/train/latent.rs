@@ -11,7 +11,7 @@ use burn::prelude::*;
 use crate::data::{Batch, Batches, ImageShape, PixelScale};
 use crate::error::Result;
 use crate::models::{LatentModel, save_safetensors};
-use crate::train::trainer::{Learner, Parts, PassMeans, PassParts};
+use crate::train::trainer::{DeviceParts, Learner, PassParts, PendingParts};
 use crate::viz::grid::{Colormap, GridOptions, ImageGrid};
 
 /// Adam settings. eps is PyTorch's 1e-8, not burn's 1e-5 default, so the recipes compare.
@@ -94,23 +94,12 @@ impl LatentLearner {
     }
 }
 
-/// Reads `[n]`-shaped scalars in one transfer.
-pub(crate) fn read_parts(parts: Vec<(&'static str, Tensor<1>)>) -> Parts {
-    let names: Vec<&'static str> = parts.iter().map(|(n, _)| *n).collect();
-    let values = Tensor::cat(parts.into_iter().map(|(_, t)| t).collect(), 0);
-    let values: Vec<f32> = values.into_data().iter::<f32>().collect();
-    names
-        .into_iter()
-        .zip(values.into_iter().map(f64::from))
-        .collect()
-}
-
 impl Learner for LatentLearner {
     fn set_progress(&mut self, progress: f64) {
         self.progress = progress;
     }
 
-    fn train_step(&mut self, batch: Batch) -> Parts {
+    fn train_step(&mut self, batch: Batch) -> DeviceParts {
         let model = self
             .model
             .take()
@@ -123,12 +112,12 @@ impl Learner for LatentLearner {
             self.optimizer
                 .step(self.adam.lr_at(self.progress), model, grads),
         );
-        read_parts(objective.parts)
+        objective.parts
     }
 
     fn evaluate(&self, batches: Batches<'_>) -> PassParts {
         let model = self.model().valid();
-        let mut means = PassMeans::default();
+        let mut pending = PendingParts::default();
         for batch in batches {
             let n = batch.images.dims()[0];
             let labels = model.condition(&batch.labels);
@@ -140,9 +129,9 @@ impl Learner for LatentLearner {
                 labels,
             );
             parts.push(("mse", (recon - batch.images).powi_scalar(2).mean()));
-            means.add(&read_parts(parts), n);
+            pending.push(n, parts);
         }
-        means.means()
+        pending.means()
     }
 
     fn scale(&self) -> PixelScale {

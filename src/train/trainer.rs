@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 
 use crate::data::{Batch, BatchConfig, Batches, Dataset, PixelScale, Split};
 use crate::error::{Error, Result};
@@ -19,19 +19,31 @@ use crate::train::progress::EpochBar;
 /// Named loss parts of a step or of a pass, batch means per image.
 pub type Parts = Vec<(&'static str, f64)>;
 
+/// A step's or a batch's named loss parts as they leave the model: `[1]` tensors still on the
+/// device. Reading one back waits for the device to finish everything queued before it, so
+/// they are gathered in [`PendingParts`] and read in one transfer.
+pub type DeviceParts = Vec<(&'static str, Tensor<1>)>;
+
+/// Steps whose parts wait on the device before the trainer reads them back.
+pub const READ_EVERY_STEPS: usize = 32;
+/// ... or this long, so that a slow model's progress bar still moves.
+const READ_EVERY_SECONDS: f64 = 0.5;
+
 /// Loss parts over a pass, by name.
 pub type PassParts = Vec<(String, f64)>;
 
 /// One model family's side of training: what a step does, how it is scored, pictured and saved.
 pub trait Learner {
     /// One optimization step on a batch (images `[batch, c, h, w]` scaled as [`Learner::scale`]
-    /// says, and their labels).
-    fn train_step(&mut self, batch: Batch) -> Parts;
+    /// says, and their labels). The parts stay on the device: the trainer reads them back every
+    /// few dozen steps, so a GPU never idles waiting for the host between steps.
+    fn train_step(&mut self, batch: Batch) -> DeviceParts;
     /// Told before each step how far the run is (0 at the start, 1 at the end), for schedules.
     fn set_progress(&mut self, _progress: f64) {}
-    /// A failure seen in the last step (beyond a non-finite loss), as a symptom and remedies:
-    /// the run stops and keeps its last good checkpoint.
-    fn failure(&self) -> Option<String> {
+    /// Shown each step's parts once they are read back, in step order (a few steps after the
+    /// step itself); returns a failure seen in them beyond a non-finite loss, as a symptom and
+    /// remedies: the run stops and keeps its last good checkpoint.
+    fn observe(&mut self, _parts: &Parts) -> Option<String> {
         None
     }
     /// Whether each step's parts get their own row in `metrics.jsonl` (GANs, whose losses
@@ -212,40 +224,51 @@ pub fn train(
         let mut sums = PassMeans::resume(&state.epoch_sums, state.epoch_images);
         let mut session_images = 0usize;
         let started = Instant::now();
+        let mut pending = PendingParts::default();
+        let mut last_read = Instant::now();
         for batch in batches.skip_batches(state.step_in_epoch) {
             device.seed(mix(seed, stream::STEP, state.step));
             let size = batch.images.dims()[0];
             let progress = ((epoch - 1) as f64 + state.step_in_epoch as f64 / steps as f64)
                 / options.epochs as f64;
             learner.set_progress(progress);
-            let parts = learner.train_step(batch);
-            if let Some((name, value)) = parts.iter().find(|(_, v)| !v.is_finite()) {
-                bar.finish();
-                return Err(diverged(out, name, *value, epoch, state.step, state.epoch));
-            }
-            if let Some(symptom) = learner.failure() {
-                bar.finish();
-                return Err(Error::Diverged(format!(
-                    "training stopped at epoch {epoch}, step {}: {symptom}; {}",
-                    state.step + 1,
-                    kept_checkpoint(out, state.epoch)
-                )));
-            }
-            if learner.logs_steps() {
-                step_rows.push(StepRow {
-                    epoch,
-                    step: state.step + 1,
-                    train: parts.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-                });
-            }
-            sums.add(&parts, size);
-            session_images += size;
+            pending.push(size, learner.train_step(batch));
             state.step += 1;
             state.step_in_epoch += 1;
             state.rng.stream = state.step;
-            bar.step(size, &parts);
             let stop_requested = INTERRUPTED.load(Ordering::Relaxed)
                 || options.stop_after_steps.is_some_and(|n| state.step >= n);
+            let read_due = pending.len() >= READ_EVERY_STEPS
+                || last_read.elapsed().as_secs_f64() >= READ_EVERY_SECONDS
+                || state.step_in_epoch == steps
+                || stop_requested;
+            if read_due {
+                let first_step = state.step + 1 - pending.len() as u64;
+                for (step, (size, parts)) in (first_step..).zip(pending.read()) {
+                    if let Some((name, value)) = parts.iter().find(|(_, v)| !v.is_finite()) {
+                        bar.finish();
+                        return Err(diverged(out, name, *value, epoch, step, state.epoch));
+                    }
+                    if let Some(symptom) = learner.observe(&parts) {
+                        bar.finish();
+                        return Err(Error::Diverged(format!(
+                            "training stopped at epoch {epoch}, step {step}: {symptom}; {}",
+                            kept_checkpoint(out, state.epoch)
+                        )));
+                    }
+                    if learner.logs_steps() {
+                        step_rows.push(StepRow {
+                            epoch,
+                            step,
+                            train: parts.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+                        });
+                    }
+                    sums.add(&parts, size);
+                    session_images += size;
+                    bar.step(size, &parts);
+                }
+                last_read = Instant::now();
+            }
             if stop_requested && state.step_in_epoch < steps {
                 (state.epoch_sums, state.epoch_images) = sums.totals();
                 state.epoch_seconds += started.elapsed().as_secs_f64();
@@ -360,6 +383,70 @@ fn kept_checkpoint(out: &Path, good_epoch: usize) -> String {
     }
 }
 
+/// Loss parts of steps or batches, each with its number of images, waiting on the device to be
+/// read back together.
+#[derive(Default)]
+pub struct PendingParts {
+    entries: Vec<(usize, DeviceParts)>,
+}
+
+impl PendingParts {
+    /// Adds the parts of `images` images (cut from any autodiff graph, so that waiting parts
+    /// hold no activations).
+    pub fn push(&mut self, images: usize, parts: DeviceParts) {
+        let parts = parts.into_iter().map(|(n, t)| (n, t.inner())).collect();
+        self.entries.push((images, parts));
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Every entry's parts, in order, in one transfer from the device; leaves this empty.
+    pub fn read(&mut self) -> Vec<(usize, Parts)> {
+        let entries = std::mem::take(&mut self.entries);
+        let tensors: Vec<Tensor<1>> = entries
+            .iter()
+            .flat_map(|(_, parts)| parts.iter().map(|(_, t)| t.clone()))
+            .collect();
+        if tensors.is_empty() {
+            return entries.into_iter().map(|(n, _)| (n, vec![])).collect();
+        }
+        let values = Tensor::cat(tensors, 0).into_data();
+        let mut values = values.iter::<f32>().map(f64::from);
+        entries
+            .into_iter()
+            .map(|(images, parts)| {
+                let read = parts
+                    .into_iter()
+                    .map(|(name, _)| (name, values.next().expect("one value per part")))
+                    .collect();
+                (images, read)
+            })
+            .collect()
+    }
+
+    /// Weighted means per image over all entries (a pass over a split).
+    pub fn means(mut self) -> PassParts {
+        let mut means = PassMeans::default();
+        for (images, parts) in self.read() {
+            means.add(&parts, images);
+        }
+        means.means()
+    }
+}
+
+/// One step's or batch's parts read back at once (tests, one-off passes).
+pub fn read_parts(parts: DeviceParts) -> Parts {
+    let mut pending = PendingParts::default();
+    pending.push(1, parts);
+    pending.read().pop().map(|(_, p)| p).unwrap_or_default()
+}
+
 /// Weighted means of per-batch parts over a pass, in the order the parts first appear.
 #[derive(Default)]
 pub struct PassMeans {
@@ -418,25 +505,30 @@ mod tests {
     use super::*;
     use crate::data::ImageShape;
 
-    /// Counts its steps and reports a loss that turns NaN, or a failure, at a chosen step.
+    /// Counts its steps and reports a loss that turns NaN, or a failure, at a chosen step; its
+    /// loss is the step's number.
+    #[derive(Default)]
     struct Fake {
         steps: u64,
         nan_at: u64,
         fail_at: u64,
+        /// Per step observed: (its loss, how many steps had been taken when it was observed).
+        observed: Vec<(f64, u64)>,
     }
 
     impl Learner for Fake {
-        fn failure(&self) -> Option<String> {
-            (self.steps == self.fail_at).then(|| "the fake model collapsed".into())
+        fn observe(&mut self, parts: &Parts) -> Option<String> {
+            self.observed.push((parts[0].1, self.steps));
+            (self.observed.len() as u64 == self.fail_at).then(|| "the fake model collapsed".into())
         }
-        fn train_step(&mut self, _batch: Batch) -> Parts {
+        fn train_step(&mut self, _batch: Batch) -> DeviceParts {
             self.steps += 1;
             let loss = if self.steps == self.nan_at {
-                f64::NAN
+                f32::NAN
             } else {
-                1.0
+                self.steps as f32
             };
-            vec![("loss", loss)]
+            vec![("loss", Tensor::from_floats([loss], &Device::flex()))]
         }
         fn evaluate(&self, _batches: Batches<'_>) -> PassParts {
             vec![("loss".into(), 1.0)]
@@ -490,14 +582,16 @@ mod tests {
         };
         // 4 steps per epoch; step 6 is the second of epoch 2.
         let mut learner = Fake {
-            steps: 0,
             nan_at: 6,
-            fail_at: 0,
+            ..Fake::default()
         };
         let error = train(&mut learner, &dataset(8), &options, &Device::flex(), None).unwrap_err();
         let message = error.to_string();
         assert!(matches!(error, Error::Diverged(_)), "{message}");
-        assert!(message.contains("loss became NaN at epoch 2"), "{message}");
+        assert!(
+            message.contains("loss became NaN at epoch 2, step 6"),
+            "{message}"
+        );
         assert!(message.contains("checkpoint of epoch 1"), "{message}");
         let kept = checkpoint::load(&checkpoint_dir(&out)).unwrap();
         assert_eq!((kept.state.epoch, kept.state.step), (1, 4));
@@ -525,9 +619,8 @@ mod tests {
             stop_after_steps: None,
         };
         let mut learner = Fake {
-            steps: 0,
-            nan_at: 0,
             fail_at: 7,
+            ..Fake::default()
         };
         let error = train(&mut learner, &dataset(8), &options, &Device::flex(), None).unwrap_err();
         let message = error.to_string();
@@ -539,6 +632,38 @@ mod tests {
         assert!(message.contains("checkpoint of epoch 1"), "{message}");
         let kept = checkpoint::load(&checkpoint_dir(&out)).unwrap();
         assert_eq!((kept.state.epoch, kept.state.step), (1, 4));
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+
+    #[test]
+    fn step_parts_are_read_back_in_batches_of_steps_in_order() {
+        let out = std::env::temp_dir().join(format!("latentlab-read-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out);
+        std::fs::create_dir_all(&out).unwrap();
+        let options = TrainOptions {
+            epochs: 2,
+            batch_size: 1,
+            seed: 0,
+            out: out.clone(),
+            quiet: true,
+            stop_after_steps: None,
+        };
+        let mut learner = Fake::default();
+        let outcome = train(&mut learner, &dataset(80), &options, &Device::flex(), None).unwrap();
+        let losses: Vec<f64> = learner.observed.iter().map(|&(loss, _)| loss).collect();
+        assert_eq!(losses, (1..=160).map(f64::from).collect::<Vec<_>>());
+        // Read every READ_EVERY_STEPS steps (or half a second) and at each epoch's end: a
+        // few reads, not one per step.
+        let mut reads: Vec<u64> = learner.observed.iter().map(|&(_, taken)| taken).collect();
+        reads.dedup();
+        assert!(reads.len() <= 10, "{reads:?}");
+        assert!(reads.contains(&80) && reads.contains(&160), "{reads:?}");
+        // The epoch means are those of every step's loss, as if read one by one.
+        let Outcome::Finished { rows } = outcome else {
+            panic!("finished")
+        };
+        assert_eq!(rows[0].train["loss"], 40.5);
+        assert_eq!(rows[1].train["loss"], 120.5);
         std::fs::remove_dir_all(&out).unwrap();
     }
 
