@@ -85,20 +85,27 @@ def main():
     parser.add_argument("--channels", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     nz, ngf, ndf = 100, 64, 64
+    device = torch.device(args.device)
     g, d = generator(nz, ngf, args.channels), discriminator(ndf, args.channels)
     g.apply(init)
     d.apply(init)
+    g, d = g.to(device), d.to(device)
     opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999), eps=1e-8)
     opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999), eps=1e-8)
-    real = torch.rand(args.batch, args.channels, args.size, args.size) * 2 - 1
+    real = torch.rand(args.batch, args.channels, args.size, args.size, device=device) * 2 - 1
+
+    def synchronize():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
 
     def iteration():
         # D step: fresh noise, fakes detached.
-        fake = generate(g, torch.randn(args.batch, nz), ngf).detach()
+        fake = generate(g, torch.randn(args.batch, nz, device=device), ngf).detach()
         real_logits, fake_logits = d(real), d(fake)
         d_loss = F.binary_cross_entropy_with_logits(
             real_logits, torch.ones_like(real_logits)
@@ -107,7 +114,7 @@ def main():
         d_loss.backward()
         opt_d.step()
         # G step: fresh noise, non-saturating loss.
-        fake_logits = d(generate(g, torch.randn(args.batch, nz), ngf))
+        fake_logits = d(generate(g, torch.randn(args.batch, nz, device=device), ngf))
         g_loss = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
@@ -115,9 +122,11 @@ def main():
 
     for _ in range(args.warmup):
         iteration()
+    synchronize()
     start = time.perf_counter()
     for _ in range(args.steps):
         iteration()
+    synchronize()
     seconds = time.perf_counter() - start
     if args.profile:
         from torch.profiler import ProfilerActivity, profile
@@ -135,6 +144,9 @@ def main():
                 "threads": torch.get_num_threads(),
                 "batch": args.batch,
                 "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                **({"device": torch.cuda.get_device_name(device),
+                    "peak_device_mib": torch.cuda.max_memory_allocated(device) / 2**20}
+                   if device.type == "cuda" else {}),
             }
         )
     )

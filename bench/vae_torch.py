@@ -8,7 +8,7 @@ https://github.com/pytorch/examples/blob/main/vae/main.py. The data are read fro
 files directly so no torchvision download happens.
 
   python3 bench/vae_torch.py recipe [--data DIR] [--epochs 10] [--seed 1] [--json PATH]
-  python3 bench/vae_torch.py throughput [--arch mlp|conv] [--data DIR] [--steps 200] [--repeats 3] [--threads 2]
+  python3 bench/vae_torch.py throughput [--arch mlp|conv] [--data DIR] [--steps 200] [--repeats 3] [--threads 2] [--device cpu|cuda]
   python3 bench/vae_torch.py load --weights RUN/model.safetensors [--data DIR]
 
 `recipe` prints and writes one row per epoch: average train loss (over the epoch, as the example
@@ -165,13 +165,29 @@ def recipe(args):
             json.dump({"torch": torch.__version__, "threads": torch.get_num_threads(), "epochs": rows}, f, indent=1)
 
 
+def synchronize(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def device_figures(device):
+    """What a JSON line says of the device: its name and peak memory, on a GPU."""
+    if device.type != "cuda":
+        return {}
+    return {"device": torch.cuda.get_device_name(device),
+            "peak_device_mib": torch.cuda.max_memory_allocated(device) / 2**20}
+
+
 def throughput(args):
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    device = torch.device(args.device)
     train, _ = load(args.data)
     model, loss = (VAE(), loss_function) if args.arch == "mlp" else (ConvVAE(), conv_loss_function)
+    model = model.to(device)
     optimizer = optim.Adam(model.parameters(), lr=1e-3)
-    batches = [train[i * 128 : (i + 1) * 128] for i in range(len(train) // 128)]
+    # At most 64 batches, as latentlab's side keeps: the data stay on the device.
+    batches = [train[i * 128 : (i + 1) * 128].to(device) for i in range(min(64, len(train) // 128))]
 
     def step(x):
         optimizer.zero_grad()
@@ -182,16 +198,18 @@ def throughput(args):
 
     for i in range(args.warmup):
         step(batches[i % len(batches)])
+    synchronize(device)
     best = 0.0
     for _ in range(args.repeats):
         start = time.perf_counter()
         for i in range(args.steps):
             step(batches[i % len(batches)])
+        synchronize(device)
         best = max(best, args.steps * 128 / (time.perf_counter() - start))
     peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "arch": args.arch,
                       "batch": 128, "steps": args.steps, "images_per_second": best,
-                      "peak_rss_mib": peak_rss_mib}))
+                      "peak_rss_mib": peak_rss_mib, **device_figures(device)}))
 
 
 # latentlab's parameter names for the pytorch/examples layout.
@@ -249,6 +267,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--arch", choices=["mlp", "conv"], default="mlp", help="throughput: which VAE")
+    parser.add_argument("--device", default="cpu", help="throughput: cpu or cuda")
     args = parser.parse_args()
     {"recipe": recipe, "throughput": throughput, "load": evaluate_weights}[args.mode](args)
 

@@ -12,15 +12,14 @@ use burn::tensor::Distribution;
 use latentlab::data::{Batch, ImageShape};
 use latentlab::models::gan::{DiscriminatorArch, GanConfig, GeneratorArch};
 use latentlab::ops::{FastConv, FusedNormAct};
-use latentlab::train::Learner;
 use latentlab::train::gan::GanLearner;
 use latentlab::train::latent::AdamSettings;
 
 pub const BATCH: usize = 64;
 
 /// Images per second of `steps` iterations after 5 of warm-up.
-pub fn images_per_second(steps: usize) -> f64 {
-    let device = Device::flex();
+pub fn images_per_second(steps: usize, device: &Device) -> f64 {
+    let device = device.clone();
     let autodiff = device.clone().autodiff();
     autodiff.seed(0);
     let shape = ImageShape {
@@ -46,14 +45,7 @@ pub fn images_per_second(steps: usize) -> f64 {
         ),
         labels: Tensor::zeros([BATCH], &autodiff),
     };
-    for _ in 0..5 {
-        learner.train_step(batch.clone());
-    }
-    let start = Instant::now();
-    for _ in 0..steps {
-        learner.train_step(batch.clone());
-    }
-    (steps * BATCH) as f64 / start.elapsed().as_secs_f64()
+    crate::train_rate(&mut learner, |_| batch.clone(), BATCH, 5, steps)
 }
 
 /// Multiply-adds of one iteration per real image. G runs forward twice (fresh noise for the D

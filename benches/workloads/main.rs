@@ -6,6 +6,13 @@
 //!     cargo bench --bench workloads -- --only W2,W5 --rounds 5  # some (printed, not written)
 //!     cargo bench --bench workloads -- --only W2 --layers       # and W2's time layer by layer
 //!     cargo bench --bench workloads -- --no-python              # latentlab only
+//!     workloads --device vulkan --only W1,W2,W3,W4              # on a GPU, against CUDA PyTorch
+//!
+//! On a GPU (`--device vulkan`, a bench built with `--features vulkan`; `bench/gpu.sh` is the
+//! whole run on the device machine) each workload takes `--scale` (default 10) times the steps,
+//! the references run on `cuda`, W4 uses random weights of the right shapes
+//! (`--random-inception`, since the real ones cannot travel) against torchvision's Inception v3,
+//! and nothing is written.
 //!
 //! Each round runs latentlab's side in a fresh child process of this bench (so that each side's
 //! peak memory is its own), then the reference; the sides alternate because a shared VM's
@@ -21,9 +28,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use latentlab::data::Batch;
 use latentlab::data::discover::DEBIAN_FASHION_MNIST;
+use latentlab::device::DeviceChoice;
 use latentlab::models::autoencoder::Arch;
 use latentlab::pca::Solver;
+use latentlab::train::Learner;
+use latentlab::train::trainer::{PendingParts, READ_EVERY_STEPS};
 use serde_json::{Value, json};
 
 /// One row of the table.
@@ -96,16 +107,17 @@ struct Options {
     write: bool,
     data: PathBuf,
     child: Option<String>,
+    device: DeviceChoice,
+    /// Steps (and W4 images) per round are multiplied by this.
+    scale: usize,
+    random_inception: bool,
 }
 
 fn options() -> Options {
     let data = if Path::new(DEBIAN_FASHION_MNIST).is_dir() {
         PathBuf::from(DEBIAN_FASHION_MNIST)
     } else {
-        PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/data/fashion-mnist-subset"
-        ))
+        repo_file("data/fashion-mnist-subset")
     };
     let mut o = Options {
         only: None,
@@ -115,6 +127,9 @@ fn options() -> Options {
         write: true,
         data,
         child: None,
+        device: DeviceChoice::Cpu,
+        scale: 0,
+        random_inception: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -134,23 +149,86 @@ fn options() -> Options {
             "--layers" => o.layers = true,
             "--no-write" => o.write = false,
             "--child" => o.child = Some(args.next().expect("--child ID")),
+            "--device" => {
+                o.device = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--device cpu|vulkan|cuda")
+            }
+            "--scale" => o.scale = args.next().and_then(|v| v.parse().ok()).expect("--scale N"),
+            "--random-inception" => o.random_inception = true,
             _ => {} // cargo passes --bench
         }
     }
+    if o.scale == 0 {
+        o.scale = if o.device == DeviceChoice::Cpu { 1 } else { 10 };
+    }
     o
+}
+
+/// A file of this repository: under the current folder when it is there (a bench binary carried
+/// to another machine and run from a checkout's root), else where this bench was built.
+fn repo_file(relative: &str) -> PathBuf {
+    let here = PathBuf::from(relative);
+    if here.exists() {
+        here
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+    }
 }
 
 fn threads() -> usize {
     rayon::current_num_threads()
 }
 
+/// Images per second of `steps` training steps after `warmup` more, each on `batch(i)` of
+/// `batch_size` images, the loss parts read back as the trainer reads them: every
+/// [`READ_EVERY_STEPS`] steps and after the last, which waits for a GPU to finish its queue.
+fn train_rate(
+    learner: &mut dyn Learner,
+    batch: impl Fn(usize) -> Batch,
+    batch_size: usize,
+    warmup: usize,
+    steps: usize,
+) -> f64 {
+    let mut run = |count: usize| {
+        let mut pending = PendingParts::default();
+        for i in 0..count {
+            pending.push(batch_size, learner.train_step(batch(i)));
+            if pending.len() == READ_EVERY_STEPS {
+                pending.read();
+            }
+        }
+        pending.read();
+    };
+    run(warmup);
+    let start = Instant::now();
+    run(steps);
+    (steps * batch_size) as f64 / start.elapsed().as_secs_f64()
+}
+
 /// The child process's side: one measurement of workload `id`, as one JSON line.
-fn child(id: &str, data: &Path) {
+fn child(id: &str, o: &Options) {
+    let (data, scale) = (o.data.as_path(), o.scale);
+    let device = o
+        .device
+        .device()
+        .expect("a device this bench was built for");
     let images_per_second = match id {
-        "W1" => Some(vae::images_per_second(Arch::Mlp, data, W1_STEPS)),
-        "W2" => Some(dcgan::images_per_second(W2_STEPS)),
-        "W3" => Some(vae::images_per_second(Arch::Conv, data, W3_STEPS)),
-        "W4" => inception::images_per_second(W4_IMAGES),
+        "W1" => Some(vae::images_per_second(
+            Arch::Mlp,
+            data,
+            W1_STEPS * scale,
+            &device,
+        )),
+        "W2" => Some(dcgan::images_per_second(W2_STEPS * scale, &device)),
+        "W3" => Some(vae::images_per_second(
+            Arch::Conv,
+            data,
+            W3_STEPS * scale,
+            &device,
+        )),
+        "W4" => inception::images_per_second(W4_IMAGES * scale, &device, o.random_inception),
         "W5-eigen" => Some(pca::images_per_second(Solver::Eigen, data)),
         "W5-svd" => Some(pca::images_per_second(Solver::Svd, data)),
         "W5-randomized" => Some(pca::images_per_second(Solver::Randomized, data)),
@@ -192,34 +270,38 @@ fn json_of(command: &mut Command) -> Result<Value, String> {
 }
 
 /// The reference's command for workload `id`.
-fn reference_command(id: &str, data: &Path) -> Command {
-    let script = |name: &str| format!("{}/bench/{name}", env!("CARGO_MANIFEST_DIR"));
+fn reference_command(id: &str, o: &Options) -> Command {
+    let script = |name: &str| repo_file(&format!("bench/{name}"));
     let mut c = Command::new("python3");
     let threads = threads().to_string();
-    let data = data.to_str().expect("a UTF-8 path");
+    let data = o.data.to_str().expect("a UTF-8 path");
+    // PyTorch's GPU is CUDA whichever API latentlab drives it through.
+    let device = if o.device == DeviceChoice::Cpu {
+        "cpu"
+    } else {
+        "cuda"
+    };
     match id {
         "W1" | "W3" => {
             let arch = if id == "W1" { "mlp" } else { "conv" };
-            let steps = if id == "W1" { W1_STEPS } else { W3_STEPS };
+            let steps = if id == "W1" { W1_STEPS } else { W3_STEPS } * o.scale;
             c.arg(script("vae_torch.py"))
                 .args(["throughput", "--arch", arch]);
             c.args(["--steps", &steps.to_string(), "--repeats", "1"]);
-            c.args(["--threads", &threads, "--data", data]);
+            c.args(["--threads", &threads, "--data", data, "--device", device]);
         }
         "W2" => {
             c.arg(script("dcgan_torch.py"));
-            c.args(["--steps", &W2_STEPS.to_string(), "--threads", &threads]);
+            c.args(["--steps", &(W2_STEPS * o.scale).to_string()]);
+            c.args(["--threads", &threads, "--device", device]);
         }
         "W4" => {
             c.arg(script("inception_torch.py"));
-            c.args([
-                "--n",
-                &W4_IMAGES.to_string(),
-                "--threads",
-                &threads,
-                "--data",
-                data,
-            ]);
+            c.args(["--n", &(W4_IMAGES * o.scale).to_string()]);
+            c.args(["--threads", &threads, "--data", data, "--device", device]);
+            if o.random_inception {
+                c.arg("--torchvision");
+            }
         }
         solver => {
             let solver: Solver = solver.trim_start_matches("W5-").parse().expect("a solver");
@@ -264,11 +346,14 @@ fn measure(w: &Workload, o: &Options) -> Row {
     let mut row = Row::default();
     let exe = std::env::current_exe().expect("this bench's path");
     for round in 1..=o.rounds {
-        let mine = json_of(
-            Command::new(&exe)
-                .args(["--child", w.id, "--data"])
-                .arg(&o.data),
-        );
+        let mut command = Command::new(&exe);
+        command.args(["--child", w.id, "--data"]).arg(&o.data);
+        command.args(["--device", &o.device.to_string()]);
+        command.args(["--scale", &o.scale.to_string()]);
+        if o.random_inception {
+            command.arg("--random-inception");
+        }
+        let mine = json_of(&mut command);
         let mine = match mine {
             Ok(v) if v.get("skipped").is_some() => {
                 row.note = v["skipped"].as_str().map(String::from);
@@ -286,7 +371,7 @@ fn measure(w: &Workload, o: &Options) -> Row {
             .max(mine["peak_rss_mib"].as_f64().unwrap_or(0.0));
         let mut line = format!("{} round {round}: latentlab {rate:.1} images/s", w.id);
         if o.python {
-            match json_of(&mut reference_command(w.id, &o.data)).map(|v| reference_figures(&v)) {
+            match json_of(&mut reference_command(w.id, o)).map(|v| reference_figures(&v)) {
                 Ok(Some((theirs, rss, name))) => {
                     row.theirs.push(theirs);
                     row.theirs_rss = row.theirs_rss.max(rss);
@@ -313,7 +398,13 @@ fn best(values: &[f64]) -> Option<f64> {
 fn median(values: &[f64]) -> Option<f64> {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied()
+    let mid = v.len() / 2;
+    match v.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(v[mid]),
+        // Of an even count, the mean of the middle two: the upper one alone would favour us.
+        _ => Some((v[mid - 1] + v[mid]) / 2.0),
+    }
 }
 
 /// The rate of one large f32 product (1024³, `gemm` crate, all threads): the practical
@@ -403,7 +494,7 @@ fn main() {
         // As the `latentlab` binary runs.
         latentlab::ops::join_thread_pool();
         latentlab::ops::keep_freed_memory();
-        child(id, &o.data);
+        child(id, &o);
         return;
     }
     let selected: Vec<Workload> = workloads()
@@ -414,7 +505,10 @@ fn main() {
                 .is_none_or(|only| only.iter().any(|s| w.selected_by(s)))
         })
         .collect();
-    let machine = machine();
+    let mut machine = machine();
+    if o.device != DeviceChoice::Cpu {
+        machine.push_str(&format!("; latentlab on --device {}", o.device));
+    }
     let ceiling = gemm_gflops();
     eprintln!(
         "{machine}\nGEMM ceiling: {ceiling:.1} GFLOP/s (1024³ f32, gemm crate)\ndata: {}",
@@ -446,8 +540,12 @@ fn main() {
             format!("{} / {}", rss(row.ours_rss), rss(row.theirs_rss)),
             flop.map_or("-".into(), |f| format!("{f:.4}")),
             rate.map_or("-".into(), |r| format!("{r:.1}")),
-            rate.map_or("-".into(), |r| format!("{:.0} %", 100.0 * r / ceiling)),
+            rate.filter(|_| o.device == DeviceChoice::Cpu)
+                .map_or("-".into(), |r| format!("{:.0} %", 100.0 * r / ceiling)),
         ];
+        if w.id == "W4" && o.random_inception {
+            cells[0] = "W4 Inception features, batch 50, random weights of the TF-FID network's shapes, vs torchvision's Inception v3 (random weights)".into();
+        }
         if let Some(note) = &row.note {
             cells[0].push_str(&format!(" ({note})"));
         }
@@ -462,10 +560,10 @@ fn main() {
     let table = table.join("\n");
     println!("\n{table}");
     if o.layers {
-        let rate = dcgan::images_per_second(W2_STEPS);
+        let rate = dcgan::images_per_second(W2_STEPS, &burn::tensor::Device::flex());
         dcgan::layer_table(rate);
     }
-    if o.write && o.only.is_none() && o.python {
+    if o.write && o.only.is_none() && o.python && o.device == DeviceChoice::Cpu {
         let date = command_line("date", &["-u", "+%Y-%m-%d"]);
         let text = format!(
             "# Benchmarks\n\n\

@@ -4,22 +4,20 @@
 //! Reference: `bench/vae_torch.py throughput --arch mlp|conv`.
 
 use std::path::Path;
-use std::time::Instant;
 
 use burn::prelude::*;
 use latentlab::data::{Batch, BatchConfig, Batches, DataSpec, PixelScale, load_dataset};
 use latentlab::models::LatentModelConfig;
 use latentlab::models::autoencoder::{Arch, BodyConfig};
 use latentlab::models::vae::VaeConfig;
-use latentlab::train::Learner;
 use latentlab::train::latent::{AdamSettings, LatentLearner};
 
 pub const BATCH: usize = 128;
 
 /// Images per second of `steps` training steps after 20 of warm-up.
-pub fn images_per_second(arch: Arch, data: &Path, steps: usize) -> f64 {
+pub fn images_per_second(arch: Arch, data: &Path, steps: usize, device: &Device) -> f64 {
     let dataset = load_dataset(&DataSpec::Path(data.into()), Default::default()).expect("data");
-    let device = Device::flex();
+    let device = device.clone();
     let autodiff = device.clone().autodiff();
     autodiff.seed(0);
     let body = match arch {
@@ -47,14 +45,8 @@ pub fn images_per_second(arch: Arch, data: &Path, steps: usize) -> f64 {
         Tensor::zeros([1, 1, 28, 28], &device),
         Tensor::zeros([1], &device),
     );
-    for i in 0..20 {
-        learner.train_step(batches[i % batches.len()].clone());
-    }
-    let start = Instant::now();
-    for i in 0..steps {
-        learner.train_step(batches[i % batches.len()].clone());
-    }
-    (steps * BATCH) as f64 / start.elapsed().as_secs_f64()
+    let batch = |i: usize| batches[i % batches.len()].clone();
+    crate::train_rate(&mut learner, batch, BATCH, 20, steps)
 }
 
 /// Multiply-adds of one training step per image, from the layer sizes: every layer's forward
