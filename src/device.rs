@@ -1,5 +1,5 @@
-//! Choosing where tensors live: `--device cpu` (burn's Flex backend, always built), `vulkan` and
-//! `cuda` (cargo features of the same names).
+//! Choosing where tensors live: `--device cpu` (burn's Flex backend, always built), `vulkan`,
+//! `wgpu` and `cuda` (cargo features of the same names).
 
 use burn::tensor::Device;
 
@@ -12,6 +12,7 @@ pub enum DeviceChoice {
     #[default]
     Cpu,
     Vulkan,
+    Wgpu,
     Cuda,
 }
 
@@ -21,9 +22,10 @@ impl std::str::FromStr for DeviceChoice {
         match s {
             "cpu" => Ok(DeviceChoice::Cpu),
             "vulkan" => Ok(DeviceChoice::Vulkan),
+            "wgpu" => Ok(DeviceChoice::Wgpu),
             "cuda" => Ok(DeviceChoice::Cuda),
             other => Err(Error::bad_input(format!(
-                "unknown device '{other}' (expected cpu, vulkan or cuda)"
+                "unknown device '{other}' (expected cpu, vulkan, wgpu or cuda)"
             ))),
         }
     }
@@ -34,6 +36,7 @@ impl std::fmt::Display for DeviceChoice {
         f.write_str(match self {
             DeviceChoice::Cpu => "cpu",
             DeviceChoice::Vulkan => "vulkan",
+            DeviceChoice::Wgpu => "wgpu",
             DeviceChoice::Cuda => "cuda",
         })
     }
@@ -55,6 +58,10 @@ impl DeviceChoice {
             DeviceChoice::Vulkan => Ok(Device::vulkan(burn::tensor::DeviceKind::DefaultDevice)),
             #[cfg(not(feature = "vulkan"))]
             DeviceChoice::Vulkan => Err(not_built("vulkan")),
+            #[cfg(feature = "wgpu")]
+            DeviceChoice::Wgpu => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+            #[cfg(not(feature = "wgpu"))]
+            DeviceChoice::Wgpu => Err(not_built("wgpu")),
             #[cfg(feature = "cuda")]
             DeviceChoice::Cuda => Ok(Device::cuda(0)),
             #[cfg(not(feature = "cuda"))]

@@ -18,8 +18,8 @@ pub struct ClassifyArgs {
     /// Image files to classify.
     #[arg(value_name = "IMAGE", required = true)]
     pub images: Vec<PathBuf>,
-    /// Where tensors live: cpu (Flex), vulkan or cuda (cargo features of those names).
-    #[arg(long, default_value = "cpu", value_parser = ["cpu", "vulkan", "cuda"])]
+    /// Where tensors live: cpu (Flex), vulkan, wgpu or cuda (cargo features of those names).
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "vulkan", "wgpu", "cuda"])]
     pub device: String,
 }
 

@@ -73,8 +73,8 @@ pub struct EvalSamplesArgs {
     /// Seed for the samples drawn from a run and the KID subsets.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Where tensors live: cpu (Flex), vulkan or cuda (cargo features of those names).
-    #[arg(long, default_value = "cpu", value_parser = ["cpu", "vulkan", "cuda"])]
+    /// Where tensors live: cpu (Flex), vulkan, wgpu or cuda (cargo features of those names).
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "vulkan", "wgpu", "cuda"])]
     pub device: String,
     /// No progress bars or log lines; results only.
     #[arg(long, short)]

@@ -42,8 +42,8 @@ pub struct CommonArgs {
     /// Seed for data order, initialization and sampling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Where tensors live: cpu (Flex), vulkan or cuda (cargo features of those names).
-    #[arg(long, default_value = "cpu", value_parser = ["cpu", "vulkan", "cuda"])]
+    /// Where tensors live: cpu (Flex), vulkan, wgpu or cuda (cargo features of those names).
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "vulkan", "wgpu", "cuda"])]
     pub device: String,
     /// Overwrite an output folder that already holds results.
     #[arg(long)]

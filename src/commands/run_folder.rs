@@ -207,8 +207,8 @@ pub struct RunArgs {
     /// Seed for the random draws of this command.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Where tensors live: cpu (Flex), vulkan or cuda (cargo features of those names).
-    #[arg(long, default_value = "cpu", value_parser = ["cpu", "vulkan", "cuda"])]
+    /// Where tensors live: cpu (Flex), vulkan, wgpu or cuda (cargo features of those names).
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "vulkan", "wgpu", "cuda"])]
     pub device: String,
     /// No log lines; results only.
     #[arg(long, short)]

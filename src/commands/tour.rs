@@ -29,8 +29,8 @@ pub struct TourArgs {
     /// Seed for every stage.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Where tensors live: cpu (Flex), vulkan or cuda (cargo features of those names).
-    #[arg(long, default_value = "cpu", value_parser = ["cpu", "vulkan", "cuda"])]
+    /// Where tensors live: cpu (Flex), vulkan, wgpu or cuda (cargo features of those names).
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "vulkan", "wgpu", "cuda"])]
     pub device: String,
     /// No progress bars or log lines.
     #[arg(long, short)]

@@ -23,7 +23,7 @@ use burn::tensor::DType;
 use rayon::prelude::*;
 
 /// `leaky_relu` and the gradient of its input. The default bodies are burn's operations.
-#[backend_extension(Flex, Cube: cfg(feature = "vulkan"), Autodiff)]
+#[backend_extension(Flex, Cube: cfg(any(feature = "vulkan", feature = "wgpu", feature = "cuda")), Autodiff)]
 pub trait FusedLeakyRelu: Backend {
     /// `x` where `x ≥ 0`, `slope · x` elsewhere.
     fn fused_leaky_relu(x: FloatTensor<Self>, slope: f64) -> FloatTensor<Self> {
@@ -116,7 +116,7 @@ impl FusedLeakyRelu for Flex {
     }
 }
 
-#[cfg(feature = "vulkan")]
+#[cfg(any(feature = "vulkan", feature = "wgpu", feature = "cuda"))]
 impl FusedLeakyRelu for burn::backend::Cube {}
 
 // ---------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ use super::{contiguous_f32, f32_slice};
 
 /// The per-image binary cross-entropy and the gradient at its logits. The default bodies are
 /// burn's operations.
-#[backend_extension(Flex, Cube: cfg(feature = "vulkan"), Autodiff)]
+#[backend_extension(Flex, Cube: cfg(any(feature = "vulkan", feature = "wgpu", feature = "cuda")), Autodiff)]
 pub trait FusedBce: Backend {
     /// Σ over pixels of max(l, 0) − l·x + log(1 + e^−|l|): `logits`, `targets` [batch, pixels]
     /// → [batch].
@@ -137,7 +137,7 @@ impl FusedBce for Flex {
     }
 }
 
-#[cfg(feature = "vulkan")]
+#[cfg(any(feature = "vulkan", feature = "wgpu", feature = "cuda"))]
 impl FusedBce for burn::backend::Cube {}
 
 // ---------------------------------------------------------------------------------------------

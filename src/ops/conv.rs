@@ -36,7 +36,7 @@ use super::{contiguous_f32, f32_slice};
 
 /// The products of a convolution and of its transpose as one backend operation each. The
 /// default bodies are burn's own operations, so a backend without kernels of ours loses nothing.
-#[backend_extension(Flex, Cube: cfg(feature = "vulkan"), Autodiff)]
+#[backend_extension(Flex, Cube: cfg(any(feature = "vulkan", feature = "wgpu", feature = "cuda")), Autodiff)]
 pub trait GemmConv: Backend {
     /// The convolution, followed by `activation`.
     fn gemm_conv2d(
@@ -613,7 +613,7 @@ impl GemmConv for Flex {
     }
 }
 
-#[cfg(feature = "vulkan")]
+#[cfg(any(feature = "vulkan", feature = "wgpu", feature = "cuda"))]
 impl GemmConv for burn::backend::Cube {}
 
 // ---------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ use burn::tensor::DType;
 use rayon::prelude::*;
 
 /// Pooling without dilation or ceil mode, with the same padding on both sides of each axis.
-#[backend_extension(Flex, Cube: cfg(feature = "vulkan"), Autodiff)]
+#[backend_extension(Flex, Cube: cfg(any(feature = "vulkan", feature = "wgpu", feature = "cuda")), Autodiff)]
 pub trait WindowPool: Backend {
     fn window_max_pool2d(
         x: FloatTensor<Self>,
@@ -274,7 +274,7 @@ impl WindowPool for Flex {
     }
 }
 
-#[cfg(feature = "vulkan")]
+#[cfg(any(feature = "vulkan", feature = "wgpu", feature = "cuda"))]
 impl WindowPool for burn::backend::Cube {}
 
 impl<B: Backend, C: CheckpointStrategy> WindowPool for Autodiff<B, C> {}
