@@ -551,6 +551,22 @@ mod tests {
         }
     }
 
+    /// An empty output folder of its own and quiet options of `epochs` epochs of `batch_size`.
+    fn quiet_run(name: &str, epochs: usize, batch_size: usize) -> (PathBuf, TrainOptions) {
+        let out = std::env::temp_dir().join(format!("latentlab-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out);
+        std::fs::create_dir_all(&out).unwrap();
+        let options = TrainOptions {
+            epochs,
+            batch_size,
+            seed: 0,
+            out: out.clone(),
+            quiet: true,
+            stop_after_steps: None,
+        };
+        (out, options)
+    }
+
     fn dataset(n: usize) -> Dataset {
         let shape = ImageShape {
             channels: 1,
@@ -569,17 +585,7 @@ mod tests {
 
     #[test]
     fn a_nan_stops_training_and_keeps_the_last_good_checkpoint() {
-        let out = std::env::temp_dir().join(format!("latentlab-nan-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&out);
-        std::fs::create_dir_all(&out).unwrap();
-        let options = TrainOptions {
-            epochs: 3,
-            batch_size: 2,
-            seed: 0,
-            out: out.clone(),
-            quiet: true,
-            stop_after_steps: None,
-        };
+        let (out, options) = quiet_run("nan", 3, 2);
         // 4 steps per epoch; step 6 is the second of epoch 2.
         let mut learner = Fake {
             nan_at: 6,
@@ -607,17 +613,7 @@ mod tests {
 
     #[test]
     fn a_failure_a_learner_reports_stops_training_and_keeps_the_checkpoint() {
-        let out = std::env::temp_dir().join(format!("latentlab-fail-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&out);
-        std::fs::create_dir_all(&out).unwrap();
-        let options = TrainOptions {
-            epochs: 3,
-            batch_size: 2,
-            seed: 0,
-            out: out.clone(),
-            quiet: true,
-            stop_after_steps: None,
-        };
+        let (out, options) = quiet_run("fail", 3, 2);
         let mut learner = Fake {
             fail_at: 7,
             ..Fake::default()
@@ -637,17 +633,7 @@ mod tests {
 
     #[test]
     fn step_parts_are_read_back_in_batches_of_steps_in_order() {
-        let out = std::env::temp_dir().join(format!("latentlab-read-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&out);
-        std::fs::create_dir_all(&out).unwrap();
-        let options = TrainOptions {
-            epochs: 2,
-            batch_size: 1,
-            seed: 0,
-            out: out.clone(),
-            quiet: true,
-            stop_after_steps: None,
-        };
+        let (out, options) = quiet_run("read", 2, 1);
         let mut learner = Fake::default();
         let outcome = train(&mut learner, &dataset(80), &options, &Device::flex(), None).unwrap();
         let losses: Vec<f64> = learner.observed.iter().map(|&(loss, _)| loss).collect();
