@@ -153,7 +153,7 @@ fn options() -> Options {
                 o.device = args
                     .next()
                     .and_then(|v| v.parse().ok())
-                    .expect("--device cpu|vulkan|cuda")
+                    .expect("--device cpu|vulkan|wgpu|cuda")
             }
             "--scale" => o.scale = args.next().and_then(|v| v.parse().ok()).expect("--scale N"),
             "--random-inception" => o.random_inception = true,
@@ -284,7 +284,7 @@ fn reference_command(id: &str, o: &Options) -> Command {
     match id {
         "W1" | "W3" => {
             let arch = if id == "W1" { "mlp" } else { "conv" };
-            let steps = if id == "W1" { W1_STEPS } else { W3_STEPS } * o.scale;
+            let steps = o.scale * if id == "W1" { W1_STEPS } else { W3_STEPS };
             c.arg(script("vae_torch.py"))
                 .args(["throughput", "--arch", arch]);
             c.args(["--steps", &steps.to_string(), "--repeats", "1"]);

@@ -440,13 +440,6 @@ impl PendingParts {
     }
 }
 
-/// One step's or batch's parts read back at once (tests, one-off passes).
-pub fn read_parts(parts: DeviceParts) -> Parts {
-    let mut pending = PendingParts::default();
-    pending.push(1, parts);
-    pending.read().pop().map(|(_, p)| p).unwrap_or_default()
-}
-
 /// Weighted means of per-batch parts over a pass, in the order the parts first appear.
 #[derive(Default)]
 pub struct PassMeans {
