@@ -19,7 +19,6 @@ pub const BATCH: usize = 64;
 
 /// Images per second of `steps` iterations after 5 of warm-up.
 pub fn images_per_second(steps: usize, device: &Device) -> f64 {
-    let device = device.clone();
     let autodiff = device.clone().autodiff();
     autodiff.seed(0);
     let shape = ImageShape {
@@ -35,7 +34,7 @@ pub fn images_per_second(steps: usize, device: &Device) -> f64 {
         config.init_generator(&autodiff),
         config.init_discriminator(&autodiff),
         adam,
-        Tensor::zeros([1, 100], &device),
+        Tensor::zeros([1, 100], device),
     );
     let batch = Batch {
         images: Tensor::random(

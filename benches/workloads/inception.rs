@@ -28,12 +28,15 @@ pub const MULTIPLY_ADDS: u64 = 5_710_000_000;
 /// Images per second over the first `n` test images, after one warm-up batch; `None` when the
 /// weights are missing (`latentlab fid-weights` converts them) and `random` is not set.
 pub fn images_per_second(n: usize, device: &Device, random: bool) -> Option<f64> {
-    let weights = if random {
-        random_weights()
+    let net = if random {
+        // 87 MB of random values: loaded once and removed, not left behind by every round.
+        let weights = random_weights();
+        let net = InceptionV3::load(&weights, device);
+        let _ = std::fs::remove_file(&weights);
+        net.ok()?
     } else {
-        default_weights_path().ok()?
+        InceptionV3::load(&default_weights_path().ok()?, device).ok()?
     };
-    let net = InceptionV3::load(&weights, device).ok()?;
     let dataset = load_dataset(&DataSpec::Auto, Default::default()).expect("a dataset");
     let images = &dataset.test;
     let n = n.min(images.len());

@@ -17,7 +17,6 @@ pub const BATCH: usize = 128;
 /// Images per second of `steps` training steps after 20 of warm-up.
 pub fn images_per_second(arch: Arch, data: &Path, steps: usize, device: &Device) -> f64 {
     let dataset = load_dataset(&DataSpec::Path(data.into()), Default::default()).expect("data");
-    let device = device.clone();
     let autodiff = device.clone().autodiff();
     autodiff.seed(0);
     let body = match arch {
@@ -41,9 +40,9 @@ pub fn images_per_second(arch: Arch, data: &Path, steps: usize, device: &Device)
         config.init(&autodiff),
         AdamSettings::pytorch(1e-3),
         dataset.shape(),
-        Tensor::zeros([1, 20], &device),
-        Tensor::zeros([1, 1, 28, 28], &device),
-        Tensor::zeros([1], &device),
+        Tensor::zeros([1, 20], device),
+        Tensor::zeros([1, 1, 28, 28], device),
+        Tensor::zeros([1], device),
     );
     let batch = |i: usize| batches[i % batches.len()].clone();
     crate::train_rate(&mut learner, batch, BATCH, 20, steps)
