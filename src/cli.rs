@@ -25,8 +25,8 @@ pub enum Command {
     Tour(commands::tour::TourArgs),
     /// Principal component analysis: eigen-images, explained variance, reconstructions at k.
     Pca(commands::pca::PcaArgs),
-    /// Train an autoencoder, a VAE (losses in nats per image), a GAN or a classifier, or --resume a
-    /// run.
+    /// Train an autoencoder, a VAE (losses in nats per image), a GAN or a classifier
+    /// (`train ae|vae|gan|classifier`), or `train --resume RUN`.
     Train(commands::train::TrainArgs),
     /// Decode draws from the prior N(0, I) of a trained autoencoder, VAE or GAN (--class N for a
     /// conditional GAN).
@@ -51,7 +51,7 @@ pub enum Command {
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Tour(args) => commands::tour::run(&args).map(|_| ()),
+        Command::Tour(args) => commands::tour::run(&args, &run_line).map(|_| ()),
         Command::Pca(args) => commands::pca::run(&args).map(|_| ()),
         Command::Train(args) => commands::train::run(&args).map(|_| ()),
         Command::Sample(args) => commands::sample::run(&args).map(|_| ()),
@@ -65,15 +65,32 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// Runs one command line (the words after `latentlab`) in this process: how the tour runs its
+/// stages.
+pub fn run_line(args: &[String]) -> Result<()> {
+    let argv = std::iter::once("latentlab".to_string()).chain(args.iter().cloned());
+    let cli = Cli::try_parse_from(argv).map_err(|e| {
+        crate::error::Error::Internal(format!(
+            "the tour built a bad command line ({}): {}",
+            args.join(" "),
+            one_line_usage_error(&e)
+        ))
+    })?;
+    run(cli)
+}
+
 /// Turns a clap error into our one-line form: `error: …` with any list of valid values.
 pub fn one_line_usage_error(error: &clap::Error) -> String {
     let rendered = error.render().to_string();
-    let parts: Vec<&str> = rendered
-        .lines()
-        .map(str::trim)
-        .filter(|l| {
-            !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information")
-        })
-        .collect();
+    let mut parts = Vec::new();
+    // A usage block runs from its "Usage:" line to the next blank one (a command with
+    // subcommands has several usage lines).
+    let mut in_usage = false;
+    for line in rendered.lines().map(str::trim) {
+        in_usage = (in_usage || line.starts_with("Usage:")) && !line.is_empty();
+        if !in_usage && !line.is_empty() && !line.starts_with("For more information") {
+            parts.push(line);
+        }
+    }
     parts.join(" ")
 }

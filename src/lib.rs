@@ -16,8 +16,11 @@ pub mod fsutil;
 pub mod models;
 pub mod ops;
 pub mod pca;
+pub mod run;
+pub mod sample;
 pub mod tour;
 pub mod train;
+pub mod ui;
 pub mod viz;
 
 pub use error::{Error, Result};

@@ -132,7 +132,7 @@ fn eval_samples_gives_fid_kid_and_precision_recall_and_caches_real_features() {
     // Darken every image: a visible, measurable change.
     shifted.pixels.iter_mut().for_each(|p| *p /= 2);
     latentlab::data::folder::save_image_files(
-        &latentlab::train::trainer::limit_split(&shifted, Some(12)),
+        &latentlab::data::limit_split(&shifted, Some(12)),
         &images.join("dark"),
     )
     .unwrap();

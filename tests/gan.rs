@@ -250,7 +250,7 @@ fn bad_gan_options_get_one_line() {
     let dir = out.to_str().unwrap();
     assert_bad_input(
         &latentlab(&["train", "vae", "--generator", "mlp", "--out", dir]),
-        "--generator is a gan option",
+        "unexpected argument '--generator'",
     );
     assert_bad_input(
         &latentlab(&[

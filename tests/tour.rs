@@ -5,8 +5,10 @@ mod common;
 
 use std::path::Path;
 
+use clap::Parser;
 use common::{assert_bad_input, assert_success, latentlab, latentlab_with_env, temp_out};
-use latentlab::viz::report::image_sources;
+use latentlab::tour::report::image_sources;
+use latentlab::tour::{Budget, FidFeatures, TourOptions, plan};
 
 fn stage_status(out: &Path) -> Vec<(String, String)> {
     let summary: serde_json::Value =
@@ -126,4 +128,39 @@ fn tour_refuses_bad_options_in_one_line() {
     );
     assert_bad_input(&output, "fid-weights");
     std::fs::remove_dir_all(&empty).unwrap();
+}
+
+#[test]
+fn every_stage_parses_as_a_command_line() {
+    for budget in [
+        Budget::Smoke,
+        Budget::Quick,
+        Budget::Standard,
+        Budget::Paper,
+    ] {
+        let options = TourOptions {
+            budget,
+            data: None,
+            out: "runs/tour".into(),
+            device: "cpu".into(),
+            seed: 0,
+            fid: FidFeatures::Classifier,
+            force: false,
+            quiet: false,
+        };
+        let stages = plan(&options).unwrap();
+        let mut names: Vec<&str> = stages.iter().map(|s| s.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), stages.len(), "stage names are unique");
+        for stage in &stages {
+            let argv = std::iter::once("latentlab".to_string()).chain(stage.args.clone());
+            if let Err(e) = latentlab::cli::Cli::try_parse_from(argv) {
+                panic!("{}: {e}", stage.command_line());
+            }
+            for input in &stage.inputs {
+                assert!(names.contains(&input.as_str()), "{input} is a stage");
+            }
+        }
+    }
 }

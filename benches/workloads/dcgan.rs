@@ -13,7 +13,7 @@ use latentlab::data::{Batch, ImageShape};
 use latentlab::models::gan::{DiscriminatorArch, GanConfig, GeneratorArch};
 use latentlab::ops::{FastConv, FusedNormAct};
 use latentlab::train::gan::GanLearner;
-use latentlab::train::latent::AdamSettings;
+use latentlab::train::optim::AdamSettings;
 
 pub const BATCH: usize = 64;
 

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
-use crate::commands::train_classifier::open_classifier_run;
+use crate::device::DeviceChoice;
 use crate::error::{Error, Result};
+use crate::run::Run;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClassifyArgs {
@@ -19,8 +20,8 @@ pub struct ClassifyArgs {
     #[arg(value_name = "IMAGE", required = true)]
     pub images: Vec<PathBuf>,
     /// Where tensors live: cpu (Flex), vulkan, wgpu or cuda (cargo features of those names).
-    #[arg(long, default_value = "cpu", value_parser = ["cpu", "vulkan", "wgpu", "cuda"])]
-    pub device: String,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    pub device: DeviceChoice,
 }
 
 /// One image's prediction.
@@ -33,11 +34,10 @@ pub struct Prediction {
 }
 
 pub fn run(args: &ClassifyArgs) -> Result<Vec<Prediction>> {
-    let device = args
-        .device
-        .parse::<crate::device::DeviceChoice>()?
-        .device()?;
-    let (config, model) = open_classifier_run(&args.run, &device)?;
+    let device = args.device.device()?;
+    let run = Run::open(&args.run)?;
+    let config = run.classifier_config()?;
+    let model = run.load_classifier(&device)?;
     let shape = config.classifier.shape;
     let mut pixels = Vec::with_capacity(args.images.len() * shape.len());
     for path in &args.images {
@@ -81,7 +81,7 @@ pub fn run(args: &ClassifyArgs) -> Result<Vec<Prediction>> {
             .get(class)
             .cloned()
             .unwrap_or_else(|| class.to_string());
-        crate::train::progress::say(&format!(
+        crate::ui::say(&format!(
             "{}: {name} (class {class}, p = {probability:.3})",
             path.display()
         ));

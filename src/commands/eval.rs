@@ -8,13 +8,14 @@ use std::time::Instant;
 use burn::prelude::*;
 use indicatif::ProgressStyle;
 
-use crate::commands::run_folder::RunArgs;
+use crate::commands::run_args::RunArgs;
+use crate::data::limit_split;
 use crate::data::{BatchConfig, Batches, PixelScale};
 use crate::error::{Error, Result};
 use crate::eval::elbo::{binarize, bits_per_dim, iwae_nll};
 use crate::models::LatentModel;
 use crate::models::likelihood::Likelihood;
-use crate::train::trainer::{PendingParts, limit_split, mix, stream};
+use crate::train::trainer::{PendingParts, mix, stream};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct EvalArgs {
@@ -97,7 +98,7 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
     };
     args.run.log(&format!(
         "evaluating {} {} on {n} test images of {}",
-        folder.config.model.kind(),
+        folder.latent_config()?.model.kind(),
         folder.path.display(),
         dataset.name
     ));
@@ -134,14 +135,14 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
             let bernoulli = likelihood == Likelihood::Bernoulli;
             let pixels: Vec<f32> = test.pixels.iter().map(|&p| p as f32 / 255.0).collect();
             let data = if bernoulli {
-                binarize(&pixels, args.run.seed)
+                binarize(&pixels, args.run.runtime.seed)
             } else {
                 pixels
             };
             // Images run in parallel, a few at a time so the bar moves.
             let per_pass = 8;
-            let seed = args.run.seed;
-            let bar = crate::train::progress::new_bar(Some(n as u64), args.run.quiet);
+            let seed = args.run.runtime.seed;
+            let bar = crate::ui::new_bar(Some(n as u64), args.run.runtime.quiet);
             bar.set_style(
                 ProgressStyle::with_template(
                     "IWAE k={msg} [{bar:25}] {pos}/{len} images, eta {eta}",
@@ -192,7 +193,10 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
                 bits_per_dim: bits_per_dim(discrete_nll, dims),
                 neg_elbo_same_data: elbo_sum / n as f64,
                 data: if bernoulli {
-                    format!("test images dynamically binarized (seed {})", args.run.seed)
+                    format!(
+                        "test images dynamically binarized (seed {})",
+                        args.run.runtime.seed
+                    )
                 } else {
                     "test intensities in [0, 1] (a density; bits_per_dim adds D·ln 256)".into()
                 },
@@ -203,7 +207,7 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
         _ => None,
     };
     let report = EvalReport {
-        model: folder.config.model.kind().to_string(),
+        model: folder.latent_config()?.model.kind().to_string(),
         likelihood: likelihood.to_string(),
         dataset: dataset.name.clone(),
         test_images: n,
@@ -214,7 +218,7 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
     };
     let out = args.run.out_path(&args.out, "eval.json");
     crate::fsutil::write_json(&out, &report)?;
-    crate::train::progress::say(
+    crate::ui::say(
         &serde_json::to_string_pretty(&report).map_err(|e| Error::Internal(e.to_string()))?,
     );
     Ok(report)

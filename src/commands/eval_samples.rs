@@ -8,12 +8,10 @@ use std::time::Instant;
 
 use burn::prelude::*;
 
+use crate::commands::DeviceArgs;
 use crate::commands::fid_weights::default_weights_path;
-use crate::commands::run_folder::{RunFolder, label_tensor};
-use crate::commands::train::prior_noise;
-use crate::commands::train_classifier::{is_classifier_run, open_classifier_run};
-use crate::commands::train_gan::{GanRunConfig, is_gan_run, open_gan_config, open_gan_run};
 use crate::data::folder::{FolderOptions, load_image_files, save_image_files};
+use crate::data::limit_split;
 use crate::data::{DataSpec, Split, load_dataset};
 use crate::error::{Error, Result};
 use crate::eval::features::{Extractor, Features, fingerprint};
@@ -22,8 +20,8 @@ use crate::eval::kid::{Kid, kid};
 use crate::eval::precision_recall::precision_recall;
 use crate::fsutil::{data_dir, write_json};
 use crate::models::inception::InceptionV3;
-use crate::train::gan::to_unit;
-use crate::train::trainer::limit_split;
+use crate::run::Run;
+use crate::sample::{Generative, label_tensor, prior_noise};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct EvalSamplesArgs {
@@ -70,15 +68,8 @@ pub struct EvalSamplesArgs {
     /// Output JSON [default: RUN/eval_samples_<features>.json when --fake is a run].
     #[arg(long, value_name = "PATH")]
     pub out: Option<PathBuf>,
-    /// Seed for the samples drawn from a run and the KID subsets.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Where tensors live: cpu (Flex), vulkan, wgpu or cuda (cargo features of those names).
-    #[arg(long, default_value = "cpu", value_parser = ["cpu", "vulkan", "wgpu", "cuda"])]
-    pub device: String,
-    /// No progress bars or log lines; results only.
-    #[arg(long, short)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub runtime: DeviceArgs,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -129,7 +120,9 @@ fn class_accuracy(
     device: &Device,
 ) -> Result<ClassAccuracy> {
     use crate::data::{BatchConfig, Batches, PixelScale};
-    let (config, model) = open_classifier_run(classifier, device)?;
+    let run = Run::open(classifier)?;
+    let config = run.classifier_config()?;
+    let model = run.load_classifier(device)?;
     if config.classifier.shape != samples.shape {
         return Err(Error::bad_input(format!(
             "{}: the classifier reads {} images, the samples are {}",
@@ -148,8 +141,8 @@ fn class_accuracy(
         },
         device,
     );
-    let predictions = crate::train::classify::predict(&model, batches);
-    let counts = crate::train::classify::confusion(
+    let predictions = crate::eval::predict::predict(&model, batches);
+    let counts = crate::eval::predict::confusion(
         &samples.labels,
         &predictions,
         classes.max(config.classifier.num_classes),
@@ -169,24 +162,17 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
     if args.n < 2 {
         return Err(Error::bad_input("--n must be at least 2"));
     }
-    let device = args
-        .device
-        .parse::<crate::device::DeviceChoice>()?
-        .device()?;
-    let log = |line: &str| {
-        if !args.quiet {
-            crate::train::progress::log(line);
-        }
-    };
+    let device = args.runtime.device.device()?;
+    let log = |line: &str| args.runtime.log(line);
     let extractor = match args.features.as_str() {
         "classifier" => {
             let run = args.classifier.as_ref().ok_or_else(|| {
                 Error::bad_input("--features classifier needs --classifier RUN (a `latentlab train classifier` run)")
             })?;
-            let (config, model) = open_classifier_run(run, &device)?;
+            let run = Run::open(run)?;
             Extractor::Classifier {
-                model: Box::new(model),
-                shape: config.classifier.shape,
+                model: Box::new(run.load_classifier(&device)?),
+                shape: run.classifier_config()?.classifier.shape,
             }
         }
         _ => {
@@ -197,15 +183,17 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
             Extractor::Inception(Box::new(InceptionV3::load(&path, &device)?))
         }
     };
-    let run = if is_gan_run(&args.fake) {
-        Some(GenerativeRun::Gan(open_gan_config(&args.fake)?))
-    } else if is_run(&args.fake) && !is_classifier_run(&args.fake) {
-        Some(GenerativeRun::Latent(RunFolder::open(&args.fake)?))
-    } else {
-        None
+    // A run's model is sampled; anything else is a folder of image files.
+    let run = match Run::is_run(&args.fake) {
+        true => Some(Run::open(&args.fake)?),
+        false => None,
+    };
+    let model = match &run {
+        Some(run) => Some(run.load_generative(&device)?),
+        None => None,
     };
     let (real, real_source) = real_images(args, run.as_ref())?;
-    let (fake, fake_source) = fake_images(args, run.as_ref(), &device)?;
+    let (fake, fake_source) = fake_images(args, model.as_deref(), &device)?;
     if let Some(dir) = &args.save_images {
         save_image_files(&real, &dir.join("real"))?;
         save_image_files(&fake, &dir.join("fake"))?;
@@ -231,7 +219,7 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
     {
         Some(Ok(features)) if features.n == real.len() => (features, true),
         _ => {
-            let features = extractor.extract(&real, &device, "real images", args.quiet)?;
+            let features = extractor.extract(&real, &device, "real images", args.runtime.quiet)?;
             if let Some(path) = &cache {
                 // A cache that cannot be written only costs time next run.
                 if let Err(e) = features.save(path) {
@@ -243,7 +231,8 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
     };
     let seconds_real = started.elapsed().as_secs_f64();
     let started = Instant::now();
-    let fake_features = extractor.extract(&fake, &device, "generated images", args.quiet)?;
+    let fake_features =
+        extractor.extract(&fake, &device, "generated images", args.runtime.quiet)?;
     let seconds_fake = started.elapsed().as_secs_f64();
     if let Some(dir) = &args.save_features {
         real_features.save(&dir.join("real.safetensors"))?;
@@ -260,7 +249,7 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
         &fake_features,
         args.kid_subsets,
         args.kid_subset_size,
-        args.seed,
+        args.runtime.seed,
     )?;
     let pr = precision_recall(&real_features, &fake_features, args.k)?;
     let is_inception = matches!(extractor, Extractor::Inception(_));
@@ -287,21 +276,14 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
         real_features_cached: cached,
         class_accuracy: None,
     };
-    let classes = match &run {
-        Some(GenerativeRun::Gan(config)) => config.gan.num_classes,
-        Some(GenerativeRun::Latent(folder)) => match &folder.config.model {
-            crate::models::LatentModelConfig::Vae(vae) => vae.num_classes.unwrap_or(0),
-            _ => 0,
-        },
-        None => 0,
-    };
+    let classes = model.as_ref().map_or(0, |m| m.num_classes());
     if let Some(classifier) = &args.classifier
         && classes > 0
     {
         metrics.class_accuracy = Some(class_accuracy(classifier, &fake, classes, &device)?);
     }
     let out = args.out.clone().or_else(|| {
-        is_run(&args.fake).then(|| {
+        run.is_some().then(|| {
             args.fake
                 .join(format!("eval_samples_{}.json", metrics.features))
         })
@@ -314,7 +296,7 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
     } else {
         "classifier-feature FD (not FID)"
     };
-    crate::train::progress::say(&format!(
+    crate::ui::say(&format!(
         "{name} {distance:.3}  KID {:.5} ± {:.5}  precision {:.3}  recall {:.3}  ({} real vs {} generated){}",
         metrics.kid.mean,
         metrics.kid.std,
@@ -326,7 +308,7 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
             .unwrap_or_default()
     ));
     if let Some(accuracy) = &metrics.class_accuracy {
-        crate::train::progress::say(&format!(
+        crate::ui::say(&format!(
             "class accuracy of the samples under {}: {:.2} % (per class: {})",
             accuracy.classifier,
             100.0 * accuracy.overall,
@@ -339,10 +321,6 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
         ));
     }
     Ok(metrics)
-}
-
-fn is_run(path: &Path) -> bool {
-    path.join("config.json").is_file()
 }
 
 fn has_image_files(dir: &Path) -> bool {
@@ -361,21 +339,6 @@ fn balanced_labels(n: usize, classes: usize) -> Vec<u8> {
     (0..n).map(|i| (i % classes.max(1)) as u8).collect()
 }
 
-/// A run whose model generates images.
-enum GenerativeRun {
-    Latent(RunFolder),
-    Gan(GanRunConfig),
-}
-
-impl GenerativeRun {
-    fn load_data(&self) -> Result<crate::data::Dataset> {
-        match self {
-            GenerativeRun::Latent(folder) => folder.load_data(),
-            GenerativeRun::Gan(config) => config.data_args.load(),
-        }
-    }
-}
-
 /// Images in [0, 1] `[n, c, h, w]` as bytes, quantized as a PNG of them would be, so a folder of
 /// saved samples scores the same.
 fn quantize(images: Tensor<4>) -> Result<Vec<u8>> {
@@ -389,7 +352,7 @@ fn quantize(images: Tensor<4>) -> Result<Vec<u8>> {
         .collect())
 }
 
-fn real_images(args: &EvalSamplesArgs, run: Option<&GenerativeRun>) -> Result<(Split, String)> {
+fn real_images(args: &EvalSamplesArgs, run: Option<&Run>) -> Result<(Split, String)> {
     if let Some(path) = args
         .real
         .as_deref()
@@ -422,7 +385,7 @@ fn real_images(args: &EvalSamplesArgs, run: Option<&GenerativeRun>) -> Result<(S
 
 fn fake_images(
     args: &EvalSamplesArgs,
-    run: Option<&GenerativeRun>,
+    model: Option<&dyn Generative>,
     device: &Device,
 ) -> Result<(Split, String)> {
     let path = &args.fake;
@@ -432,74 +395,37 @@ fn fake_images(
             path.display()
         )));
     }
-    if is_classifier_run(path) {
-        return Err(Error::bad_input(format!(
-            "{}: a classifier run generates nothing; pass a generative model's run or a folder of images",
-            path.display()
-        )));
-    }
+    let Some(model) = model else {
+        let split = load_image_files(path)?;
+        return Ok((
+            limit_split(&split, Some(args.n)),
+            path.display().to_string(),
+        ));
+    };
     const CHUNK: usize = 500;
-    match run {
-        None => {
-            let split = load_image_files(path)?;
-            Ok((
-                limit_split(&split, Some(args.n)),
-                path.display().to_string(),
-            ))
-        }
-        Some(GenerativeRun::Latent(folder)) => {
-            let model = folder.load_model(device)?;
-            let config = &folder.config.model;
-            let shape = config.shape();
-            let z = prior_noise(args.n, config.latent(), args.seed, device); // [n, latent]
-            let labels = balanced_labels(args.n, model.num_classes());
-            let mut pixels = Vec::with_capacity(args.n * shape.len());
-            for start in (0..args.n).step_by(CHUNK) {
-                let rows = CHUNK.min(args.n - start);
-                let y = (model.num_classes() > 0)
-                    .then(|| label_tensor(&labels[start..start + rows], device));
-                let images = model.decode_mean(z.clone().narrow(0, start, rows), y); // [rows, c, h, w] in [0, 1]
-                pixels.extend(quantize(images)?);
-            }
-            Ok((
-                Split::new(shape, pixels, labels),
-                format!(
-                    "{} samples of {} ({})",
-                    args.n,
-                    path.display(),
-                    config.kind()
-                ),
-            ))
-        }
-        Some(GenerativeRun::Gan(_)) => {
-            let (config, gan) = open_gan_run(path, device)?;
-            let gan_config = &config.gan;
-            let shape = gan_config.shape;
-            let z = prior_noise(args.n, gan_config.latent, args.seed, device); // [n, latent]
-            let labels = balanced_labels(args.n, gan_config.num_classes);
-            let mut pixels = Vec::with_capacity(args.n * shape.len());
-            for start in (0..args.n).step_by(CHUNK) {
-                let rows = CHUNK.min(args.n - start);
-                let y = gan_config
-                    .conditional()
-                    .then(|| label_tensor(&labels[start..start + rows], device));
-                let images = to_unit(gan.generator.forward(z.clone().narrow(0, start, rows), y)); // [rows, c, h, w]
-                pixels.extend(quantize(images)?);
-            }
-            Ok((
-                Split::new(shape, pixels, labels),
-                format!(
-                    "{} samples of {} (gan, {} G{})",
-                    args.n,
-                    path.display(),
-                    gan_config.generator,
-                    if gan_config.conditional() {
-                        ", every class equally"
-                    } else {
-                        ""
-                    }
-                ),
-            ))
-        }
+    let shape = model.image_shape();
+    let classes = model.num_classes();
+    let z = prior_noise(args.n, model.latent(), args.runtime.seed, device); // [n, latent]
+    let labels = balanced_labels(args.n, classes);
+    let mut pixels = Vec::with_capacity(args.n * shape.len());
+    for start in (0..args.n).step_by(CHUNK) {
+        let rows = CHUNK.min(args.n - start);
+        let y = (classes > 0).then(|| label_tensor(&labels[start..start + rows], device));
+        let images = model.generate(z.clone().narrow(0, start, rows), y); // [rows, c, h, w] in [0, 1]
+        pixels.extend(quantize(images)?);
     }
+    Ok((
+        Split::new(shape, pixels, labels),
+        format!(
+            "{} samples of {} ({}{})",
+            args.n,
+            path.display(),
+            model.describe(),
+            if classes > 0 {
+                ", every class equally"
+            } else {
+                ""
+            }
+        ),
+    ))
 }

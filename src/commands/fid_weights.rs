@@ -45,11 +45,11 @@ pub fn run(args: &FidWeightsArgs) -> Result<PathBuf> {
     };
     let log = |line: &str| {
         if !args.quiet {
-            crate::train::progress::log(line);
+            crate::ui::log(line);
         }
     };
     if out.is_file() && !args.force {
-        crate::train::progress::say(&format!(
+        crate::ui::say(&format!(
             "Inception weights already at {} (--force converts again)",
             out.display()
         ));
@@ -71,7 +71,7 @@ pub fn run(args: &FidWeightsArgs) -> Result<PathBuf> {
         let _ = std::fs::remove_dir_all(&download_dir);
     }
     result?;
-    crate::train::progress::say(&format!("Inception weights for FID: {}", out.display()));
+    crate::ui::say(&format!("Inception weights for FID: {}", out.display()));
     Ok(out)
 }
 

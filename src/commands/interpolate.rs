@@ -10,10 +10,10 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use crate::commands::run_folder::RunArgs;
-use crate::commands::train::prior_noise;
+use crate::commands::run_args::RunArgs;
 use crate::data::{BatchConfig, Batches, PixelScale};
 use crate::error::{Error, Result};
+use crate::sample::prior_noise;
 use crate::train::latent::save_grid_with_columns;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -54,17 +54,17 @@ pub fn run(args: &InterpolateArgs) -> Result<Vec<PathBuf>> {
         ));
     }
     let (folder, model, device) = args.run.open()?;
-    crate::commands::run_folder::unconditional_only(&model, &args.run.run, "interpolate")?;
+    crate::commands::run_args::unconditional_only(&model, &args.run.run, "interpolate")?;
     let dataset = folder.load_data()?;
     let shape = dataset.shape();
-    let latent = folder.config.model.latent();
+    let latent = folder.latent_config()?.model.latent();
     let out_dir = args.out.clone().unwrap_or_else(|| args.run.run.clone());
     let ts: Vec<f32> = (0..args.steps)
         .map(|i| i as f32 / (args.steps - 1) as f32)
         .collect();
 
     // Pairs of test images from different classes, chosen with the seed.
-    let mut rng = StdRng::seed_from_u64(args.run.seed);
+    let mut rng = StdRng::seed_from_u64(args.run.runtime.seed);
     let mut indices: Vec<usize> = (0..dataset.test.len()).collect();
     indices.shuffle(&mut rng);
     let mut pairs = Vec::new();
@@ -130,10 +130,15 @@ pub fn run(args: &InterpolateArgs) -> Result<Vec<PathBuf>> {
     save_grid_with_columns(Tensor::cat(rows, 0), shape, args.steps + 2, &test_path)?;
 
     // Great circles between prior draws.
-    let ends: Vec<f32> = prior_noise(2 * args.pairs, latent, args.run.seed ^ 0x5EED, &device)
-        .into_data()
-        .iter::<f32>()
-        .collect();
+    let ends: Vec<f32> = prior_noise(
+        2 * args.pairs,
+        latent,
+        args.run.runtime.seed ^ 0x5EED,
+        &device,
+    )
+    .into_data()
+    .iter::<f32>()
+    .collect();
     let mut prior_codes = Vec::new();
     for p in 0..args.pairs {
         let (za, zb) = (
@@ -151,7 +156,7 @@ pub fn run(args: &InterpolateArgs) -> Result<Vec<PathBuf>> {
         args.steps,
         &prior_path,
     )?;
-    crate::train::progress::say(&format!(
+    crate::ui::say(&format!(
         "interpolations: {} (test pairs, originals at the ends), {} (slerp between prior draws)",
         test_path.display(),
         prior_path.display()

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use burn::prelude::*;
 
-use crate::commands::run_folder::RunArgs;
+use crate::commands::run_args::RunArgs;
 use crate::data::{BatchConfig, Batches, PixelScale};
 use crate::error::{Error, Result};
 use crate::pca::{Components, Pca, PcaConfig, Solver};
@@ -52,16 +52,16 @@ pub fn run(args: &LatentMapArgs) -> Result<LatentStats> {
         ));
     }
     let (folder, model, device) = args.run.open()?;
-    crate::commands::run_folder::unconditional_only(&model, &args.run.run, "latent-map")?;
+    crate::commands::run_args::unconditional_only(&model, &args.run.run, "latent-map")?;
     let dataset = folder.load_data()?;
-    let config = &folder.config.model;
+    let config = &folder.latent_config()?.model;
     let latent = config.latent();
     let out_dir = args.out.clone().unwrap_or_else(|| args.run.run.clone());
 
     let mut codes = Vec::new();
     let mut labels = Vec::new();
     let n = args.n.min(dataset.test.len());
-    let split = crate::train::trainer::limit_split(&dataset.test, Some(n));
+    let split = crate::data::limit_split(&dataset.test, Some(n));
     let config_batches = BatchConfig {
         batch_size: 1000,
         shuffle_seed: None,
@@ -178,7 +178,7 @@ pub fn run(args: &LatentMapArgs) -> Result<LatentStats> {
         plotted_variance,
     };
     crate::fsutil::write_json(&out_dir.join("latent_map.json"), &stats)?;
-    crate::train::progress::say(&format!(
+    crate::ui::say(&format!(
         "latent map of {n} test codes: mean |mean| {:.3}, mean std {:.3} (the prior: 0 and 1); wrote {}",
         stats.mean_abs_mean,
         stats.mean_std,

@@ -5,11 +5,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::commands::{CommonArgs, RunInfo, default_out, spinner};
+use crate::commands::{CommonArgs, default_out};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::fsutil::{check_out_dir, prepare_out_dir, write_json};
 use crate::pca::{Components, Pca, PcaConfig, Solver, components_for_fraction, cumulative};
+use crate::run::RunInfo;
+use crate::ui::spinner;
 use crate::viz::plot::{LineChart, Mark, Series, save_charts};
 use crate::viz::{Colormap, GridOptions, ImageGrid};
 
@@ -60,7 +62,7 @@ pub fn run(args: &PcaArgs) -> Result<PcaMetrics> {
     let solver: Solver = args.solver.parse()?;
     let requested: Components = args.k.parse()?;
     // Checked like every command does, though PCA itself runs on the CPU through faer.
-    common.device_choice()?.device()?;
+    common.runtime.device.device()?;
     if requested == Components::Count(0) {
         return Err(Error::bad_input("--k 0: keep at least one component"));
     }
@@ -89,10 +91,10 @@ pub fn run(args: &PcaArgs) -> Result<PcaMetrics> {
         _ => Components::Count(max_components),
     };
     let mut config = PcaConfig::new(fit_components, solver);
-    config.seed = common.seed;
+    config.seed = common.runtime.seed;
     let bar = spinner(
         &format!("fitting PCA ({solver}) on {n} x {d}"),
-        common.quiet,
+        common.runtime.quiet,
     );
     let started = Instant::now();
     let fitted = Pca::fit_bytes(&dataset.train.pixels, n, 255.0, &config);
@@ -106,7 +108,7 @@ pub fn run(args: &PcaArgs) -> Result<PcaMetrics> {
                 .unwrap_or(fitted.n_components())
         }
     };
-    common.log(&format!(
+    common.runtime.log(&format!(
         "fit {} components in {fit_seconds:.2} s",
         fitted.n_components()
     ));
@@ -161,7 +163,7 @@ pub fn run(args: &PcaArgs) -> Result<PcaMetrics> {
     write_json(
         &out.join("config.json"),
         &Config {
-            run: RunInfo::new("pca", &dataset, common),
+            run: common.run_info("pca", &dataset),
             model: "pca",
             solver,
             k,
@@ -175,11 +177,11 @@ pub fn run(args: &PcaArgs) -> Result<PcaMetrics> {
 fn print_summary(m: &PcaMetrics, out: &Path) {
     let pct = |v: f64| format!("{:.1} %", 100.0 * v);
     let count = |c: Option<usize>| c.map_or("more than fitted".to_string(), |c| c.to_string());
-    crate::train::progress::say(&format!(
+    crate::ui::say(&format!(
         "PCA ({}) on {} ({} images, {} pixels) in {:.2} s",
         m.solver, m.dataset, m.n_train, m.dimensions, m.fit_seconds
     ));
-    crate::train::progress::say(&format!(
+    crate::ui::say(&format!(
         "  PC1 explains {}; 90 % of the variance needs {} components, 95 % needs {}",
         pct(m.explained_variance_ratio[0]),
         count(m.components_for_90),
@@ -190,8 +192,8 @@ fn print_summary(m: &PcaMetrics, out: &Path) {
         .iter()
         .map(|(k, v)| format!("k={k}: {v:.5}"))
         .collect();
-    crate::train::progress::say(&format!("  test MSE per pixel: {}", mse.join(", ")));
-    crate::train::progress::say(&format!("  wrote {}", out.display()));
+    crate::ui::say(&format!("  test MSE per pixel: {}", mse.join(", ")));
+    crate::ui::say(&format!("  wrote {}", out.display()));
 }
 
 /// The first 64 components as images, red positive and blue negative.

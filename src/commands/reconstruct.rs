@@ -3,8 +3,9 @@
 
 use std::path::PathBuf;
 
-use crate::commands::run_folder::{RunArgs, label_tensor, test_images};
+use crate::commands::run_args::{RunArgs, test_images};
 use crate::error::{Error, Result};
+use crate::sample::label_tensor;
 use crate::train::latent::{interleave_rows, save_grid};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -41,7 +42,7 @@ pub fn run(args: &ReconstructArgs) -> Result<f64> {
         dataset.shape(),
         &out,
     )?;
-    crate::train::progress::say(&format!(
+    crate::ui::say(&format!(
         "reconstructions of {} test images (rows: originals, then reconstructions), mse {mse:.5} per pixel: {}",
         args.n.min(dataset.test.len()),
         out.display()

@@ -1,15 +1,16 @@
 //! `latentlab sample RUN`: decode draws from the prior N(0, I). A VAE was trained to make these
 //! look like data; an autoencoder was not, and its samples show it. A GAN's generator maps the
-//! same kind of noise to images; a conditional GAN's samples are of `--class N`, or one row per
+//! same kind of noise to images; a conditional model's samples are of `--class N`, or one row per
 //! class.
 
 use std::path::PathBuf;
 
-use crate::commands::run_folder::RunArgs;
-use crate::commands::train::prior_noise;
-use crate::commands::train_gan::{is_gan_run, open_gan_run};
+use burn::prelude::*;
+
+use crate::commands::run_args::RunArgs;
 use crate::error::{Error, Result};
-use crate::train::gan::to_unit;
+use crate::run::Run;
+use crate::sample::prior_noise;
 use crate::train::latent::{save_class_grid, save_grid};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -32,12 +33,12 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
     if args.n == 0 {
         return Err(Error::bad_input("--n must be at least 1"));
     }
-    if is_gan_run(&args.run.run) {
-        return sample_gan(args);
-    }
-    let (folder, model, device) = args.run.open()?;
-    let config = &folder.config.model;
-    let z = prior_noise(args.n, config.latent(), args.run.seed, &device); // [n, latent]
+    let device = args.run.runtime.device.device()?;
+    let run = Run::open(&args.run.run)?;
+    let model = run.load_generative(&device)?;
+    device.seed(args.run.runtime.seed);
+    let shape = model.image_shape();
+    let z = prior_noise(args.n, model.latent(), args.run.runtime.seed, &device); // [n, latent]
     let out = args.run.out_path(&args.out, "samples.png");
     let classes = model.num_classes();
     let what = match (&args.class, classes) {
@@ -48,31 +49,35 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
             )));
         }
         (Some(class), classes) => {
-            let index = class_index(class, &folder.load_data()?.class_names, classes)?;
-            let labels =
-                burn::Tensor::<1, burn::tensor::Int>::full([args.n], index as i64, &device);
-            save_grid(model.decode_mean(z, Some(labels)), config.shape(), &out)?;
-            format!("{} samples of class {index}", args.n)
+            let names = run.class_names()?;
+            let index = class_index(class, &names, classes)?;
+            let labels = Tensor::<1, Int>::full([args.n], index as i64, &device);
+            save_grid(model.generate(z, Some(labels)), shape, &out)?;
+            let name = names
+                .get(index)
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default();
+            format!("{} samples of class {index}{name}", args.n)
         }
         (None, 0) => {
-            save_grid(model.decode_mean(z, None), config.shape(), &out)?; // [n, c, h, w]
+            save_grid(model.generate(z, None), shape, &out)?; // [n, c, h, w]
             format!("{} samples", args.n)
         }
         (None, classes) => {
             let columns = args.n.min(16);
             save_class_grid(
-                |z, y| model.decode_mean(z, Some(y)),
+                |z, y| model.generate(z, Some(y)),
                 z.narrow(0, 0, columns),
                 classes,
-                config.shape(),
+                shape,
                 &out,
             )?;
             format!("{columns} samples of each of {classes} classes, one row per class")
         }
     };
-    crate::train::progress::say(&format!(
-        "{what} from N(0, I) through the {} decoder: {}",
-        config.kind(),
+    crate::ui::say(&format!(
+        "{what} from N(0, I) through the {}: {}",
+        model.describe(),
         out.display()
     ));
     Ok(out)
@@ -92,62 +97,4 @@ fn class_index(class: &str, names: &[String], classes: usize) -> Result<usize> {
             names.join(", ")
         ))),
     }
-}
-
-fn sample_gan(args: &SampleArgs) -> Result<PathBuf> {
-    use burn::prelude::*;
-    let device = args
-        .run
-        .device
-        .parse::<crate::device::DeviceChoice>()?
-        .device()?;
-    let (config, gan) = open_gan_run(&args.run.run, &device)?;
-    let gan_config = &config.gan;
-    let out = args.run.out_path(&args.out, "samples.png");
-    let z = prior_noise(args.n, gan_config.latent, args.run.seed, &device); // [n, latent]
-    let what = match (&args.class, gan_config.conditional()) {
-        (Some(_), false) => {
-            return Err(Error::bad_input(format!(
-                "--class: {} is an unconditional GAN (train with --conditional)",
-                args.run.run.display()
-            )));
-        }
-        (Some(class), true) => {
-            let index = class_index(class, &config.class_names, gan_config.num_classes)?;
-            let labels = Tensor::<1, Int>::full([args.n], index as i64, &device);
-            let images = to_unit(gan.generator.forward(z, Some(labels)));
-            save_grid(images, gan_config.shape, &out)?;
-            let name = config
-                .class_names
-                .get(index)
-                .map(|n| format!(" ({n})"))
-                .unwrap_or_default();
-            format!("{} samples of class {index}{name}", args.n)
-        }
-        (None, true) => {
-            let columns = args.n.min(16);
-            save_class_grid(
-                |z, y| to_unit(gan.generator.forward(z, Some(y))),
-                z.narrow(0, 0, columns),
-                gan_config.num_classes,
-                gan_config.shape,
-                &out,
-            )?;
-            format!(
-                "{columns} samples of each of {} classes, one row per class",
-                gan_config.num_classes
-            )
-        }
-        (None, false) => {
-            let images = to_unit(gan.generator.forward(z, None));
-            save_grid(images, gan_config.shape, &out)?;
-            format!("{} samples", args.n)
-        }
-    };
-    crate::train::progress::say(&format!(
-        "{what} from the {} generator: {}",
-        gan_config.generator,
-        out.display()
-    ));
-    Ok(out)
 }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::commands::default_out;
+use crate::commands::{DeviceArgs, default_out};
 use crate::error::Result;
 use crate::tour::{Budget, FidFeatures, Summary, TourOptions};
 
@@ -26,26 +26,23 @@ pub struct TourArgs {
     /// Redo every stage, even those an earlier run of the same tour finished.
     #[arg(long)]
     pub force: bool,
-    /// Seed for every stage.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Where tensors live: cpu (Flex), vulkan, wgpu or cuda (cargo features of those names).
-    #[arg(long, default_value = "cpu", value_parser = ["cpu", "vulkan", "wgpu", "cuda"])]
-    pub device: String,
-    /// No progress bars or log lines.
-    #[arg(long, short)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub runtime: DeviceArgs,
 }
 
-pub fn run(args: &TourArgs) -> Result<Summary> {
-    crate::tour::run(&TourOptions {
-        budget: args.budget,
-        data: args.data.clone(),
-        out: args.out.clone(),
-        device: args.device.clone(),
-        seed: args.seed,
-        fid: args.fid,
-        force: args.force,
-        quiet: args.quiet,
-    })
+/// Runs the tour; `run_command` runs each stage's command line (the CLI's dispatcher).
+pub fn run(args: &TourArgs, run_command: crate::tour::CommandRunner) -> Result<Summary> {
+    crate::tour::run(
+        &TourOptions {
+            budget: args.budget,
+            data: args.data.clone(),
+            out: args.out.clone(),
+            device: args.runtime.device.to_string(),
+            seed: args.runtime.seed,
+            fid: args.fid,
+            force: args.force,
+            quiet: args.runtime.quiet,
+        },
+        run_command,
+    )
 }

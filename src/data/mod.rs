@@ -152,3 +152,18 @@ impl Split {
         crate::pca::bytes_to_matrix(&self.pixels, self.len(), 255.0)
     }
 }
+
+/// A split limited to its first `n` images (smoke runs, quick looks).
+pub fn limit_split(split: &Split, n: Option<usize>) -> Split {
+    match n {
+        Some(n) if n < split.len() => {
+            let shape = split.shape;
+            Split::new(
+                shape,
+                split.pixels[..n * shape.len()].to_vec(),
+                split.labels[..n].to_vec(),
+            )
+        }
+        _ => split.clone(),
+    }
+}

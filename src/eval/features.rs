@@ -95,7 +95,7 @@ impl Extractor {
         quiet: bool,
     ) -> Result<Features> {
         let n = images.len();
-        let bar = crate::train::progress::new_bar(Some(n as u64), quiet);
+        let bar = crate::ui::new_bar(Some(n as u64), quiet);
         bar.set_style(
             ProgressStyle::with_template("{prefix} [{bar:25}] {pos}/{len} {per_sec} eta {eta}")
                 .expect("static template")

@@ -5,3 +5,4 @@ pub mod features;
 pub mod fid;
 pub mod kid;
 pub mod precision_recall;
+pub mod predict;

@@ -22,24 +22,13 @@ use crate::models::likelihood::{Likelihood, ReconstructionHead};
 use crate::ops::{Activation, FastConv};
 
 /// Fully connected or convolutional bodies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Arch {
     Mlp,
     Conv,
-}
-
-impl std::str::FromStr for Arch {
-    type Err = Error;
-    fn from_str(s: &str) -> crate::Result<Self> {
-        match s {
-            "mlp" => Ok(Arch::Mlp),
-            "conv" => Ok(Arch::Conv),
-            other => Err(Error::bad_input(format!(
-                "unknown architecture '{other}' (expected mlp or conv)"
-            ))),
-        }
-    }
 }
 
 /// The encoder and decoder bodies, shared by the autoencoder and the VAE.

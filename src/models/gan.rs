@@ -28,7 +28,9 @@ use crate::models::mlp_gan::{MlpDiscriminator, MlpGenerator};
 use crate::models::patchgan::PatchDiscriminator;
 
 /// What the generator minimizes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum GeneratorLoss {
     /// log(1 - D(G(z))), the minimax game as written.
@@ -37,27 +39,18 @@ pub enum GeneratorLoss {
     NonSaturating,
 }
 
-impl std::str::FromStr for GeneratorLoss {
-    type Err = Error;
-    fn from_str(s: &str) -> crate::Result<Self> {
-        match s {
-            "minimax" => Ok(Self::Minimax),
-            "non-saturating" => Ok(Self::NonSaturating),
-            other => Err(Error::bad_input(format!(
-                "--g-loss {other}: expected minimax or non-saturating"
-            ))),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum GeneratorArch {
     Mlp,
     Dcgan,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum DiscriminatorArch {
     Mlp,

@@ -5,9 +5,9 @@
 use burn::Tensor;
 use burn::tensor::TensorData;
 
-use crate::commands::run_folder::RunFolder;
 use crate::error::Result;
 use crate::pca::{Pca, bytes_to_matrix};
+use crate::run::Run;
 use crate::tour::{Summary, TourOptions};
 use crate::viz::ImageGrid;
 
@@ -22,8 +22,8 @@ pub fn draw(options: &TourOptions, summary: &Summary) -> Result<()> {
         .parse::<crate::device::DeviceChoice>()?
         .device()?;
 
-    let ae = RunFolder::open(&out.join("ae"))?;
-    let vae = RunFolder::open(&out.join("vae"))?;
+    let ae = Run::open(&out.join("ae"))?;
+    let vae = Run::open(&out.join("vae"))?;
     let dataset = ae.load_data()?;
     let test = &dataset.test;
     // The test images PCA's own figure shows.
@@ -55,8 +55,8 @@ pub fn draw(options: &TourOptions, summary: &Summary) -> Result<()> {
         ),
         &device,
     );
-    let through = |run: &RunFolder| -> Result<Vec<f32>> {
-        let model = run.load_model(&device)?;
+    let through = |run: &Run| -> Result<Vec<f32>> {
+        let model = run.load_latent(&device)?;
         let z = model.encode_mean(images.clone(), None); // [n, latent]
         let recon = model.decode_mean(z, None); // [n, c, h, w]
         Ok(recon.into_data().iter::<f32>().collect())

@@ -8,17 +8,17 @@
 
 pub mod figures;
 pub mod plan;
+pub mod report;
 pub mod summary;
 
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use clap::Parser;
 use indicatif::{MultiProgress, ProgressStyle};
 
 use crate::error::{Error, Result};
 use crate::fsutil::write_json;
-use crate::train::progress;
+use crate::ui;
 
 pub use plan::{Budget, FidFeatures, TourOptions, plan};
 pub use summary::Summary;
@@ -110,23 +110,13 @@ fn finished(out: &Path, stage: &Stage) -> Option<StageMarker> {
     inputs_older.then_some(marker)
 }
 
-/// Runs one `latentlab` command line in this process.
-fn run_command(args: &[String], quiet: bool) -> Result<()> {
-    let argv = std::iter::once("latentlab".to_string())
-        .chain(args.iter().cloned())
-        .chain(quiet.then(|| "--quiet".to_string()));
-    let cli = crate::cli::Cli::try_parse_from(argv).map_err(|e| {
-        Error::Internal(format!(
-            "the tour built a bad command line ({}): {}",
-            args.join(" "),
-            crate::cli::one_line_usage_error(&e)
-        ))
-    })?;
-    crate::cli::run(cli)
-}
+/// Runs one `latentlab` command line (the words after `latentlab`) in this process. The CLI
+/// hands it in, so the tour needs no knowledge of how command lines are parsed.
+pub type CommandRunner<'a> = &'a dyn Fn(&[String]) -> Result<()>;
 
-/// Runs (or skips) every stage, then writes `summary.json` and `report.html`.
-pub fn run(options: &TourOptions) -> Result<Summary> {
+/// Runs (or skips) every stage with `run_command`, then writes `summary.json` and
+/// `report.html`.
+pub fn run(options: &TourOptions, run_command: CommandRunner) -> Result<Summary> {
     let stages = plan(options)?;
     let markers = options.out.join(".tour");
     std::fs::create_dir_all(&markers).map_err(|e| Error::io(&markers, e))?;
@@ -141,20 +131,20 @@ pub fn run(options: &TourOptions) -> Result<Summary> {
             .expect("static template")
             .progress_chars("=> "),
     );
-    progress::install(multi);
-    let result = run_stages(options, &stages, &tour_bar, started);
+    ui::install(multi);
+    let result = run_stages(options, &stages, &tour_bar, started, run_command);
     tour_bar.finish_and_clear();
-    progress::install(None);
+    ui::install(None);
     let outcomes = result?;
 
     let seconds = started.elapsed().as_secs_f64();
     let summary = summary::collect(options, &outcomes, seconds)?;
     figures::draw(options, &summary)?;
     write_json(&options.out.join("summary.json"), &summary)?;
-    crate::viz::report::write(&options.out, &summary)?;
+    report::write(&options.out, &summary)?;
     if !options.quiet {
         let ran = outcomes.iter().filter(|o| o.status == "ran").count();
-        progress::say(&format!(
+        ui::say(&format!(
             "tour ({} budget) done in {:.0} s: {ran} stages ran, {} skipped; report: {}",
             options.budget.name(),
             seconds,
@@ -170,6 +160,7 @@ fn run_stages(
     stages: &[Stage],
     tour_bar: &indicatif::ProgressBar,
     started: Instant,
+    run_command: CommandRunner,
 ) -> Result<Vec<StageOutcome>> {
     let mut outcomes = Vec::new();
     // ETA from this invocation's pace against the estimates of the stages it ran.
@@ -208,14 +199,18 @@ fn run_stages(
             stage.name
         ));
         if !options.quiet {
-            progress::log(&format!(
+            ui::log(&format!(
                 "── tour stage {}/{}: {command}  (elapsed {elapsed}, eta {eta})",
                 i + 1,
                 stages.len()
             ));
         }
         let stage_started = Instant::now();
-        run_command(&stage.args, options.quiet)?;
+        let mut args = stage.args.clone();
+        if options.quiet {
+            args.push("--quiet".into());
+        }
+        run_command(&args)?;
         let seconds = stage_started.elapsed().as_secs_f64();
         estimated_done += stage.estimate_seconds;
         seconds_done += seconds;

@@ -456,32 +456,6 @@ mod tests {
     }
 
     #[test]
-    fn every_stage_parses_as_a_command_line() {
-        use clap::Parser;
-        for budget in [
-            Budget::Smoke,
-            Budget::Quick,
-            Budget::Standard,
-            Budget::Paper,
-        ] {
-            let stages = plan(&options(budget)).unwrap();
-            let mut names: Vec<&str> = stages.iter().map(|s| s.name.as_str()).collect();
-            names.sort_unstable();
-            names.dedup();
-            assert_eq!(names.len(), stages.len(), "stage names are unique");
-            for stage in &stages {
-                let argv = std::iter::once("latentlab".to_string()).chain(stage.args.clone());
-                if let Err(e) = crate::cli::Cli::try_parse_from(argv) {
-                    panic!("{}: {e}", stage.command_line());
-                }
-                for input in &stage.inputs {
-                    assert!(names.contains(&input.as_str()), "{input} is a stage");
-                }
-            }
-        }
-    }
-
-    #[test]
     fn quick_uses_the_embedded_subset_unless_told_otherwise() {
         let stages = plan(&options(Budget::Quick)).unwrap();
         let train_vae = stages.iter().find(|s| s.name == "train-vae").unwrap();

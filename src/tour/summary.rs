@@ -134,7 +134,7 @@ fn trained_row(run: &Path, folder: &str, title: &str) -> Result<ModelRow> {
     let detail = (parts.len() == 2 && parts.iter().any(|(g, _)| g == "generator")).then(|| {
         parts
             .iter()
-            .map(|(g, n)| format!("{g} {}", crate::viz::report::thousands(*n)))
+            .map(|(g, n)| format!("{g} {}", crate::tour::report::thousands(*n)))
             .collect::<Vec<_>>()
             .join(" + ")
     });
@@ -216,7 +216,10 @@ pub fn collect(options: &TourOptions, outcomes: &[StageOutcome], seconds: f64) -
         .last()
         .and_then(|r| r.test.get("accuracy").copied());
 
-    let patchgan = crate::commands::train_gan::open_gan_config(&out.join("gan-patchgan"))?.gan;
+    let patchgan = crate::run::Run::open(&out.join("gan-patchgan"))?
+        .gan_config()?
+        .gan
+        .clone();
     let layers = patchgan.patch_layers();
     let image_side = patchgan.shape.height.min(patchgan.shape.width);
 

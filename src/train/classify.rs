@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::models::classifier::Classifier;
 use crate::models::save_safetensors;
 use crate::train::checkpoint::{model_blobs, restore_model};
-use crate::train::latent::AdamSettings;
+use crate::train::optim::AdamSettings;
 use crate::train::trainer::{DeviceParts, Learner, PassParts, PendingParts};
 
 pub struct ClassifierLearner {
@@ -117,25 +117,6 @@ impl Learner for ClassifierLearner {
     }
 }
 
-/// Predicted classes of every image of a split, in order.
-pub fn predict(model: &Classifier, batches: Batches<'_>) -> Vec<usize> {
-    let mut predictions = Vec::new();
-    for batch in batches {
-        let classes = model.forward(batch.images).argmax(1); // [batch, 1]
-        predictions.extend(classes.into_data().iter::<i64>().map(|c| c as usize));
-    }
-    predictions
-}
-
-/// The confusion matrix: `counts[true class][predicted class]`.
-pub fn confusion(labels: &[u8], predictions: &[usize], classes: usize) -> Vec<Vec<usize>> {
-    let mut counts = vec![vec![0; classes]; classes];
-    for (&truth, &predicted) in labels.iter().zip(predictions) {
-        counts[truth as usize][predicted] += 1;
-    }
-    counts
-}
-
 #[cfg(test)]
 mod tests {
     use burn::prelude::*;
@@ -155,11 +136,5 @@ mod tests {
         let kept = out.chunks(4).filter(|r| r == &[0.0, 1.0, 2.0, 3.0]).count();
         assert_eq!(flipped + kept, 16);
         assert!(flipped > 0 && kept > 0, "{flipped} flipped of 16");
-    }
-
-    #[test]
-    fn confusion_counts_pairs() {
-        let counts = super::confusion(&[0, 0, 1, 2], &[0, 1, 1, 2], 3);
-        assert_eq!(counts, vec![vec![1, 1, 0], vec![0, 1, 0], vec![0, 0, 1]]);
     }
 }

@@ -19,8 +19,10 @@ use crate::models::gan::{
     Discriminator, Gan, GanConfig, Generator, discriminator_loss, generator_loss, mean_probability,
 };
 use crate::models::save_safetensors;
+use crate::sample::to_unit;
 use crate::train::checkpoint::{model_blobs_as, restore_model_as};
-use crate::train::latent::{AdamSettings, save_class_grid, save_grid};
+use crate::train::latent::{save_class_grid, save_grid};
+use crate::train::optim::AdamSettings;
 use crate::train::trainer::{DeviceParts, Learner, Parts, PassParts, PendingParts};
 
 /// Steps in a row that D must win before the run is stopped as failed.
@@ -86,11 +88,6 @@ pub struct GanLearner {
     fixed_noise: Tensor<2>,
     pub counters: GanCounters,
     progress: f64,
-}
-
-/// Images in [-1, 1] mapped to [0, 1] for pictures.
-pub fn to_unit(images: Tensor<4>) -> Tensor<4> {
-    (images + 1.0) / 2.0
 }
 
 impl GanLearner {

@@ -11,44 +11,9 @@ use burn::prelude::*;
 use crate::data::{Batch, Batches, ImageShape, PixelScale};
 use crate::error::Result;
 use crate::models::{LatentModel, save_safetensors};
+use crate::train::optim::AdamSettings;
 use crate::train::trainer::{DeviceParts, Learner, PassParts, PendingParts};
 use crate::viz::grid::{Colormap, GridOptions, ImageGrid};
-
-/// Adam settings. eps is PyTorch's 1e-8, not burn's 1e-5 default, so the recipes compare.
-#[derive(Debug, Clone, Copy)]
-pub struct AdamSettings {
-    pub lr: f64,
-    pub schedule: crate::train::optim::LrSchedule,
-    pub beta_1: f32,
-    pub beta_2: f32,
-    pub epsilon: f32,
-}
-
-impl AdamSettings {
-    pub fn pytorch(lr: f64) -> Self {
-        Self {
-            lr,
-            schedule: crate::train::optim::LrSchedule::Constant,
-            beta_1: 0.9,
-            beta_2: 0.999,
-            epsilon: 1e-8,
-        }
-    }
-
-    /// The learning rate at `progress` ∈ [0, 1] of the run.
-    pub fn lr_at(&self, progress: f64) -> f64 {
-        self.lr * self.schedule.factor(progress)
-    }
-
-    pub fn init(&self) -> ModuleOptimizer {
-        crate::train::optim::FusedAdam {
-            beta_1: self.beta_1,
-            beta_2: self.beta_2,
-            epsilon: self.epsilon,
-        }
-        .init()
-    }
-}
 
 /// Trains an autoencoder or a VAE.
 pub struct LatentLearner {

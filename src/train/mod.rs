@@ -1,6 +1,6 @@
 //! The shared trainer: one loop for every model ([`trainer`]), crash-safe checkpoints
 //! ([`checkpoint`]), `metrics.jsonl` and `loss.png` ([`metrics`]), the progress bar
-//! ([`progress`]). A model family plugs in through [`trainer::Learner`]; [`latent`] is the
+//! ([`crate::ui`]). A model family plugs in through [`trainer::Learner`]; [`latent`] is the
 //! autoencoder's and the VAE's.
 
 pub mod checkpoint;
@@ -9,7 +9,6 @@ pub mod gan;
 pub mod latent;
 pub mod metrics;
 pub mod optim;
-pub mod progress;
 pub mod trainer;
 
 pub use trainer::{Learner, Outcome, TrainOptions, resume, train};

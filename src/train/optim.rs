@@ -148,6 +148,42 @@ impl Optimizer for FusedAdamOptimizer {
     }
 }
 
+/// Adam settings. eps is PyTorch's 1e-8, not burn's 1e-5 default, so the recipes compare.
+#[derive(Debug, Clone, Copy)]
+pub struct AdamSettings {
+    pub lr: f64,
+    pub schedule: LrSchedule,
+    pub beta_1: f32,
+    pub beta_2: f32,
+    pub epsilon: f32,
+}
+
+impl AdamSettings {
+    pub fn pytorch(lr: f64) -> Self {
+        Self {
+            lr,
+            schedule: LrSchedule::Constant,
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-8,
+        }
+    }
+
+    /// The learning rate at `progress` ∈ [0, 1] of the run.
+    pub fn lr_at(&self, progress: f64) -> f64 {
+        self.lr * self.schedule.factor(progress)
+    }
+
+    pub fn init(&self) -> ModuleOptimizer {
+        FusedAdam {
+            beta_1: self.beta_1,
+            beta_2: self.beta_2,
+            epsilon: self.epsilon,
+        }
+        .init()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,11 +10,11 @@ use std::time::Instant;
 
 use burn::tensor::{Device, Tensor};
 
-use crate::data::{Batch, BatchConfig, Batches, Dataset, PixelScale, Split};
+use crate::data::{Batch, BatchConfig, Batches, Dataset, PixelScale};
 use crate::error::{Error, Result};
 use crate::train::checkpoint::{self, RngState, TrainState};
 use crate::train::metrics::{self, EpochRow, StepRow};
-use crate::train::progress::EpochBar;
+use crate::ui::EpochBar;
 
 /// Named loss parts of a step or of a pass, batch means per image.
 pub type Parts = Vec<(&'static str, f64)>;
@@ -196,7 +196,7 @@ pub fn train(
             if console_is_terminal() {
                 bar.println(line);
             } else {
-                crate::train::progress::log(line);
+                crate::ui::log(line);
             }
         }
     };
@@ -478,25 +478,10 @@ impl PassMeans {
     }
 }
 
-/// A split limited to its first `n` images (smoke runs, quick looks).
-pub fn limit_split(split: &Split, n: Option<usize>) -> Split {
-    match n {
-        Some(n) if n < split.len() => {
-            let shape = split.shape;
-            Split::new(
-                shape,
-                split.pixels[..n * shape.len()].to_vec(),
-                split.labels[..n].to_vec(),
-            )
-        }
-        _ => split.clone(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::ImageShape;
+    use crate::data::{ImageShape, Split};
 
     /// Counts its steps and reports a loss that turns NaN, or a failure, at a chosen step; its
     /// loss is the step's number.

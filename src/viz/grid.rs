@@ -5,8 +5,8 @@ use std::path::Path;
 use image::{Rgb, RgbImage};
 
 use crate::data::ImageShape;
-use crate::error::{Error, Result};
-use crate::fsutil::write_atomic;
+use crate::error::Result;
+use crate::viz::png::save_png;
 
 /// How values become colours.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -131,18 +131,6 @@ impl ImageGrid {
     pub fn save(&self, path: &Path, colormap: Colormap, options: &GridOptions) -> Result<()> {
         save_png(&self.render(colormap, options), path)
     }
-}
-
-/// Writes any RGB image as PNG, atomically.
-pub fn save_png(image: &RgbImage, path: &Path) -> Result<()> {
-    let mut bytes = Vec::new();
-    image
-        .write_to(
-            &mut std::io::Cursor::new(&mut bytes),
-            image::ImageFormat::Png,
-        )
-        .map_err(|e| Error::Internal(format!("encoding {}: {e}", path.display())))?;
-    write_atomic(path, &bytes)
 }
 
 fn to_byte(unit: f32) -> u8 {

@@ -1,9 +1,9 @@
-//! Pictures: image grids as PNG, charts through plotters, and the tour's HTML report.
+//! Pictures: image grids, charts through plotters, latent maps and confusion matrices, as PNG.
 
 pub mod confusion;
 pub mod grid;
 pub mod plot;
-pub mod report;
+pub mod png;
 pub mod scatter;
 
 pub use grid::{Colormap, GridOptions, ImageGrid};

@@ -6,8 +6,8 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::viz::grid::save_png;
 use crate::viz::plot::{plot_error, register_font};
+use crate::viz::png::save_png;
 
 /// Matplotlib's tab10: ten classes stay distinguishable.
 const TAB10: [RGBColor; 10] = [

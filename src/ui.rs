@@ -1,4 +1,4 @@
-//! Progress bars and log lines. The training bar shows epoch, step, loss parts, images/s and ETA.
+//! What the user sees while a command works: progress bars, spinners and log lines. The training bar shows epoch, step, loss parts, images/s and ETA.
 //!
 //! A command that runs other commands (the tour) installs a [`MultiProgress`] with [`install`]:
 //! every bar made by [`new_bar`] then stacks under its own, and [`log`] / [`say`] print above the
@@ -35,6 +35,16 @@ pub fn new_bar(len: Option<u64>, quiet: bool) -> ProgressBar {
         Some(multi) => multi.add(bar),
         None => bar,
     }
+}
+
+/// A spinner for a step with no countable progress; hidden with `--quiet` or off a terminal.
+pub fn spinner(message: &str, quiet: bool) -> ProgressBar {
+    let bar = new_bar(None, quiet).with_message(message.to_string());
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("static template"),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
 }
 
 /// A log line on stderr that does not tear the bars.

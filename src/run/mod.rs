@@ -1,0 +1,499 @@
+//! The run folder as a type: the contract between `train` and every command that reads a run.
+//!
+//! ```text
+//! runs/<name>/
+//!   config.json        RunConfig: {"kind": "ae"|"vae"|"gan"|"classifier", run, data_args, …, training}
+//!   metrics.jsonl      one row per epoch (GANs add per-step rows)
+//!   checkpoint/        the latest complete checkpoint: weights, optimizer state, RNG
+//!   model.safetensors  final weights, PyTorch's names
+//! ```
+//!
+//! [`Run::open`] reads a folder and says what it holds, so a command asks "is it a GAN?" with a
+//! `match`, not by trying to parse the file as each kind. Folders written before `kind` existed
+//! still open: [`RunConfig::from_json`] recognises them by the field that held the model.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+
+use crate::data::folder::FolderOptions;
+use crate::data::{DataSpec, Dataset, ImageShape, limit_split, load_dataset};
+use crate::error::{Error, Result};
+use crate::models::classifier::{Classifier, ClassifierConfig};
+use crate::models::gan::{Gan, GanConfig};
+use crate::models::{LatentModel, LatentModelConfig, ModelKind, load_safetensors, load_weights};
+use crate::sample::{Generative, Trained};
+use crate::train::optim::{AdamSettings, LrSchedule};
+
+/// `config.json` fields every run folder has.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RunInfo {
+    pub command: String,
+    pub dataset: DatasetInfo,
+    pub seed: u64,
+    pub device: String,
+    pub latentlab_version: String,
+}
+
+impl RunInfo {
+    pub fn new(command: &str, dataset: &Dataset, seed: u64, device: &str) -> Self {
+        Self {
+            command: command.into(),
+            dataset: DatasetInfo::of(dataset),
+            seed,
+            device: device.into(),
+            latentlab_version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+}
+
+/// What a run was trained on.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct DatasetInfo {
+    pub name: String,
+    pub source: String,
+    pub train: usize,
+    pub test: usize,
+    pub shape: ImageShape,
+}
+
+impl DatasetInfo {
+    pub fn of(dataset: &Dataset) -> Self {
+        Self {
+            name: dataset.name.clone(),
+            source: dataset.source.clone(),
+            train: dataset.train.len(),
+            test: dataset.test.len(),
+            shape: dataset.shape(),
+        }
+    }
+}
+
+/// How the data were chosen, so a run's commands load the same data again.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct DataArgs {
+    pub data: Option<String>,
+    pub image_size: u32,
+    pub channels: Option<usize>,
+    /// Images kept per split (`--limit`); `null` for all.
+    pub limit: Option<usize>,
+}
+
+impl DataArgs {
+    pub fn load(&self) -> Result<Dataset> {
+        let mut dataset = load_dataset(
+            &DataSpec::from_arg(self.data.as_deref()),
+            FolderOptions {
+                image_size: self.image_size,
+                channels: self.channels,
+            },
+        )?;
+        dataset.train = limit_split(&dataset.train, self.limit);
+        dataset.test = limit_split(&dataset.test, self.limit);
+        Ok(dataset)
+    }
+}
+
+/// Training hyper-parameters, as `config.json` records them.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TrainingConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub optimizer: String,
+    pub lr: f64,
+    /// Absent in runs made before schedules existed: constant.
+    #[serde(default)]
+    pub lr_schedule: LrSchedule,
+    pub adam_beta_1: f32,
+    pub adam_beta_2: f32,
+    pub adam_epsilon: f32,
+}
+
+impl TrainingConfig {
+    /// Adam with PyTorch's β and eps, as every trained model here uses.
+    pub fn adam(epochs: usize, batch_size: usize, lr: f64) -> Self {
+        let adam = AdamSettings::pytorch(lr);
+        Self {
+            epochs,
+            batch_size,
+            optimizer: "adam".into(),
+            lr,
+            lr_schedule: Default::default(),
+            adam_beta_1: adam.beta_1,
+            adam_beta_2: adam.beta_2,
+            adam_epsilon: adam.epsilon,
+        }
+    }
+
+    /// The optimizer settings this config records.
+    pub fn adam_settings(&self) -> AdamSettings {
+        AdamSettings {
+            lr: self.lr,
+            schedule: self.lr_schedule,
+            beta_1: self.adam_beta_1,
+            beta_2: self.adam_beta_2,
+            epsilon: self.adam_epsilon,
+        }
+    }
+
+    /// Refuses settings no training can run with.
+    pub fn validate(&self) -> Result<()> {
+        if self.batch_size == 0 {
+            return Err(Error::bad_input("--batch-size must be at least 1"));
+        }
+        if self.epochs == 0 {
+            return Err(Error::bad_input("--epochs must be at least 1"));
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(Error::bad_input(format!(
+                "--lr {}: must be a positive number",
+                self.lr
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The run of an autoencoder or a VAE.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct LatentRunConfig {
+    pub run: RunInfo,
+    pub data_args: DataArgs,
+    pub model: LatentModelConfig,
+    pub training: TrainingConfig,
+}
+
+/// The run of a GAN.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct GanRunConfig {
+    pub run: RunInfo,
+    pub data_args: DataArgs,
+    pub gan: GanConfig,
+    /// Names of the classes, index order (empty when the data have none).
+    #[serde(default)]
+    pub class_names: Vec<String>,
+    pub training: TrainingConfig,
+}
+
+/// The run of a classifier.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ClassifierRunConfig {
+    pub run: RunInfo,
+    pub data_args: DataArgs,
+    pub classifier: ClassifierConfig,
+    /// Names of the classes, index order (empty when the data have none).
+    #[serde(default)]
+    pub class_names: Vec<String>,
+    /// Random left-right flips of training images.
+    #[serde(default)]
+    pub hflip: bool,
+    pub training: TrainingConfig,
+}
+
+/// A run folder's `config.json`: what kind of model was trained, on what, how.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum RunConfig {
+    Ae(LatentRunConfig),
+    Vae(LatentRunConfig),
+    Gan(GanRunConfig),
+    Classifier(ClassifierRunConfig),
+}
+
+impl RunConfig {
+    /// The config of an autoencoder or VAE run, tagged by its model.
+    pub fn latent(config: LatentRunConfig) -> Self {
+        match config.model.kind() {
+            ModelKind::Ae => RunConfig::Ae(config),
+            ModelKind::Vae => RunConfig::Vae(config),
+        }
+    }
+
+    /// Parses `config.json`. Files without `kind` (written before it existed) are recognised by
+    /// the field naming the model: `model` (ae/vae), `gan`, `classifier`.
+    pub fn from_json(text: &str) -> std::result::Result<Self, serde_json::Error> {
+        let value: serde_json::Value = serde_json::from_str(text)?;
+        if value.get("kind").is_some() {
+            let config: RunConfig = serde_json::from_value(value)?;
+            if let RunConfig::Ae(latent) | RunConfig::Vae(latent) = &config
+                && RunConfig::latent(latent.clone()).kind() != config.kind()
+            {
+                return Err(serde::de::Error::custom(format!(
+                    "kind {} but a {} model",
+                    config.kind(),
+                    latent.model.kind()
+                )));
+            }
+            return Ok(config);
+        }
+        if value.get("gan").is_some() {
+            Ok(RunConfig::Gan(serde_json::from_value(value)?))
+        } else if value.get("classifier").is_some() {
+            Ok(RunConfig::Classifier(serde_json::from_value(value)?))
+        } else {
+            Ok(RunConfig::latent(serde_json::from_value(value)?))
+        }
+    }
+
+    /// `ae`, `vae`, `gan` or `classifier`, as `kind` spells it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RunConfig::Ae(_) => "ae",
+            RunConfig::Vae(_) => "vae",
+            RunConfig::Gan(_) => "gan",
+            RunConfig::Classifier(_) => "classifier",
+        }
+    }
+
+    pub fn run(&self) -> &RunInfo {
+        match self {
+            RunConfig::Ae(c) | RunConfig::Vae(c) => &c.run,
+            RunConfig::Gan(c) => &c.run,
+            RunConfig::Classifier(c) => &c.run,
+        }
+    }
+
+    pub fn data_args(&self) -> &DataArgs {
+        match self {
+            RunConfig::Ae(c) | RunConfig::Vae(c) => &c.data_args,
+            RunConfig::Gan(c) => &c.data_args,
+            RunConfig::Classifier(c) => &c.data_args,
+        }
+    }
+
+    pub fn training(&self) -> &TrainingConfig {
+        match self {
+            RunConfig::Ae(c) | RunConfig::Vae(c) => &c.training,
+            RunConfig::Gan(c) => &c.training,
+            RunConfig::Classifier(c) => &c.training,
+        }
+    }
+
+    pub fn training_mut(&mut self) -> &mut TrainingConfig {
+        match self {
+            RunConfig::Ae(c) | RunConfig::Vae(c) => &mut c.training,
+            RunConfig::Gan(c) => &mut c.training,
+            RunConfig::Classifier(c) => &mut c.training,
+        }
+    }
+
+    /// Checks the model's own settings (a hand-edited file may break them).
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            RunConfig::Ae(c) | RunConfig::Vae(c) => c.model.validate(),
+            RunConfig::Gan(c) => c.gan.validate(),
+            RunConfig::Classifier(c) => c.classifier.validate(),
+        }
+    }
+}
+
+/// An opened run folder.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub path: PathBuf,
+    pub config: RunConfig,
+}
+
+impl Run {
+    /// Opens `path`, with one-line errors for a missing folder, a folder that is not a run and a
+    /// config that does not parse.
+    pub fn open(path: &Path) -> Result<Self> {
+        if !path.is_dir() {
+            return Err(Error::bad_input(format!(
+                "{}: no such run folder",
+                path.display()
+            )));
+        }
+        let config_path = path.join("config.json");
+        let text = std::fs::read_to_string(&config_path).map_err(|_| {
+            Error::bad_input(format!(
+                "{}: not a run folder (no config.json)",
+                path.display()
+            ))
+        })?;
+        let config = RunConfig::from_json(&text).map_err(|e| {
+            Error::bad_input(format!(
+                "{}: not the config of a latentlab run ({e})",
+                config_path.display()
+            ))
+        })?;
+        config.validate()?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            config,
+        })
+    }
+
+    /// Whether `path` holds a `config.json` (a run, or a folder that claims to be one).
+    pub fn is_run(path: &Path) -> bool {
+        path.join("config.json").is_file()
+    }
+
+    /// The data the run was trained on, loaded again; checked against what config.json records.
+    pub fn load_data(&self) -> Result<Dataset> {
+        let dataset = self.config.data_args().load()?;
+        let recorded = &self.config.run().dataset;
+        if dataset.shape() != recorded.shape
+            || dataset.train.len() != recorded.train
+            || dataset.test.len() != recorded.test
+        {
+            return Err(Error::bad_input(format!(
+                "{}: trained on {} ({} + {} images of {}), but that data now loads as {}",
+                self.path.display(),
+                recorded.name,
+                recorded.train,
+                recorded.test,
+                recorded.shape,
+                dataset.summary()
+            )));
+        }
+        Ok(dataset)
+    }
+
+    /// `model.safetensors`, which exists once an epoch has finished.
+    pub fn weights(&self) -> Result<PathBuf> {
+        let weights = self.path.join("model.safetensors");
+        if !weights.is_file() {
+            return Err(Error::bad_input(format!(
+                "{}: no model.safetensors yet (has an epoch finished?)",
+                self.path.display()
+            )));
+        }
+        Ok(weights)
+    }
+
+    /// The config of an autoencoder or VAE run; `command` names what needs an encoder.
+    pub fn latent_config(&self) -> Result<&LatentRunConfig> {
+        match &self.config {
+            RunConfig::Ae(c) | RunConfig::Vae(c) => Ok(c),
+            RunConfig::Gan(_) => Err(Error::bad_input(format!(
+                "{}: a GAN run has no encoder, so this command does not apply; \
+                 `latentlab sample` and `eval-samples` read GAN runs",
+                self.path.display()
+            ))),
+            RunConfig::Classifier(_) => Err(Error::bad_input(format!(
+                "{}: a classifier run has no latent space; this command reads autoencoder and \
+                 VAE runs",
+                self.path.display()
+            ))),
+        }
+    }
+
+    /// The trained autoencoder or VAE, on `device`.
+    pub fn load_latent(&self, device: &Device) -> Result<LatentModel> {
+        let config = self.latent_config()?;
+        load_safetensors(&config.model, &self.weights()?, device)
+    }
+
+    /// The config of a GAN run.
+    pub fn gan_config(&self) -> Result<&GanRunConfig> {
+        match &self.config {
+            RunConfig::Gan(c) => Ok(c),
+            other => Err(self.not_a("a GAN", other)),
+        }
+    }
+
+    /// The trained GAN, on `device`.
+    pub fn load_gan(&self, device: &Device) -> Result<Gan> {
+        let config = self.gan_config()?;
+        load_weights(config.gan.init(device), "GAN", &self.weights()?)
+    }
+
+    /// The config of a classifier run.
+    pub fn classifier_config(&self) -> Result<&ClassifierRunConfig> {
+        match &self.config {
+            RunConfig::Classifier(c) => Ok(c),
+            other => Err(self.not_a("a classifier", other)),
+        }
+    }
+
+    /// The trained classifier, on `device`.
+    pub fn load_classifier(&self, device: &Device) -> Result<Classifier> {
+        let config = self.classifier_config()?;
+        load_weights(
+            config.classifier.init(device),
+            "classifier",
+            &self.weights()?,
+        )
+    }
+
+    /// The run's model as a generator of images: an autoencoder's or VAE's decoder, a GAN's
+    /// generator. A classifier generates nothing.
+    pub fn load_generative(&self, device: &Device) -> Result<Box<dyn Generative>> {
+        match &self.config {
+            RunConfig::Ae(c) | RunConfig::Vae(c) => Ok(Box::new(Trained {
+                config: c.model.clone(),
+                model: self.load_latent(device)?,
+            })),
+            RunConfig::Gan(c) => Ok(Box::new(Trained {
+                config: c.gan.clone(),
+                model: self.load_gan(device)?,
+            })),
+            RunConfig::Classifier(_) => Err(Error::bad_input(format!(
+                "{}: a classifier run generates nothing; pass a generative model's run",
+                self.path.display()
+            ))),
+        }
+    }
+
+    /// Names of the classes of the run's data, index order (empty when the data have none).
+    pub fn class_names(&self) -> Result<Vec<String>> {
+        match &self.config {
+            RunConfig::Gan(c) => Ok(c.class_names.clone()),
+            RunConfig::Classifier(c) => Ok(c.class_names.clone()),
+            RunConfig::Ae(_) | RunConfig::Vae(_) => Ok(self.load_data()?.class_names),
+        }
+    }
+
+    fn not_a(&self, what: &str, config: &RunConfig) -> Error {
+        Error::bad_input(format!(
+            "{}: an {} run, not {what} run",
+            self.path.display(),
+            config.kind()
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `config.json` as each kind's run wrote it before `kind` existed (latentlab at fc12a55).
+    const LEGACY: [(&str, &str); 4] = [
+        ("ae", include_str!("fixtures/legacy-ae.json")),
+        ("vae", include_str!("fixtures/legacy-vae.json")),
+        ("gan", include_str!("fixtures/legacy-gan.json")),
+        (
+            "classifier",
+            include_str!("fixtures/legacy-classifier.json"),
+        ),
+    ];
+
+    #[test]
+    fn legacy_configs_open_as_their_kind_and_round_trip_tagged() {
+        for (kind, text) in LEGACY {
+            let config = RunConfig::from_json(text).unwrap();
+            assert_eq!(config.kind(), kind);
+            config.validate().unwrap();
+            // Through text, as config.json is: f32 fields print as the legacy file has them.
+            let tagged: serde_json::Value =
+                serde_json::from_str(&serde_json::to_string(&config).unwrap()).unwrap();
+            assert_eq!(tagged["kind"], kind);
+            // The tagged file holds the legacy one's fields unchanged, plus `kind`.
+            let mut legacy: serde_json::Value = serde_json::from_str(text).unwrap();
+            legacy["kind"] = kind.into();
+            assert_eq!(tagged, legacy, "{kind}");
+            let again = RunConfig::from_json(&tagged.to_string()).unwrap();
+            assert_eq!(again.kind(), kind);
+        }
+    }
+
+    #[test]
+    fn a_kind_that_contradicts_the_model_is_refused() {
+        let mut value: serde_json::Value = serde_json::from_str(LEGACY[1].1).unwrap();
+        value["kind"] = "ae".into();
+        assert!(RunConfig::from_json(&value.to_string()).is_err());
+        value["kind"] = "flow".into();
+        assert!(RunConfig::from_json(&value.to_string()).is_err());
+    }
+}
