@@ -1,0 +1,287 @@
+//! 2-D convolutions on the CPU as im2col + one large matrix product (the `gemm` crate).
+//!
+//! A convolution of `x` [n, c_in, h, w] with `weight` [c_out, c_in, kh, kw] is, for every output
+//! pixel p, the dot product of the weight rows with the input patch under p. Laying the patches
+//! of a chunk of images side by side as the columns of `col` [c_in·kh·kw, images·oh·ow] turns the
+//! whole chunk into one product `weight · col`, and both gradients into products too:
+//!
+//! - forward:        y   = W · col(x)
+//! - weight grad:    dW  = dy · col(x)ᵀ
+//! - input grad:     dx  = col⁻¹(Wᵀ · dy)   (col2im scatters each column back onto its patch)
+//!
+//! A transposed convolution is the input gradient of the convolution it inverts, so the same three
+//! functions serve it with the roles exchanged (see `ops::conv`).
+//!
+//! burn Flex computes the gradients as further convolutions (the weight gradient as a convolution
+//! whose kernel is the whole output gradient), which leaves its matrix products thin; here every
+//! product is at least a chunk of images wide. Only `groups = 1` takes this path.
+//!
+//! How the work is laid out, each choice measured on the 2-core Zen 4 VM (see the items):
+//! chunks of a batch (`Units`) run side by side, one product per thread; strided convolutions
+//! read a stride-phase split of the input (`Phases`), laid end to end across a chunk's images
+//! where the sub-planes match the output (`Strips`); every product has row-major operands
+//! (`matmul`); a kernel covering its whole input is a dense layer ([`ConvGeometry::dense`]).
+
+mod epilogue;
+mod gemm;
+mod geometry;
+mod im2col;
+mod scratch;
+#[cfg(test)]
+mod tests;
+
+use rayon::prelude::*;
+
+pub use epilogue::{Activation, Epilogue, activation_grad, channel_sums};
+pub use geometry::ConvGeometry;
+
+use epilogue::*;
+use gemm::*;
+use geometry::*;
+use im2col::*;
+use scratch::*;
+
+/// `y = epilogue(conv(x, weight))`: `x` [batch, c_in, h, w], `weight` [c_out, c_in, kh, kw],
+/// `y` [batch, c_out, oh, ow].
+pub fn conv_forward(g: &ConvGeometry, x: &[f32], weight: &[f32], epilogue: Epilogue) -> Vec<f32> {
+    assert_eq!(x.len(), g.input_len());
+    assert_eq!(weight.len(), g.weight_len());
+    assert!(epilogue.bias.is_none_or(|b| b.len() == g.out_channels));
+    let mut y = vec![0.0; g.output_len()];
+    let (patch, pixels) = (g.patch_len(), g.out_pixels());
+    if g.dense() {
+        let (weight_t, w_ld) = transposed_weight(g, weight);
+        let shape = [g.batch, patch, g.out_channels];
+        matmul(
+            shape,
+            &mut y,
+            false,
+            x,
+            &weight_t,
+            [g.out_channels, patch, w_ld],
+            true,
+        );
+        epilogue.apply(&mut y, g.out_channels, 1);
+        return y;
+    }
+    let plan = TapPlan::new(g);
+    let units = Units::new(g);
+    let out_len = g.out_channels * pixels;
+    units.for_each(&mut y, out_len, |first, images, y, parallel| {
+        if g.per_image() {
+            let mut col = Scratch::new(image_col_len(g));
+            let (col, ld) = image_columns(g, &plan, x, first, &mut col);
+            let shape = [g.out_channels, patch, pixels];
+            matmul(shape, y, false, weight, col, [pixels, patch, ld], parallel);
+            epilogue.apply(y, g.out_channels, pixels);
+            return;
+        }
+        let ld = padded_row(images * pixels);
+        let mut col = Scratch::new(patch * ld);
+        let mut rows = Scratch::new(g.out_channels * ld);
+        im2col(g, &plan, x, first, images, &mut col, ld);
+        let shape = [g.out_channels, patch, images * pixels];
+        matmul(
+            shape,
+            &mut rows,
+            false,
+            weight,
+            &col,
+            [ld, patch, ld],
+            parallel,
+        );
+        scatter_output(g, &rows, images, y, ld, epilogue);
+    });
+    y
+}
+
+/// The gradient of [`conv_forward`] with respect to `x`, given `dy` [batch, c_out, oh, ow];
+/// through `epilogue` (its bias [c_in]) where it serves as a transposed convolution's forward
+/// pass.
+pub fn conv_input_grad(
+    g: &ConvGeometry,
+    dy: &[f32],
+    weight: &[f32],
+    epilogue: Epilogue,
+) -> Vec<f32> {
+    assert_eq!(dy.len(), g.output_len());
+    assert_eq!(weight.len(), g.weight_len());
+    assert!(epilogue.bias.is_none_or(|b| b.len() == g.in_channels));
+    let mut dx = vec![0.0; g.input_len()];
+    let (patch, pixels) = (g.patch_len(), g.out_pixels());
+    if g.dense() {
+        let shape = [g.batch, g.out_channels, patch];
+        matmul(
+            shape,
+            &mut dx,
+            false,
+            dy,
+            weight,
+            [patch, g.out_channels, patch],
+            true,
+        );
+        epilogue.apply(&mut dx, g.in_channels, g.in_pixels());
+        return dx;
+    }
+    let (weight_t, w_ld) = transposed_weight(g, weight);
+    let plan = TapPlan::new(g);
+    let units = Units::new(g);
+    let in_len = g.in_channels * g.in_pixels();
+    units.for_each(&mut dx, in_len, |first, images, dx, parallel| {
+        if g.per_image() {
+            let dy = &dy[first * g.out_channels * pixels..][..g.out_channels * pixels];
+            let shape = [patch, g.out_channels, pixels];
+            if g.pointwise() {
+                matmul(
+                    shape,
+                    dx,
+                    false,
+                    &weight_t,
+                    dy,
+                    [pixels, w_ld, pixels],
+                    parallel,
+                );
+            } else {
+                let mut col = Scratch::new(image_col_len(g));
+                let ld = image_row(g);
+                matmul(
+                    shape,
+                    &mut col,
+                    false,
+                    &weight_t,
+                    dy,
+                    [ld, w_ld, pixels],
+                    parallel,
+                );
+                col2im(g, &plan, &col, 1, dx, ld);
+            }
+        } else {
+            let ld = padded_row(images * pixels);
+            let mut col = Scratch::new(patch * ld);
+            let mut rows = Scratch::new(g.out_channels * ld);
+            gather_output(g, dy, first, images, &mut rows, ld);
+            let shape = [patch, g.out_channels, images * pixels];
+            matmul(
+                shape,
+                &mut col,
+                false,
+                &weight_t,
+                &rows,
+                [ld, w_ld, ld],
+                parallel,
+            );
+            col2im(g, &plan, &col, images, dx, ld);
+        }
+        epilogue.apply(dx, g.in_channels, g.in_pixels());
+    });
+    dx
+}
+
+/// `dy[first.., co, p]` of `images` images as one matrix [images·oh·ow, c_out] with rows of `ld`
+/// floats: [`gather_output`]'s matrix transposed.
+fn gather_output_transposed(
+    g: &ConvGeometry,
+    dy: &[f32],
+    first: usize,
+    images: usize,
+    out: &mut [f32],
+    ld: usize,
+) {
+    let pixels = g.out_pixels();
+    let image_len = g.out_channels * pixels;
+    out[..images * pixels * ld]
+        .par_chunks_mut(pixels * ld)
+        .enumerate()
+        .for_each(|(i, block)| {
+            let src = &dy[(first + i) * image_len..][..image_len];
+            transpose(src, [g.out_channels, pixels], pixels, block, ld);
+        });
+}
+
+/// The gradient of [`conv_forward`] with respect to `weight`, [c_out, c_in, kh, kw].
+///
+/// Computed transposed, dWᵀ [patch, c_out] = col(x) · dyᵀ, so that both operands are row-major:
+/// `dy · col(x)ᵀ` reads `col` across its rows, which the `gemm` crate packs one float at a time
+/// (128x1024 by 1024x1024: 77 against 200 GFLOP/s on the 2-core Zen 4 VM). dy is transposed
+/// as it is gathered, and dWᵀ once at the end; both are far smaller than `col`. Units running
+/// side by side each sum into a dWᵀ of their own, added up at the end.
+pub fn conv_weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    assert_eq!(x.len(), g.input_len());
+    assert_eq!(dy.len(), g.output_len());
+    let (patch, pixels) = (g.patch_len(), g.out_pixels());
+    if g.dense() {
+        // dW = dyᵀ · x, with dy [batch, c_out] transposed first (it is small) so that both
+        // operands are row-major.
+        let mut dy_t = vec![0.0; g.out_channels * g.batch];
+        transpose(
+            dy,
+            [g.batch, g.out_channels],
+            g.out_channels,
+            &mut dy_t,
+            g.batch,
+        );
+        let mut dw = vec![0.0; g.weight_len()];
+        let shape = [g.out_channels, g.batch, patch];
+        matmul(
+            shape,
+            &mut dw,
+            false,
+            &dy_t,
+            x,
+            [patch, g.batch, patch],
+            true,
+        );
+        return dw;
+    }
+    let dw_ld = padded_row(g.out_channels);
+    let plan = TapPlan::new(g);
+    let units = Units::new(g);
+    let add_unit = |dw_t: &mut [f32], unit: usize, parallel: bool| {
+        let first = unit * units.images;
+        let images = units.images.min(g.batch - first);
+        let mut dy_t = Scratch::new(images * pixels * dw_ld);
+        gather_output_transposed(g, dy, first, images, &mut dy_t, dw_ld);
+        let shape = [patch, images * pixels, g.out_channels];
+        if g.per_image() {
+            let mut col = Scratch::new(image_col_len(g));
+            let (col, ld) = image_columns(g, &plan, x, first, &mut col);
+            matmul(shape, dw_t, true, col, &dy_t, [dw_ld, ld, dw_ld], parallel);
+        } else {
+            let ld = padded_row(images * pixels);
+            let mut col = Scratch::new(patch * ld);
+            im2col(g, &plan, x, first, images, &mut col, ld);
+            matmul(shape, dw_t, true, &col, &dy_t, [dw_ld, ld, dw_ld], parallel);
+        }
+    };
+    let zeros = || vec![0.0f32; patch * dw_ld];
+    let dw_t = if units.side_by_side {
+        // One group of units per thread, summed in a fixed order: the result must not depend on
+        // which thread steals what, or a resumed run would not repeat an uninterrupted one.
+        let group = units.count.div_ceil(rayon::current_num_threads());
+        let partials: Vec<Vec<f32>> = (0..units.count)
+            .into_par_iter()
+            .chunks(group)
+            .map(|group| {
+                let mut dw_t = zeros();
+                group
+                    .into_iter()
+                    .for_each(|unit| add_unit(&mut dw_t, unit, false));
+                dw_t
+            })
+            .collect();
+        partials
+            .into_iter()
+            .reduce(|mut sum, part| {
+                sum.iter_mut().zip(&part).for_each(|(s, p)| *s += p);
+                sum
+            })
+            .unwrap_or_else(zeros)
+    } else {
+        let mut dw_t = zeros();
+        (0..units.count).for_each(|unit| add_unit(&mut dw_t, unit, true));
+        dw_t
+    };
+    let mut dw = vec![0.0; g.weight_len()];
+    par_transpose(&dw_t, [patch, g.out_channels], dw_ld, &mut dw, patch);
+    dw
+}
