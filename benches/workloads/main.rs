@@ -587,7 +587,12 @@ fn main() {
             references = references.join(", "),
         );
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/BENCHMARKS.md");
-        std::fs::write(path, text).expect("BENCHMARKS.md written");
+        // The history below the table is kept: each session adds its full run there by hand.
+        let history = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|old| old.find("\n## History").map(|i| old[i..].to_string()))
+            .unwrap_or_default();
+        std::fs::write(path, text + &history).expect("BENCHMARKS.md written");
         eprintln!("wrote {path}");
     }
 }
