@@ -3,12 +3,9 @@
 
 pub mod autoencoder;
 pub mod classifier;
-pub mod dcgan;
 pub mod gan;
 pub mod inception;
 pub mod likelihood;
-pub mod mlp_gan;
-pub mod patchgan;
 pub mod torchscript;
 pub mod vae;
 

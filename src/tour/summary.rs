@@ -8,8 +8,9 @@ use crate::commands::eval_samples::SampleMetrics;
 use crate::commands::latent_map::LatentStats;
 use crate::commands::pca::PcaMetrics;
 use crate::error::{Error, Result};
+use crate::tour::plan::TourOptions;
 use crate::tour::plan::{GANS, Recipe, features};
-use crate::tour::{StageOutcome, TourOptions};
+use crate::tour::stage::StageOutcome;
 use crate::train::metrics::read_rows;
 
 /// One row of the report's table. Likelihoods in nats per image; MSE per pixel in [0, 1].
@@ -134,7 +135,7 @@ fn trained_row(run: &Path, folder: &str, title: &str) -> Result<ModelRow> {
     let detail = (parts.len() == 2 && parts.iter().any(|(g, _)| g == "generator")).then(|| {
         parts
             .iter()
-            .map(|(g, n)| format!("{g} {}", crate::tour::report::thousands(*n)))
+            .map(|(g, n)| format!("{g} {}", crate::ui::thousands(*n)))
             .collect::<Vec<_>>()
             .join(" + ")
     });
@@ -223,7 +224,8 @@ pub fn collect(options: &TourOptions, outcomes: &[StageOutcome], seconds: f64) -
     let layers = patchgan.patch_layers();
     let image_side = patchgan.shape.height.min(patchgan.shape.width);
 
-    let published = if options.budget == crate::tour::Budget::Paper && features == "inception" {
+    let published = if options.budget == crate::tour::plan::Budget::Paper && features == "inception"
+    {
         published(&rows)
     } else {
         Vec::new()
@@ -252,8 +254,8 @@ pub fn collect(options: &TourOptions, outcomes: &[StageOutcome], seconds: f64) -
             read_json(&out.join("ae-2d/latent_map.json"))?,
             read_json(&out.join("vae-2d/latent_map.json"))?,
         ],
-        patch_grid: crate::models::patchgan::grid_side(image_side, layers),
-        patch_size: crate::models::patchgan::patch_size(layers),
+        patch_grid: crate::models::gan::patchgan::grid_side(image_side, layers),
+        patch_size: crate::models::gan::patchgan::patch_size(layers),
         image_side,
         published,
         latentlab_version: env!("CARGO_PKG_VERSION").into(),

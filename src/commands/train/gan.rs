@@ -3,11 +3,11 @@
 
 use burn::module::Module;
 
-use crate::commands::train::{Job, TrainingArgs};
+use crate::commands::train::job::{Job, TrainingArgs};
 use crate::data::Dataset;
 use crate::error::Result;
+use crate::models::gan::patchgan;
 use crate::models::gan::{DiscriminatorArch, GanConfig, GeneratorArch, GeneratorLoss};
-use crate::models::patchgan;
 use crate::run::{DataArgs, GanRunConfig, RunConfig, RunInfo, TrainingConfig};
 use crate::sample::prior_noise;
 use crate::train::Outcome;

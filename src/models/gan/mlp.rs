@@ -8,8 +8,8 @@ use burn::prelude::*;
 use burn::tensor::activation::{leaky_relu, relu};
 
 use crate::data::ImageShape;
-use crate::models::gan::{
-    GanConfig, append_label_map, dcgan_weights, join_label, label_embedding, label_map,
+use crate::models::gan::blocks::{
+    append_label_map, dcgan_weights, join_label, label_embedding, label_map,
 };
 
 fn linear(inputs: usize, outputs: usize, device: &Device) -> Linear {
@@ -29,6 +29,19 @@ fn layers(inputs: usize, hidden: &[usize], outputs: usize, device: &Device) -> V
         .collect()
 }
 
+/// The MLP generator: z (and a class) through ReLU layers of `hidden` widths to an image.
+#[derive(Config, Debug)]
+pub struct MlpGeneratorConfig {
+    pub shape: ImageShape,
+    /// Dimensions of z.
+    pub latent: usize,
+    /// Hidden widths, z side first.
+    pub hidden: Vec<usize>,
+    /// Classes it is conditioned on (0: unconditional).
+    #[config(default = 0)]
+    pub num_classes: usize,
+}
+
 #[derive(Module, Debug)]
 pub struct MlpGenerator {
     label: Option<Embedding>,
@@ -37,20 +50,22 @@ pub struct MlpGenerator {
     shape: ImageShape,
 }
 
-impl MlpGenerator {
-    pub fn new(config: &GanConfig, device: &Device) -> Self {
-        Self {
-            label: label_embedding(config, device),
+impl MlpGeneratorConfig {
+    pub fn init(&self, device: &Device) -> MlpGenerator {
+        MlpGenerator {
+            label: label_embedding(self.num_classes, device),
             layers: layers(
-                config.generator_inputs(),
-                &config.mlp_hidden,
-                config.shape.len(),
+                self.latent + self.num_classes,
+                &self.hidden,
+                self.shape.len(),
                 device,
             ),
-            shape: config.shape,
+            shape: self.shape,
         }
     }
+}
 
+impl MlpGenerator {
     pub fn forward(&self, z: Tensor<2>, labels: Option<Tensor<1, Int>>) -> Tensor<4> {
         let mut h = join_label(z, &self.label, labels); // [batch, latent (+ classes)]
         let last = self.layers.len() - 1;
@@ -70,22 +85,36 @@ impl MlpGenerator {
     }
 }
 
+/// The MLP discriminator: an image (and a class) through LeakyReLU layers of `hidden` widths to
+/// one logit.
+#[derive(Config, Debug)]
+pub struct MlpDiscriminatorConfig {
+    pub shape: ImageShape,
+    /// Hidden widths, image side first.
+    pub hidden: Vec<usize>,
+    /// Classes it is conditioned on (0: unconditional): one more input channel.
+    #[config(default = 0)]
+    pub num_classes: usize,
+}
+
 #[derive(Module, Debug)]
 pub struct MlpDiscriminator {
     label: Option<Embedding>,
     layers: Vec<Linear>,
 }
 
-impl MlpDiscriminator {
-    pub fn new(config: &GanConfig, device: &Device) -> Self {
-        let hidden: Vec<usize> = config.mlp_hidden.iter().rev().copied().collect();
-        let inputs = config.discriminator_channels() * config.shape.height * config.shape.width;
-        Self {
-            label: label_map(config, device),
-            layers: layers(inputs, &hidden, 1, device),
+impl MlpDiscriminatorConfig {
+    pub fn init(&self, device: &Device) -> MlpDiscriminator {
+        let channels = self.shape.channels + usize::from(self.num_classes > 0);
+        let inputs = channels * self.shape.height * self.shape.width;
+        MlpDiscriminator {
+            label: label_map(self.num_classes, self.shape, device),
+            layers: layers(inputs, &self.hidden, 1, device),
         }
     }
+}
 
+impl MlpDiscriminator {
     /// One logit per image, `[batch, 1]`.
     pub fn forward(&self, images: Tensor<4>, labels: Option<Tensor<1, Int>>) -> Tensor<2> {
         let mut h = append_label_map(images, &self.label, labels).flatten::<2>(1, 3); // [batch, (c + 1)·h·w]

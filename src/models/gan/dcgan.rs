@@ -15,15 +15,14 @@ use burn::nn::{BatchNorm, Embedding, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 
 use crate::data::ImageShape;
-use crate::error::{Error, Result};
-use crate::models::gan::{
-    GanConfig, append_label_map, dcgan_batch_norm, dcgan_weights, join_label, label_embedding,
-    label_map,
+use crate::error::Error;
+use crate::models::gan::blocks::{
+    append_label_map, dcgan_batch_norm, dcgan_weights, join_label, label_embedding, label_map,
 };
 use crate::ops::{Activation, FastConv, FusedNormAct, leaky_relu};
 
 /// The feature-map sides of a DCGAN for `shape`: the base side and the number of doublings.
-pub fn plan(shape: ImageShape) -> Result<(usize, usize)> {
+pub fn plan(shape: ImageShape) -> crate::Result<(usize, usize)> {
     let side = shape.height;
     let doublings = |base: usize| {
         (side.is_multiple_of(base) && (side / base).is_power_of_two() && side / base >= 2)
@@ -43,6 +42,19 @@ pub fn plan(shape: ImageShape) -> Result<(usize, usize)> {
                 "DCGAN makes 7·2ⁿ or 4·2ⁿ px images (28, 32, 64, …), not {side}; pass --image-size"
             ))
         })
+}
+
+/// The DCGAN generator: z (and a class) to an image of `shape`.
+#[derive(Config, Debug)]
+pub struct DcganGeneratorConfig {
+    pub shape: ImageShape,
+    /// Dimensions of z.
+    pub latent: usize,
+    /// Channels of the last hidden layer; the widest has `ngf`·2ⁿ⁻¹.
+    pub ngf: usize,
+    /// Classes it is conditioned on (0: unconditional).
+    #[config(default = 0)]
+    pub num_classes: usize,
 }
 
 #[derive(Module, Debug)]
@@ -80,13 +92,16 @@ fn down(channels: [usize; 2], device: &Device) -> Conv2d {
         .init(device)
 }
 
-impl DcganGenerator {
-    pub fn new(config: &GanConfig, device: &Device) -> Self {
+impl DcganGeneratorConfig {
+    pub fn init(&self, device: &Device) -> DcganGenerator {
+        let config = self;
         let (base, doublings) = plan(config.shape).expect("validated");
         // Widths from the projection down: ngf·2^(n-1), …, ngf, then the image's channels.
         let widths: Vec<usize> = (0..doublings).rev().map(|i| config.ngf << i).collect();
         let base_channels = widths[0];
-        let project = LinearConfig::new(config.generator_inputs(), base_channels * base * base)
+        // z, then the label's embedding.
+        let inputs = config.latent + config.num_classes;
+        let project = LinearConfig::new(inputs, base_channels * base * base)
             .with_bias(false)
             .with_initializer(dcgan_weights())
             .init(device);
@@ -98,8 +113,8 @@ impl DcganGenerator {
             .iter()
             .map(|&w| dcgan_batch_norm(w, device))
             .collect();
-        Self {
-            label: label_embedding(config, device),
+        DcganGenerator {
+            label: label_embedding(config.num_classes, device),
             project,
             project_norm: dcgan_batch_norm(base_channels, device),
             ups,
@@ -109,7 +124,9 @@ impl DcganGenerator {
             base_channels,
         }
     }
+}
 
+impl DcganGenerator {
     pub fn forward(&self, z: Tensor<2>, labels: Option<Tensor<1, Int>>) -> Tensor<4> {
         let input = join_label(z, &self.label, labels); // [batch, latent (+ classes)]
         let [batch, _] = input.dims();
@@ -125,6 +142,17 @@ impl DcganGenerator {
     }
 }
 
+/// The DCGAN discriminator: an image of `shape` (and a class) to one logit.
+#[derive(Config, Debug)]
+pub struct DcganDiscriminatorConfig {
+    pub shape: ImageShape,
+    /// Channels of the first layer, doubling at each.
+    pub ndf: usize,
+    /// Classes it is conditioned on (0: unconditional): one more input channel.
+    #[config(default = 0)]
+    pub num_classes: usize,
+}
+
 #[derive(Module, Debug)]
 pub struct DcganDiscriminator {
     label: Option<Embedding>,
@@ -136,13 +164,15 @@ pub struct DcganDiscriminator {
     to_logit: Conv2d,
 }
 
-impl DcganDiscriminator {
-    pub fn new(config: &GanConfig, device: &Device) -> Self {
+impl DcganDiscriminatorConfig {
+    pub fn init(&self, device: &Device) -> DcganDiscriminator {
+        let config = self;
         let (base, doublings) = plan(config.shape).expect("validated");
         let widths: Vec<usize> = (0..doublings).map(|i| config.ndf << i).collect();
-        Self {
-            label: label_map(config, device),
-            first: down([config.discriminator_channels(), widths[0]], device),
+        let in_channels = config.shape.channels + usize::from(config.num_classes > 0);
+        DcganDiscriminator {
+            label: label_map(config.num_classes, config.shape, device),
+            first: down([in_channels, widths[0]], device),
             downs: widths
                 .windows(2)
                 .map(|pair| down([pair[0], pair[1]], device))
@@ -157,7 +187,9 @@ impl DcganDiscriminator {
                 .init(device),
         }
     }
+}
 
+impl DcganDiscriminator {
     /// One logit per image, `[batch, 1]`.
     pub fn forward(&self, images: Tensor<4>, labels: Option<Tensor<1, Int>>) -> Tensor<2> {
         let x = append_label_map(images, &self.label, labels); // [batch, c (+1), h, w]
@@ -172,7 +204,6 @@ impl DcganDiscriminator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::gan::{DiscriminatorArch, GeneratorArch};
     use burn::tensor::Distribution;
 
     fn shape(channels: usize, side: usize) -> ImageShape {
@@ -197,16 +228,7 @@ mod tests {
         let device = Device::flex();
         device.seed(0);
         for (channels, side) in [(1, 28), (3, 32), (3, 64)] {
-            let config = GanConfig::new(
-                shape(channels, side),
-                GeneratorArch::Dcgan,
-                DiscriminatorArch::Dcgan,
-            )
-            .with_latent(8)
-            .with_ngf(4)
-            .with_ndf(4);
-            config.validate().unwrap();
-            let generator = DcganGenerator::new(&config, &device);
+            let generator = DcganGeneratorConfig::new(shape(channels, side), 8, 4).init(&device);
             // Large z pushes the pre-activations far out: Tanh must still bound them.
             let z = Tensor::<2>::random([3, 8], Distribution::Normal(0.0, 50.0), &device);
             let images = generator.forward(z, None);
@@ -214,7 +236,8 @@ mod tests {
             let values: Vec<f32> = images.clone().into_data().iter::<f32>().collect();
             assert!(values.iter().all(|v| (-1.0..=1.0).contains(v)));
             assert!(values.iter().any(|v| *v != values[0]), "not constant");
-            let discriminator = DcganDiscriminator::new(&config, &device);
+            let discriminator =
+                DcganDiscriminatorConfig::new(shape(channels, side), 4).init(&device);
             assert_eq!(discriminator.forward(images, None).dims(), [3, 1]);
         }
     }

@@ -14,9 +14,9 @@ use burn::nn::{BatchNorm, Embedding, PaddingConfig2d};
 use burn::prelude::*;
 
 use crate::data::ImageShape;
-use crate::error::{Error, Result};
-use crate::models::gan::{
-    GanConfig, append_label_map, dcgan_batch_norm, dcgan_weights, label_map, receptive_field,
+use crate::error::Error;
+use crate::models::gan::blocks::{
+    append_label_map, dcgan_batch_norm, dcgan_weights, label_map, receptive_field,
 };
 use crate::ops::{FastConv, FusedNormAct, leaky_relu};
 
@@ -42,7 +42,7 @@ pub fn patch_size(stride_2_layers: usize) -> usize {
     receptive_field(&layer_geometry(stride_2_layers))
 }
 
-pub fn check(shape: ImageShape, stride_2_layers: usize) -> Result<()> {
+pub fn check(shape: ImageShape, stride_2_layers: usize) -> crate::Result<()> {
     if stride_2_layers == 0 {
         return Err(Error::bad_input("--patch-layers must be at least 1"));
     }
@@ -55,6 +55,19 @@ pub fn check(shape: ImageShape, stride_2_layers: usize) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The PatchGAN discriminator: an image of `shape` (and a class) to a grid of logits.
+#[derive(Config, Debug)]
+pub struct PatchDiscriminatorConfig {
+    pub shape: ImageShape,
+    /// Channels of the first layer, doubling at each.
+    pub ndf: usize,
+    /// Stride-2 layers: each doubles the patch each logit sees.
+    pub layers: usize,
+    /// Classes it is conditioned on (0: unconditional): one more input channel.
+    #[config(default = 0)]
+    pub num_classes: usize,
 }
 
 #[derive(Module, Debug)]
@@ -76,9 +89,10 @@ fn conv(channels: [usize; 2], stride: usize, device: &Device) -> Conv2d {
         .init(device)
 }
 
-impl PatchDiscriminator {
-    pub fn new(config: &GanConfig, device: &Device) -> Self {
-        let layers = config.patch_layers();
+impl PatchDiscriminatorConfig {
+    pub fn init(&self, device: &Device) -> PatchDiscriminator {
+        let config = self;
+        let layers = config.layers;
         let widths: Vec<usize> = (0..=layers).map(|i| config.ndf << i).collect();
         let middle = widths
             .windows(2)
@@ -91,9 +105,10 @@ impl PatchDiscriminator {
                 )
             })
             .collect();
-        Self {
-            label: label_map(config, device),
-            first: conv([config.discriminator_channels(), widths[0]], 2, device),
+        let in_channels = config.shape.channels + usize::from(config.num_classes > 0);
+        PatchDiscriminator {
+            label: label_map(config.num_classes, config.shape, device),
+            first: conv([in_channels, widths[0]], 2, device),
             middle,
             norms: widths[1..]
                 .iter()
@@ -105,7 +120,9 @@ impl PatchDiscriminator {
                 .init(device),
         }
     }
+}
 
+impl PatchDiscriminator {
     /// One logit per patch, `[batch, 1, grid, grid]`.
     pub fn forward(&self, images: Tensor<4>, labels: Option<Tensor<1, Int>>) -> Tensor<4> {
         let x = append_label_map(images, &self.label, labels); // [batch, c (+1), h, w]
@@ -120,7 +137,6 @@ impl PatchDiscriminator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::gan::{DiscriminatorArch, GeneratorArch};
 
     #[test]
     fn logit_grid_for_28_32_and_64_px() {
@@ -133,11 +149,11 @@ mod tests {
                 height: side,
                 width: side,
             };
-            let config = GanConfig::new(shape, GeneratorArch::Dcgan, DiscriminatorArch::Patchgan)
-                .with_ndf(4);
-            config.validate().unwrap();
-            assert_eq!(grid_side(side, config.patch_layers()), grid);
-            let d = PatchDiscriminator::new(&config, &device);
+            // The default: one stride-2 layer below 64 px, two from 64.
+            let layers = if side >= 64 { 2 } else { 1 };
+            check(shape, layers).unwrap();
+            assert_eq!(grid_side(side, layers), grid);
+            let d = PatchDiscriminatorConfig::new(shape, 4, layers).init(&device);
             let logits = d.forward(Tensor::zeros([2, channels, side, side], &device), None);
             assert_eq!(logits.dims(), [2, 1, grid, grid], "{side} px");
         }
