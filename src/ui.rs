@@ -109,3 +109,42 @@ impl EpochBar {
         self.bar.finish_and_clear();
     }
 }
+
+/// `1 h 05 min`, `4 min 10 s`, `12 s`.
+pub fn format_duration(seconds: f64) -> String {
+    if seconds < 9.95 {
+        return format!("{:.1} s", seconds.max(0.0));
+    }
+    let s = seconds.round() as u64;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min {:02} s", s / 60, s % 60),
+        _ => format!("{} h {:02} min", s / 3600, s % 3600 / 60),
+    }
+}
+
+/// `12,345`: a count with thousands separators.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(format_duration(0.42), "0.4 s");
+        assert_eq!(format_duration(12.4), "12 s");
+        assert_eq!(format_duration(250.0), "4 min 10 s");
+        assert_eq!(format_duration(3900.0), "1 h 05 min");
+    }
+}

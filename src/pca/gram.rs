@@ -5,8 +5,6 @@
 use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::{Accum, Mat, MatRef, Par};
 
-use super::fill_from_bytes;
-
 /// The lower half of the covariance XcᵀXc/(n-1) of centred data.
 pub(super) fn covariance_of_centered(xc: MatRef<'_, f64>) -> Mat<f64> {
     let (n, d) = xc.shape();
@@ -118,4 +116,28 @@ pub(super) fn byte_moments(pixels: &[u8], d: usize) -> (Vec<f64>, Vec<f64>) {
     }
     let to_f64 = |v: Vec<u64>| v.into_iter().map(|x| x as f64).collect();
     (to_f64(sums), to_f64(squares))
+}
+
+/// Byte rows as a column-major matrix of `convert(byte / max_value - offset[j])`. Works in bands of
+/// rows so that both the strided reads and the column writes stay in cache.
+pub(super) fn fill_from_bytes<T: faer::traits::ComplexField + Copy>(
+    pixels: &[u8],
+    n: usize,
+    max_value: f64,
+    offset: Option<&[f64]>,
+    convert: impl Fn(f64) -> T,
+) -> Mat<T> {
+    const BAND: usize = 64;
+    let d = pixels.len().checked_div(n).unwrap_or(0);
+    let mut x = Mat::<T>::zeros(n, d);
+    for start in (0..n).step_by(BAND) {
+        let rows = BAND.min(n - start);
+        for j in 0..d {
+            let shift = offset.map_or(0.0, |o| o[j]);
+            for i in start..start + rows {
+                x[(i, j)] = convert(pixels[i * d + j] as f64 / max_value - shift);
+            }
+        }
+    }
+    x
 }

@@ -136,30 +136,6 @@ pub fn bytes_to_matrix(pixels: &[u8], n: usize, max_value: f64) -> Mat<f64> {
     fill_from_bytes(pixels, n, max_value, None, |v| v)
 }
 
-/// Byte rows as a column-major matrix of `convert(byte / max_value - offset[j])`. Works in bands of
-/// rows so that both the strided reads and the column writes stay in cache.
-fn fill_from_bytes<T: faer::traits::ComplexField + Copy>(
-    pixels: &[u8],
-    n: usize,
-    max_value: f64,
-    offset: Option<&[f64]>,
-    convert: impl Fn(f64) -> T,
-) -> Mat<T> {
-    const BAND: usize = 64;
-    let d = pixels.len().checked_div(n).unwrap_or(0);
-    let mut x = Mat::<T>::zeros(n, d);
-    for start in (0..n).step_by(BAND) {
-        let rows = BAND.min(n - start);
-        for j in 0..d {
-            let shift = offset.map_or(0.0, |o| o[j]);
-            for i in start..start + rows {
-                x[(i, j)] = convert(pixels[i * d + j] as f64 / max_value - shift);
-            }
-        }
-    }
-    x
-}
-
 /// Column means of `x`.
 fn column_means(x: MatRef<'_, f64>) -> Vec<f64> {
     let n = x.nrows() as f64;
@@ -325,7 +301,13 @@ impl Pca {
         let xc = centered(x, &mean);
         fit_with(config, (n, d), mean, total, |k| match config.solver {
             Solver::Eigen => spectrum_of_covariance(&covariance_of_centered(xc.as_ref()), k),
-            _ => randomized_spectrum(xc.as_ref(), k, config),
+            _ => randomized_spectrum(
+                xc.as_ref(),
+                k,
+                config.oversamples,
+                config.power_iterations,
+                config.seed,
+            ),
         })
     }
 

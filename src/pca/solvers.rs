@@ -8,7 +8,6 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, StandardNormal};
 
-use super::PcaConfig;
 use super::gram::*;
 use crate::error::{Error, Result};
 
@@ -139,22 +138,23 @@ pub(super) fn orthonormal_basis(y: &Mat<f64>) -> Mat<f64> {
     y.qr().compute_thin_Q()
 }
 
-/// `randomized`: the top `k` of the spectrum by randomized range finding (HMT 2011).
+/// `randomized`: the top `k` of the spectrum by randomized range finding (HMT 2011), with
+/// `oversamples` extra directions and `power_iterations` (scikit-learn's choice when `None`).
 pub(super) fn randomized_spectrum(
     xc: MatRef<'_, f64>,
     k: usize,
-    config: &PcaConfig,
+    oversamples: usize,
+    power_iterations: Option<usize>,
+    seed: u64,
 ) -> Result<Spectrum> {
     let (n, d) = xc.shape();
-    let width = (k + config.oversamples).min(n.min(d));
-    let iterations = config
-        .power_iterations
-        .unwrap_or(if (k as f64) < 0.1 * n.min(d) as f64 {
-            7
-        } else {
-            4
-        });
-    let mut rng = StdRng::seed_from_u64(config.seed);
+    let width = (k + oversamples).min(n.min(d));
+    let iterations = power_iterations.unwrap_or(if (k as f64) < 0.1 * n.min(d) as f64 {
+        7
+    } else {
+        4
+    });
+    let mut rng = StdRng::seed_from_u64(seed);
     let omega = Mat::from_fn(d, width, |_, _| -> f64 { StandardNormal.sample(&mut rng) });
     let par = Par::rayon(0);
     let mut y = Mat::<f64>::zeros(n, width);

@@ -8,7 +8,8 @@ use burn::tensor::TensorData;
 use crate::error::Result;
 use crate::pca::{Pca, bytes_to_matrix};
 use crate::run::Run;
-use crate::tour::{Summary, TourOptions};
+use crate::tour::plan::TourOptions;
+use crate::tour::summary::Summary;
 use crate::viz::ImageGrid;
 
 /// Where the comparison figure goes, relative to the tour folder.

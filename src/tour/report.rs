@@ -8,6 +8,7 @@ use std::path::Path;
 use crate::error::Result;
 use crate::fsutil::write_atomic;
 use crate::tour::summary::{ModelRow, Summary};
+use crate::ui::thousands;
 
 /// Writes `out/report.html` and returns its path.
 pub fn write(out: &Path, summary: &Summary) -> Result<std::path::PathBuf> {
@@ -60,18 +61,6 @@ fn short(v: f64) -> String {
     format!("{v:.decimals$}")
 }
 
-pub fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 fn distance_name(summary: &Summary) -> &'static str {
     if summary.features == "inception" {
         "FID"
@@ -120,7 +109,7 @@ pub fn render(s: &Summary) -> String {
         test = thousands(s.test_images),
         device = escape(&s.device),
         seed = s.seed,
-        time = crate::tour::format_duration(s.seconds),
+        time = crate::ui::format_duration(s.seconds),
         ran = s.stages.iter().filter(|o| o.status == "ran").count(),
         skipped = s.stages.iter().filter(|o| o.status != "ran").count(),
     );
@@ -354,7 +343,7 @@ pub fn render(s: &Summary) -> String {
             "<tr><td>{}</td><td>{params}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
              <td>{}</td><td>{kid}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&r.title),
-            crate::tour::format_duration(r.train_seconds),
+            crate::ui::format_duration(r.train_seconds),
             opt(r.test_mse, 4),
             opt(r.neg_elbo, 1),
             opt(r.iwae_nll, 1),

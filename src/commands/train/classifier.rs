@@ -5,7 +5,7 @@ use std::path::Path;
 
 use burn::prelude::*;
 
-use crate::commands::train::{Job, TrainingArgs};
+use crate::commands::train::job::{Job, TrainingArgs};
 use crate::data::{BatchConfig, Batches, Dataset, PixelScale};
 use crate::error::{Error, Result};
 use crate::eval::predict::{confusion, predict};

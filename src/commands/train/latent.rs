@@ -2,7 +2,7 @@
 
 use burn::module::Module;
 
-use crate::commands::train::{Job, TrainingArgs};
+use crate::commands::train::job::{Job, TrainingArgs};
 use crate::data::{BatchConfig, Batches, Dataset, PixelScale};
 use crate::error::{Error, Result};
 use crate::models::LatentModelConfig;

@@ -7,20 +7,19 @@
 
 pub mod classifier;
 pub mod gan;
+pub mod job;
 pub mod latent;
 
-use std::path::{Path, PathBuf};
+pub use job::{Job, TrainingArgs};
 
-use burn::prelude::*;
+use std::path::PathBuf;
 
-use crate::commands::{CommonArgs, default_out};
-use crate::data::Dataset;
+use crate::commands::default_out;
 use crate::error::{Error, Result};
-use crate::fsutil::{check_out_dir, prepare_out_dir, write_json};
-use crate::run::{Run, RunConfig, TrainingConfig};
-use crate::train::optim::LrSchedule;
-use crate::train::trainer::{self, install_interrupt_handler, mix, stream};
-use crate::train::{Learner, Outcome, TrainOptions};
+use crate::fsutil::check_out_dir;
+use crate::run::{RunConfig, TrainingConfig};
+use crate::train::Outcome;
+use crate::train::trainer::{mix, stream};
 use crate::ui::spinner;
 
 /// Arguments of `latentlab train`: a model to train, or `--resume RUN`.
@@ -97,153 +96,10 @@ impl ModelArgs {
     }
 }
 
-/// Options every model's training takes.
-#[derive(Debug, Clone, clap::Args)]
-pub struct TrainingArgs {
-    /// Epochs in all.
-    #[arg(long, default_value_t = 10)]
-    pub epochs: usize,
-    #[arg(long, default_value_t = 128)]
-    pub batch_size: usize,
-    /// Adam learning rate [default: 1e-3 with β1 0.9, β2 0.999, eps 1e-8 as in PyTorch; gan
-    /// 2e-4 with β1 0.5, as DCGAN].
-    #[arg(long)]
-    pub lr: Option<f64>,
-    /// Learning-rate schedule over the run: constant, or cosine decay to 0.
-    #[arg(long, value_enum, default_value = "constant")]
-    pub lr_schedule: LrSchedule,
-    /// Use only the first N images of each split (smoke runs).
-    #[arg(long, value_name = "N")]
-    pub limit: Option<usize>,
-    /// Output folder [default: runs/<model>].
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    #[command(flatten)]
-    pub common: CommonArgs,
-}
-
 /// What a finished or interrupted training returns.
 pub struct TrainReport {
     pub out: PathBuf,
     pub outcome: Outcome,
-}
-
-/// A training about to start: the run's config, its data and folder.
-pub struct Job {
-    pub config: RunConfig,
-    pub dataset: Dataset,
-    pub out: PathBuf,
-    /// Continue from the folder's checkpoint instead of starting it.
-    pub resume: bool,
-    pub force: bool,
-    pub quiet: bool,
-    /// Interrupt as Ctrl-C would after this many steps (tests).
-    pub stop_after_steps: Option<u64>,
-}
-
-impl Job {
-    fn resume(run: &Path, epochs: Option<usize>, quiet: bool) -> Result<Self> {
-        let run = Run::open(run)?;
-        let mut config = run.config.clone();
-        if let Some(epochs) = epochs {
-            config.training_mut().epochs = epochs;
-        }
-        config.training().validate()?;
-        let dataset = run.load_data()?;
-        Ok(Self {
-            config,
-            dataset,
-            out: run.path,
-            resume: true,
-            force: false,
-            quiet,
-            stop_after_steps: None,
-        })
-    }
-
-    fn start(model: &ModelArgs) -> Result<Self> {
-        let args = model.training();
-        let common = &args.common;
-        let training = model.training_config();
-        training.validate()?;
-        if args.limit == Some(0) {
-            return Err(Error::bad_input("--limit must be at least 1"));
-        }
-        let out = args
-            .out
-            .clone()
-            .unwrap_or_else(|| default_out(model.kind()));
-        common.runtime.device.device()?;
-        check_out_dir(&out, common.force)?;
-        let data_args = common.data_args(args.limit);
-        let loading = spinner("loading data", common.runtime.quiet);
-        let dataset = data_args.load();
-        loading.finish_and_clear();
-        let dataset = dataset?;
-        let run = common.run_info(&format!("train {}", model.kind()), &dataset);
-        let config = match model {
-            ModelArgs::Ae(a) => latent::ae_config(a, &dataset, run, data_args, training)?,
-            ModelArgs::Vae(a) => latent::vae_config(a, &dataset, run, data_args, training)?,
-            ModelArgs::Gan(a) => gan::config(a, &dataset, run, data_args, training)?,
-            ModelArgs::Classifier(a) => classifier::config(a, &dataset, run, data_args, training)?,
-        };
-        Ok(Self {
-            config,
-            dataset,
-            out,
-            resume: false,
-            force: common.force,
-            quiet: common.runtime.quiet,
-            stop_after_steps: None,
-        })
-    }
-
-    pub fn seed(&self) -> u64 {
-        self.config.run().seed
-    }
-
-    /// Restores the checkpoint or prepares the folder, writes `config.json`, logs the data and
-    /// `description`, and runs the shared trainer on `device` (an autodiff one). A real Ctrl-C
-    /// comes back as the exit-130 error carrying the trainer's message; a stop asked for by
-    /// `stop_after_steps` (tests) is a result.
-    pub fn fit(
-        &self,
-        learner: &mut dyn Learner,
-        description: &[String],
-        device: &Device,
-    ) -> Result<Outcome> {
-        // Restored before anything is logged or written, so a checkpoint that does not fit is
-        // the only line the user sees.
-        let resumed = if self.resume {
-            Some(trainer::resume(learner, &self.out)?)
-        } else {
-            prepare_out_dir(&self.out, self.force)?;
-            None
-        };
-        write_json(&self.out.join("config.json"), &self.config)?;
-        if !self.quiet {
-            crate::ui::log(&format!("data: {}", self.dataset.summary()));
-            for line in description {
-                crate::ui::log(line);
-            }
-        }
-        install_interrupt_handler();
-        let training = self.config.training();
-        let options = TrainOptions {
-            epochs: training.epochs,
-            batch_size: training.batch_size,
-            seed: self.seed(),
-            out: self.out.clone(),
-            quiet: self.quiet,
-            stop_after_steps: self.stop_after_steps,
-        };
-        match trainer::train(learner, &self.dataset, &options, device, resumed)? {
-            Outcome::Interrupted { message, .. } if self.stop_after_steps.is_none() => {
-                Err(Error::Interrupted(message))
-            }
-            outcome => Ok(outcome),
-        }
-    }
 }
 
 /// Runs the command.
@@ -255,7 +111,7 @@ pub fn run(args: &TrainArgs) -> Result<TrainReport> {
 pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<TrainReport> {
     let mut job = match (&args.resume, &args.model) {
         (Some(run), _) => Job::resume(run, args.epochs, args.quiet)?,
-        (None, Some(model)) => Job::start(model)?,
+        (None, Some(model)) => start(model)?,
         (None, None) => {
             return Err(Error::bad_input(
                 "name a model (ae, vae, gan or classifier) or --resume RUN",
@@ -281,5 +137,43 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
     Ok(TrainReport {
         out: job.out,
         outcome,
+    })
+}
+
+/// The job of a new run of `model`: options checked, data loaded, config recorded.
+fn start(model: &ModelArgs) -> Result<Job> {
+    let args = model.training();
+    let common = &args.common;
+    let training = model.training_config();
+    training.validate()?;
+    if args.limit == Some(0) {
+        return Err(Error::bad_input("--limit must be at least 1"));
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out(model.kind()));
+    common.runtime.device.device()?;
+    check_out_dir(&out, common.force)?;
+    let data_args = common.data_args(args.limit);
+    let loading = spinner("loading data", common.runtime.quiet);
+    let dataset = data_args.load();
+    loading.finish_and_clear();
+    let dataset = dataset?;
+    let run = common.run_info(&format!("train {}", model.kind()), &dataset);
+    let config = match model {
+        ModelArgs::Ae(a) => latent::ae_config(a, &dataset, run, data_args, training)?,
+        ModelArgs::Vae(a) => latent::vae_config(a, &dataset, run, data_args, training)?,
+        ModelArgs::Gan(a) => gan::config(a, &dataset, run, data_args, training)?,
+        ModelArgs::Classifier(a) => classifier::config(a, &dataset, run, data_args, training)?,
+    };
+    Ok(Job {
+        config,
+        dataset,
+        out,
+        resume: false,
+        force: common.force,
+        quiet: common.runtime.quiet,
+        stop_after_steps: None,
     })
 }

@@ -1,0 +1,122 @@
+//! A training about to run, whatever the model: its run config, data and folder, and the one
+//! way every model's learner is run ([`Job::fit`]).
+
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+
+use crate::commands::CommonArgs;
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::fsutil::{prepare_out_dir, write_json};
+use crate::run::{Run, RunConfig};
+use crate::train::optim::LrSchedule;
+use crate::train::trainer::{self, install_interrupt_handler};
+use crate::train::{Learner, Outcome, TrainOptions};
+
+/// Options every model's training takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TrainingArgs {
+    /// Epochs in all.
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    /// Adam learning rate [default: 1e-3 with β1 0.9, β2 0.999, eps 1e-8 as in PyTorch; gan
+    /// 2e-4 with β1 0.5, as DCGAN].
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Learning-rate schedule over the run: constant, or cosine decay to 0.
+    #[arg(long, value_enum, default_value = "constant")]
+    pub lr_schedule: LrSchedule,
+    /// Use only the first N images of each split (smoke runs).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Output folder [default: runs/<model>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// A training about to start: the run's config, its data and folder.
+pub struct Job {
+    pub config: RunConfig,
+    pub dataset: Dataset,
+    pub out: PathBuf,
+    /// Continue from the folder's checkpoint instead of starting it.
+    pub resume: bool,
+    pub force: bool,
+    pub quiet: bool,
+    /// Interrupt as Ctrl-C would after this many steps (tests).
+    pub stop_after_steps: Option<u64>,
+}
+
+impl Job {
+    /// The job of continuing the run in `run` (to `epochs` in all when given).
+    pub fn resume(run: &Path, epochs: Option<usize>, quiet: bool) -> Result<Self> {
+        let run = Run::open(run)?;
+        let mut config = run.config.clone();
+        if let Some(epochs) = epochs {
+            config.training_mut().epochs = epochs;
+        }
+        config.training().validate()?;
+        let dataset = run.load_data()?;
+        Ok(Self {
+            config,
+            dataset,
+            out: run.path,
+            resume: true,
+            force: false,
+            quiet,
+            stop_after_steps: None,
+        })
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.config.run().seed
+    }
+
+    /// Restores the checkpoint or prepares the folder, writes `config.json`, logs the data and
+    /// `description`, and runs the shared trainer on `device` (an autodiff one). A real Ctrl-C
+    /// comes back as the exit-130 error carrying the trainer's message; a stop asked for by
+    /// `stop_after_steps` (tests) is a result.
+    pub fn fit(
+        &self,
+        learner: &mut dyn Learner,
+        description: &[String],
+        device: &Device,
+    ) -> Result<Outcome> {
+        // Restored before anything is logged or written, so a checkpoint that does not fit is
+        // the only line the user sees.
+        let resumed = if self.resume {
+            Some(trainer::resume(learner, &self.out)?)
+        } else {
+            prepare_out_dir(&self.out, self.force)?;
+            None
+        };
+        write_json(&self.out.join("config.json"), &self.config)?;
+        if !self.quiet {
+            crate::ui::log(&format!("data: {}", self.dataset.summary()));
+            for line in description {
+                crate::ui::log(line);
+            }
+        }
+        install_interrupt_handler();
+        let training = self.config.training();
+        let options = TrainOptions {
+            epochs: training.epochs,
+            batch_size: training.batch_size,
+            seed: self.seed(),
+            out: self.out.clone(),
+            quiet: self.quiet,
+            stop_after_steps: self.stop_after_steps,
+        };
+        match trainer::train(learner, &self.dataset, &options, device, resumed)? {
+            Outcome::Interrupted { message, .. } if self.stop_after_steps.is_none() => {
+                Err(Error::Interrupted(message))
+            }
+            outcome => Ok(outcome),
+        }
+    }
+}
