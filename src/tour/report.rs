@@ -84,16 +84,31 @@ td,th{border:1px solid #ccc;padding:0.3em 0.6em;text-align:right}td:first-child,
 th:first-child{text-align:left}code{background:#f4f4f4;padding:0 0.2em}.note{color:#666;\
 font-size:0.9em}";
 
+/// `name` opening a sentence.
+fn sentence_case(name: &str) -> String {
+    let mut chars = name.chars();
+    chars.next().map_or(String::new(), |c| {
+        c.to_uppercase().collect::<String>() + chars.as_str()
+    })
+}
+
+/// The whole report: one section after another, as the lecture goes.
 pub fn render(s: &Summary) -> String {
     let mut h = String::new();
-    let dist = distance_name(s);
-    // The same name opening a sentence.
-    let sentence = {
-        let mut chars = dist.chars();
-        chars.next().map_or(String::new(), |c| {
-            c.to_uppercase().collect::<String>() + chars.as_str()
-        })
-    };
+    header(&mut h, s);
+    pca(&mut h, s);
+    pca_versus_autoencoder(&mut h, s);
+    latent_spaces(&mut h, s);
+    vae(&mut h, s);
+    gans(&mut h, s);
+    model_table(&mut h, s);
+    published(&mut h, s);
+    stages(&mut h, s);
+    h
+}
+
+/// The title, the run's facts and what the report compares.
+fn header(h: &mut String, s: &Summary) {
     let _ = write!(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -126,8 +141,10 @@ pub fn render(s: &Summary) -> String {
              models on this data but is not comparable with published Inception FIDs"
         }
     );
+}
 
-    // 1. PCA.
+/// 1. PCA: eigen-images, explained variance, reconstructions.
+fn pca(h: &mut String, s: &Summary) {
     let pca = &s.pca;
     let count = |c: Option<usize>| c.map_or("more than fitted".into(), |c| c.to_string());
     let _ = write!(
@@ -157,8 +174,11 @@ pub fn render(s: &Summary) -> String {
         "pca/reconstructions.png",
         "Test images rebuilt from k components.",
     ));
+}
 
-    // 2. PCA versus the autoencoder.
+/// 2. PCA against the autoencoder (and the VAE) at the same code size.
+fn pca_versus_autoencoder(h: &mut String, s: &Summary) {
+    let pca = &s.pca;
     let mse = |folder: &str| opt(row(s, folder).and_then(|r| r.test_mse), 4);
     let _ = write!(
         h,
@@ -175,8 +195,12 @@ pub fn render(s: &Summary) -> String {
         crate::tour::figures::COMPARE,
         "The same test images, one per class, through each model.",
     ));
+}
 
-    // 3. Latent spaces.
+/// 3. The autoencoder's and the VAE's latent spaces, and draws from the prior through each.
+fn latent_spaces(h: &mut String, s: &Summary) {
+    let sentence = sentence_case(distance_name(s));
+    let pca = &s.pca;
     let spread = |model: &str| {
         s.latent_maps
             .iter()
@@ -226,8 +250,10 @@ pub fn render(s: &Summary) -> String {
         ("ae/samples.png", "Autoencoder: decoded N(0, I) draws."),
         ("vae/samples.png", "VAE: decoded N(0, I) draws."),
     ]));
+}
 
-    // 4. VAE.
+/// 4. The VAE: the ELBO's parts, the IWAE bound, samples, interpolations.
+fn vae(h: &mut String, s: &Summary) {
     if let Some(vae) = row(s, "vae") {
         let iwae = match (vae.iwae_nll, vae.iwae_k, vae.iwae_images) {
             (Some(nll), Some(k), Some(n)) => format!(
@@ -266,8 +292,12 @@ pub fn render(s: &Summary) -> String {
         "vae/interpolation_prior.png",
         "Between prior draws (spherical interpolation).",
     ));
+}
 
-    // 5. GANs.
+/// 5. GANs: samples, DCGAN against PatchGAN D, the conditional grid, per-step curves.
+fn gans(h: &mut String, s: &Summary) {
+    let sentence = sentence_case(distance_name(s));
+    let fd = |folder: &str| row(s, folder).and_then(distance).map_or("—".into(), short);
     let accuracy = row(s, "cgan").and_then(|r| r.class_accuracy);
     let _ = write!(
         h,
@@ -317,8 +347,11 @@ pub fn render(s: &Summary) -> String {
         "<p class=\"note\">D(x) near 1 with D(G(z)) near 0 for long stretches, while G's loss \
          climbs, is the \"D wins\" failure; training stops on it with a message.</p>\n",
     );
+}
 
-    // 6. Table.
+/// 6. One table of every model.
+fn model_table(h: &mut String, s: &Summary) {
+    let dist = distance_name(s);
     let _ = write!(
         h,
         "<h2>6. Every model</h2>\n<table>\n<tr><th>model</th><th>parameters</th><th>train \
@@ -372,8 +405,10 @@ pub fn render(s: &Summary) -> String {
         s.classifier_accuracy
             .map_or("—".into(), |a| format!("{:.1} %", 100.0 * a)),
     );
+}
 
-    // 7. Published numbers.
+/// 7. The published numbers beside ours (paper budget with Inception features).
+fn published(h: &mut String, s: &Summary) {
     if s.budget == "paper" && s.published.is_empty() {
         h.push_str(
             "<h2>7. Beside the published numbers</h2>\n<p>Published FIDs are on Inception \
@@ -405,8 +440,10 @@ pub fn render(s: &Summary) -> String {
              sources say exactly how theirs were made.</p>\n",
         );
     }
+}
 
-    // How to reproduce.
+/// Every stage's command line, to redo any part alone.
+fn stages(h: &mut String, s: &Summary) {
     h.push_str(
         "<h2>How each part was made</h2>\n<p>Every stage is a latentlab command; run one alone \
          to redo it.</p>\n<table>\n<tr><th>stage</th><th>command</th><th>seconds</th><th></th></tr>\n",
@@ -422,7 +459,6 @@ pub fn render(s: &Summary) -> String {
         );
     }
     h.push_str("</table>\n</body></html>\n");
-    h
 }
 
 /// The `src` of every `<img>` in `html`, in order.
