@@ -3,8 +3,10 @@
 //! The library behind the `latentlab` command. Each concept of the lecture on generative models
 //! has its own file: [`pca`] for principal component analysis, and under [`models`] the
 //! autoencoders, VAEs, GANs and the classifier. [`data`] finds and reads datasets, [`train`] holds
-//! the one training loop, [`eval`] the metrics, [`viz`] draws grids, charts and the report,
-//! [`commands`] implements the CLI's commands on top of them and [`tour`] strings them together.
+//! the one training loop, [`run`] the run folder every command shares, [`sample`] the one view of
+//! every generative model, [`eval`] the metrics, [`viz`] draws grids and charts, [`commands`]
+//! implements the CLI's commands on top of them and [`tour`] strings them together into a report.
+//! docs/architecture.md has the map.
 
 pub mod cli;
 pub mod commands;
@@ -13,9 +15,12 @@ pub mod device;
 pub mod error;
 pub mod eval;
 pub mod fsutil;
+pub mod io;
 pub mod models;
 pub mod ops;
 pub mod pca;
+pub mod process;
+pub mod rng;
 pub mod run;
 pub mod sample;
 pub mod tour;

@@ -17,8 +17,8 @@ fn main() {
             std::process::exit(2);
         }
     };
-    latentlab::ops::join_thread_pool();
-    latentlab::ops::keep_freed_memory();
+    latentlab::process::join_thread_pool();
+    latentlab::process::keep_freed_memory();
     if let Err(error) = run(cli) {
         match &error {
             // Not a failure: the user stopped a run, and it was saved.

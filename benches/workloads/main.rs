@@ -492,8 +492,8 @@ fn main() {
     let o = options();
     if let Some(id) = &o.child {
         // As the `latentlab` binary runs.
-        latentlab::ops::join_thread_pool();
-        latentlab::ops::keep_freed_memory();
+        latentlab::process::join_thread_pool();
+        latentlab::process::keep_freed_memory();
         child(id, &o);
         return;
     }

@@ -15,7 +15,8 @@ use crate::error::{Error, Result};
 use crate::eval::elbo::{binarize, bits_per_dim, iwae_nll};
 use crate::models::LatentModel;
 use crate::models::likelihood::Likelihood;
-use crate::train::trainer::{PendingParts, mix, stream};
+use crate::rng::{mix, stream};
+use crate::train::trainer::PendingParts;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct EvalArgs {

@@ -31,8 +31,8 @@ pub struct EvalSamplesArgs {
     #[arg(long, value_name = "DATA")]
     pub real: Option<String>,
     /// Which split of a real dataset.
-    #[arg(long, default_value = "test", value_parser = ["test", "train"])]
-    pub real_split: String,
+    #[arg(long, value_enum, default_value = "test")]
+    pub real_split: RealSplit,
     /// Generated images: a run folder (its model is sampled) or a folder of image files.
     #[arg(long, value_name = "DIR|RUN")]
     pub fake: PathBuf,
@@ -41,8 +41,8 @@ pub struct EvalSamplesArgs {
     pub n: usize,
     /// Feature network: inception (FID as published) or classifier (a trained `train classifier`
     /// run, fast, not comparable with published numbers).
-    #[arg(long, default_value = "inception", value_parser = ["inception", "classifier"])]
-    pub features: String,
+    #[arg(long, value_enum, default_value = "inception")]
+    pub features: FeatureNetwork,
     /// The classifier run for `--features classifier`, and for the per-class accuracy of a
     /// conditional model's samples.
     #[arg(long, value_name = "RUN")]
@@ -70,6 +70,22 @@ pub struct EvalSamplesArgs {
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub runtime: DeviceArgs,
+}
+
+/// Which split of a real dataset `--real` compares against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RealSplit {
+    Test,
+    Train,
+}
+
+/// The network whose features the metrics compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FeatureNetwork {
+    /// The TF-FID InceptionV3: FID as published.
+    Inception,
+    /// A trained `train classifier` run: fast, not comparable with published numbers.
+    Classifier,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -164,8 +180,8 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
     }
     let device = args.runtime.device.device()?;
     let log = |line: &str| args.runtime.log(line);
-    let extractor = match args.features.as_str() {
-        "classifier" => {
+    let extractor = match args.features {
+        FeatureNetwork::Classifier => {
             let run = args.classifier.as_ref().ok_or_else(|| {
                 Error::bad_input("--features classifier needs --classifier RUN (a `latentlab train classifier` run)")
             })?;
@@ -175,7 +191,7 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
                 shape: run.classifier_config()?.classifier.shape,
             }
         }
-        _ => {
+        FeatureNetwork::Inception => {
             let path = match &args.weights {
                 Some(path) => path.clone(),
                 None => default_weights_path()?,
@@ -372,14 +388,21 @@ fn real_images(args: &EvalSamplesArgs, run: Option<&Run>) -> Result<(Split, Stri
             FolderOptions::default(),
         )?,
     };
-    let split = if args.real_split == "train" {
+    let split = if args.real_split == RealSplit::Train {
         &dataset.train
     } else {
         &dataset.test
     };
     Ok((
         limit_split(split, Some(args.n)),
-        format!("{} ({} split)", dataset.name, args.real_split),
+        format!(
+            "{} ({} split)",
+            dataset.name,
+            match args.real_split {
+                RealSplit::Test => "test",
+                RealSplit::Train => "train",
+            }
+        ),
     ))
 }
 

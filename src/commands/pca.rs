@@ -23,8 +23,8 @@ pub struct PcaArgs {
     pub k: String,
     /// eigen: eigenvectors of the covariance XᵀX/(n-1); svd: thin SVD X = USVᵀ; randomized:
     /// Halko-Martinsson-Tropp randomized SVD for data too large for the other two.
-    #[arg(long, default_value = "eigen", value_parser = ["eigen", "svd", "randomized"])]
-    pub solver: String,
+    #[arg(long, value_enum, default_value = "eigen")]
+    pub solver: Solver,
     /// Output folder.
     #[arg(long, default_value_os_t = default_out("pca"))]
     pub out: PathBuf,
@@ -59,7 +59,7 @@ pub struct PcaMetrics {
 /// Runs the command and returns the metrics it wrote.
 pub fn run(args: &PcaArgs) -> Result<PcaMetrics> {
     let common = &args.common;
-    let solver: Solver = args.solver.parse()?;
+    let solver = args.solver;
     let requested: Components = args.k.parse()?;
     // Checked like every command does, though PCA itself runs on the CPU through faer.
     common.runtime.device.device()?;

@@ -5,7 +5,7 @@
 //! compared; it can come out slightly negative when the sets are alike.
 
 use crate::eval::features::Features;
-use crate::train::trainer::{mix, stream};
+use crate::rng::{mix, stream};
 use crate::{Error, Result};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};

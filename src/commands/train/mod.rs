@@ -17,9 +17,9 @@ use std::path::PathBuf;
 use crate::commands::default_out;
 use crate::error::{Error, Result};
 use crate::fsutil::check_out_dir;
+use crate::rng::{mix, stream};
 use crate::run::{RunConfig, TrainingConfig};
 use crate::train::Outcome;
-use crate::train::trainer::{mix, stream};
 use crate::ui::spinner;
 
 /// Arguments of `latentlab train`: a model to train, or `--resume RUN`.
