@@ -135,7 +135,6 @@ fn class_accuracy(
     classes: usize,
     device: &Device,
 ) -> Result<ClassAccuracy> {
-    use crate::data::{BatchConfig, Batches, PixelScale};
     let run = Run::open(classifier)?;
     let config = run.classifier_config()?;
     let model = run.load_classifier(device)?;
@@ -147,17 +146,7 @@ fn class_accuracy(
             samples.shape
         )));
     }
-    let batches = Batches::new(
-        samples,
-        BatchConfig {
-            batch_size: 500,
-            shuffle_seed: None,
-            drop_last: false,
-            scale: PixelScale::ZeroOne,
-        },
-        device,
-    );
-    let predictions = crate::eval::predict::predict(&model, batches);
+    let predictions = crate::eval::predict::predict(&model, samples, device);
     let counts = crate::eval::predict::confusion(
         &samples.labels,
         &predictions,

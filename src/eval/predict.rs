@@ -1,10 +1,23 @@
 //! A trained classifier applied to a split: its predicted classes and the confusion matrix.
 
-use crate::data::Batches;
+use burn::tensor::Device;
+
+use crate::data::{BatchConfig, Batches, PixelScale, Split};
 use crate::models::classifier::Classifier;
 
-/// Predicted classes of every image of a split, in order.
-pub fn predict(model: &Classifier, batches: Batches<'_>) -> Vec<usize> {
+/// Predicted classes of every image of `split` (pixels scaled to [0, 1] as in training), in
+/// order.
+pub fn predict(model: &Classifier, split: &Split, device: &Device) -> Vec<usize> {
+    let batches = Batches::new(
+        split,
+        BatchConfig {
+            batch_size: 500,
+            shuffle_seed: None,
+            drop_last: false,
+            scale: PixelScale::ZeroOne,
+        },
+        device,
+    );
     let mut predictions = Vec::new();
     for batch in batches {
         let classes = model.forward(batch.images).argmax(1); // [batch, 1]

@@ -6,7 +6,7 @@ use std::path::Path;
 use burn::prelude::*;
 
 use crate::commands::train::job::{Job, TrainingArgs};
-use crate::data::{BatchConfig, Batches, Dataset, PixelScale};
+use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::eval::predict::{confusion, predict};
 use crate::models::classifier::{Classifier, ClassifierConfig};
@@ -105,17 +105,7 @@ fn write_confusion(
     out: &Path,
     device: &Device,
 ) -> Result<f64> {
-    let batches = Batches::new(
-        &dataset.test,
-        BatchConfig {
-            batch_size: 500,
-            shuffle_seed: None,
-            drop_last: false,
-            scale: PixelScale::ZeroOne,
-        },
-        device,
-    );
-    let predictions = predict(model, batches);
+    let predictions = predict(model, &dataset.test, device);
     let counts = confusion(&dataset.test.labels, &predictions, dataset.num_classes());
     let correct: usize = (0..counts.len()).map(|i| counts[i][i]).sum();
     let accuracy = correct as f64 / predictions.len().max(1) as f64;
