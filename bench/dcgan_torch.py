@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The DCGAN that `latentlab train gan` builds, in PyTorch, to time one training iteration.
 
-Same networks as src/models/dcgan.rs for 32x32 images (3 channels by default), z of 100,
+Same networks as src/models/gan/dcgan.rs for 32x32 images (3 channels by default), z of 100,
 ngf = ndf = 64, no conv biases, N(0, 0.02) weights, batch norm with gamma from N(1, 0.02):
 
   G: Linear(100, 256*4*4) -> BN -> ReLU -> ConvT(256,128,4,2,1) -> BN -> ReLU

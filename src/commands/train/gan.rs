@@ -1,4 +1,4 @@
-//! `latentlab train gan`: any generator with any discriminator (`models/gan.rs`) on the shared
+//! `latentlab train gan`: any generator with any discriminator (`models/gan/`) on the shared
 //! trainer, Algorithm 1 in `train/gan.rs`. `--resume RUN` continues a GAN run exactly.
 
 use burn::module::Module;
