@@ -12,6 +12,7 @@ pub mod cli;
 pub mod commands;
 pub mod data;
 pub mod device;
+pub mod edit;
 pub mod error;
 pub mod eval;
 pub mod fsutil;
