@@ -3,6 +3,7 @@
 pub mod elbo;
 pub mod features;
 pub mod fid;
+pub mod image_metrics;
 pub mod kid;
 pub mod precision_recall;
 pub mod predict;
