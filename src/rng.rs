@@ -19,4 +19,5 @@ pub mod stream {
     pub const STEP: u64 = 3;
     pub const EVAL: u64 = 4;
     pub const SAMPLE: u64 = 5;
+    pub const MASK: u64 = 6;
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{assert_bad_input, copy_dir, latentlab, png_size, temp_out};
+use common::{assert_bad_input, assert_success, copy_dir, latentlab, png_size, temp_out};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -466,4 +466,49 @@ fn classifier_trains_draws_its_confusion_matrix_and_classifies_files() {
         "not a readable image",
     );
     let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn inpaint_and_uncrop_write_a_grid_and_images_that_keep_visible_pixels() {
+    let out = temp_out("inpaint");
+    let dir = out.to_str().unwrap();
+    let data =
+        latentlab::data::load_dataset(&latentlab::data::DataSpec::Embedded, Default::default())
+            .unwrap();
+    for method in ["mean", "nearest", "pca"] {
+        let stdout = assert_success(&latentlab(&[
+            "inpaint", "--with", method, "--data", "embedded", "--n", "3", "--k", "10", "--out",
+            dir, "--force", "--quiet",
+        ]));
+        assert!(stdout.contains("hole PSNR"), "{stdout}");
+        let (width, height) = png_size(&out.join("edits.png"));
+        assert!(width > 3 * 28 && height > 3 * 28, "{width}x{height}");
+        // Outside the centre square, every pixel is the test image's own.
+        for i in 0..3 {
+            let edited = image::open(out.join(format!("edited/{i:06}.png")))
+                .unwrap()
+                .to_luma8();
+            let original = data.test.image(i);
+            for (p, (&e, &o)) in edited.as_raw().iter().zip(original).enumerate() {
+                let (y, x) = (p / 28, p % 28);
+                if !((7..21).contains(&y) && (7..21).contains(&x)) {
+                    assert_eq!(e, o, "{method}: image {i} pixel ({y}, {x})");
+                }
+            }
+        }
+    }
+    let stdout = assert_success(&latentlab(&[
+        "uncrop", "--with", "pca", "--side", "top", "--data", "embedded", "--n", "2", "--k", "10",
+        "--out", dir, "--force", "--quiet",
+    ]));
+    assert!(stdout.contains("top half missing"), "{stdout}");
+    assert_bad_input(
+        &latentlab(&["inpaint", "--with", "flow", "--data", "embedded"]),
+        "invalid value 'flow'",
+    );
+    assert_bad_input(
+        &latentlab(&["uncrop", "--with", "mean", "--data", "embedded"]),
+        "--side",
+    );
+    std::fs::remove_dir_all(&out).unwrap();
 }

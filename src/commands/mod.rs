@@ -2,6 +2,7 @@
 //! writes a run folder.
 
 pub mod classify;
+pub mod edit;
 pub mod eval;
 pub mod eval_samples;
 pub mod fid_weights;
