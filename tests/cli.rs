@@ -510,5 +510,53 @@ fn inpaint_and_uncrop_write_a_grid_and_images_that_keep_visible_pixels() {
         &latentlab(&["uncrop", "--with", "mean", "--data", "embedded"]),
         "--side",
     );
+    // A mask drawn as a file: white marks the missing top rows.
+    let masks = temp_out("inpaint-masks");
+    std::fs::create_dir_all(&masks).unwrap();
+    let top = masks.join("top.png");
+    image::GrayImage::from_fn(28, 28, |_, y| image::Luma([if y < 10 { 255 } else { 0 }]))
+        .save(&top)
+        .unwrap();
+    let stdout = assert_success(&latentlab(&[
+        "inpaint",
+        "--with",
+        "mean",
+        "--mask",
+        top.to_str().unwrap(),
+        "--data",
+        "embedded",
+        "--n",
+        "2",
+        "--out",
+        dir,
+        "--force",
+        "--quiet",
+    ]));
+    assert!(stdout.contains("top.png"), "{stdout}");
+    let small = masks.join("small.png");
+    image::GrayImage::new(16, 16).save(&small).unwrap();
+    let refused = temp_out("inpaint-refused");
+    assert_bad_input(
+        &latentlab(&[
+            "inpaint",
+            "--with",
+            "mean",
+            "--mask",
+            small.to_str().unwrap(),
+            "--data",
+            "embedded",
+            "--out",
+            refused.to_str().unwrap(),
+        ]),
+        "the mask is 16x16, the images 28x28",
+    );
+    assert!(!refused.exists(), "nothing written for a refused mask");
+    assert_bad_input(
+        &latentlab(&[
+            "inpaint", "--with", "mean", "--mask", "centre", "--data", "embedded",
+        ]),
+        "neither center, free nor a mask image file",
+    );
+    std::fs::remove_dir_all(&masks).unwrap();
     std::fs::remove_dir_all(&out).unwrap();
 }

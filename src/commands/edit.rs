@@ -2,7 +2,7 @@
 //! editing methods of `crate::edit`, then write a before / masked / after grid and the edited
 //! images. A mask marks missing pixels; visible pixels are kept exactly.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::commands::{CommonArgs, default_out};
 use crate::data::{ImageShape, Split, limit_split};
@@ -52,20 +52,34 @@ pub struct EditArgs {
     pub common: CommonArgs,
 }
 
-/// The masks `inpaint` draws.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// The masks `inpaint` uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MaskKind {
     /// The central square of half the side.
     Center,
     /// Seeded brush strokes covering 25-50 % of each image (--seed).
     Free,
+    /// One mask for every image, read from a gray image file (white: missing).
+    File(PathBuf),
+}
+
+fn parse_mask(value: &str) -> std::result::Result<MaskKind, String> {
+    match value {
+        "center" => Ok(MaskKind::Center),
+        "free" => Ok(MaskKind::Free),
+        path if Path::new(path).is_file() => Ok(MaskKind::File(path.into())),
+        other => Err(format!(
+            "'{other}' is neither center, free nor a mask image file"
+        )),
+    }
 }
 
 /// Arguments of `latentlab inpaint`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct InpaintArgs {
-    /// Which pixels are missing (the hole to fill; the rest is kept exactly).
-    #[arg(long, value_enum, default_value = "center")]
+    /// Which pixels are missing (the hole to fill; the rest is kept exactly): center, free, or
+    /// a gray image file of the images' size, white where pixels are missing.
+    #[arg(long, default_value = "center", value_parser = parse_mask, value_name = "center|free|PATH")]
     pub mask: MaskKind,
     #[command(flatten)]
     pub edit: EditArgs,
@@ -93,15 +107,26 @@ pub struct EditReport {
 
 pub fn inpaint(args: &InpaintArgs) -> Result<EditReport> {
     let seed = args.edit.common.runtime.seed;
-    let mask = |i: usize, shape: ImageShape| match args.mask {
-        MaskKind::Center => Mask::center(shape.height, shape.width),
-        MaskKind::Free => Mask::free(shape.height, shape.width, mix(seed, stream::MASK, i as u64)),
+    // Read once, before anything is written; its size is checked against the data's.
+    let file_mask = match &args.mask {
+        MaskKind::File(path) => Some(Mask::read(path)?),
+        _ => None,
     };
-    let what = match args.mask {
-        MaskKind::Center => "center mask",
-        MaskKind::Free => "free-form masks",
+    let mask = |i: usize, shape: ImageShape| match &args.mask {
+        MaskKind::Center => Ok(Mask::center(shape.height, shape.width)),
+        MaskKind::Free => Ok(Mask::free(
+            shape.height,
+            shape.width,
+            mix(seed, stream::MASK, i as u64),
+        )),
+        MaskKind::File(_) => Ok(file_mask.clone().expect("read above")),
     };
-    edit(&args.edit, "inpaint", what, mask)
+    let what = match &args.mask {
+        MaskKind::Center => "center mask".to_string(),
+        MaskKind::Free => "free-form masks".to_string(),
+        MaskKind::File(path) => format!("mask {}", path.display()),
+    };
+    edit(&args.edit, "inpaint", &what, mask)
 }
 
 pub fn uncrop(args: &UncropArgs) -> Result<EditReport> {
@@ -113,7 +138,7 @@ pub fn uncrop(args: &UncropArgs) -> Result<EditReport> {
         Side::Bottom => "bottom half missing",
     };
     edit(&args.edit, "uncrop", what, |_, shape: ImageShape| {
-        Mask::uncrop(shape.height, shape.width, side)
+        Ok(Mask::uncrop(shape.height, shape.width, side))
     })
 }
 
@@ -125,7 +150,7 @@ fn edit(
     args: &EditArgs,
     command: &str,
     what: &str,
-    mask_of: impl Fn(usize, ImageShape) -> Mask,
+    mask_of: impl Fn(usize, ImageShape) -> Result<Mask>,
 ) -> Result<EditReport> {
     let common = &args.common;
     if args.n == 0 {
@@ -153,6 +178,8 @@ fn edit(
         }
         None => limit_split(&dataset.test, Some(args.n)),
     };
+    // Checked before the first log line, so that a bad mask is the only line printed.
+    check_mask(&mask_of(0, shape)?, shape)?;
     common.log_data(&dataset);
     let pca = match args.method {
         EditMethod::Pca => {
@@ -170,7 +197,7 @@ fn edit(
     let (mut hole_psnr, mut ssim_sum) = (0.0, 0.0);
     for i in 0..inputs.len() {
         let image = to_unit(inputs.image(i));
-        let mask = mask_of(i, shape);
+        let mask = mask_of(i, shape)?;
         check_mask(&mask, shape)?;
         let fill = match args.method {
             EditMethod::Mean => mean.clone(),

@@ -6,8 +6,12 @@
 //! square of half the side (a quarter of the image), `free` is brush strokes covering 25–50 % of
 //! the image (as Palette's free-form masks), and uncropping hides one half.
 
+use std::path::Path;
+
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+
+use crate::error::{Error, Result};
 
 /// The side an uncropping hides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -98,6 +102,28 @@ impl Mask {
         Self::from_missing(height, width, missing)
     }
 
+    /// A mask drawn as a gray PNG (or any format the `image` crate reads): white (128 and above)
+    /// marks missing pixels, black visible ones. It must be gray: a colour picture is refused
+    /// rather than guessed at. (`crate::edit::check_mask` checks its size against the images.)
+    pub fn read(path: &Path) -> Result<Self> {
+        let picture = image::open(path).map_err(|e| {
+            Error::bad_input(format!(
+                "{}: not a readable mask image ({e})",
+                path.display()
+            ))
+        })?;
+        let (height, width) = (picture.height() as usize, picture.width() as usize);
+        let rgb = picture.to_rgb8();
+        if rgb.pixels().any(|p| p.0[0] != p.0[1] || p.0[1] != p.0[2]) {
+            return Err(Error::bad_input(format!(
+                "{}: a colour mask; draw it in gray, white where pixels are missing",
+                path.display()
+            )));
+        }
+        let missing = rgb.pixels().map(|p| p.0[0] >= 128).collect();
+        Ok(Self::from_missing(height, width, missing))
+    }
+
     /// Whether pixel (`y`, `x`) is missing.
     pub fn is_missing(&self, y: usize, x: usize) -> bool {
         self.missing[y * self.width + x]
@@ -175,5 +201,23 @@ mod tests {
             }
         }
         assert_ne!(Mask::free(28, 28, 1), Mask::free(28, 28, 2));
+    }
+
+    #[test]
+    fn mask_files_are_read_gray_and_colour_ones_refused() {
+        let dir = std::env::temp_dir().join(format!("latentlab-mask-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let gray =
+            image::GrayImage::from_fn(28, 28, |x, _| image::Luma([if x < 7 { 255 } else { 0 }]));
+        gray.save(dir.join("left.png")).unwrap();
+        let mask = Mask::read(&dir.join("left.png")).unwrap();
+        assert_eq!((mask.height, mask.width), (28, 28));
+        assert_eq!(mask.coverage(), 0.25);
+        assert!(mask.is_missing(0, 0) && !mask.is_missing(0, 7));
+        let colour = image::RgbImage::from_fn(28, 28, |x, _| image::Rgb([255, (x * 9) as u8, 0]));
+        colour.save(dir.join("colour.png")).unwrap();
+        let error = Mask::read(&dir.join("colour.png")).unwrap_err();
+        assert!(error.to_string().contains("colour mask"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
