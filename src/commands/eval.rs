@@ -88,12 +88,7 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
     let batches = |split| {
         Batches::new(
             split,
-            BatchConfig {
-                batch_size: 500,
-                shuffle_seed: None,
-                drop_last: false,
-                scale: PixelScale::ZeroOne,
-            },
+            BatchConfig::in_order(500, PixelScale::ZeroOne),
             &device,
         )
     };

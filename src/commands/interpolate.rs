@@ -93,12 +93,7 @@ pub fn run(args: &InterpolateArgs) -> Result<Vec<PathBuf>> {
     );
     let images = Batches::new(
         &subset,
-        BatchConfig {
-            batch_size: chosen.len(),
-            shuffle_seed: None,
-            drop_last: false,
-            scale: PixelScale::ZeroOne,
-        },
+        BatchConfig::in_order(chosen.len(), PixelScale::ZeroOne),
         &device,
     )
     .next()

@@ -62,12 +62,7 @@ pub fn run(args: &LatentMapArgs) -> Result<LatentStats> {
     let mut labels = Vec::new();
     let n = args.n.min(dataset.test.len());
     let split = crate::data::limit_split(&dataset.test, Some(n));
-    let config_batches = BatchConfig {
-        batch_size: 1000,
-        shuffle_seed: None,
-        drop_last: false,
-        scale: PixelScale::ZeroOne,
-    };
+    let config_batches = BatchConfig::in_order(1000, PixelScale::ZeroOne);
     for batch in Batches::new(&split, config_batches, &device) {
         codes.extend(
             model

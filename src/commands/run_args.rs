@@ -60,12 +60,7 @@ pub fn test_images(dataset: &Dataset, n: usize, device: &Device) -> (burn::Tenso
     let n = n.min(dataset.test.len()).max(1);
     let batch = Batches::new(
         &dataset.test,
-        BatchConfig {
-            batch_size: n,
-            shuffle_seed: None,
-            drop_last: false,
-            scale: PixelScale::ZeroOne,
-        },
+        BatchConfig::in_order(n, PixelScale::ZeroOne),
         device,
     )
     .next()

@@ -43,6 +43,19 @@ pub struct BatchConfig {
     pub scale: PixelScale,
 }
 
+impl BatchConfig {
+    /// The split in its own order, every image once (the last batch may be smaller): how
+    /// evaluation, sampling and pictures read data.
+    pub fn in_order(batch_size: usize, scale: PixelScale) -> Self {
+        Self {
+            batch_size,
+            shuffle_seed: None,
+            drop_last: false,
+            scale,
+        }
+    }
+}
+
 /// One batch: images `[batch, channels, height, width]` and their class labels `[batch]`.
 #[derive(Debug, Clone)]
 pub struct Batch {

@@ -10,12 +10,7 @@ use crate::models::classifier::Classifier;
 pub fn predict(model: &Classifier, split: &Split, device: &Device) -> Vec<usize> {
     let batches = Batches::new(
         split,
-        BatchConfig {
-            batch_size: 500,
-            shuffle_seed: None,
-            drop_last: false,
-            scale: PixelScale::ZeroOne,
-        },
+        BatchConfig::in_order(500, PixelScale::ZeroOne),
         device,
     );
     let mut predictions = Vec::new();

@@ -273,12 +273,7 @@ pub fn train(
         device.seed(mix(seed, stream::EVAL, epoch as u64));
         let test_batches = Batches::new(
             &data.test,
-            BatchConfig {
-                batch_size: options.batch_size.max(256),
-                shuffle_seed: None,
-                drop_last: false,
-                scale,
-            },
+            BatchConfig::in_order(options.batch_size.max(256), scale),
             &device.clone().inner(),
         );
         let test_parts: BTreeMap<String, f64> =

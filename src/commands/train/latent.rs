@@ -146,12 +146,7 @@ pub fn train(
     );
     let fixed = Batches::new(
         &job.dataset.test,
-        BatchConfig {
-            batch_size: 32,
-            shuffle_seed: None,
-            drop_last: false,
-            scale: PixelScale::ZeroOne,
-        },
+        BatchConfig::in_order(32, PixelScale::ZeroOne),
         device,
     )
     .next()
