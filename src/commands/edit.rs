@@ -190,7 +190,7 @@ fn edit(
         }
         _ => None,
     };
-    let mean = mean_image(&dataset.train);
+    let mean = (args.method == EditMethod::Mean).then(|| mean_image(&dataset.train));
     let out = prepare_out_dir(&out, common.force)?;
 
     let (mut originals, mut masked, mut edited) = (Vec::new(), Vec::new(), Vec::new());
@@ -199,12 +199,19 @@ fn edit(
         let image = to_unit(inputs.image(i));
         let mask = mask_of(i, shape)?;
         check_mask(&mask, shape)?;
-        let fill = match args.method {
-            EditMethod::Mean => mean.clone(),
-            EditMethod::Nearest => nearest_image(&dataset.train, &image, &mask),
-            EditMethod::Pca => pca_fill(pca.as_ref().expect("fitted"), &image, &mask, shape)?,
+        let owned;
+        let fill: &[f32] = match args.method {
+            EditMethod::Mean => mean.as_deref().expect("computed for mean"),
+            EditMethod::Nearest => {
+                owned = nearest_image(&dataset.train, &image, &mask);
+                &owned
+            }
+            EditMethod::Pca => {
+                owned = pca_fill(pca.as_ref().expect("fitted"), &image, &mask, shape)?;
+                &owned
+            }
         };
-        let result = composite(&image, &fill, &mask, shape);
+        let result = composite(&image, fill, &mask, shape);
         hole_psnr += psnr_on_hole(&image, &result, &mask, shape);
         ssim_sum += ssim(&image, &result, shape);
         // The hole shown mid-grey in the masked row.

@@ -216,7 +216,7 @@ impl RunConfig {
         if value.get("kind").is_some() {
             let config: RunConfig = serde_json::from_value(value)?;
             if let RunConfig::Ae(latent) | RunConfig::Vae(latent) = &config
-                && RunConfig::latent(latent.clone()).kind() != config.kind()
+                && latent.model.kind().to_string() != config.kind()
             {
                 return Err(serde::de::Error::custom(format!(
                     "kind {} but a {} model",
