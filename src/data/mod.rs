@@ -85,6 +85,32 @@ impl Split {
         }
     }
 
+    /// Indices of `n` images taking the classes in turn: the first image of each class, then
+    /// the second of each, … (file order within a class). A few images then show every class;
+    /// `n ≥ len` gives every image.
+    pub fn spread(&self, n: usize) -> Vec<usize> {
+        let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); 256];
+        for (i, &label) in self.labels.iter().enumerate() {
+            by_class[label as usize].push(i);
+        }
+        by_class.retain(|c| !c.is_empty());
+        let rounds = by_class.iter().map(Vec::len).max().unwrap_or(0);
+        (0..rounds)
+            .flat_map(|round| by_class.iter().filter_map(move |c| c.get(round).copied()))
+            .take(n)
+            .collect()
+    }
+
+    /// The images at `indices`, in that order.
+    pub fn select(&self, indices: &[usize]) -> Split {
+        let pixels = indices
+            .iter()
+            .flat_map(|&i| self.image(i).iter().copied())
+            .collect();
+        let labels = indices.iter().map(|&i| self.labels[i]).collect();
+        Split::new(self.shape, pixels, labels)
+    }
+
     /// Number of images of each class, indexed by label.
     pub fn class_counts(&self, num_classes: usize) -> Vec<usize> {
         let mut counts = vec![0; num_classes];
@@ -165,5 +191,24 @@ pub fn limit_split(split: &Split, n: Option<usize>) -> Split {
             )
         }
         _ => split.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_takes_the_classes_in_turn() {
+        let shape = ImageShape {
+            channels: 1,
+            height: 1,
+            width: 1,
+        };
+        let labels = vec![2, 0, 0, 2, 1, 0];
+        let split = Split::new(shape, (0..6).collect(), labels);
+        assert_eq!(split.spread(4), vec![1, 4, 0, 2]);
+        assert_eq!(split.spread(99), vec![1, 4, 0, 2, 3, 5]);
+        assert_eq!(split.select(&[3, 1]).pixels, vec![3, 1]);
     }
 }

@@ -9,7 +9,10 @@
 //! image closest on the visible pixels), and zero-shot `pca` (the codes that best explain the
 //! visible pixels by least squares in the component basis, then the reconstruction).
 
+pub mod degradation;
+pub mod invert;
 pub mod mask;
+pub mod method;
 
 use faer::linalg::solvers::Solve;
 use faer::{Mat, Side as FaerSide};
@@ -17,6 +20,7 @@ use faer::{Mat, Side as FaerSide};
 use crate::data::{ImageShape, Split};
 use crate::error::{Error, Result};
 use crate::pca::Pca;
+pub use degradation::Degradation;
 pub use mask::{Mask, Side};
 
 /// `filled` where `mask` says missing, `original` everywhere else, bit for bit.
@@ -59,28 +63,42 @@ pub fn mean_image(split: &Split) -> Vec<f32> {
     sums.into_iter().map(|s| (s as f64 / n) as f32).collect()
 }
 
-/// The image of `split` closest to `image` in squared error on the visible pixels: the
-/// `nearest` baseline's fill.
-pub fn nearest_image(split: &Split, image: &[f32], mask: &Mask) -> Vec<f32> {
-    let size = split.shape.len();
-    let plane = split.shape.height * split.shape.width;
-    let visible: Vec<usize> = (0..size).filter(|&i| !mask.missing()[i % plane]).collect();
-    let distance = |candidate: &[u8]| -> f32 {
-        visible
-            .iter()
-            .map(|&i| {
-                let d = candidate[i] as f32 / 255.0 - image[i];
-                d * d
+/// The image of `split` closest to `image` as seen through `degradation` (on the visible pixels,
+/// or in luma): the `nearest` baseline's fill.
+pub fn nearest_image(split: &Split, image: &[f32], degradation: &Degradation) -> Vec<f32> {
+    let shape = split.shape;
+    let plane = shape.height * shape.width;
+    // Distances straight from the bytes: this loop runs over the whole training set per image.
+    let best = match degradation {
+        Degradation::Mask(mask) => {
+            let visible: Vec<usize> = (0..shape.len())
+                .filter(|&i| !mask.missing()[i % plane])
+                .collect();
+            closest(split, |candidate| {
+                visible
+                    .iter()
+                    .map(|&i| {
+                        let d = candidate[i] as f32 / 255.0 - image[i];
+                        d * d
+                    })
+                    .sum()
             })
-            .sum()
+        }
+        Degradation::Gray => {
+            let seen = degradation::luma(image, plane);
+            let weights = degradation::LUMA.map(|w| w / 255.0);
+            closest(split, |candidate| {
+                (0..plane)
+                    .map(|p| {
+                        let y = weights[0] * candidate[p] as f32
+                            + weights[1] * candidate[plane + p] as f32
+                            + weights[2] * candidate[2 * plane + p] as f32;
+                        (y - seen[p]) * (y - seen[p])
+                    })
+                    .sum()
+            })
+        }
     };
-    let best = split
-        .pixels
-        .chunks_exact(size)
-        .map(distance)
-        .enumerate()
-        .min_by(|a, b| a.1.total_cmp(&b.1))
-        .map_or(0, |(i, _)| i);
     split
         .image(best)
         .iter()
@@ -88,9 +106,37 @@ pub fn nearest_image(split: &Split, image: &[f32], mask: &Mask) -> Vec<f32> {
         .collect()
 }
 
+/// How PCA weighs the codes it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodePrior {
+    /// Plain least squares: the codes that best explain what is seen.
+    None,
+    /// Probabilistic PCA (Tipping & Bishop 1999): codes aᵢ ~ N(0, λᵢ), pixel noise σ² = the mean
+    /// variance of the discarded directions; the posterior mean shrinks codes that what is seen
+    /// barely determines (colour, from luma alone) instead of letting them blow up.
+    Probabilistic,
+}
+
+/// The index of the image of `split` with the smallest `distance`.
+fn closest(split: &Split, distance: impl Fn(&[u8]) -> f32) -> usize {
+    split
+        .pixels
+        .chunks_exact(split.shape.len())
+        .map(distance)
+        .enumerate()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map_or(0, |(i, _)| i)
+}
+
 /// PCA's fill: mean + Cᵀa with the codes of [`pca_codes`], clamped to [0, 1].
-pub fn pca_fill(pca: &Pca, image: &[f32], mask: &Mask, shape: ImageShape) -> Result<Vec<f32>> {
-    let codes = pca_codes(pca, image, mask, shape)?;
+pub fn pca_fill(
+    pca: &Pca,
+    image: &[f32],
+    degradation: &Degradation,
+    shape: ImageShape,
+    prior: CodePrior,
+) -> Result<Vec<f32>> {
+    let codes = pca_codes(pca, image, degradation, shape, prior)?;
     let c = &pca.components; // [k, d]
     Ok((0..shape.len())
         .map(|p| {
@@ -105,10 +151,17 @@ pub fn pca_fill(pca: &Pca, image: &[f32], mask: &Mask, shape: ImageShape) -> Res
         .collect())
 }
 
-/// The codes a that minimise ‖(mean + Cᵀa − x) on the visible pixels‖², in closed form from the
-/// k×k normal equations (C_V C_Vᵀ) a = C_V (x_V − mean_V). `pca` must be fitted on images of
-/// `shape` with pixels in [0, 1].
-pub fn pca_codes(pca: &Pca, image: &[f32], mask: &Mask, shape: ImageShape) -> Result<Vec<f64>> {
+/// The codes a that minimise ‖A(mean + Cᵀa) − y‖² (+ σ²·Σ aᵢ²/λᵢ under the probabilistic
+/// prior) for what `degradation` lets through (A), in closed form from the k×k normal equations
+/// ((A Cᵀ)ᵀ(A Cᵀ) + σ²Λ⁻¹) a = (A Cᵀ)ᵀ (y − A·mean). `pca` must be fitted on images of `shape`
+/// with pixels in [0, 1].
+pub fn pca_codes(
+    pca: &Pca,
+    image: &[f32],
+    degradation: &Degradation,
+    shape: ImageShape,
+    prior: CodePrior,
+) -> Result<Vec<f64>> {
     let d = shape.len();
     if pca.n_features() != d {
         return Err(Error::bad_input(format!(
@@ -116,38 +169,46 @@ pub fn pca_codes(pca: &Pca, image: &[f32], mask: &Mask, shape: ImageShape) -> Re
             pca.n_features()
         )));
     }
-    let plane = shape.height * shape.width;
-    let visible: Vec<usize> = (0..d).filter(|&i| !mask.missing()[i % plane]).collect();
     let k = pca.n_components();
-    if visible.len() < k {
+    let observe = |v: Vec<f32>| -> Vec<f64> {
+        degradation
+            .observe(&v, shape)
+            .into_iter()
+            .map(f64::from)
+            .collect()
+    };
+    // A applied to each component and to the mean; A is linear, so A(mean + Cᵀa) = A·mean + (A Cᵀ) a.
+    let seen_components: Vec<Vec<f64>> = (0..k)
+        .map(|i| observe((0..d).map(|p| pca.components[(i, p)] as f32).collect()))
+        .collect();
+    let seen_mean = observe(pca.mean.iter().map(|&m| m as f32).collect());
+    let seen = observe(image.to_vec());
+    if seen.len() < k {
         return Err(Error::bad_input(format!(
-            "{} visible pixels cannot determine {k} PCA codes",
-            visible.len()
+            "{} observed values cannot determine {k} PCA codes",
+            seen.len()
         )));
     }
-    let c = &pca.components; // [k, d]
-    // The components are orthonormal over all pixels; over the visible ones they are usually
-    // still independent, but a hole can make two of them agree: a tiny ridge keeps the system
+    // The components are orthonormal over all pixels; seen through A they are usually still
+    // independent, but a hole can make two of them agree: a tiny ridge keeps the system
     // solvable without moving a well-posed solution.
-    let mut largest = 0.0f64;
-    let mut gram = Mat::<f64>::from_fn(k, k, |i, j| {
-        visible.iter().map(|&p| c[(i, p)] * c[(j, p)]).sum()
-    }); // [k, k]
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    let mut gram = Mat::<f64>::from_fn(k, k, |i, j| dot(&seen_components[i], &seen_components[j])); // [k, k]
+    let largest = (0..k).map(|i| gram[(i, i)]).fold(0.0, f64::max);
+    let discarded = (d - k).max(1) as f64;
+    let noise = ((pca.total_variance - pca.explained_variance.iter().sum::<f64>()) / discarded)
+        .max(f64::MIN_POSITIVE);
     for i in 0..k {
-        largest = largest.max(gram[(i, i)]);
+        gram[(i, i)] += match prior {
+            CodePrior::None => 1e-12 * largest.max(f64::MIN_POSITIVE),
+            CodePrior::Probabilistic => noise / pca.explained_variance[i].max(f64::MIN_POSITIVE),
+        };
     }
-    for i in 0..k {
-        gram[(i, i)] += 1e-12 * largest.max(f64::MIN_POSITIVE);
-    }
-    let rhs = Mat::<f64>::from_fn(k, 1, |i, _| {
-        visible
-            .iter()
-            .map(|&p| c[(i, p)] * (image[p] as f64 - pca.mean[p]))
-            .sum()
-    }); // [k, 1]
+    let residual: Vec<f64> = seen.iter().zip(&seen_mean).map(|(y, m)| y - m).collect();
+    let rhs = Mat::<f64>::from_fn(k, 1, |i, _| dot(&seen_components[i], &residual)); // [k, 1]
     let codes = gram
         .llt(FaerSide::Lower)
-        .map_err(|_| Error::Internal("PCA inpainting: normal equations not positive".into()))?
+        .map_err(|_| Error::Internal("PCA editing: normal equations not positive".into()))?
         .solve(&rhs); // [k, 1]
     Ok((0..k).map(|i| codes[(i, 0)]).collect())
 }
@@ -206,11 +267,12 @@ mod tests {
             Mask::free(28, 28, 5),
             Mask::uncrop(28, 28, Side::Left),
         ] {
-            let found = pca_codes(&pca, &planted, &mask, shape()).unwrap();
+            let mask = Degradation::Mask(mask);
+            let found = pca_codes(&pca, &planted, &mask, shape(), CodePrior::None).unwrap();
             for (a, b) in found.iter().zip(&codes) {
                 assert!((a - b).abs() < 1e-4, "code {a} vs planted {b}");
             }
-            let filled = pca_fill(&pca, &planted, &mask, shape()).unwrap();
+            let filled = pca_fill(&pca, &planted, &mask, shape(), CodePrior::None).unwrap();
             for (f, p) in filled.iter().zip(&planted) {
                 assert!((f - p.clamp(0.0, 1.0)).abs() < 1e-5, "{f} vs {p}");
             }
@@ -230,7 +292,16 @@ mod tests {
                 .map(|p| (fill[p] - image[p]).powi(2))
                 .sum()
         };
-        let pca_error = hole_error(&pca_fill(&pca, &image, &mask, shape()).unwrap());
+        let pca_error = hole_error(
+            &pca_fill(
+                &pca,
+                &image,
+                &Degradation::Mask(mask.clone()),
+                shape(),
+                CodePrior::None,
+            )
+            .unwrap(),
+        );
         let mean_error = hole_error(&mean_image(&train));
         assert!(
             pca_error < mean_error,
@@ -239,11 +310,55 @@ mod tests {
     }
 
     #[test]
+    fn pca_colorization_recovers_a_colour_image_in_the_span_from_its_luma() {
+        let data = crate::data::embedded::load_embedded_rgb().unwrap();
+        let shape = data.shape();
+        let train = crate::data::limit_split(&data.train, Some(300));
+        let config = PcaConfig::new(Components::Count(10), Solver::Svd);
+        let pca = Pca::fit_bytes(&train.pixels, train.len(), 255.0, &config).unwrap();
+        let codes: Vec<f64> = (0..10).map(|i| ((i * 3 % 7) as f64 - 3.0) * 0.4).collect();
+        let planted: Vec<f32> = (0..shape.len())
+            .map(|p| {
+                (pca.mean[p]
+                    + (0..10)
+                        .map(|i| pca.components[(i, p)] * codes[i])
+                        .sum::<f64>()) as f32
+            })
+            .collect();
+        let found = pca_codes(&pca, &planted, &Degradation::Gray, shape, CodePrior::None).unwrap();
+        for (a, b) in found.iter().zip(&codes) {
+            assert!((a - b).abs() < 1e-3, "code {a} vs planted {b}");
+        }
+        // The planted codes explain the luma exactly, so the MAP codes, which trade fit for
+        // prior, cannot cost more under the prior: Σ aᵢ²/λᵢ shrinks.
+        let shrunk = pca_codes(
+            &pca,
+            &planted,
+            &Degradation::Gray,
+            shape,
+            CodePrior::Probabilistic,
+        )
+        .unwrap();
+        let cost = |a: &[f64]| -> f64 {
+            a.iter()
+                .zip(&pca.explained_variance)
+                .map(|(a, l)| a * a / l)
+                .sum()
+        };
+        assert!(
+            cost(&shrunk) <= cost(&codes),
+            "{} vs {}",
+            cost(&shrunk),
+            cost(&codes)
+        );
+    }
+
+    #[test]
     fn nearest_finds_the_image_itself_and_masks_must_fit() {
         let data = crate::data::embedded::load_embedded().unwrap();
         let train = crate::data::limit_split(&data.train, Some(300));
         let image: Vec<f32> = train.image(123).iter().map(|&b| b as f32 / 255.0).collect();
-        let filled = nearest_image(&train, &image, &Mask::center(28, 28));
+        let filled = nearest_image(&train, &image, &Degradation::Mask(Mask::center(28, 28)));
         assert_eq!(filled, image);
         assert!(check_mask(&Mask::center(32, 32), shape()).is_err());
         assert!(check_mask(&Mask::center(28, 28), shape()).is_ok());

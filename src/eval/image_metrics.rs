@@ -24,9 +24,19 @@ pub fn psnr(original: &[f32], edited: &[f32]) -> f64 {
 /// PSNR on the missing pixels of `mask` only (every channel), in dB.
 pub fn psnr_on_hole(original: &[f32], edited: &[f32], mask: &Mask, shape: ImageShape) -> f64 {
     let plane = shape.height * shape.width;
-    let (a, b): (Vec<f32>, Vec<f32>) = (0..shape.len())
-        .filter(|&i| mask.missing()[i % plane])
-        .map(|i| (original[i], edited[i]))
+    let unknown: Vec<bool> = (0..shape.len())
+        .map(|i| mask.missing()[i % plane])
+        .collect();
+    psnr_where(original, edited, &unknown)
+}
+
+/// PSNR on the entries flagged in `region` (one flag per entry), in dB.
+pub fn psnr_where(original: &[f32], edited: &[f32], region: &[bool]) -> f64 {
+    let (a, b): (Vec<f32>, Vec<f32>) = region
+        .iter()
+        .enumerate()
+        .filter(|&(_, &r)| r)
+        .map(|(i, _)| (original[i], edited[i]))
         .unzip();
     psnr(&a, &b)
 }

@@ -153,6 +153,14 @@ impl LatentModel {
         }
     }
 
+    /// The likelihood p(x|z) the decoder was trained with.
+    pub fn head(&self) -> &likelihood::ReconstructionHead {
+        match self {
+            LatentModel::Ae(m) => &m.head,
+            LatentModel::Vae(m) => &m.head,
+        }
+    }
+
     /// Checks that a stored config describes this kind of model.
     pub fn kind(&self) -> ModelKind {
         match self {

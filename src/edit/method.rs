@@ -1,0 +1,275 @@
+//! The editing methods behind one interface: `--with mean|nearest|gray|pca|RUN` is parsed into a
+//! [`Method`], built into an [`Editor`] once (fit the PCA, load the network), then asked to
+//! restore batches of images. Every result is projected onto what was seen
+//! ([`Degradation::project`]), so methods differ only in what they make up.
+
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use rayon::prelude::*;
+
+use super::degradation::ObservedBatch;
+use super::invert::{InversionSettings, invert_generator, invert_latent};
+use super::{CodePrior, Degradation, mean_image, nearest_image, pca_fill};
+use crate::data::{ImageShape, Split};
+use crate::error::{Error, Result};
+use crate::models::LatentModel;
+use crate::pca::{Components, Pca, PcaConfig, Solver};
+use crate::run::{Run, RunConfig};
+use crate::sample::{Generative, Trained};
+
+/// What `--with` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Method {
+    /// The training set's mean image.
+    Mean,
+    /// The training image closest to the input on what is seen.
+    Nearest,
+    /// Colorization's baseline: the luma copied to R, G and B.
+    Gray,
+    /// The principal components' codes that best explain what is seen (least squares, closed
+    /// form), then PCA's reconstruction.
+    Pca,
+    /// A trained autoencoder, VAE or GAN run, inverted on what is seen.
+    Run(PathBuf),
+}
+
+impl Method {
+    /// Parses `--with`: a method's name, or a run folder.
+    pub fn parse(value: &str) -> std::result::Result<Self, String> {
+        match value {
+            "mean" => Ok(Method::Mean),
+            "nearest" => Ok(Method::Nearest),
+            "gray" => Ok(Method::Gray),
+            "pca" => Ok(Method::Pca),
+            path if Path::new(path).is_dir() => Ok(Method::Run(path.into())),
+            other => Err(format!(
+                "'{other}' is neither mean, nearest, gray, pca nor a run folder"
+            )),
+        }
+    }
+
+    /// The method's name in tables and grids: the run folder's name for a run.
+    pub fn label(&self) -> String {
+        match self {
+            Method::Mean => "mean".into(),
+            Method::Nearest => "nearest".into(),
+            Method::Gray => "gray".into(),
+            Method::Pca => "pca".into(),
+            Method::Run(path) => path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| path.display().to_string()),
+        }
+    }
+}
+
+/// Everything [`Method::build`] may need.
+pub struct BuildOptions<'a> {
+    /// The training split: the mean image, the nearest neighbours, the PCA fit.
+    pub train: &'a Split,
+    /// Principal components for `pca`.
+    pub k: usize,
+    pub inversion: InversionSettings,
+    /// The plain device; inversion runs on its autodiff twin.
+    pub device: Device,
+    /// Whether the edit is a colorization (`gray` applies only there).
+    pub colorize: bool,
+}
+
+/// A method ready to edit.
+pub enum Editor {
+    Mean(Vec<f32>),
+    Nearest(Split),
+    Gray,
+    Pca(Box<Pca>),
+    Latent {
+        model: Box<LatentModel>,
+        /// The training mean: the unknown part of the encoder's input.
+        mean: Vec<f32>,
+        settings: InversionSettings,
+        device: Device,
+    },
+    Generator {
+        generator: Box<dyn Generative>,
+        settings: InversionSettings,
+        device: Device,
+    },
+}
+
+/// How `--with pca` weighs its codes.
+const PCA_PRIOR: CodePrior = CodePrior::Probabilistic;
+
+/// A method that restores one image at a time.
+type PerImage<'a> = &'a (dyn Fn(&Vec<f32>, &Degradation) -> Result<Vec<f32>> + Sync);
+
+/// Images per batch for the methods that run a network.
+const BATCH: usize = 64;
+
+impl Method {
+    /// Fits or loads what the method needs; a run is checked against the images' shape.
+    pub fn build(&self, options: &BuildOptions<'_>) -> Result<Editor> {
+        let train = options.train;
+        match self {
+            Method::Mean => Ok(Editor::Mean(mean_image(train))),
+            Method::Nearest => Ok(Editor::Nearest(train.clone())),
+            Method::Gray if !options.colorize => Err(Error::bad_input(
+                "--with gray is colorization's baseline; inpainting and uncropping take mean, \
+                 nearest, pca or a run folder",
+            )),
+            Method::Gray => Ok(Editor::Gray),
+            Method::Pca => {
+                if options.k == 0 {
+                    return Err(Error::bad_input("--k must be at least 1"));
+                }
+                let k = options.k.min(train.shape.len());
+                let config = PcaConfig::new(Components::Count(k), Solver::Eigen);
+                let pca = Pca::fit_bytes(&train.pixels, train.len(), 255.0, &config)?;
+                Ok(Editor::Pca(Box::new(pca)))
+            }
+            Method::Run(path) => build_run(path, options),
+        }
+    }
+}
+
+fn build_run(path: &Path, options: &BuildOptions<'_>) -> Result<Editor> {
+    let run = Run::open(path)?;
+    let device = options.device.clone().autodiff();
+    let shape = options.train.shape;
+    let check = |model_shape: ImageShape, conditional: bool| -> Result<()> {
+        if model_shape != shape {
+            return Err(Error::bad_input(format!(
+                "{}: the run was trained on images of {model_shape}, these are {shape}",
+                path.display()
+            )));
+        }
+        if conditional {
+            return Err(Error::bad_input(format!(
+                "{}: a class-conditional run needs each image's class; editing uses \
+                 unconditional runs",
+                path.display()
+            )));
+        }
+        Ok(())
+    };
+    match &run.config {
+        RunConfig::Ae(c) | RunConfig::Vae(c) => {
+            let model = run.load_latent(&device)?.freeze();
+            check(c.model.shape(), model.num_classes() > 0)?;
+            Ok(Editor::Latent {
+                model: Box::new(model),
+                mean: mean_image(options.train),
+                settings: options.inversion,
+                device,
+            })
+        }
+        RunConfig::Gan(c) => {
+            check(c.gan.shape, c.gan.conditional())?;
+            let model = run.load_gan(&device)?.freeze();
+            Ok(Editor::Generator {
+                generator: Box::new(Trained {
+                    config: c.gan.clone(),
+                    model,
+                }),
+                settings: options.inversion,
+                device,
+            })
+        }
+        RunConfig::Classifier(_) => Err(Error::bad_input(format!(
+            "{}: a classifier run makes no images; --with takes an autoencoder, VAE or GAN run \
+             (or mean, nearest, gray, pca)",
+            path.display()
+        ))),
+    }
+}
+
+impl Editor {
+    /// Restores `originals` (pixels in [0, 1], `[c, h, w]` flattened) seen through
+    /// `degradations`: each result agrees exactly with what was seen.
+    pub fn edit(
+        &self,
+        originals: &[Vec<f32>],
+        degradations: &[Degradation],
+        shape: ImageShape,
+    ) -> Result<Vec<Vec<f32>>> {
+        assert_eq!(originals.len(), degradations.len());
+        let mut edited = Vec::with_capacity(originals.len());
+        for (images, seen) in originals.chunks(BATCH).zip(degradations.chunks(BATCH)) {
+            let proposals = self.propose(images, seen, shape)?;
+            for ((original, degradation), proposal) in images.iter().zip(seen).zip(proposals) {
+                edited.push(degradation.project(original, &proposal, shape));
+            }
+        }
+        Ok(edited)
+    }
+
+    fn propose(
+        &self,
+        originals: &[Vec<f32>],
+        degradations: &[Degradation],
+        shape: ImageShape,
+    ) -> Result<Vec<Vec<f32>>> {
+        let each = |f: PerImage<'_>| {
+            originals
+                .par_iter()
+                .zip(degradations)
+                .map(|(o, d)| f(o, d))
+                .collect::<Result<Vec<_>>>()
+        };
+        match self {
+            Editor::Mean(mean) => each(&|_, _| Ok(mean.clone())),
+            Editor::Nearest(train) => each(&|o, d| Ok(nearest_image(train, o, d))),
+            // The projection puts the luma back into every channel.
+            Editor::Gray => each(&|_, _| Ok(vec![0.5; shape.len()])),
+            Editor::Pca(pca) => each(&|o, d| pca_fill(pca, o, d, shape, PCA_PRIOR)),
+            Editor::Latent {
+                model,
+                mean,
+                settings,
+                device,
+            } => {
+                let starts: Vec<f32> = originals
+                    .iter()
+                    .zip(degradations)
+                    .flat_map(|(o, d)| d.project(o, mean, shape))
+                    .collect();
+                let n = originals.len();
+                let starts = Tensor::<4>::from_data(
+                    TensorData::new(starts, [n, shape.channels, shape.height, shape.width]),
+                    device,
+                );
+                let observed = ObservedBatch::new(originals, degradations, shape, device);
+                Ok(unbatch(
+                    invert_latent(model, starts, &observed, settings),
+                    shape,
+                ))
+            }
+            Editor::Generator {
+                generator,
+                settings,
+                device,
+            } => {
+                let n = originals.len();
+                let restarts = settings.restarts.max(1);
+                let repeated: Vec<Vec<f32>> = (0..restarts)
+                    .flat_map(|_| originals.iter().cloned())
+                    .collect();
+                let seen: Vec<Degradation> = (0..restarts)
+                    .flat_map(|_| degradations.iter().cloned())
+                    .collect();
+                let observed = ObservedBatch::new(&repeated, &seen, shape, device);
+                let filled = invert_generator(generator.as_ref(), n, &observed, settings, device);
+                Ok(unbatch(filled, shape))
+            }
+        }
+    }
+}
+
+/// `[n, c, h, w]` → n images, `[c, h, w]` flattened.
+fn unbatch(images: Tensor<4>, shape: ImageShape) -> Vec<Vec<f32>> {
+    let values: Vec<f32> = images.into_data().iter::<f32>().collect();
+    values
+        .chunks_exact(shape.len())
+        .map(<[f32]>::to_vec)
+        .collect()
+}
