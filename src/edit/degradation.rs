@@ -96,28 +96,6 @@ impl Degradation {
             Degradation::Gray => gray_to_rgb(&luma(original, shape.height * shape.width)),
         }
     }
-
-    /// The network input a conditional model reads: the visible pixels with the hole zeroed,
-    /// then the mask (1 = missing) as one more channel; or the luma plane alone.
-    pub fn network_input(&self, original: &[f32], shape: ImageShape) -> Vec<f32> {
-        let plane = shape.height * shape.width;
-        match self {
-            Degradation::Mask(mask) => {
-                let mut input = super::composite(original, &vec![0.0; shape.len()], mask, shape);
-                input.extend(mask.missing().iter().map(|&m| if m { 1.0 } else { 0.0 }));
-                input
-            }
-            Degradation::Gray => luma(original, plane),
-        }
-    }
-
-    /// Channels of [`Degradation::network_input`] for images of `shape`.
-    pub fn input_channels(&self, shape: ImageShape) -> usize {
-        match self {
-            Degradation::Mask(_) => shape.channels + 1,
-            Degradation::Gray => 1,
-        }
-    }
 }
 
 /// `rgb` shifted along (1, 1, 1) and clipped to [0, 1] so that its luma is `y`: the shift that

@@ -10,10 +10,12 @@ use rayon::prelude::*;
 
 use super::degradation::ObservedBatch;
 use super::invert::{InversionSettings, invert_generator, invert_latent};
-use super::{CodePrior, Degradation, mean_image, nearest_image, pca_fill};
+use super::{CodePrior, Degradation, Task, mean_image, nearest_image, pca_fill};
 use crate::data::{ImageShape, Split};
 use crate::error::{Error, Result};
 use crate::models::LatentModel;
+use crate::models::pix2pix::conditioning;
+use crate::models::unet::Unet;
 use crate::pca::{Components, Pca, PcaConfig, Solver};
 use crate::run::{Run, RunConfig};
 use crate::sample::{Generative, Trained};
@@ -30,7 +32,8 @@ pub enum Method {
     /// The principal components' codes that best explain what is seen (least squares, closed
     /// form), then PCA's reconstruction.
     Pca,
-    /// A trained autoencoder, VAE or GAN run, inverted on what is seen.
+    /// A trained autoencoder, VAE or GAN run, inverted on what is seen; or a pix2pix run of the
+    /// same task, applied.
     Run(PathBuf),
 }
 
@@ -73,8 +76,8 @@ pub struct BuildOptions<'a> {
     pub inversion: InversionSettings,
     /// The plain device; inversion runs on its autodiff twin.
     pub device: Device,
-    /// Whether the edit is a colorization (`gray` applies only there).
-    pub colorize: bool,
+    /// The job (`gray` applies only to colorization; a pix2pix run only to its own task).
+    pub task: Task,
 }
 
 /// A method ready to edit.
@@ -95,6 +98,11 @@ pub enum Editor {
         settings: InversionSettings,
         device: Device,
     },
+    /// A trained pix2pix U-Net: one forward pass.
+    Conditional {
+        generator: Box<Unet>,
+        device: Device,
+    },
 }
 
 /// How `--with pca` weighs its codes.
@@ -113,7 +121,7 @@ impl Method {
         match self {
             Method::Mean => Ok(Editor::Mean(mean_image(train))),
             Method::Nearest => Ok(Editor::Nearest(train.clone())),
-            Method::Gray if !options.colorize => Err(Error::bad_input(
+            Method::Gray if options.task != Task::Colorize => Err(Error::bad_input(
                 "--with gray is colorization's baseline; inpainting and uncropping take mean, \
                  nearest, pca or a run folder",
             )),
@@ -175,9 +183,26 @@ fn build_run(path: &Path, options: &BuildOptions<'_>) -> Result<Editor> {
                 device,
             })
         }
+        RunConfig::Pix2pix(c) => {
+            check(c.pix2pix.shape(), false)?;
+            if c.pix2pix.task != options.task {
+                return Err(Error::bad_input(format!(
+                    "{}: a pix2pix run trained to {}, not to {}",
+                    path.display(),
+                    c.pix2pix.task.name(),
+                    options.task.name()
+                )));
+            }
+            let device = options.device.clone();
+            let generator = run.load_pix2pix(&device)?.generator.valid();
+            Ok(Editor::Conditional {
+                generator: Box::new(generator),
+                device,
+            })
+        }
         RunConfig::Classifier(_) => Err(Error::bad_input(format!(
-            "{}: a classifier run makes no images; --with takes an autoencoder, VAE or GAN run \
-             (or mean, nearest, gray, pca)",
+            "{}: a classifier run makes no images; --with takes an autoencoder, VAE, GAN or \
+             pix2pix run (or mean, nearest, gray, pca)",
             path.display()
         ))),
     }
@@ -260,6 +285,18 @@ impl Editor {
                 let observed = ObservedBatch::new(&repeated, &seen, shape, device);
                 let filled = invert_generator(generator.as_ref(), n, &observed, settings, device);
                 Ok(unbatch(filled, shape))
+            }
+            Editor::Conditional { generator, device } => {
+                let n = originals.len();
+                let pixels: Vec<f32> = originals.iter().flatten().copied().collect();
+                let images = Tensor::<4>::from_data(
+                    TensorData::new(pixels, [n, shape.channels, shape.height, shape.width]),
+                    device,
+                );
+                Ok(unbatch(
+                    generator.forward(conditioning(images, degradations).input),
+                    shape,
+                ))
             }
         }
     }

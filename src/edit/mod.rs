@@ -23,6 +23,46 @@ use crate::pca::Pca;
 pub use degradation::Degradation;
 pub use mask::{Mask, Side};
 
+/// The three editing jobs of the lecture.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// Fill pre-specified missing pixels.
+    Inpaint,
+    /// Make up a missing half.
+    Uncrop,
+    /// Restore colour from the luma.
+    Colorize,
+}
+
+impl Task {
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::Inpaint => "inpaint",
+            Task::Uncrop => "uncrop",
+            Task::Colorize => "colorize",
+        }
+    }
+
+    /// What a training image of this task loses, drawn from `seed`: for inpainting the centre
+    /// square or free-form strokes (even odds), for uncropping one of the four halves.
+    pub fn random_degradation(self, shape: ImageShape, seed: u64) -> Degradation {
+        let (h, w) = (shape.height, shape.width);
+        let draw = crate::rng::mix(seed, crate::rng::stream::MASK, 0);
+        match self {
+            Task::Inpaint if draw.is_multiple_of(2) => Degradation::Mask(Mask::center(h, w)),
+            Task::Inpaint => Degradation::Mask(Mask::free(h, w, draw)),
+            Task::Uncrop => {
+                let side = [Side::Left, Side::Right, Side::Top, Side::Bottom][(draw % 4) as usize];
+                Degradation::Mask(Mask::uncrop(h, w, side))
+            }
+            Task::Colorize => Degradation::Gray,
+        }
+    }
+}
+
 /// `filled` where `mask` says missing, `original` everywhere else, bit for bit.
 pub fn composite(original: &[f32], filled: &[f32], mask: &Mask, shape: ImageShape) -> Vec<f32> {
     let plane = shape.height * shape.width;

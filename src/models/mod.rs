@@ -6,6 +6,8 @@ pub mod classifier;
 pub mod gan;
 pub mod inception;
 pub mod likelihood;
+pub mod pix2pix;
+pub mod unet;
 pub mod vae;
 
 use burn::prelude::*;

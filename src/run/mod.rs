@@ -21,6 +21,7 @@ use crate::data::{DataSpec, Dataset, ImageShape, limit_split, load_dataset};
 use crate::error::{Error, Result};
 use crate::models::classifier::{Classifier, ClassifierConfig};
 use crate::models::gan::{Gan, GanConfig};
+use crate::models::pix2pix::{Pix2pix, Pix2pixConfig};
 use crate::models::{LatentModel, LatentModelConfig, ModelKind, load_safetensors, load_weights};
 use crate::sample::{Generative, Trained};
 use crate::train::optim::{AdamSettings, LrSchedule};
@@ -190,6 +191,15 @@ pub struct ClassifierRunConfig {
     pub training: TrainingConfig,
 }
 
+/// The run of a pix2pix editing model.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Pix2pixRunConfig {
+    pub run: RunInfo,
+    pub data_args: DataArgs,
+    pub pix2pix: Pix2pixConfig,
+    pub training: TrainingConfig,
+}
+
 /// A run folder's `config.json`: what kind of model was trained, on what, how.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
@@ -198,6 +208,7 @@ pub enum RunConfig {
     Vae(LatentRunConfig),
     Gan(GanRunConfig),
     Classifier(ClassifierRunConfig),
+    Pix2pix(Pix2pixRunConfig),
 }
 
 impl RunConfig {
@@ -235,13 +246,14 @@ impl RunConfig {
         }
     }
 
-    /// `ae`, `vae`, `gan` or `classifier`, as `kind` spells it.
+    /// `ae`, `vae`, `gan`, `classifier` or `pix2pix`, as `kind` spells it.
     pub fn kind(&self) -> &'static str {
         match self {
             RunConfig::Ae(_) => "ae",
             RunConfig::Vae(_) => "vae",
             RunConfig::Gan(_) => "gan",
             RunConfig::Classifier(_) => "classifier",
+            RunConfig::Pix2pix(_) => "pix2pix",
         }
     }
 
@@ -250,6 +262,7 @@ impl RunConfig {
             RunConfig::Ae(c) | RunConfig::Vae(c) => &c.run,
             RunConfig::Gan(c) => &c.run,
             RunConfig::Classifier(c) => &c.run,
+            RunConfig::Pix2pix(c) => &c.run,
         }
     }
 
@@ -258,6 +271,7 @@ impl RunConfig {
             RunConfig::Ae(c) | RunConfig::Vae(c) => &c.data_args,
             RunConfig::Gan(c) => &c.data_args,
             RunConfig::Classifier(c) => &c.data_args,
+            RunConfig::Pix2pix(c) => &c.data_args,
         }
     }
 
@@ -266,6 +280,7 @@ impl RunConfig {
             RunConfig::Ae(c) | RunConfig::Vae(c) => &c.training,
             RunConfig::Gan(c) => &c.training,
             RunConfig::Classifier(c) => &c.training,
+            RunConfig::Pix2pix(c) => &c.training,
         }
     }
 
@@ -274,6 +289,7 @@ impl RunConfig {
             RunConfig::Ae(c) | RunConfig::Vae(c) => &mut c.training,
             RunConfig::Gan(c) => &mut c.training,
             RunConfig::Classifier(c) => &mut c.training,
+            RunConfig::Pix2pix(c) => &mut c.training,
         }
     }
 
@@ -283,6 +299,7 @@ impl RunConfig {
             RunConfig::Ae(c) | RunConfig::Vae(c) => c.model.validate(),
             RunConfig::Gan(c) => c.gan.validate(),
             RunConfig::Classifier(c) => c.classifier.validate(),
+            RunConfig::Pix2pix(c) => c.pix2pix.validate(),
         }
     }
 }
@@ -371,10 +388,10 @@ impl Run {
                  `latentlab sample` and `eval-samples` read GAN runs",
                 self.path.display()
             ))),
-            RunConfig::Classifier(_) => Err(Error::bad_input(format!(
-                "{}: a classifier run has no latent space; this command reads autoencoder and \
-                 VAE runs",
-                self.path.display()
+            RunConfig::Classifier(_) | RunConfig::Pix2pix(_) => Err(Error::bad_input(format!(
+                "{}: a {} run has no latent space; this command reads autoencoder and VAE runs",
+                self.path.display(),
+                self.config.kind()
             ))),
         }
     }
@@ -417,6 +434,24 @@ impl Run {
         )
     }
 
+    /// The config of a pix2pix run.
+    pub fn pix2pix_config(&self) -> Result<&Pix2pixRunConfig> {
+        match &self.config {
+            RunConfig::Pix2pix(c) => Ok(c),
+            other => Err(self.not_a("a pix2pix", other)),
+        }
+    }
+
+    /// The trained pix2pix model, on `device`.
+    pub fn load_pix2pix(&self, device: &Device) -> Result<Pix2pix> {
+        let config = &self.pix2pix_config()?.pix2pix;
+        let model = Pix2pix {
+            generator: config.init_generator(device),
+            discriminator: config.init_discriminator(device),
+        };
+        load_weights(model, "pix2pix", &self.weights()?)
+    }
+
     /// The run's model as a generator of images: an autoencoder's or VAE's decoder, a GAN's
     /// generator. A classifier generates nothing.
     pub fn load_generative(&self, device: &Device) -> Result<Box<dyn Generative>> {
@@ -429,9 +464,11 @@ impl Run {
                 config: c.gan.clone(),
                 model: self.load_gan(device)?,
             })),
-            RunConfig::Classifier(_) => Err(Error::bad_input(format!(
-                "{}: a classifier run generates nothing; pass a generative model's run",
-                self.path.display()
+            RunConfig::Classifier(_) | RunConfig::Pix2pix(_) => Err(Error::bad_input(format!(
+                "{}: a {} run does not map codes to images; pass an autoencoder's, VAE's or \
+                 GAN's run",
+                self.path.display(),
+                self.config.kind()
             ))),
         }
     }
@@ -441,7 +478,9 @@ impl Run {
         match &self.config {
             RunConfig::Gan(c) => Ok(c.class_names.clone()),
             RunConfig::Classifier(c) => Ok(c.class_names.clone()),
-            RunConfig::Ae(_) | RunConfig::Vae(_) => Ok(self.load_data()?.class_names),
+            RunConfig::Ae(_) | RunConfig::Vae(_) | RunConfig::Pix2pix(_) => {
+                Ok(self.load_data()?.class_names)
+            }
         }
     }
 

@@ -9,6 +9,7 @@ pub mod gan;
 pub mod latent;
 pub mod metrics;
 pub mod optim;
+pub mod pix2pix;
 pub mod trainer;
 
 pub use trainer::{Learner, Outcome, TrainOptions, resume, train};

@@ -1,4 +1,4 @@
-//! `latentlab train ae|vae|gan|classifier`, or `train --resume RUN`: one skeleton for every
+//! `latentlab train ae|vae|gan|classifier|pix2pix`, or `train --resume RUN`: one skeleton for every
 //! model. A new run checks its options, loads the data and records a [`RunConfig`]; a resumed one
 //! reads it back. Then the model's file makes its learner and the shared trainer runs it.
 //!
@@ -9,6 +9,7 @@ pub mod classifier;
 pub mod gan;
 pub mod job;
 pub mod latent;
+pub mod pix2pix;
 
 pub use job::{Job, TrainingArgs};
 
@@ -56,6 +57,8 @@ pub enum ModelArgs {
     Gan(gan::GanArgs),
     /// A small CNN classifier (also the feature network of quick FD scores).
     Classifier(classifier::ClassifierArgs),
+    /// pix2pix for image editing: a U-Net restoring what an image lost, with L1 (+ PatchGAN).
+    Pix2pix(pix2pix::Pix2pixArgs),
 }
 
 impl ModelArgs {
@@ -65,6 +68,7 @@ impl ModelArgs {
             ModelArgs::Vae(_) => "vae",
             ModelArgs::Gan(_) => "gan",
             ModelArgs::Classifier(_) => "classifier",
+            ModelArgs::Pix2pix(_) => "pix2pix",
         }
     }
 
@@ -74,6 +78,7 @@ impl ModelArgs {
             ModelArgs::Vae(a) => &a.training,
             ModelArgs::Gan(a) => &a.training,
             ModelArgs::Classifier(a) => &a.training,
+            ModelArgs::Pix2pix(a) => &a.training,
         }
     }
 
@@ -81,14 +86,14 @@ impl ModelArgs {
     fn training_config(&self) -> TrainingConfig {
         let args = self.training();
         let lr = args.lr.unwrap_or(match self {
-            ModelArgs::Gan(_) => 2e-4,
+            ModelArgs::Gan(_) | ModelArgs::Pix2pix(_) => 2e-4,
             _ => 1e-3,
         });
         let mut config = TrainingConfig {
             lr_schedule: args.lr_schedule,
             ..TrainingConfig::adam(args.epochs, args.batch_size, lr)
         };
-        if let ModelArgs::Gan(_) = self {
+        if let ModelArgs::Gan(_) | ModelArgs::Pix2pix(_) = self {
             // Radford et al.: β1 = 0.5 steadies the game.
             config.adam_beta_1 = 0.5;
         }
@@ -114,7 +119,7 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
         (None, Some(model)) => start(model)?,
         (None, None) => {
             return Err(Error::bad_input(
-                "name a model (ae, vae, gan or classifier) or --resume RUN",
+                "name a model (ae, vae, gan, classifier or pix2pix) or --resume RUN",
             ));
         }
     };
@@ -133,6 +138,7 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
         }
         RunConfig::Gan(config) => gan::train(config, &job, &device, &autodiff)?,
         RunConfig::Classifier(config) => classifier::train(config, &job, &device, &autodiff)?,
+        RunConfig::Pix2pix(config) => pix2pix::train(config, &job, &device, &autodiff)?,
     };
     Ok(TrainReport {
         out: job.out,
@@ -166,6 +172,7 @@ fn start(model: &ModelArgs) -> Result<Job> {
         ModelArgs::Vae(a) => latent::vae_config(a, &dataset, run, data_args, training)?,
         ModelArgs::Gan(a) => gan::config(a, &dataset, run, data_args, training)?,
         ModelArgs::Classifier(a) => classifier::config(a, &dataset, run, data_args, training)?,
+        ModelArgs::Pix2pix(a) => pix2pix::config(a, &dataset, run, data_args, training)?,
     };
     Ok(Job {
         config,

@@ -1,0 +1,142 @@
+//! `latentlab train pix2pix --task inpaint|uncrop|colorize`: a U-Net that restores what an image
+//! lost, with L1 alone or L1 + a PatchGAN that judges input and output together
+//! (`models/pix2pix.rs`), on the shared trainer; masks are drawn afresh for every image of
+//! every step. `--resume RUN` continues exactly.
+
+use burn::module::Module;
+
+use crate::commands::train::job::{Job, TrainingArgs};
+use crate::data::Dataset;
+use crate::edit::Task;
+use crate::error::Result;
+use crate::models::gan::patchgan;
+use crate::models::pix2pix::Pix2pixConfig;
+use crate::run::{DataArgs, Pix2pixRunConfig, RunConfig, RunInfo, TrainingConfig};
+use crate::train::Outcome;
+use crate::train::pix2pix::Pix2pixLearner;
+
+/// Whether pix2pix trains against a discriminator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Pix2pixDiscriminator {
+    /// A PatchGAN that sees the input beside the output (pix2pix).
+    Patchgan,
+    /// L1 alone.
+    None,
+}
+
+/// Options of `latentlab train pix2pix`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Pix2pixArgs {
+    /// What the model learns to restore: inpaint (centre squares and free-form strokes), uncrop
+    /// (any half) or colorize (colour from the luma; colour data).
+    #[arg(long, value_enum)]
+    pub task: Task,
+    /// patchgan (L1 + adversarial) or none (L1 alone).
+    #[arg(long, value_enum, default_value = "patchgan")]
+    pub discriminator: Pix2pixDiscriminator,
+    /// U-Net width: channels of its first level, doubling at each.
+    #[arg(long, default_value_t = 32)]
+    pub width: usize,
+    /// PatchGAN width: channels of its first layer.
+    #[arg(long, default_value_t = 32)]
+    pub ndf: usize,
+    /// PatchGAN stride-2 layers [default: 1 below 64 px, else 2].
+    #[arg(long)]
+    pub patch_layers: Option<usize>,
+    /// λ: the weight of L1 (mean absolute error per pixel in [0, 1]) against the adversarial
+    /// term.
+    #[arg(long, default_value_t = 100.0)]
+    pub l1_weight: f64,
+    #[command(flatten)]
+    pub training: TrainingArgs,
+}
+
+/// The config of a new pix2pix run.
+pub fn config(
+    args: &Pix2pixArgs,
+    dataset: &Dataset,
+    run: RunInfo,
+    data_args: DataArgs,
+    training: TrainingConfig,
+) -> Result<RunConfig> {
+    let patchgan = (args.discriminator == Pix2pixDiscriminator::Patchgan).then_some(args.ndf);
+    let mut pix2pix = Pix2pixConfig::for_task(
+        args.task,
+        dataset.shape(),
+        args.width,
+        patchgan,
+        args.patch_layers,
+    );
+    pix2pix.l1_weight = args.l1_weight;
+    pix2pix.validate()?;
+    Ok(RunConfig::Pix2pix(Pix2pixRunConfig {
+        run,
+        data_args,
+        pix2pix,
+        training,
+    }))
+}
+
+/// Trains a pix2pix run on `autodiff` (`device` with autodiff, already seeded).
+pub fn train(
+    config: &Pix2pixRunConfig,
+    job: &Job,
+    _device: &burn::tensor::Device,
+    autodiff: &burn::tensor::Device,
+) -> Result<Outcome> {
+    let model = &config.pix2pix;
+    let test = &job.dataset.test;
+    let fixed: Vec<Vec<f32>> = test
+        .spread(8)
+        .into_iter()
+        .map(|i| test.image(i).iter().map(|&b| b as f32 / 255.0).collect())
+        .collect();
+    let mut learner = Pix2pixLearner::new(
+        model.clone(),
+        model.init_generator(autodiff),
+        model.init_discriminator(autodiff),
+        config.training.adam_settings(),
+        job.seed(),
+        fixed,
+    );
+    let mut description = vec![format!(
+        "model: pix2pix for {}, U-Net of {} levels ({} parameters){}",
+        model.task.name(),
+        model.generator.levels(),
+        learner.generator().num_params(),
+        match (learner.discriminator(), &model.discriminator) {
+            (Some(d), Some(c)) => {
+                let grid = patchgan::grid_side(c.shape.height, c.layers);
+                let patch = patchgan::patch_size(c.layers);
+                format!(
+                    " vs a PatchGAN ({} parameters, a {grid}x{grid} grid of logits each seeing \
+                     {patch}x{patch} of input and output); loss {}·L1 + adversarial",
+                    d.num_params(),
+                    model.l1_weight
+                )
+            }
+            _ => ", L1 alone".into(),
+        }
+    )];
+    description.push(format!(
+        "training: {} epochs of batch {}, Adam lr {} (β1 {}, β2 {})",
+        config.training.epochs,
+        config.training.batch_size,
+        config.training.lr,
+        config.training.adam_beta_1,
+        config.training.adam_beta_2
+    ));
+    let outcome = job.fit(&mut learner, &description, autodiff)?;
+    if let Outcome::Finished { rows } = &outcome
+        && let Some(last) = rows.last()
+    {
+        let parts = crate::train::metrics::format_parts(&last.test);
+        crate::ui::say(&format!(
+            "trained pix2pix ({}) for {} epochs: test {parts}; wrote {}",
+            model.task.name(),
+            last.epoch,
+            job.out.display()
+        ));
+    }
+    Ok(outcome)
+}

@@ -1,0 +1,280 @@
+//! pix2pix's side of the shared trainer. Each step draws what every image of the batch loses
+//! (a mask, a side, or its colour) from the run's seed and a count of images seen, so a resumed
+//! run draws the same masks; then one PatchGAN step on real and generated pairs (when there is a
+//! discriminator) and one U-Net step on λ·L1 (+ the adversarial term). Two Adam optimizers; a
+//! checkpoint holds both networks, both optimizers and the count.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+
+use crate::data::{Batch, Batches, ImageShape, PixelScale};
+use crate::edit::Degradation;
+use crate::error::{Error, Result};
+use crate::models::gan::mean_probability;
+use crate::models::gan::patchgan::PatchDiscriminator;
+use crate::models::pix2pix::{
+    Pix2pix, Pix2pixConfig, conditioning, discriminator_objective, generator_objective, judge,
+};
+use crate::models::save_safetensors;
+use crate::models::unet::Unet;
+use crate::rng::{mix, stream};
+use crate::train::checkpoint::{model_blobs_as, restore_model_as};
+use crate::train::optim::AdamSettings;
+use crate::train::trainer::{DeviceParts, Learner, PassParts, PendingParts};
+use crate::viz::ImageGrid;
+
+/// The seed the test split's masks are drawn from: the same for every run, so runs compare.
+const TEST_MASK_SEED: u64 = 0;
+
+/// What makes a resumed run draw the same masks.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Pix2pixCounters {
+    /// Training images seen: the stream position of the next image's mask.
+    pub images_seen: u64,
+}
+
+pub struct Pix2pixLearner {
+    generator: Option<Unet>,
+    discriminator: Option<PatchDiscriminator>,
+    g_optimizer: ModuleOptimizer,
+    d_optimizer: ModuleOptimizer,
+    adam: AdamSettings,
+    config: Pix2pixConfig,
+    seed: u64,
+    /// Test images shown every epoch, pixels in [0, 1], and what each loses.
+    fixed: Vec<(Vec<f32>, Degradation)>,
+    pub counters: Pix2pixCounters,
+    progress: f64,
+}
+
+/// What test image `index` loses, the same in every run.
+pub fn test_degradation(config: &Pix2pixConfig, index: usize) -> Degradation {
+    config.task.random_degradation(
+        config.shape(),
+        mix(TEST_MASK_SEED, stream::EVAL, index as u64),
+    )
+}
+
+impl Pix2pixLearner {
+    /// The networks live on an autodiff device; `fixed` are the pictured test images.
+    pub fn new(
+        config: Pix2pixConfig,
+        generator: Unet,
+        discriminator: Option<PatchDiscriminator>,
+        adam: AdamSettings,
+        seed: u64,
+        fixed: Vec<Vec<f32>>,
+    ) -> Self {
+        let fixed = fixed
+            .into_iter()
+            .enumerate()
+            .map(|(i, image)| (image, test_degradation(&config, i)))
+            .collect();
+        Self {
+            generator: Some(generator),
+            discriminator,
+            g_optimizer: adam.init(),
+            d_optimizer: adam.init(),
+            adam,
+            config,
+            seed,
+            fixed,
+            counters: Pix2pixCounters::default(),
+            progress: 0.0,
+        }
+    }
+
+    pub fn generator(&self) -> &Unet {
+        self.generator.as_ref().expect("taken only inside a step")
+    }
+
+    pub fn discriminator(&self) -> Option<&PatchDiscriminator> {
+        self.discriminator.as_ref()
+    }
+
+    /// Both networks, for inference.
+    pub fn model(&self) -> Pix2pix {
+        Pix2pix {
+            generator: self.generator().valid(),
+            discriminator: self.discriminator.as_ref().map(|d| d.valid()),
+        }
+    }
+
+    fn shape(&self) -> ImageShape {
+        self.config.shape()
+    }
+}
+
+impl Learner for Pix2pixLearner {
+    fn set_progress(&mut self, progress: f64) {
+        self.progress = progress;
+    }
+
+    fn train_step(&mut self, batch: Batch) -> DeviceParts {
+        let lr = self.adam.lr_at(self.progress);
+        let [size, ..] = batch.images.dims();
+        let first = self.counters.images_seen;
+        let degradations: Vec<Degradation> = (0..size as u64)
+            .map(|i| {
+                self.config
+                    .task
+                    .random_degradation(self.shape(), mix(self.seed, stream::MASK, first + i))
+            })
+            .collect();
+        self.counters.images_seen += size as u64;
+        let generator = self.generator.take().expect("present between steps");
+        let conditioned = conditioning(batch.images.clone(), &degradations);
+        let input = conditioned.input.clone(); // [batch, inputs, h, w]
+        let output = generator.forward(input.clone()); // [batch, c, h, w]
+        let target = batch.images;
+        let l1 = conditioned.l1(output.clone(), target.clone()); // [1]
+        // What D judges, like what an edit keeps: the visible pixels put back.
+        let output = conditioned.composite(output, target.clone()); // [batch, c, h, w]
+
+        let mut parts = Vec::new();
+        let fake_logits = match self.discriminator.take() {
+            Some(discriminator) => {
+                // D step on this batch's real pair and G's output, detached.
+                let real_logits = judge(&discriminator, input.clone(), target.clone()); // [batch, patches]
+                let fake_logits = judge(&discriminator, input.clone(), output.clone().detach()); // [batch, patches]
+                parts.push(("d_real", mean_probability(real_logits.clone().detach())));
+                parts.push(("d_fake", mean_probability(fake_logits.clone().detach())));
+                let d_loss = discriminator_objective(real_logits, fake_logits); // [1]
+                let grads = GradientsParams::from_grads(d_loss.backward(), &discriminator);
+                let discriminator = self.d_optimizer.step(lr, discriminator, grads);
+                parts.push(("d_loss", d_loss));
+                // G's gradient flows through D to the output; D's weights need none.
+                let logits = judge(&discriminator.clone().no_grad(), input, output.clone()); // [batch, patches]
+                self.discriminator = Some(discriminator);
+                Some(logits)
+            }
+            None => None,
+        };
+        let (loss, l1, adversarial) = generator_objective(self.config.l1_weight, l1, fake_logits);
+        let grads = GradientsParams::from_grads(loss.backward(), &generator);
+        self.generator = Some(self.g_optimizer.step(lr, generator, grads));
+        let mut named = vec![("loss", loss), ("l1", l1)];
+        if let Some(adversarial) = adversarial {
+            named.push(("g_adv", adversarial));
+        }
+        named.extend(parts);
+        named
+    }
+
+    fn evaluate(&self, batches: Batches<'_>) -> PassParts {
+        let generator = self.generator().valid();
+        let mut pending = PendingParts::default();
+        let mut index = 0;
+        for batch in batches {
+            let [size, ..] = batch.images.dims();
+            let degradations: Vec<Degradation> = (index..index + size)
+                .map(|i| test_degradation(&self.config, i))
+                .collect();
+            index += size;
+            let conditioned = conditioning(batch.images.clone(), &degradations);
+            let output = generator.forward(conditioned.input.clone());
+            let l1 = conditioned.l1(output, batch.images); // [1]
+            pending.push(
+                size,
+                vec![("loss", l1.clone() * self.config.l1_weight), ("l1", l1)],
+            );
+        }
+        pending.means()
+    }
+
+    fn scale(&self) -> PixelScale {
+        PixelScale::ZeroOne
+    }
+
+    fn write_images(&self, out: &Path, epoch: usize) -> Result<()> {
+        if self.fixed.is_empty() {
+            return Ok(());
+        }
+        let shape = self.shape();
+        let generator = self.generator().valid();
+        let device = self.generator().devices()[0].clone().inner();
+        let n = self.fixed.len();
+        let pixels: Vec<f32> = self
+            .fixed
+            .iter()
+            .flat_map(|(image, _)| image.clone())
+            .collect();
+        let images = Tensor::<4>::from_data(
+            TensorData::new(pixels, [n, shape.channels, shape.height, shape.width]),
+            &device,
+        );
+        let degradations: Vec<Degradation> = self.fixed.iter().map(|(_, d)| d.clone()).collect();
+        let output: Vec<f32> = generator
+            .forward(conditioning(images, &degradations).input)
+            .into_data()
+            .iter::<f32>()
+            .collect();
+        let mut grid = ImageGrid::new(shape);
+        for (image, _) in &self.fixed {
+            grid.push(image.clone());
+        }
+        for (image, degradation) in &self.fixed {
+            grid.push(degradation.picture(image, shape));
+        }
+        for ((image, degradation), proposal) in self.fixed.iter().zip(output.chunks(shape.len())) {
+            grid.push(degradation.project(image, proposal, shape));
+        }
+        grid.save_labelled_rows(
+            n,
+            &["original".into(), "input".into(), "pix2pix".into()],
+            &out.join("edits").join(format!("epoch_{epoch:03}.png")),
+        )
+    }
+
+    fn state_blobs(&self) -> Result<Vec<(&'static str, Vec<u8>)>> {
+        let mut blobs = model_blobs_as(
+            self.generator(),
+            &self.g_optimizer,
+            ["generator", "g_optimizer"],
+        )?;
+        if let Some(discriminator) = &self.discriminator {
+            blobs.extend(model_blobs_as(
+                discriminator,
+                &self.d_optimizer,
+                ["discriminator", "d_optimizer"],
+            )?);
+        }
+        let counters = serde_json::to_vec(&self.counters)
+            .map_err(|e| Error::Internal(format!("checkpoint counters: {e}")))?;
+        blobs.push(("counters", counters));
+        Ok(blobs)
+    }
+
+    fn restore(&mut self, blobs: &BTreeMap<String, Vec<u8>>) -> Result<()> {
+        let generator = self.generator.take().expect("present");
+        let optimizer = std::mem::replace(&mut self.g_optimizer, self.adam.init());
+        let (generator, optimizer) =
+            restore_model_as(generator, optimizer, blobs, ["generator", "g_optimizer"])?;
+        self.generator = Some(generator);
+        self.g_optimizer = optimizer;
+        if let Some(discriminator) = self.discriminator.take() {
+            let optimizer = std::mem::replace(&mut self.d_optimizer, self.adam.init());
+            let (discriminator, optimizer) = restore_model_as(
+                discriminator,
+                optimizer,
+                blobs,
+                ["discriminator", "d_optimizer"],
+            )?;
+            self.discriminator = Some(discriminator);
+            self.d_optimizer = optimizer;
+        }
+        let counters = blobs
+            .get("counters")
+            .ok_or_else(|| Error::bad_input("checkpoint has no pix2pix counters"))?;
+        self.counters = serde_json::from_slice(counters)
+            .map_err(|e| Error::bad_input(format!("checkpoint counters: {e}")))?;
+        Ok(())
+    }
+
+    fn export(&self, path: &Path) -> Result<()> {
+        save_safetensors(&self.model(), path)
+    }
+}

@@ -1,0 +1,163 @@
+//! pix2pix end to end on the embedded data: an interrupted run resumes to the same weights and
+//! numbers, each task trains and edits through `--with RUN`, and bad input gets one line.
+
+mod common;
+
+use std::path::Path;
+
+use clap::Parser;
+use common::{assert_bad_input, assert_success, latentlab, png_size, temp_out, weights};
+use latentlab::cli::{Cli, Command};
+use latentlab::commands::train::{TrainArgs, run_with};
+use latentlab::train::Outcome;
+use latentlab::train::metrics::read_all;
+
+/// burn's CPU backend has one global random generator (initialization draws from it).
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn train_args(args: &[&str]) -> TrainArgs {
+    let mut argv = vec!["latentlab", "train"];
+    argv.extend(args);
+    match Cli::try_parse_from(argv).expect("valid arguments").command {
+        Command::Train(args) => args,
+        other => panic!("not a train command: {other:?}"),
+    }
+}
+
+/// A tiny pix2pix on 96 images, batches of 32: 3 steps per epoch.
+fn tiny(out: &Path, extra: &[&str]) -> TrainArgs {
+    let mut args = vec![
+        "pix2pix",
+        "--limit",
+        "96",
+        "--batch-size",
+        "32",
+        "--width",
+        "4",
+        "--ndf",
+        "4",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    train_args(&args)
+}
+
+#[test]
+fn an_interrupted_pix2pix_run_resumes_exactly() {
+    let _serial = serial();
+    let extra = ["--task", "inpaint", "--data", "embedded", "--epochs", "2"];
+    let straight = temp_out("pix2pix-straight");
+    run_with(&tiny(&straight, &extra), None).unwrap();
+    let interrupted = temp_out("pix2pix-interrupted");
+    let report = run_with(&tiny(&interrupted, &extra), Some(4)).unwrap();
+    assert!(matches!(report.outcome, Outcome::Interrupted { .. }));
+    run_with(
+        &train_args(&["--resume", interrupted.to_str().unwrap(), "--quiet"]),
+        None,
+    )
+    .unwrap();
+    let differing: Vec<String> = weights(&straight)
+        .into_iter()
+        .zip(weights(&interrupted))
+        .filter(|(a, b)| a != b)
+        .map(|(a, _)| a.0)
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "resumed pix2pix differs: {differing:?}"
+    );
+    let (straight_rows, _) = read_all(&straight.join("metrics.jsonl")).unwrap();
+    let (resumed_rows, _) = read_all(&interrupted.join("metrics.jsonl")).unwrap();
+    let train = |rows: &[latentlab::train::metrics::EpochRow]| {
+        rows.iter().map(|r| r.train.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(train(&straight_rows), train(&resumed_rows));
+    let parts: Vec<&String> = straight_rows[0].train.keys().collect();
+    assert_eq!(
+        parts,
+        ["d_fake", "d_loss", "d_real", "g_adv", "l1", "loss"],
+        "L1 and the PatchGAN's game"
+    );
+    // Rows of originals, inputs and outputs, 8 images of 28 px each.
+    let (width, height) = png_size(&straight.join("edits/epoch_002.png"));
+    assert!(width > 8 * 28 && height > 3 * 28, "{width}x{height}");
+    for out in [straight, interrupted] {
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+}
+
+#[test]
+fn each_task_trains_and_edits_with_its_run() {
+    let _serial = serial();
+    let runs = temp_out("pix2pix-tasks");
+    for (task, data, side) in [
+        ("colorize", "embedded-rgb", None),
+        ("uncrop", "embedded", Some("right")),
+    ] {
+        let run = runs.join(task);
+        let report = run_with(
+            &tiny(
+                &run,
+                &[
+                    "--task",
+                    task,
+                    "--data",
+                    data,
+                    "--discriminator",
+                    "none",
+                    "--epochs",
+                    "1",
+                ],
+            ),
+            None,
+        )
+        .unwrap();
+        assert!(matches!(report.outcome, Outcome::Finished { .. }));
+        let (rows, _) = read_all(&run.join("metrics.jsonl")).unwrap();
+        assert_eq!(rows[0].train.keys().collect::<Vec<_>>(), ["l1", "loss"]);
+        let out = runs.join(format!("{task}-edits"));
+        let mut args = vec![
+            task,
+            "--with",
+            run.to_str().unwrap(),
+            "--data",
+            data,
+            "--n",
+            "3",
+        ];
+        if let Some(side) = side {
+            args.extend(["--side", side]);
+        }
+        args.extend(["--out", out.to_str().unwrap(), "--quiet"]);
+        let stdout = assert_success(&latentlab(&args));
+        assert!(
+            stdout.contains(&format!("restored with {task}")),
+            "{stdout}"
+        );
+        assert!(out.join("edited/000002.png").is_file());
+    }
+    // A run edits only the task it learned.
+    assert_bad_input(
+        &latentlab(&[
+            "inpaint",
+            "--with",
+            runs.join("uncrop").to_str().unwrap(),
+            "--data",
+            "embedded",
+        ]),
+        "trained to uncrop, not to inpaint",
+    );
+    assert_bad_input(
+        &latentlab(&[
+            "train", "pix2pix", "--task", "colorize", "--data", "embedded",
+        ]),
+        "colorization needs colour images",
+    );
+    std::fs::remove_dir_all(&runs).unwrap();
+}
