@@ -1,4 +1,4 @@
-//! The benchmark table: five workloads, latentlab against its Python reference on this machine,
+//! The benchmark table: six workloads, latentlab against its Python reference on this machine,
 //! with peak memory and the arithmetic rate held against a measured GEMM ceiling; writes
 //! BENCHMARKS.md.
 //!
@@ -22,6 +22,7 @@
 mod dcgan;
 mod inception;
 mod pca;
+mod unet;
 mod vae;
 
 use std::path::{Path, PathBuf};
@@ -90,6 +91,11 @@ fn workloads() -> Vec<Workload> {
             what: "PCA fit, k = 50, randomized SVD vs scikit-learn randomized",
             multiply_adds: None,
         },
+        Workload {
+            id: "W6",
+            what: "pix2pix U-Net train step (28x28 inpainting, width 32, 5 levels, L1, batch 64, Adam) vs PyTorch",
+            multiply_adds: Some(unet::multiply_adds()),
+        },
     ]
 }
 
@@ -98,6 +104,7 @@ const W1_STEPS: usize = 200;
 const W2_STEPS: usize = 30;
 const W3_STEPS: usize = 50;
 const W4_IMAGES: usize = 100;
+const W6_STEPS: usize = 30;
 
 struct Options {
     only: Option<Vec<String>>,
@@ -229,6 +236,7 @@ fn child(id: &str, o: &Options) {
             &device,
         )),
         "W4" => inception::images_per_second(W4_IMAGES * scale, &device, o.random_inception),
+        "W6" => Some(unet::images_per_second(W6_STEPS * scale, &device)),
         "W5-eigen" => Some(pca::images_per_second(Solver::Eigen, data)),
         "W5-svd" => Some(pca::images_per_second(Solver::Svd, data)),
         "W5-randomized" => Some(pca::images_per_second(Solver::Randomized, data)),
@@ -293,6 +301,11 @@ fn reference_command(id: &str, o: &Options) -> Command {
         "W2" => {
             c.arg(script("dcgan_torch.py"));
             c.args(["--steps", &(W2_STEPS * o.scale).to_string()]);
+            c.args(["--threads", &threads, "--device", device]);
+        }
+        "W6" => {
+            c.arg(script("unet_torch.py"));
+            c.args(["--steps", &(W6_STEPS * o.scale).to_string()]);
             c.args(["--threads", &threads, "--device", device]);
         }
         "W4" => {

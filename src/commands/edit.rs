@@ -370,17 +370,21 @@ pub struct EvalEditArgs {
     /// CA) and the Fréchet distance of its features, edited vs original.
     #[arg(long, value_name = "RUN")]
     pub classifier: Option<PathBuf>,
-    /// Output JSON [default: runs/eval-edit/<task>-<mask|side>-<method>.json]; the same JSON goes
-    /// to stdout.
+    /// Output JSON [default: runs/eval-edit/<task>-<mask|side>-<method>.json].
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Also write the first K images as PNG files under the folder the JSON file names without
+    /// its extension: original/, input/ (what the method saw) and edited/ (the first images are
+    /// the same for every --n: the classes in turn).
+    #[arg(long, default_value_t = 0, value_name = "K")]
+    pub save_edited: usize,
     #[command(flatten)]
     pub common: CommonArgs,
 }
 
 /// One method's scores on one job, as `eval-edit` writes them. Pixels are in [0, 1]; PSNR and
 /// SSIM are per-image values averaged over the images.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct EditScores {
     pub task: Task,
     /// The mask (center, free, a file's stem), the side, or "gray".
@@ -511,11 +515,21 @@ pub fn eval_edit(args: &EvalEditArgs) -> Result<EditScores> {
         ))
     });
     write_json(&out, &scores)?;
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&scores).map_err(|e| Error::Internal(e.to_string()))?
-    );
-    common.runtime.log(&format!(
+    if args.save_edited > 0 {
+        let keep = args.save_edited.min(n);
+        let folder = out.with_extension("");
+        let inputs: Vec<Vec<f32>> = (0..keep)
+            .map(|i| degradations[i].picture(&originals[i], shape))
+            .collect();
+        for (name, images) in [
+            ("original", &originals[..keep]),
+            ("input", &inputs[..]),
+            ("edited", &edited[..keep]),
+        ] {
+            crate::data::folder::save_image_files(&to_bytes(images, shape), &folder.join(name))?;
+        }
+    }
+    crate::ui::say(&format!(
         "{} ({}) with {}: hole PSNR {:.2} dB, SSIM {:.4}{}, {:.1} ms per image; wrote {}",
         job.name(),
         job.describe(),

@@ -4,7 +4,7 @@
 //! detail the bottleneck cannot hold (edges, the visible pixels) passes straight across.
 //!
 //! Layers, all 4x4 with padding 1 as in pix2pix: down blocks conv → batch norm → LeakyReLU(0.2)
-//! (no norm on the first), up blocks transposed conv → batch norm → ReLU on the concatenation of
+//! (no norm on the first; no bias where batch norm follows, as its mean cancels it), up blocks transposed conv → batch norm → ReLU on the concatenation of
 //! the previous up block and the matching down block, and a last transposed conv to the image's
 //! channels with a sigmoid (pixels in [0, 1]). pix2pix's 256 px U-Net has 8 levels, down to a 1x1
 //! bottleneck, so every output pixel sees the whole input: a hole's centre is far from any
@@ -79,7 +79,8 @@ impl UnetConfig {
         let mut down_norms = Vec::new();
         let mut previous = self.in_channels;
         for (i, &w) in widths.iter().enumerate() {
-            downs.push(down([previous, w], device));
+            // A bias before batch norm is cancelled by its mean: only the first layer has one.
+            downs.push(down([previous, w], i == 0, device));
             if i > 0 {
                 down_norms.push(dcgan_batch_norm(w, device));
             }
@@ -95,7 +96,7 @@ impl UnetConfig {
             } else {
                 2 * widths[i]
             };
-            ups.push(up([input, widths[i - 1]], device));
+            ups.push(up([input, widths[i - 1]], false, device));
             up_norms.push(dcgan_batch_norm(widths[i - 1], device));
         }
         let last_input = if levels == 1 {
@@ -108,25 +109,27 @@ impl UnetConfig {
             down_norms,
             ups,
             up_norms,
-            to_image: up([last_input, self.shape.channels], device),
+            to_image: up([last_input, self.shape.channels], true, device),
             side: self.shape.height,
             padded: self.padded_side(),
         }
     }
 }
 
-fn down(channels: [usize; 2], device: &Device) -> Conv2d {
+fn down(channels: [usize; 2], bias: bool, device: &Device) -> Conv2d {
     Conv2dConfig::new(channels, [4, 4])
         .with_stride([2, 2])
         .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .with_bias(bias)
         .with_initializer(dcgan_weights())
         .init(device)
 }
 
-fn up(channels: [usize; 2], device: &Device) -> ConvTranspose2d {
+fn up(channels: [usize; 2], bias: bool, device: &Device) -> ConvTranspose2d {
     ConvTranspose2dConfig::new(channels, [4, 4])
         .with_stride([2, 2])
         .with_padding([1, 1])
+        .with_bias(bias)
         .with_initializer(dcgan_weights())
         .init(device)
 }

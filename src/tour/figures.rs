@@ -1,22 +1,72 @@
 //! Figures only a tour can draw, because they put several runs side by side:
 //! `figures/compare.png`, the same test images through PCA, the autoencoder and the VAE at the same
-//! latent size (Hinton & Salakhutdinov 2006, Fig. 2, with our models).
+//! latent size (Hinton & Salakhutdinov 2006, Fig. 2, with our models), and
+//! `figures/edit-<job>.png`, the same test images through every editing method of a job.
+
+use std::path::Path;
 
 use burn::Tensor;
 use burn::tensor::TensorData;
 
+use crate::data::folder::load_image_files;
 use crate::error::Result;
 use crate::pca::{Pca, bytes_to_matrix};
 use crate::run::Run;
 use crate::tour::plan::TourOptions;
-use crate::tour::summary::Summary;
+use crate::tour::summary::{EditSection, Summary};
 use crate::viz::ImageGrid;
 
 /// Where the comparison figure goes, relative to the tour folder.
 pub const COMPARE: &str = "figures/compare.png";
 
-/// Draws `COMPARE` from the tour's pca, ae and vae folders.
+/// Where the comparison figure of an editing job goes, relative to the tour folder.
+pub fn edit_figure(job: &str) -> String {
+    format!("figures/edit-{job}.png")
+}
+
+/// Draws every figure: `COMPARE` and one per editing job.
 pub fn draw(options: &TourOptions, summary: &Summary) -> Result<()> {
+    draw_compare(options, summary)?;
+    for section in &summary.edits {
+        draw_edits(&options.out, section)?;
+    }
+    Ok(())
+}
+
+/// The same test images through every method of an editing job: originals, what the methods
+/// saw, then one row per method (from the images `eval-edit --save-edited` wrote).
+fn draw_edits(out: &Path, section: &EditSection) -> Result<()> {
+    let folder = |method: &str| {
+        out.join(crate::tour::summary::edit_json(&section.name, method))
+            .with_extension("")
+    };
+    let first = folder(&section.methods[0].method);
+    let originals = load_image_files(&first.join("original"))?;
+    let shape = originals.shape;
+    let mut rows = vec![
+        ("original".to_string(), originals),
+        ("input".to_string(), load_image_files(&first.join("input"))?),
+    ];
+    for row in &section.methods {
+        let label = format!("{}\n{:.1} dB", row.method, row.scores.psnr_hole);
+        rows.push((
+            label,
+            load_image_files(&folder(&row.method).join("edited"))?,
+        ));
+    }
+    let columns = rows[0].1.len();
+    let mut grid = ImageGrid::new(shape);
+    for (_, split) in &rows {
+        for i in 0..columns.min(split.len()) {
+            grid.push(split.image(i).iter().map(|&b| b as f32 / 255.0).collect());
+        }
+    }
+    let labels: Vec<String> = rows.iter().map(|(label, _)| label.clone()).collect();
+    grid.save_labelled_rows(columns, &labels, &out.join(edit_figure(&section.name)))
+}
+
+/// Draws `COMPARE` from the tour's pca, ae and vae folders.
+fn draw_compare(options: &TourOptions, summary: &Summary) -> Result<()> {
     let out = &options.out;
     let device = options
         .device

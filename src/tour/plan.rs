@@ -83,6 +83,14 @@ pub struct Recipe {
     /// Importance samples per image of the VAE's IWAE bound, and images scored.
     pub iwae_k: usize,
     pub iwae_images: Option<usize>,
+    /// Test images each editing method is scored on.
+    pub edit_images: usize,
+    /// pix2pix: epochs and U-Net (and PatchGAN) width.
+    pub pix2pix_epochs: usize,
+    pub pix2pix_width: usize,
+    /// Latent search of the zero-shot edits: Adam steps, and starting draws for a GAN.
+    pub inversion_steps: usize,
+    pub inversion_restarts: usize,
 }
 
 impl Recipe {
@@ -102,6 +110,11 @@ impl Recipe {
                 samples: 128,
                 iwae_k: 4,
                 iwae_images: Some(16),
+                edit_images: 16,
+                pix2pix_epochs: 1,
+                pix2pix_width: 4,
+                inversion_steps: 5,
+                inversion_restarts: 1,
             },
             Budget::Quick => Self {
                 default_data: Some("embedded"),
@@ -110,16 +123,22 @@ impl Recipe {
                 latent_epochs: 10,
                 classifier_epochs: 2,
                 classifier_widths: Some(("32,64", "128")),
-                gan_epochs: 3,
-                gan_width: 32,
-                // Three epochs of the subset are few steps: smaller batches make more of them,
-                // and a higher rate gets recognisable garments out of them (2e-4 leaves blobs).
+                // Narrow nets for many steps: 12 epochs at width 16 cost what 3 at 32 did (the
+                // cost goes with the width squared) and draw recognisable garments, where 3 at 32
+                // drew blobs; batch 64 at 5e-4 for more, larger steps.
+                gan_epochs: 12,
+                gan_width: 16,
                 gan_batch_lr: Some((64, 5e-4)),
-                // At 32 it took 200 s against the DCGAN D's 97 s; at 16, 113 s.
-                patchgan_width: Some(16),
+                // At 16 it took 72 s against the DCGAN D's 27 s.
+                patchgan_width: Some(8),
                 samples: 2000,
                 iwae_k: 100,
                 iwae_images: Some(500),
+                edit_images: 200,
+                pix2pix_epochs: 3,
+                pix2pix_width: 16,
+                inversion_steps: 100,
+                inversion_restarts: 2,
             },
             Budget::Standard => Self {
                 default_data: None,
@@ -135,6 +154,11 @@ impl Recipe {
                 samples: 10_000,
                 iwae_k: 1000,
                 iwae_images: Some(1000),
+                edit_images: 1000,
+                pix2pix_epochs: 5,
+                pix2pix_width: 32,
+                inversion_steps: 200,
+                inversion_restarts: 4,
             },
             Budget::Paper => Self {
                 default_data: None,
@@ -150,6 +174,11 @@ impl Recipe {
                 samples: 10_000,
                 iwae_k: 5000,
                 iwae_images: None,
+                edit_images: 10_000,
+                pix2pix_epochs: 20,
+                pix2pix_width: 64,
+                inversion_steps: 200,
+                inversion_restarts: 4,
             },
         }
     }
@@ -185,6 +214,96 @@ pub const LATENT_MODELS: [(&str, &str, usize); 4] = [
 
 /// The generative runs whose samples are scored.
 pub const SCORED: [&str; 5] = ["ae", "vae", "gan", "gan-patchgan", "cgan"];
+
+/// An editing job of the tour: its folder under `edits/`, its title, the `eval-edit` flags that
+/// choose it, and whether it needs colour images.
+pub struct EditJob {
+    pub name: &'static str,
+    pub title: &'static str,
+    pub flags: &'static [&'static str],
+    pub colour: bool,
+}
+
+/// The editing jobs of a tour, in the report's order.
+pub const EDIT_JOBS: [EditJob; 5] = [
+    EditJob {
+        name: "inpaint-center",
+        title: "Inpainting, centre square",
+        flags: &["--task", "inpaint", "--mask", "center"],
+        colour: false,
+    },
+    EditJob {
+        name: "inpaint-free",
+        title: "Inpainting, free-form strokes",
+        flags: &["--task", "inpaint", "--mask", "free"],
+        colour: false,
+    },
+    EditJob {
+        name: "uncrop-left",
+        title: "Uncropping, left half",
+        flags: &["--task", "uncrop", "--side", "left"],
+        colour: false,
+    },
+    EditJob {
+        name: "uncrop-bottom",
+        title: "Uncropping, bottom half",
+        flags: &["--task", "uncrop", "--side", "bottom"],
+        colour: false,
+    },
+    EditJob {
+        name: "colorize",
+        title: "Colorization (embedded colour photographs)",
+        flags: &["--task", "colorize"],
+        colour: true,
+    },
+];
+
+/// The colour data colorization runs on, whatever the tour's data.
+pub const COLOUR_DATA: &str = "embedded-rgb";
+
+/// The methods an editing job is scored with: a name for tables, and `--with`'s value (a
+/// method, or a folder of the tour holding a run).
+pub fn edit_methods(job: &EditJob) -> Vec<(&'static str, &'static str)> {
+    let mut methods = if job.colour {
+        vec![
+            ("gray", "gray"),
+            ("mean", "mean"),
+            ("nearest", "nearest"),
+            ("pca", "pca"),
+        ]
+    } else {
+        vec![("mean", "mean"), ("nearest", "nearest"), ("pca", "pca")]
+    };
+    match job.name {
+        "colorize" => methods.extend([("vae", "vae-rgb"), ("pix2pix", "pix2pix-colorize")]),
+        "inpaint-center" | "inpaint-free" => methods.extend([
+            ("vae", "vae"),
+            ("gan", "gan"),
+            ("pix2pix L1", "pix2pix-inpaint-l1"),
+            ("pix2pix", "pix2pix-inpaint"),
+        ]),
+        _ => methods.extend([
+            ("vae", "vae"),
+            ("gan", "gan"),
+            ("pix2pix", "pix2pix-uncrop"),
+        ]),
+    }
+    methods
+}
+
+/// The runs only the editing section trains: folder, `train` words, whether on colour data.
+const EDIT_RUNS: [(&str, &[&str], bool); 6] = [
+    ("pix2pix-inpaint", &["pix2pix", "--task", "inpaint"], false),
+    (
+        "pix2pix-inpaint-l1",
+        &["pix2pix", "--task", "inpaint", "--discriminator", "none"],
+        false,
+    ),
+    ("pix2pix-uncrop", &["pix2pix", "--task", "uncrop"], false),
+    ("pix2pix-colorize", &["pix2pix", "--task", "colorize"], true),
+    ("vae-rgb", &["vae", "--arch", "conv"], true),
+    ("classifier-rgb", &["classifier"], true),
+];
 
 /// The features the metrics use under `options`: `inception` or `classifier`.
 pub fn features(options: &TourOptions) -> Result<&'static str> {
@@ -434,6 +553,109 @@ pub fn plan(options: &TourOptions) -> Result<Vec<Stage>> {
             inputs,
             5.0 + recipe.samples as f64 / rate,
         );
+    }
+
+    // Editing images: the runs only editing needs, then every method on every job.
+    let p2p_width = recipe.pix2pix_width.to_string();
+    let p2p_ndf = (recipe.pix2pix_width / 2).max(1).to_string();
+    for (folder, words, colour) in EDIT_RUNS {
+        let mut args = s(&["train"]);
+        args.extend(s(words));
+        let rgb_images = 1849.0;
+        let (epochs, rate) = match folder {
+            "vae-rgb" => (recipe.latent_epochs, 800.0),
+            "classifier-rgb" => {
+                if let Some((channels, hidden)) = recipe.classifier_widths {
+                    args.extend(s(&["--conv-channels", channels, "--hidden", hidden]));
+                }
+                (recipe.latent_epochs, 400.0)
+            }
+            _ => {
+                // The PatchGAN at half the U-Net's width: at equal width its stride-1 layers
+                // cost more than the U-Net itself.
+                args.extend(s(&["--width", &p2p_width, "--ndf", &p2p_ndf]));
+                // Few epochs: smaller batches make more steps of them.
+                args.extend(s(&["--batch-size", "64"]));
+                let rate = if folder.ends_with("-l1") {
+                    1500.0
+                } else {
+                    400.0
+                };
+                (
+                    recipe.pix2pix_epochs,
+                    rate * (16.0 / recipe.pix2pix_width as f64).powi(2),
+                )
+            }
+        };
+        args.extend(s(&["--epochs", &epochs.to_string(), "--out", &out(folder)]));
+        if colour {
+            args.extend(s(&["--data", COLOUR_DATA]));
+        } else {
+            args.extend(data_flags.clone());
+        }
+        args.extend(common.iter().cloned());
+        args.push("--force".into());
+        let images = if colour { rgb_images } else { epoch_images };
+        add(
+            format!("train-{folder}"),
+            args,
+            outputs(folder, &trained),
+            vec![],
+            images * epochs as f64 / rate + 2.0,
+        );
+    }
+    for job in &EDIT_JOBS {
+        for (method, with) in edit_methods(job) {
+            let run = !["gray", "mean", "nearest", "pca"].contains(&with);
+            let json = crate::tour::summary::edit_json(job.name, method);
+            let mut args = s(&["eval-edit"]);
+            args.extend(s(job.flags));
+            let with_value = if run { out(with) } else { with.to_string() };
+            args.extend(s(&["--with", &with_value]));
+            let classifier = if job.colour {
+                "classifier-rgb"
+            } else {
+                "classifier"
+            };
+            args.extend(s(&[
+                "--classifier",
+                &out(classifier),
+                "--n",
+                &recipe.edit_images.to_string(),
+                "--steps",
+                &recipe.inversion_steps.to_string(),
+                "--restarts",
+                &recipe.inversion_restarts.to_string(),
+                "--save-edited",
+                "8",
+                "--out",
+                &out(&json),
+            ]));
+            if job.colour {
+                args.extend(s(&["--data", COLOUR_DATA]));
+            } else if let Some(data) = data {
+                args.extend(s(&["--data", data]));
+            }
+            args.extend(common.iter().cloned());
+            let mut inputs = vec![format!("train-{classifier}")];
+            if run {
+                inputs.push(format!("train-{with}"));
+            }
+            // Seconds per image: a GAN's search runs its generator steps × restarts times.
+            let per_image = match with {
+                "gan" => 2e-4 * (recipe.inversion_steps * recipe.inversion_restarts) as f64,
+                "vae" | "vae-rgb" => 5e-5 * recipe.inversion_steps as f64,
+                "nearest" => 2e-3,
+                _ => 5e-4,
+            };
+            add(
+                format!("edit-{}-{}", job.name, method.replace(' ', "-")),
+                args,
+                vec![json.clone()],
+                inputs,
+                2.0 + per_image * recipe.edit_images as f64,
+            );
+        }
     }
     Ok(stages)
 }

@@ -101,6 +101,7 @@ pub fn render(s: &Summary) -> String {
     latent_spaces(&mut h, s);
     vae(&mut h, s);
     gans(&mut h, s);
+    editing(&mut h, s);
     model_table(&mut h, s);
     published(&mut h, s);
     stages(&mut h, s);
@@ -349,12 +350,88 @@ fn gans(h: &mut String, s: &Summary) {
     );
 }
 
-/// 6. One table of every model.
+/// 6. Editing images: every method on every job, pictures and the protocol's numbers.
+fn editing(h: &mut String, s: &Summary) {
+    if s.edits.is_empty() {
+        return;
+    }
+    let n = s.edits[0].methods.first().map_or(0, |m| m.scores.n);
+    let _ = write!(
+        h,
+        "<h2>6. Editing images</h2>\n<p>The lecture's image editing: fill pre-specified missing \
+         pixels (inpainting), make up a missing half (uncropping), restore colour from the luma \
+         (colorization, on the embedded colour photographs). Every method keeps what it was \
+         shown exactly (the visible pixels; the luma) and differs only in what it makes up. \
+         Baselines: <b>mean</b> (the training mean image), <b>nearest</b> (the training image \
+         closest on what is seen), <b>gray</b> (no colour). Zero-shot with the models above: \
+         <b>pca</b> (the component codes that best explain what is seen, under probabilistic \
+         PCA's prior), <b>vae</b> (the code maximising the decoder's likelihood of what is seen \
+         plus the prior, from the encoder's μ), <b>gan</b> (GAN inversion: the generator's input \
+         that best reproduces what is seen, best of {restarts} starts). Trained for the job: \
+         <b>pix2pix</b>, a U-Net fed the masked image and its mask (or the luma), with L1 and a \
+         PatchGAN that judges input and output together, and <b>pix2pix L1</b> without the \
+         PatchGAN. Each table scores {n} test images: PSNR on what had to be made up (the hole; \
+         every pixel for colorization) and on the whole image, SSIM, mean absolute error, the \
+         accuracy of a classifier on the edited images (CA) and the Fréchet distance of its \
+         features, edited against original (lower: closer to real images).</p>\n",
+        restarts = s.recipe.inversion_restarts,
+    );
+    for section in &s.edits {
+        let _ = writeln!(h, "<h3>{}</h3>", escape(&section.title));
+        h.push_str(&figure(
+            &section.figure,
+            "Test images, what each method saw, and each method's result (hole PSNR beside it).",
+        ));
+        h.push_str(
+            "<table>\n<tr><th>method</th><th>PSNR hole (dB)</th><th>PSNR whole (dB)</th>\
+             <th>SSIM</th><th>L1</th><th>CA</th><th>classifier FD</th><th>ms per image</th></tr>\n",
+        );
+        let best = section
+            .methods
+            .iter()
+            .map(|m| m.scores.psnr_hole)
+            .fold(f64::NEG_INFINITY, f64::max);
+        for row in &section.methods {
+            let m = &row.scores;
+            let psnr = format!("{:.2}", m.psnr_hole);
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.3}</td><td>{:.4}</td><td>{}</td>\
+                 <td>{}</td><td>{:.2}</td></tr>",
+                escape(&row.method),
+                if m.psnr_hole == best {
+                    format!("<b>{psnr}</b>")
+                } else {
+                    psnr
+                },
+                m.psnr_whole,
+                m.ssim,
+                m.l1,
+                m.classifier_accuracy
+                    .map_or("—".into(), |a| format!("{:.1} %", 100.0 * a)),
+                opt(m.classifier_fd, 2),
+                1000.0 * m.seconds_per_image,
+            );
+        }
+        let ceiling = section
+            .methods
+            .first()
+            .and_then(|m| m.scores.classifier_accuracy_original);
+        let _ = writeln!(
+            h,
+            "</table>\n<p class=\"note\">The classifier gives the unedited images their class \
+             {}.</p>",
+            ceiling.map_or("—".into(), |a| format!("{:.1} % of the time", 100.0 * a))
+        );
+    }
+}
+
+/// 7. One table of every model.
 fn model_table(h: &mut String, s: &Summary) {
     let dist = distance_name(s);
     let _ = write!(
         h,
-        "<h2>6. Every model</h2>\n<table>\n<tr><th>model</th><th>parameters</th><th>train \
+        "<h2>7. Every model</h2>\n<table>\n<tr><th>model</th><th>parameters</th><th>train \
          time</th><th>test MSE</th><th>−ELBO (nats)</th><th>IWAE NLL (nats)</th><th>{dist}</th>\
          <th>KID</th><th>precision</th><th>recall</th><th>class accuracy</th></tr>\n"
     );
@@ -407,11 +484,11 @@ fn model_table(h: &mut String, s: &Summary) {
     );
 }
 
-/// 7. The published numbers beside ours (paper budget with Inception features).
+/// 8. The published numbers beside ours (paper budget with Inception features).
 fn published(h: &mut String, s: &Summary) {
     if s.budget == "paper" && s.published.is_empty() {
         h.push_str(
-            "<h2>7. Beside the published numbers</h2>\n<p>Published FIDs are on Inception \
+            "<h2>8. Beside the published numbers</h2>\n<p>Published FIDs are on Inception \
              features, and this tour measured on the classifier's: run <code>latentlab \
              fid-weights</code> once, then the tour again (finished stages are reused) to put our \
              FIDs beside them.</p>\n",
@@ -419,7 +496,7 @@ fn published(h: &mut String, s: &Summary) {
     }
     if !s.published.is_empty() {
         h.push_str(
-            "<h2>7. Beside the published numbers</h2>\n<table>\n<tr><th>published \
+            "<h2>8. Beside the published numbers</h2>\n<table>\n<tr><th>published \
              model</th><th>metric</th><th>published</th><th>ours</th><th>source</th></tr>\n",
         );
         for p in &s.published {

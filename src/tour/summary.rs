@@ -3,13 +3,14 @@
 
 use std::path::Path;
 
+use crate::commands::edit::EditScores;
 use crate::commands::eval::EvalReport;
 use crate::commands::eval_samples::SampleMetrics;
 use crate::commands::latent_map::LatentStats;
 use crate::commands::pca::PcaMetrics;
 use crate::error::{Error, Result};
 use crate::tour::plan::TourOptions;
-use crate::tour::plan::{GANS, Recipe, features};
+use crate::tour::plan::{EDIT_JOBS, GANS, Recipe, edit_methods, features};
 use crate::tour::stage::StageOutcome;
 use crate::train::metrics::read_rows;
 
@@ -80,7 +81,26 @@ pub struct Summary {
     pub patch_size: usize,
     pub image_side: usize,
     pub published: Vec<Published>,
+    /// Every editing job: each method's scores.
+    pub edits: Vec<EditSection>,
     pub latentlab_version: String,
+}
+
+/// One editing job of the tour: every method's `eval-edit` numbers.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EditSection {
+    pub name: String,
+    pub title: String,
+    /// The comparison figure, relative to the tour folder.
+    pub figure: String,
+    pub methods: Vec<EditRow>,
+}
+
+/// One method on one job.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EditRow {
+    pub method: String,
+    pub scores: EditScores,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -258,8 +278,39 @@ pub fn collect(options: &TourOptions, outcomes: &[StageOutcome], seconds: f64) -
         patch_size: crate::models::gan::patchgan::patch_size(layers),
         image_side,
         published,
+        edits: edit_sections(out)?,
         latentlab_version: env!("CARGO_PKG_VERSION").into(),
     })
+}
+
+/// The `eval-edit` numbers of every job, in the report's order.
+fn edit_sections(out: &Path) -> Result<Vec<EditSection>> {
+    EDIT_JOBS
+        .iter()
+        .map(|job| {
+            let methods = edit_methods(job)
+                .into_iter()
+                .map(|(method, _)| {
+                    let path = out.join(edit_json(job.name, method));
+                    Ok(EditRow {
+                        method: method.into(),
+                        scores: read_json(&path)?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(EditSection {
+                name: job.name.into(),
+                title: job.title.into(),
+                figure: crate::tour::figures::edit_figure(job.name),
+                methods,
+            })
+        })
+        .collect()
+}
+
+/// Where a method's `eval-edit` JSON of a job lies, relative to the tour folder.
+pub fn edit_json(job: &str, method: &str) -> String {
+    format!("edits/{job}/{}.json", method.replace(' ', "-"))
 }
 
 /// Published Fashion-MNIST numbers the paper budget's protocols match, with their sources.

@@ -86,7 +86,7 @@ impl ModelArgs {
     fn training_config(&self) -> TrainingConfig {
         let args = self.training();
         let lr = args.lr.unwrap_or(match self {
-            ModelArgs::Gan(_) | ModelArgs::Pix2pix(_) => 2e-4,
+            ModelArgs::Gan(_) => 2e-4,
             _ => 1e-3,
         });
         let mut config = TrainingConfig {
@@ -94,7 +94,8 @@ impl ModelArgs {
             ..TrainingConfig::adam(args.epochs, args.batch_size, lr)
         };
         if let ModelArgs::Gan(_) | ModelArgs::Pix2pix(_) = self {
-            // Radford et al.: β1 = 0.5 steadies the game.
+            // Radford et al.: β1 = 0.5 steadies the game (pix2pix keeps it, at a higher rate:
+            // see TrainingArgs::lr).
             config.adam_beta_1 = 0.5;
         }
         config

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The editing protocol of issue 23 on the full Fashion-MNIST test set (10,000 images, from Debian's
+# dataset-fashion-mnist) and on the embedded colour tiles' test split (453): every method of every
+# job scored by `latentlab eval-edit`, one JSON file each, then one Markdown table.
+#
+#   bash bench/edit_protocol.sh [OUT]       (default runs/edit-protocol; ~1 h on a 2-core CPU)
+#
+# Trains what the zero-shot and trained methods need first (each run is skipped when its folder
+# already holds model.safetensors), then scores the cheap methods before the slow ones (nearest
+# searches all 60,000 training images per test image; GAN inversion runs 4 x 200 generator steps).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-runs/edit-protocol}
+FASHION=${FASHION:-/usr/share/datasets/fashion-mnist}
+N=${N:-10000}
+if [ -z "${BIN:-}" ]; then
+  BIN=target/release/latentlab
+  cargo build --release --quiet
+fi
+mkdir -p "$OUT"
+
+train() { # folder, then `train` arguments
+  local folder=$1; shift
+  [ -f "$OUT/$folder/model.safetensors" ] && return 0
+  "$BIN" train "$@" --out "$OUT/$folder" --quiet --force
+}
+train classifier classifier --data "$FASHION" --epochs 3
+train vae vae --data "$FASHION" --epochs 10
+train gan gan --data "$FASHION" --ngf 32 --ndf 32 --epochs 5 --batch-size 64 --lr 5e-4
+train pix2pix-inpaint-l1 pix2pix --task inpaint --discriminator none --data "$FASHION" --epochs 3 --batch-size 64
+train pix2pix-inpaint pix2pix --task inpaint --ndf 16 --data "$FASHION" --epochs 3 --batch-size 64
+train pix2pix-uncrop pix2pix --task uncrop --ndf 16 --data "$FASHION" --epochs 3 --batch-size 64
+train classifier-rgb classifier --data embedded-rgb --epochs 10
+train vae-rgb vae --arch conv --data embedded-rgb --epochs 20
+train pix2pix-colorize pix2pix --task colorize --ndf 16 --data embedded-rgb --epochs 20 --batch-size 64
+
+score() { # job, method label, --with value, data, classifier, then the job's flags
+  local job=$1 label=$2 with=$3 data=$4 classifier=$5; shift 5
+  local json="$OUT/scores/$job/$label.json"
+  [ -f "$json" ] && return 0
+  mkdir -p "$(dirname "$json")"
+  "$BIN" eval-edit "$@" --with "$with" --data "$data" --classifier "$OUT/$classifier" \
+    --n "$N" --out "$json" --quiet
+}
+JOBS=("inpaint-center:--task inpaint --mask center" "inpaint-free:--task inpaint --mask free"
+      "uncrop-left:--task uncrop --side left" "uncrop-right:--task uncrop --side right"
+      "uncrop-top:--task uncrop --side top" "uncrop-bottom:--task uncrop --side bottom")
+for pass in fast slow; do
+  for entry in "${JOBS[@]}"; do
+    job=${entry%%:*}; flags=${entry#*:}
+    p2p=pix2pix-uncrop; [[ $job == inpaint-* ]] && p2p=pix2pix-inpaint
+    if [ $pass = fast ]; then
+      for m in mean pca; do score "$job" $m $m "$FASHION" classifier $flags; done
+      score "$job" vae "$OUT/vae" "$FASHION" classifier $flags
+      score "$job" pix2pix "$OUT/$p2p" "$FASHION" classifier $flags
+      [[ $job == inpaint-* ]] && score "$job" pix2pix-L1 "$OUT/pix2pix-inpaint-l1" "$FASHION" classifier $flags
+    else
+      score "$job" gan "$OUT/gan" "$FASHION" classifier $flags
+      score "$job" nearest nearest "$FASHION" classifier $flags
+    fi
+  done
+  if [ $pass = fast ]; then
+    for m in gray mean nearest pca; do score colorize $m $m embedded-rgb classifier-rgb --task colorize; done
+    score colorize vae "$OUT/vae-rgb" embedded-rgb classifier-rgb --task colorize
+    score colorize pix2pix "$OUT/pix2pix-colorize" embedded-rgb classifier-rgb --task colorize
+  fi
+done
+
+python3 - "$OUT/scores" <<'EOF'
+import json, sys
+from pathlib import Path
+root = Path(sys.argv[1])
+print("| job | method | n | PSNR hole (dB) | PSNR whole (dB) | SSIM | L1 | CA | classifier FD | ms/image |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+order = ["mean", "gray", "nearest", "pca", "vae", "gan", "pix2pix-L1", "pix2pix"]
+for job in sorted(p.name for p in root.iterdir()):
+    rows = {p.stem: json.loads(p.read_text()) for p in (root / job).glob("*.json")}
+    for label in [m for m in order if m in rows]:
+        s = rows[label]
+        print(f"| {job} | {label} | {s['n']} | {s['psnr_hole']:.2f} | {s['psnr_whole']:.2f} | "
+              f"{s['ssim']:.3f} | {s['l1']:.4f} | {100 * s['classifier_accuracy']:.1f} % | "
+              f"{s['classifier_fd']:.2f} | {1000 * s['seconds_per_image']:.2f} |")
+EOF
