@@ -615,6 +615,69 @@ fn trained_models_inpaint_and_colorize_keeping_what_is_seen() {
         assert!(stdout.contains("hole PSNR"), "{stdout}");
         assert!(out.join("edited/000001.png").is_file());
     }
+    // eval-edit: the protocol's numbers as JSON, with a classifier's accuracy and FD.
+    let classifier = temp_out("edit-scorer");
+    assert_success(&latentlab(&[
+        "train",
+        "classifier",
+        "--data",
+        "embedded",
+        "--limit",
+        "100",
+        "--batch-size",
+        "50",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        classifier.to_str().unwrap(),
+    ]));
+    let json = out.join("scores.json");
+    let stdout = assert_success(&latentlab(&[
+        "eval-edit",
+        "--task",
+        "uncrop",
+        "--side",
+        "top",
+        "--with",
+        vae.to_str().unwrap(),
+        "--steps",
+        "3",
+        "--classifier",
+        classifier.to_str().unwrap(),
+        "--data",
+        "embedded",
+        "--n",
+        "12",
+        "--save-edited",
+        "4",
+        "--out",
+        json.to_str().unwrap(),
+        "--quiet",
+    ]));
+    assert!(stdout.contains("uncrop (top half missing)"), "{stdout}");
+    let scores: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(scores["n"], 12);
+    assert_eq!(scores["degradation"], "top");
+    for field in [
+        "psnr_hole",
+        "psnr_whole",
+        "ssim",
+        "l1",
+        "classifier_fd",
+        "seconds",
+    ] {
+        assert!(scores[field].as_f64().unwrap() >= 0.0, "{field}: {scores}");
+    }
+    // Half the image is given, so the whole image scores better than the hole.
+    assert!(scores["psnr_whole"].as_f64() > scores["psnr_hole"].as_f64());
+    let accuracy = scores["classifier_accuracy"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&accuracy));
+    for folder in ["original", "input", "edited"] {
+        assert!(out.join(format!("scores/{folder}/000003.png")).is_file());
+    }
+    std::fs::remove_dir_all(&classifier).unwrap();
     // Colorization keeps the luma: each edited pixel's BT.601 luma is the original's, up to
     // the rounding of the PNG's bytes.
     let data =

@@ -56,7 +56,8 @@ fn a_smoke_tour_writes_a_complete_report_and_reruns_only_what_is_missing() {
         "3. Autoencoder latent space versus VAE latent space",
         "4. The VAE",
         "5. GANs",
-        "6. Every model",
+        "6. Editing images",
+        "7. Every model",
     ] {
         assert!(html.contains(section), "no section {section}");
     }
@@ -84,6 +85,29 @@ fn a_smoke_tour_writes_a_complete_report_and_reruns_only_what_is_missing() {
     }
     assert!(summary["models"][2]["neg_elbo"].as_f64().unwrap() > 0.0);
     assert!(summary["models"][5]["class_accuracy"].as_f64().is_some());
+    // Every editing job, every method scored, the same images pictured for each.
+    let edits = summary["edits"].as_array().unwrap();
+    let jobs: Vec<&str> = edits.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        jobs,
+        [
+            "inpaint-center",
+            "inpaint-free",
+            "uncrop-left",
+            "uncrop-bottom",
+            "colorize"
+        ]
+    );
+    for job in edits {
+        let methods = job["methods"].as_array().unwrap();
+        assert!(methods.len() >= 6, "{job}");
+        for method in methods {
+            let scores = &method["scores"];
+            assert!(scores["psnr_hole"].as_f64().unwrap() > 5.0, "{method}");
+            assert_eq!(scores["n"].as_u64(), Some(16), "{method}");
+        }
+        assert!(sources.contains(&job["figure"].as_str().unwrap().to_string()));
+    }
     let first = stage_status(&out);
     assert!(first.iter().all(|(_, s)| s == "ran"), "{first:?}");
 
@@ -104,7 +128,16 @@ fn a_smoke_tour_writes_a_complete_report_and_reruns_only_what_is_missing() {
         .collect();
     assert_eq!(
         ran,
-        ["train-gan", "sample-vae", "sample-gan", "eval-samples-gan"],
+        [
+            "train-gan",
+            "sample-vae",
+            "sample-gan",
+            "eval-samples-gan",
+            "edit-inpaint-center-gan",
+            "edit-inpaint-free-gan",
+            "edit-uncrop-left-gan",
+            "edit-uncrop-bottom-gan",
+        ],
         "only the missing stage and those that read the retrained GAN"
     );
     std::fs::remove_dir_all(&out).unwrap();

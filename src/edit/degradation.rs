@@ -11,7 +11,7 @@
 
 use burn::prelude::*;
 
-use super::Mask;
+use super::mask::{Mask, check_mask, composite};
 use crate::data::ImageShape;
 use crate::error::{Error, Result};
 
@@ -31,7 +31,7 @@ impl Degradation {
     /// Checks that this degradation applies to images of `shape`.
     pub fn check(&self, shape: ImageShape) -> Result<()> {
         match self {
-            Degradation::Mask(mask) => super::check_mask(mask, shape),
+            Degradation::Mask(mask) => check_mask(mask, shape),
             Degradation::Gray if shape.channels != 3 => Err(Error::bad_input(format!(
                 "colorization needs colour images, but these have {} channel{} ({shape}); \
                  use --data embedded-rgb or CIFAR-10",
@@ -70,7 +70,7 @@ impl Degradation {
     /// `estimate` made to agree with what `original` shows through A.
     pub fn project(&self, original: &[f32], estimate: &[f32], shape: ImageShape) -> Vec<f32> {
         match self {
-            Degradation::Mask(mask) => super::composite(original, estimate, mask, shape),
+            Degradation::Mask(mask) => composite(original, estimate, mask, shape),
             Degradation::Gray => {
                 let plane = shape.height * shape.width;
                 let want = luma(original, plane);
@@ -90,9 +90,7 @@ impl Degradation {
     /// What a user is shown as the input: the hole in mid-gray, or the luma in every channel.
     pub fn picture(&self, original: &[f32], shape: ImageShape) -> Vec<f32> {
         match self {
-            Degradation::Mask(mask) => {
-                super::composite(original, &vec![0.5; shape.len()], mask, shape)
-            }
+            Degradation::Mask(mask) => composite(original, &vec![0.5; shape.len()], mask, shape),
             Degradation::Gray => gray_to_rgb(&luma(original, shape.height * shape.width)),
         }
     }

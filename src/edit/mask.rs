@@ -11,6 +11,7 @@ use std::path::Path;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
+use crate::data::ImageShape;
 use crate::error::{Error, Result};
 
 /// The side an uncropping hides.
@@ -138,6 +139,33 @@ impl Mask {
     pub fn coverage(&self) -> f64 {
         self.missing.iter().filter(|&&m| m).count() as f64 / self.missing.len().max(1) as f64
     }
+}
+
+/// `filled` where `mask` says missing, `original` everywhere else, bit for bit.
+pub fn composite(original: &[f32], filled: &[f32], mask: &Mask, shape: ImageShape) -> Vec<f32> {
+    let plane = shape.height * shape.width;
+    assert_eq!(original.len(), shape.len());
+    assert_eq!(filled.len(), shape.len());
+    (0..shape.len())
+        .map(|i| {
+            if mask.missing()[i % plane] {
+                filled[i]
+            } else {
+                original[i]
+            }
+        })
+        .collect()
+}
+
+/// Checks that `mask` fits images of `shape`.
+pub fn check_mask(mask: &Mask, shape: ImageShape) -> Result<()> {
+    if (mask.height, mask.width) != (shape.height, shape.width) {
+        return Err(Error::bad_input(format!(
+            "the mask is {}x{}, the images {}x{}",
+            mask.height, mask.width, shape.height, shape.width
+        )));
+    }
+    Ok(())
 }
 
 /// Marks the disc of `radius` around (`y`, `x`) missing; returns how many pixels were new.

@@ -45,7 +45,10 @@ impl Method {
             "nearest" => Ok(Method::Nearest),
             "gray" => Ok(Method::Gray),
             "pca" => Ok(Method::Pca),
-            path if Path::new(path).is_dir() => Ok(Method::Run(path.into())),
+            // A path (checked when the run is opened) or a folder here.
+            path if path.contains(std::path::MAIN_SEPARATOR) || Path::new(path).is_dir() => {
+                Ok(Method::Run(path.into()))
+            }
             other => Err(format!(
                 "'{other}' is neither mean, nearest, gray, pca nor a run folder"
             )),

@@ -21,7 +21,7 @@ use crate::data::{ImageShape, Split};
 use crate::error::{Error, Result};
 use crate::pca::Pca;
 pub use degradation::Degradation;
-pub use mask::{Mask, Side};
+pub use mask::{Mask, Side, check_mask, composite};
 
 /// The three editing jobs of the lecture.
 #[derive(
@@ -61,33 +61,6 @@ impl Task {
             Task::Colorize => Degradation::Gray,
         }
     }
-}
-
-/// `filled` where `mask` says missing, `original` everywhere else, bit for bit.
-pub fn composite(original: &[f32], filled: &[f32], mask: &Mask, shape: ImageShape) -> Vec<f32> {
-    let plane = shape.height * shape.width;
-    assert_eq!(original.len(), shape.len());
-    assert_eq!(filled.len(), shape.len());
-    (0..shape.len())
-        .map(|i| {
-            if mask.missing()[i % plane] {
-                filled[i]
-            } else {
-                original[i]
-            }
-        })
-        .collect()
-}
-
-/// Checks that `mask` fits images of `shape`.
-pub fn check_mask(mask: &Mask, shape: ImageShape) -> Result<()> {
-    if (mask.height, mask.width) != (shape.height, shape.width) {
-        return Err(Error::bad_input(format!(
-            "the mask is {}x{}, the images {}x{}",
-            mask.height, mask.width, shape.height, shape.width
-        )));
-    }
-    Ok(())
 }
 
 /// The mean image of `split`, pixels in [0, 1]: the `mean` baseline's fill.

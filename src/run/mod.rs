@@ -464,11 +464,14 @@ impl Run {
                 config: c.gan.clone(),
                 model: self.load_gan(device)?,
             })),
-            RunConfig::Classifier(_) | RunConfig::Pix2pix(_) => Err(Error::bad_input(format!(
-                "{}: a {} run does not map codes to images; pass an autoencoder's, VAE's or \
-                 GAN's run",
-                self.path.display(),
-                self.config.kind()
+            RunConfig::Classifier(_) => Err(Error::bad_input(format!(
+                "{}: a classifier run generates nothing; pass a generative model's run",
+                self.path.display()
+            ))),
+            RunConfig::Pix2pix(_) => Err(Error::bad_input(format!(
+                "{}: a pix2pix run edits images but does not map codes to images; pass an \
+                 autoencoder's, VAE's or GAN's run",
+                self.path.display()
             ))),
         }
     }

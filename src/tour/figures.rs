@@ -12,17 +12,12 @@ use crate::data::folder::load_image_files;
 use crate::error::Result;
 use crate::pca::{Pca, bytes_to_matrix};
 use crate::run::Run;
-use crate::tour::plan::TourOptions;
+use crate::tour::plan::{TourOptions, edit_figure, edit_json};
 use crate::tour::summary::{EditSection, Summary};
 use crate::viz::ImageGrid;
 
 /// Where the comparison figure goes, relative to the tour folder.
 pub const COMPARE: &str = "figures/compare.png";
-
-/// Where the comparison figure of an editing job goes, relative to the tour folder.
-pub fn edit_figure(job: &str) -> String {
-    format!("figures/edit-{job}.png")
-}
 
 /// Draws every figure: `COMPARE` and one per editing job.
 pub fn draw(options: &TourOptions, summary: &Summary) -> Result<()> {
@@ -37,7 +32,7 @@ pub fn draw(options: &TourOptions, summary: &Summary) -> Result<()> {
 /// saw, then one row per method (from the images `eval-edit --save-edited` wrote).
 fn draw_edits(out: &Path, section: &EditSection) -> Result<()> {
     let folder = |method: &str| {
-        out.join(crate::tour::summary::edit_json(&section.name, method))
+        out.join(edit_json(&section.name, method))
             .with_extension("")
     };
     let first = folder(&section.methods[0].method);

@@ -258,6 +258,17 @@ pub const EDIT_JOBS: [EditJob; 5] = [
     },
 ];
 
+/// Where a method's `eval-edit` JSON of a job lies, relative to the tour folder (its first
+/// images beside it, in the folder of the same name).
+pub fn edit_json(job: &str, method: &str) -> String {
+    format!("edits/{job}/{}.json", method.replace(' ', "-"))
+}
+
+/// Where the comparison figure of an editing job goes, relative to the tour folder.
+pub fn edit_figure(job: &str) -> String {
+    format!("figures/edit-{job}.png")
+}
+
 /// The colour data colorization runs on, whatever the tour's data.
 pub const COLOUR_DATA: &str = "embedded-rgb";
 
@@ -607,7 +618,7 @@ pub fn plan(options: &TourOptions) -> Result<Vec<Stage>> {
     for job in &EDIT_JOBS {
         for (method, with) in edit_methods(job) {
             let run = !["gray", "mean", "nearest", "pca"].contains(&with);
-            let json = crate::tour::summary::edit_json(job.name, method);
+            let json = edit_json(job.name, method);
             let mut args = s(&["eval-edit"]);
             args.extend(s(job.flags));
             let with_value = if run { out(with) } else { with.to_string() };

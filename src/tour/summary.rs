@@ -10,7 +10,7 @@ use crate::commands::latent_map::LatentStats;
 use crate::commands::pca::PcaMetrics;
 use crate::error::{Error, Result};
 use crate::tour::plan::TourOptions;
-use crate::tour::plan::{EDIT_JOBS, GANS, Recipe, edit_methods, features};
+use crate::tour::plan::{EDIT_JOBS, GANS, Recipe, edit_figure, edit_json, edit_methods, features};
 use crate::tour::stage::StageOutcome;
 use crate::train::metrics::read_rows;
 
@@ -301,16 +301,11 @@ fn edit_sections(out: &Path) -> Result<Vec<EditSection>> {
             Ok(EditSection {
                 name: job.name.into(),
                 title: job.title.into(),
-                figure: crate::tour::figures::edit_figure(job.name),
+                figure: edit_figure(job.name),
                 methods,
             })
         })
         .collect()
-}
-
-/// Where a method's `eval-edit` JSON of a job lies, relative to the tour folder.
-pub fn edit_json(job: &str, method: &str) -> String {
-    format!("edits/{job}/{}.json", method.replace(' ', "-"))
 }
 
 /// Published Fashion-MNIST numbers the paper budget's protocols match, with their sources.
