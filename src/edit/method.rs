@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use super::degradation::ObservedBatch;
 use super::invert::{InversionSettings, invert_generator, invert_latent};
-use super::{CodePrior, Degradation, Task, mean_image, nearest_image, pca_fill};
+use super::{CodePrior, Degradation, NearestBank, Task, mean_image, pca_fill};
 use crate::data::{ImageShape, Split};
 use crate::error::{Error, Result};
 use crate::models::LatentModel;
@@ -86,7 +86,10 @@ pub struct BuildOptions<'a> {
 /// A method ready to edit.
 pub enum Editor {
     Mean(Vec<f32>),
-    Nearest(Split),
+    Nearest {
+        train: Split,
+        bank: Box<NearestBank>,
+    },
     Gray,
     Pca(Box<Pca>),
     Latent {
@@ -123,7 +126,10 @@ impl Method {
         let train = options.train;
         match self {
             Method::Mean => Ok(Editor::Mean(mean_image(train))),
-            Method::Nearest => Ok(Editor::Nearest(train.clone())),
+            Method::Nearest => Ok(Editor::Nearest {
+                train: train.clone(),
+                bank: Box::new(NearestBank::new(train, options.task == Task::Colorize)),
+            }),
             Method::Gray if options.task != Task::Colorize => Err(Error::bad_input(
                 "--with gray is colorization's baseline; inpainting and uncropping take mean, \
                  nearest, pca or a run folder",
@@ -246,7 +252,11 @@ impl Editor {
         };
         match self {
             Editor::Mean(mean) => each(&|_, _| Ok(mean.clone())),
-            Editor::Nearest(train) => each(&|o, d| Ok(nearest_image(train, o, d))),
+            Editor::Nearest { train, bank } => Ok(bank
+                .closest(originals, degradations, shape)
+                .into_iter()
+                .map(|j| train.image(j).iter().map(|&b| b as f32 / 255.0).collect())
+                .collect()),
             // The projection puts the luma back into every channel.
             Editor::Gray => each(&|_, _| Ok(vec![0.5; shape.len()])),
             Editor::Pca(pca) => each(&|o, d| pca_fill(pca, o, d, shape, PCA_PRIOR)),

@@ -130,6 +130,97 @@ pub enum CodePrior {
     Probabilistic,
 }
 
+/// The training set as `nearest` searches it in bulk: for each training image t, what a
+/// degradation lets through (o = the pixels, or the luma) as two rows [o², o], so that for an
+/// image x seen through weights w (1 where an entry is compared) the distance
+/// Σ w·(o − y)² = Σ w·o² − 2 Σ w·y·o + const is one matrix product for a whole batch: on 2 cores,
+/// 60,000 training images against 64 test images take a tenth of a second instead of two.
+pub struct NearestBank {
+    /// `[N, 2m]`: o² then o, one row per training image.
+    rows: Mat<f32>,
+    /// Entries per observation: the pixels (masks) or the luma plane (colorization).
+    observed: usize,
+    gray: bool,
+}
+
+impl NearestBank {
+    /// The bank of `train` for masks (`gray = false`) or for luma observations.
+    pub fn new(train: &Split, gray: bool) -> Self {
+        let shape = train.shape;
+        let plane = shape.height * shape.width;
+        let observed = if gray { plane } else { shape.len() };
+        let mut rows = Mat::<f32>::zeros(train.len(), 2 * observed);
+        for j in 0..train.len() {
+            let image: Vec<f32> = train.image(j).iter().map(|&b| b as f32 / 255.0).collect();
+            let seen = if gray {
+                degradation::luma(&image, plane)
+            } else {
+                image
+            };
+            for (p, &o) in seen.iter().enumerate() {
+                rows[(j, p)] = o * o;
+                rows[(j, observed + p)] = o;
+            }
+        }
+        Self {
+            rows,
+            observed,
+            gray,
+        }
+    }
+
+    /// The index of the closest training image for each of `originals` seen through
+    /// `degradations` (all masks, or all gray, as the bank was made).
+    pub fn closest(
+        &self,
+        originals: &[Vec<f32>],
+        degradations: &[Degradation],
+        shape: ImageShape,
+    ) -> Vec<usize> {
+        let (n, m) = (originals.len(), self.observed);
+        let plane = shape.height * shape.width;
+        // [w, −2·w·y] per image, so that its product with a bank row is the distance minus a
+        // constant of the image.
+        let mut query = Mat::<f32>::zeros(n, 2 * m);
+        for (i, (x, d)) in originals.iter().zip(degradations).enumerate() {
+            match d {
+                Degradation::Mask(mask) => {
+                    assert!(!self.gray, "a mask against a luma bank");
+                    for p in 0..m {
+                        if !mask.missing()[p % plane] {
+                            query[(i, p)] = 1.0;
+                            query[(i, m + p)] = -2.0 * x[p];
+                        }
+                    }
+                }
+                Degradation::Gray => {
+                    assert!(self.gray, "luma against a pixel bank");
+                    for (p, y) in degradation::luma(x, plane).into_iter().enumerate() {
+                        query[(i, p)] = 1.0;
+                        query[(i, m + p)] = -2.0 * y;
+                    }
+                }
+            }
+        }
+        let mut distances = Mat::<f32>::zeros(n, self.rows.nrows()); // [n, N]
+        faer::linalg::matmul::matmul(
+            distances.as_mut(),
+            faer::Accum::Replace,
+            query.as_ref(),
+            self.rows.transpose(),
+            1.0,
+            faer::Par::rayon(0),
+        );
+        (0..n)
+            .map(|i| {
+                (0..distances.ncols())
+                    .min_by(|&a, &b| distances[(i, a)].total_cmp(&distances[(i, b)]))
+                    .unwrap_or(0)
+            })
+            .collect()
+    }
+}
+
 /// The index of the image of `split` with the smallest `distance`.
 fn closest(split: &Split, distance: impl Fn(&[u8]) -> f32) -> usize {
     split
@@ -364,6 +455,43 @@ mod tests {
             cost(&shrunk),
             cost(&codes)
         );
+    }
+
+    #[test]
+    fn the_bulk_nearest_search_agrees_with_the_direct_one() {
+        let data = crate::data::embedded::load_embedded().unwrap();
+        let train = crate::data::limit_split(&data.train, Some(500));
+        let bank = NearestBank::new(&train, false);
+        let originals: Vec<Vec<f32>> = (0..6)
+            .map(|i| {
+                data.test
+                    .image(i)
+                    .iter()
+                    .map(|&b| b as f32 / 255.0)
+                    .collect()
+            })
+            .collect();
+        let degradations: Vec<Degradation> = (0..6)
+            .map(|i| Degradation::Mask(Mask::free(28, 28, i as u64)))
+            .collect();
+        let found = bank.closest(&originals, &degradations, shape());
+        for ((x, d), &j) in originals.iter().zip(&degradations).zip(&found) {
+            let direct = nearest_image(&train, x, d);
+            let bulk: Vec<f32> = train.image(j).iter().map(|&b| b as f32 / 255.0).collect();
+            assert_eq!(direct, bulk);
+        }
+        let rgb = crate::data::embedded::load_embedded_rgb().unwrap();
+        let train = crate::data::limit_split(&rgb.train, Some(300));
+        let bank = NearestBank::new(&train, true);
+        let x: Vec<f32> = rgb
+            .test
+            .image(5)
+            .iter()
+            .map(|&b| b as f32 / 255.0)
+            .collect();
+        let j = bank.closest(std::slice::from_ref(&x), &[Degradation::Gray], rgb.shape())[0];
+        let bulk: Vec<f32> = train.image(j).iter().map(|&b| b as f32 / 255.0).collect();
+        assert_eq!(nearest_image(&train, &x, &Degradation::Gray), bulk);
     }
 
     #[test]
