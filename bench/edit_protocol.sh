@@ -34,6 +34,7 @@ train gan gan --data "$FASHION" --ngf 32 --ndf 32 --epochs 3 --batch-size 64 --l
 train pix2pix-inpaint-l1 pix2pix --task inpaint --discriminator none --data "$FASHION" --epochs 2 --batch-size 64
 train pix2pix-inpaint pix2pix --task inpaint --ndf 16 --data "$FASHION" --epochs 2 --batch-size 64
 train pix2pix-uncrop pix2pix --task uncrop --ndf 16 --data "$FASHION" --epochs 2 --batch-size 64
+train pix2pix-uncrop-l1 pix2pix --task uncrop --discriminator none --data "$FASHION" --epochs 2 --batch-size 64
 train classifier-rgb classifier --data embedded-rgb --epochs 10
 train vae-rgb vae --arch conv --data embedded-rgb --epochs 20
 train pix2pix-colorize pix2pix --task colorize --ndf 16 --data embedded-rgb --epochs 20 --batch-size 64
@@ -57,9 +58,7 @@ for pass in fast slow; do
       for m in mean pca; do score "$N" "$job" $m $m "$FASHION" classifier $flags; done
       score "$N" "$job" vae "$OUT/vae" "$FASHION" classifier $flags
       score "$N" "$job" pix2pix "$OUT/$p2p" "$FASHION" classifier $flags
-      if [[ $job == inpaint-* ]]; then
-        score "$N" "$job" pix2pix-L1 "$OUT/pix2pix-inpaint-l1" "$FASHION" classifier $flags
-      fi
+      score "$N" "$job" pix2pix-L1 "$OUT/$p2p-l1" "$FASHION" classifier $flags
     else
       score "$N_SLOW" "$job" gan "$OUT/gan" "$FASHION" classifier $flags
       score "$N" "$job" nearest nearest "$FASHION" classifier $flags
