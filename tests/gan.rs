@@ -6,28 +6,12 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use clap::Parser;
-use common::{assert_bad_input, assert_success, latentlab, png_size, temp_out, weights};
-use latentlab::cli::{Cli, Command};
+use common::{
+    assert_bad_input, assert_success, latentlab, png_size, serial, temp_out, train_args, weights,
+};
 use latentlab::commands::train::{TrainArgs, run_with};
 use latentlab::train::Outcome;
 use latentlab::train::metrics::read_all;
-
-/// burn's CPU backend has one global random generator, seeded per step by the trainer.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn train_args(args: &[&str]) -> TrainArgs {
-    let mut argv = vec!["latentlab", "train"];
-    argv.extend(args);
-    match Cli::try_parse_from(argv).expect("valid arguments").command {
-        Command::Train(args) => args,
-        other => panic!("not a train command: {other:?}"),
-    }
-}
 
 /// A tiny GAN on 96 embedded images, batches of 32: 3 steps per epoch.
 fn tiny(out: &Path, extra: &[&str]) -> TrainArgs {

@@ -5,35 +5,16 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use clap::Parser;
-use latentlab::cli::{Cli, Command};
 use latentlab::commands::train::{ModelArgs, TrainArgs, run_with};
 use latentlab::train::Outcome;
 use latentlab::train::metrics::read_rows;
 
-use common::weights;
-
-/// burn's CPU backend keeps one global random generator, seeded per step by the trainer; tests
-/// training at the same time in one process would draw from each other's streams.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
+use common::{serial, train_args, weights};
 
 fn temp_out(name: &str) -> PathBuf {
     let path = std::env::temp_dir().join(format!("latentlab-train-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&path);
     path
-}
-
-fn train_args(args: &[&str]) -> TrainArgs {
-    let mut argv = vec!["latentlab", "train"];
-    argv.extend(args);
-    match Cli::try_parse_from(argv).expect("valid arguments").command {
-        Command::Train(args) => args,
-        other => panic!("not a train command: {other:?}"),
-    }
 }
 
 fn tiny(model: &str, arch: &str, out: &Path, epochs: &str) -> TrainArgs {

@@ -247,10 +247,6 @@ pub fn colorize(args: &ColorizeArgs) -> Result<EditReport> {
     )
 }
 
-fn to_unit(bytes: &[u8]) -> Vec<f32> {
-    bytes.iter().map(|&b| b as f32 / 255.0).collect()
-}
-
 fn to_bytes(images: &[Vec<f32>], shape: ImageShape) -> Split {
     let bytes: Vec<u8> = images
         .iter()
@@ -264,7 +260,7 @@ fn to_bytes(images: &[Vec<f32>], shape: ImageShape) -> Split {
 /// images' shape.
 fn degrade(split: &Split, job: &Job) -> Result<(Vec<Vec<f32>>, Vec<Degradation>)> {
     let shape = split.shape;
-    let originals: Vec<Vec<f32>> = (0..split.len()).map(|i| to_unit(split.image(i))).collect();
+    let originals: Vec<Vec<f32>> = (0..split.len()).map(|i| split.unit_image(i)).collect();
     let degradations: Vec<Degradation> = (0..originals.len())
         .map(|i| job.degradation(i, shape))
         .collect();

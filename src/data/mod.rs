@@ -85,6 +85,14 @@ impl Split {
         }
     }
 
+    /// The pixels of image `index` scaled to [0, 1], `CHW` order.
+    pub fn unit_image(&self, index: usize) -> Vec<f32> {
+        self.image(index)
+            .iter()
+            .map(|&b| b as f32 / 255.0)
+            .collect()
+    }
+
     /// Indices of `n` images taking the classes in turn: the first image of each class, then
     /// the second of each, … (file order within a class). A few images then show every class;
     /// `n ≥ len` gives every image.

@@ -121,6 +121,13 @@ pub fn luma(image: &[f32], plane: usize) -> Vec<f32> {
         .collect()
 }
 
+/// The BT.601 luma of a batch of RGB images `[n, 3, h, w]`, `[n, 1, h, w]`.
+pub fn luma_tensor(images: Tensor<4>) -> Tensor<4> {
+    let weights = Tensor::<1>::from_data(TensorData::new(LUMA.to_vec(), [3]), &images.device())
+        .reshape([1, 3, 1, 1]);
+    (images * weights).sum_dim(1) // [n, 1, h, w]
+}
+
 /// The `gray` baseline of colorization: the luma copied to R, G and B.
 pub fn gray_to_rgb(luma: &[f32]) -> Vec<f32> {
     luma.iter().chain(luma).chain(luma).copied().collect()
@@ -177,10 +184,7 @@ impl ObservedBatch {
         if !self.gray {
             return images;
         }
-        let device = images.device();
-        let weights = Tensor::<1>::from_data(TensorData::new(LUMA.to_vec(), [3]), &device)
-            .reshape([1, 3, 1, 1]);
-        (images * weights).sum_dim(1) // [n, 1, h, w]
+        luma_tensor(images) // [n, 1, h, w]
     }
 
     /// Σ weight·(A·x − y)² per image, `[n]`.

@@ -156,15 +156,7 @@ mod tests {
 
     fn targets(n: usize) -> Vec<Vec<f32>> {
         let data = crate::data::embedded::load_embedded().unwrap();
-        (0..n)
-            .map(|i| {
-                data.test
-                    .image(i)
-                    .iter()
-                    .map(|&b| b as f32 / 255.0)
-                    .collect()
-            })
-            .collect()
+        (0..n).map(|i| data.test.unit_image(i)).collect()
     }
 
     fn observed(images: &[Vec<f32>], repeat: usize, device: &Device) -> ObservedBatch {

@@ -255,7 +255,7 @@ impl Editor {
             Editor::Nearest { train, bank } => Ok(bank
                 .closest(originals, degradations, shape)
                 .into_iter()
-                .map(|j| train.image(j).iter().map(|&b| b as f32 / 255.0).collect())
+                .map(|j| train.unit_image(j))
                 .collect()),
             // The projection puts the luma back into every channel.
             Editor::Gray => each(&|_, _| Ok(vec![0.5; shape.len()])),

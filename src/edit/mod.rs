@@ -76,49 +76,6 @@ pub fn mean_image(split: &Split) -> Vec<f32> {
     sums.into_iter().map(|s| (s as f64 / n) as f32).collect()
 }
 
-/// The image of `split` closest to `image` as seen through `degradation` (on the visible pixels,
-/// or in luma): the `nearest` baseline's fill.
-pub fn nearest_image(split: &Split, image: &[f32], degradation: &Degradation) -> Vec<f32> {
-    let shape = split.shape;
-    let plane = shape.height * shape.width;
-    // Distances straight from the bytes: this loop runs over the whole training set per image.
-    let best = match degradation {
-        Degradation::Mask(mask) => {
-            let visible: Vec<usize> = (0..shape.len())
-                .filter(|&i| !mask.missing()[i % plane])
-                .collect();
-            closest(split, |candidate| {
-                visible
-                    .iter()
-                    .map(|&i| {
-                        let d = candidate[i] as f32 / 255.0 - image[i];
-                        d * d
-                    })
-                    .sum()
-            })
-        }
-        Degradation::Gray => {
-            let seen = degradation::luma(image, plane);
-            let weights = degradation::LUMA.map(|w| w / 255.0);
-            closest(split, |candidate| {
-                (0..plane)
-                    .map(|p| {
-                        let y = weights[0] * candidate[p] as f32
-                            + weights[1] * candidate[plane + p] as f32
-                            + weights[2] * candidate[2 * plane + p] as f32;
-                        (y - seen[p]) * (y - seen[p])
-                    })
-                    .sum()
-            })
-        }
-    };
-    split
-        .image(best)
-        .iter()
-        .map(|&p| p as f32 / 255.0)
-        .collect()
-}
-
 /// How PCA weighs the codes it finds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CodePrior {
@@ -151,7 +108,7 @@ impl NearestBank {
         let observed = if gray { plane } else { shape.len() };
         let mut rows = Mat::<f32>::zeros(train.len(), 2 * observed);
         for j in 0..train.len() {
-            let image: Vec<f32> = train.image(j).iter().map(|&b| b as f32 / 255.0).collect();
+            let image = train.unit_image(j);
             let seen = if gray {
                 degradation::luma(&image, plane)
             } else {
@@ -219,17 +176,6 @@ impl NearestBank {
             })
             .collect()
     }
-}
-
-/// The index of the image of `split` with the smallest `distance`.
-fn closest(split: &Split, distance: impl Fn(&[u8]) -> f32) -> usize {
-    split
-        .pixels
-        .chunks_exact(split.shape.len())
-        .map(distance)
-        .enumerate()
-        .min_by(|a, b| a.1.total_cmp(&b.1))
-        .map_or(0, |(i, _)| i)
 }
 
 /// PCA's fill: mean + Cᵀa with the codes of [`pca_codes`], clamped to [0, 1].
@@ -330,6 +276,56 @@ mod tests {
         }
     }
 
+    /// The image of `split` closest to `image` as seen through `degradation`, by a scan of the
+    /// bytes: the reference [`NearestBank`] must agree with.
+    fn nearest_image(split: &Split, image: &[f32], degradation: &Degradation) -> Vec<f32> {
+        let shape = split.shape;
+        let plane = shape.height * shape.width;
+        // Distances straight from the bytes: this loop runs over the whole training set per image.
+        let best = match degradation {
+            Degradation::Mask(mask) => {
+                let visible: Vec<usize> = (0..shape.len())
+                    .filter(|&i| !mask.missing()[i % plane])
+                    .collect();
+                closest(split, |candidate| {
+                    visible
+                        .iter()
+                        .map(|&i| {
+                            let d = candidate[i] as f32 / 255.0 - image[i];
+                            d * d
+                        })
+                        .sum()
+                })
+            }
+            Degradation::Gray => {
+                let seen = degradation::luma(image, plane);
+                let weights = degradation::LUMA.map(|w| w / 255.0);
+                closest(split, |candidate| {
+                    (0..plane)
+                        .map(|p| {
+                            let y = weights[0] * candidate[p] as f32
+                                + weights[1] * candidate[plane + p] as f32
+                                + weights[2] * candidate[2 * plane + p] as f32;
+                            (y - seen[p]) * (y - seen[p])
+                        })
+                        .sum()
+                })
+            }
+        };
+        split.unit_image(best)
+    }
+
+    /// The index of the image of `split` with the smallest `distance`.
+    fn closest(split: &Split, distance: impl Fn(&[u8]) -> f32) -> usize {
+        split
+            .pixels
+            .chunks_exact(split.shape.len())
+            .map(distance)
+            .enumerate()
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map_or(0, |(i, _)| i)
+    }
+
     #[test]
     fn compositing_keeps_visible_pixels_bit_for_bit() {
         let shape = ImageShape {
@@ -383,12 +379,7 @@ mod tests {
         }
         // A real test image is not in the span: the fill is close, not exact, and better than
         // the mean on the hole.
-        let image: Vec<f32> = data
-            .test
-            .image(0)
-            .iter()
-            .map(|&b| b as f32 / 255.0)
-            .collect();
+        let image: Vec<f32> = data.test.unit_image(0);
         let mask = Mask::center(28, 28);
         let hole_error = |fill: &[f32]| -> f32 {
             (0..784)
@@ -462,35 +453,22 @@ mod tests {
         let data = crate::data::embedded::load_embedded().unwrap();
         let train = crate::data::limit_split(&data.train, Some(500));
         let bank = NearestBank::new(&train, false);
-        let originals: Vec<Vec<f32>> = (0..6)
-            .map(|i| {
-                data.test
-                    .image(i)
-                    .iter()
-                    .map(|&b| b as f32 / 255.0)
-                    .collect()
-            })
-            .collect();
+        let originals: Vec<Vec<f32>> = (0..6).map(|i| data.test.unit_image(i)).collect();
         let degradations: Vec<Degradation> = (0..6)
             .map(|i| Degradation::Mask(Mask::free(28, 28, i as u64)))
             .collect();
         let found = bank.closest(&originals, &degradations, shape());
         for ((x, d), &j) in originals.iter().zip(&degradations).zip(&found) {
             let direct = nearest_image(&train, x, d);
-            let bulk: Vec<f32> = train.image(j).iter().map(|&b| b as f32 / 255.0).collect();
+            let bulk: Vec<f32> = train.unit_image(j);
             assert_eq!(direct, bulk);
         }
         let rgb = crate::data::embedded::load_embedded_rgb().unwrap();
         let train = crate::data::limit_split(&rgb.train, Some(300));
         let bank = NearestBank::new(&train, true);
-        let x: Vec<f32> = rgb
-            .test
-            .image(5)
-            .iter()
-            .map(|&b| b as f32 / 255.0)
-            .collect();
+        let x: Vec<f32> = rgb.test.unit_image(5);
         let j = bank.closest(std::slice::from_ref(&x), &[Degradation::Gray], rgb.shape())[0];
-        let bulk: Vec<f32> = train.image(j).iter().map(|&b| b as f32 / 255.0).collect();
+        let bulk: Vec<f32> = train.unit_image(j);
         assert_eq!(nearest_image(&train, &x, &Degradation::Gray), bulk);
     }
 
@@ -498,7 +476,7 @@ mod tests {
     fn nearest_finds_the_image_itself_and_masks_must_fit() {
         let data = crate::data::embedded::load_embedded().unwrap();
         let train = crate::data::limit_split(&data.train, Some(300));
-        let image: Vec<f32> = train.image(123).iter().map(|&b| b as f32 / 255.0).collect();
+        let image: Vec<f32> = train.unit_image(123);
         let filled = nearest_image(&train, &image, &Degradation::Mask(Mask::center(28, 28)));
         assert_eq!(filled, image);
         assert!(check_mask(&Mask::center(32, 32), shape()).is_err());

@@ -17,7 +17,7 @@
 use burn::prelude::*;
 
 use crate::data::ImageShape;
-use crate::edit::{Degradation, Task, degradation::LUMA};
+use crate::edit::{Degradation, Task, degradation::luma_tensor};
 use crate::error::Error;
 use crate::models::gan::patchgan::{self, PatchDiscriminator, PatchDiscriminatorConfig};
 use crate::models::gan::{GeneratorLoss, discriminator_loss, generator_loss};
@@ -115,10 +115,8 @@ pub fn conditioning(images: Tensor<4>, degradations: &[Degradation]) -> Conditio
     let [n, _, h, w] = images.dims();
     let device = images.device();
     if matches!(degradations.first(), Some(Degradation::Gray)) {
-        let weights = Tensor::<1>::from_data(TensorData::new(LUMA.to_vec(), [3]), &device)
-            .reshape([1, 3, 1, 1]);
         return Conditioned {
-            input: (images * weights).sum_dim(1), // [n, 1, h, w]
+            input: luma_tensor(images), // [n, 1, h, w]
             missing: None,
         };
     }

@@ -53,7 +53,7 @@ fn draw_edits(out: &Path, section: &EditSection) -> Result<()> {
     let mut grid = ImageGrid::new(shape);
     for (_, split) in &rows {
         for i in 0..columns.min(split.len()) {
-            grid.push(split.image(i).iter().map(|&b| b as f32 / 255.0).collect());
+            grid.push(split.unit_image(i));
         }
     }
     let labels: Vec<String> = rows.iter().map(|(label, _)| label.clone()).collect();

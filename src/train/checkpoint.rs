@@ -181,6 +181,25 @@ pub fn restore_model_as<M: burn::module::Module>(
     Ok((model, optimizer))
 }
 
+/// A learner's own counters (what makes a resumed run continue exactly, beyond the networks and
+/// optimizers) as the `counters` blob.
+pub fn counters_blob<T: serde::Serialize>(counters: &T) -> Result<(&'static str, Vec<u8>)> {
+    let bytes = serde_json::to_vec(counters)
+        .map_err(|e| Error::Internal(format!("checkpoint counters: {e}")))?;
+    Ok(("counters", bytes))
+}
+
+/// Reads back what [`counters_blob`] saved; `what` names the learner in the error.
+pub fn restore_counters<T: serde::de::DeserializeOwned>(
+    blobs: &BTreeMap<String, Vec<u8>>,
+    what: &str,
+) -> Result<T> {
+    let bytes = blobs
+        .get("counters")
+        .ok_or_else(|| Error::bad_input(format!("checkpoint has no {what} counters")))?;
+    serde_json::from_slice(bytes).map_err(|e| Error::bad_input(format!("checkpoint counters: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

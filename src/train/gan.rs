@@ -14,13 +14,13 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 
 use crate::data::{Batch, Batches, PixelScale};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::models::gan::{
     Discriminator, Gan, GanConfig, Generator, discriminator_loss, generator_loss, mean_probability,
 };
 use crate::models::save_safetensors;
 use crate::sample::to_unit;
-use crate::train::checkpoint::{model_blobs_as, restore_model_as};
+use crate::train::checkpoint::{counters_blob, model_blobs_as, restore_counters, restore_model_as};
 use crate::train::latent::{save_class_grid, save_grid};
 use crate::train::optim::AdamSettings;
 use crate::train::trainer::{DeviceParts, Learner, Parts, PassParts, PendingParts};
@@ -278,9 +278,7 @@ impl Learner for GanLearner {
             &self.d_optimizer,
             ["discriminator", "d_optimizer"],
         )?);
-        let counters = serde_json::to_vec(&self.counters)
-            .map_err(|e| Error::Internal(format!("checkpoint counters: {e}")))?;
-        blobs.push(("counters", counters));
+        blobs.push(counters_blob(&self.counters)?);
         Ok(blobs)
     }
 
@@ -301,11 +299,7 @@ impl Learner for GanLearner {
         )?;
         self.discriminator = Some(discriminator);
         self.d_optimizer = optimizer;
-        let counters = blobs
-            .get("counters")
-            .ok_or_else(|| Error::bad_input("checkpoint has no GAN counters"))?;
-        self.counters = serde_json::from_slice(counters)
-            .map_err(|e| Error::bad_input(format!("checkpoint counters: {e}")))?;
+        self.counters = restore_counters(blobs, "GAN")?;
         Ok(())
     }
 

@@ -12,7 +12,7 @@ use burn::prelude::*;
 
 use crate::data::{Batch, Batches, ImageShape, PixelScale};
 use crate::edit::Degradation;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::models::gan::mean_probability;
 use crate::models::gan::patchgan::PatchDiscriminator;
 use crate::models::pix2pix::{
@@ -21,7 +21,7 @@ use crate::models::pix2pix::{
 use crate::models::save_safetensors;
 use crate::models::unet::Unet;
 use crate::rng::{mix, stream};
-use crate::train::checkpoint::{model_blobs_as, restore_model_as};
+use crate::train::checkpoint::{counters_blob, model_blobs_as, restore_counters, restore_model_as};
 use crate::train::optim::AdamSettings;
 use crate::train::trainer::{DeviceParts, Learner, PassParts, PendingParts};
 use crate::viz::ImageGrid;
@@ -242,9 +242,7 @@ impl Learner for Pix2pixLearner {
                 ["discriminator", "d_optimizer"],
             )?);
         }
-        let counters = serde_json::to_vec(&self.counters)
-            .map_err(|e| Error::Internal(format!("checkpoint counters: {e}")))?;
-        blobs.push(("counters", counters));
+        blobs.push(counters_blob(&self.counters)?);
         Ok(blobs)
     }
 
@@ -266,11 +264,7 @@ impl Learner for Pix2pixLearner {
             self.discriminator = Some(discriminator);
             self.d_optimizer = optimizer;
         }
-        let counters = blobs
-            .get("counters")
-            .ok_or_else(|| Error::bad_input("checkpoint has no pix2pix counters"))?;
-        self.counters = serde_json::from_slice(counters)
-            .map_err(|e| Error::bad_input(format!("checkpoint counters: {e}")))?;
+        self.counters = restore_counters(blobs, "pix2pix")?;
         Ok(())
     }
 

@@ -4,6 +4,29 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// burn's CPU backend keeps one global random generator, seeded per step by the trainer; tests
+/// training at the same time in one process would draw from each other's streams. Each test
+/// binary that trains in-process holds this while it does.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `latentlab train ARGS…` parsed, to run in this process with `run_with`.
+pub fn train_args(args: &[&str]) -> latentlab::commands::train::TrainArgs {
+    use clap::Parser;
+    let mut argv = vec!["latentlab", "train"];
+    argv.extend(args);
+    match latentlab::cli::Cli::try_parse_from(argv)
+        .expect("valid arguments")
+        .command
+    {
+        latentlab::cli::Command::Train(args) => args,
+        other => panic!("not a train command: {other:?}"),
+    }
+}
+
 pub fn latentlab(args: &[&str]) -> Output {
     latentlab_with_env(args, &[])
 }

@@ -89,7 +89,7 @@ pub fn train(
     let fixed: Vec<Vec<f32>> = test
         .spread(8)
         .into_iter()
-        .map(|i| test.image(i).iter().map(|&b| b as f32 / 255.0).collect())
+        .map(|i| test.unit_image(i))
         .collect();
     let mut learner = Pix2pixLearner::new(
         model.clone(),
