@@ -14,14 +14,34 @@ pub enum Activation {
     Tanh,
 }
 
-impl Activation {
-    pub(super) fn apply(self, v: f32) -> f32 {
-        match self {
-            Activation::Identity => v,
-            Activation::Relu => v.max(0.0),
-            Activation::Tanh => v.tanh(),
-        }
+/// tanh as a rational function, Eigen's float approximation (odd degree-13 over even degree-6
+/// polynomial on [−7.9, 7.9], where tanh rounds to ±1 beyond): within 4.1e-7 of the exact value,
+/// no branches, so a loop over a plane vectorizes. libm's scalar `tanhf` made the tanh of
+/// ESPCN's first layer cost 8 times its convolution.
+#[inline]
+pub fn tanh(x: f32) -> f32 {
+    const CLAMP: f32 = 7.905_311;
+    const ALPHA: [f32; 7] = [
+        4.893_524_6e-3,
+        6.372_619_3e-4,
+        1.485_722_4e-5,
+        5.122_297e-8,
+        -8.604_672e-11,
+        2.000_188e-13,
+        -2.760_768_5e-16,
+    ];
+    const BETA: [f32; 4] = [4.893_525e-3, 2.268_434_6e-3, 1.185_347_1e-4, 1.198_258_4e-6];
+    let x = x.clamp(-CLAMP, CLAMP);
+    let x2 = x * x;
+    let mut p = ALPHA[6];
+    for a in ALPHA[..6].iter().rev() {
+        p = p * x2 + a;
     }
+    let mut q = BETA[3];
+    for b in BETA[..3].iter().rev() {
+        q = q * x2 + b;
+    }
+    x * p / q
 }
 
 /// What a layer does to a convolution's output before anything else reads it: add a bias per
@@ -40,9 +60,18 @@ impl Epilogue<'_> {
         self.bias.is_none() && self.activation == Activation::Identity
     }
 
-    pub(super) fn value(&self, v: f32, channel: usize) -> f32 {
-        let v = self.bias.map_or(v, |bias| v + bias[channel]);
-        self.activation.apply(v)
+    /// Applies the epilogue in place to one channel's values: one loop per case, so that each
+    /// compiles to straight vector code.
+    pub(super) fn apply_plane(&self, plane: &mut [f32], channel: usize) {
+        if let Some(bias) = self.bias {
+            let b = bias[channel];
+            plane.iter_mut().for_each(|v| *v += b);
+        }
+        match self.activation {
+            Activation::Identity => {}
+            Activation::Relu => plane.iter_mut().for_each(|v| *v = v.max(0.0)),
+            Activation::Tanh => plane.iter_mut().for_each(|v| *v = tanh(*v)),
+        }
     }
 
     /// Applies the epilogue in place to whole images of `planes`, each `pixels` floats per
@@ -52,8 +81,7 @@ impl Epilogue<'_> {
             return;
         }
         for (index, plane) in planes.chunks_exact_mut(pixels).enumerate() {
-            let channel = index % channels;
-            plane.iter_mut().for_each(|v| *v = self.value(*v, channel));
+            self.apply_plane(plane, index % channels);
         }
     }
 }
@@ -75,13 +103,8 @@ pub(super) fn scatter_output(
         .for_each(|(index, dst)| {
             let (i, co) = (index / g.out_channels, index % g.out_channels);
             let src = &rows[co * ld + i * pixels..][..pixels];
-            if epilogue.is_none() {
-                dst.copy_from_slice(src);
-            } else {
-                dst.iter_mut()
-                    .zip(src)
-                    .for_each(|(d, &s)| *d = epilogue.value(s, co));
-            }
+            dst.copy_from_slice(src);
+            epilogue.apply_plane(dst, co);
         });
 }
 

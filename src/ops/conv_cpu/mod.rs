@@ -32,7 +32,7 @@ mod tests;
 
 use rayon::prelude::*;
 
-pub use epilogue::{Activation, Epilogue, activation_grad, channel_sums};
+pub use epilogue::{Activation, Epilogue, activation_grad, channel_sums, tanh};
 pub use geometry::ConvGeometry;
 
 use epilogue::*;
