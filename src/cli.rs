@@ -52,6 +52,9 @@ pub enum Command {
     /// Restore the colour of colour images from their luma (BT.601; the luma is kept exactly)
     /// with --with gray|mean|nearest|pca|RUN.
     Colorize(commands::edit::ColorizeArgs),
+    /// Restore images from their area downsampling by --scale (the block means are kept
+    /// exactly) with --with nearest|bicubic|pca|RUN (an ESPCN, pix2pix, VAE or GAN run).
+    Superres(commands::edit::SuperresArgs),
     /// Score an editing method on test images as JSON: PSNR (hole, whole), SSIM, L1, and with
     /// --classifier the class accuracy and feature FD of the edited images.
     EvalEdit(commands::edit::EvalEditArgs),
@@ -76,6 +79,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Inpaint(args) => commands::edit::inpaint(&args).map(|_| ()),
         Command::Uncrop(args) => commands::edit::uncrop(&args).map(|_| ()),
         Command::Colorize(args) => commands::edit::colorize(&args).map(|_| ()),
+        Command::Superres(args) => commands::edit::superres(&args).map(|_| ()),
         Command::EvalEdit(args) => commands::edit::eval_edit(&args).map(|_| ()),
         Command::FidWeights(args) => commands::fid_weights::run(&args).map(|_| ()),
     }

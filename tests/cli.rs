@@ -614,6 +614,27 @@ fn trained_models_inpaint_and_colorize_keeping_what_is_seen() {
         ]));
         assert!(stdout.contains("hole PSNR"), "{stdout}");
         assert!(out.join("edited/000001.png").is_file());
+        // Super-resolution searches the same latent space for the small image.
+        let stdout = assert_success(&latentlab(&[
+            "superres",
+            "--scale",
+            "4",
+            "--with",
+            run.to_str().unwrap(),
+            "--steps",
+            "5",
+            "--restarts",
+            "2",
+            "--data",
+            "embedded",
+            "--n",
+            "2",
+            "--out",
+            dir,
+            "--force",
+            "--quiet",
+        ]));
+        assert!(stdout.contains("x4, area downsampled"), "{stdout}");
     }
     // eval-edit: the protocol's numbers as JSON, with a classifier's accuracy and FD.
     let classifier = temp_out("edit-scorer");

@@ -145,3 +145,109 @@ fn each_task_trains_and_edits_with_its_run() {
     );
     std::fs::remove_dir_all(&runs).unwrap();
 }
+
+#[test]
+fn espcn_trains_with_a_patchgan_and_super_resolves_its_own_factor() {
+    let _serial = serial();
+    let runs = temp_out("espcn");
+    let run = runs.join("espcn-x4");
+    let report = run_with(
+        &train_args(&[
+            "espcn",
+            "--scale",
+            "4",
+            "--discriminator",
+            "patchgan",
+            "--width",
+            "4",
+            "--ndf",
+            "4",
+            "--data",
+            "embedded",
+            "--limit",
+            "96",
+            "--batch-size",
+            "32",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--out",
+            run.to_str().unwrap(),
+        ]),
+        None,
+    )
+    .unwrap();
+    assert!(matches!(report.outcome, Outcome::Finished { .. }));
+    let (rows, _) = read_all(&run.join("metrics.jsonl")).unwrap();
+    assert!(rows[0].train.contains_key("g_adv"), "{:?}", rows[0].train);
+    let out = runs.join("edits");
+    let stdout = assert_success(&latentlab(&[
+        "superres",
+        "--scale",
+        "4",
+        "--with",
+        run.to_str().unwrap(),
+        "--data",
+        "embedded",
+        "--n",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]));
+    assert!(stdout.contains("restored with espcn-x4"), "{stdout}");
+    assert!(out.join("edited/000002.png").is_file());
+    // Interpolation is scored like every other method.
+    let json = runs.join("bicubic.json");
+    assert_success(&latentlab(&[
+        "eval-edit",
+        "--task",
+        "superres",
+        "--scale",
+        "2",
+        "--with",
+        "bicubic",
+        "--data",
+        "embedded",
+        "--n",
+        "20",
+        "--out",
+        json.to_str().unwrap(),
+        "--quiet",
+    ]));
+    let scores: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(scores["n"], 20);
+    assert_eq!(scores["degradation"], "x2");
+    // Block means are kept, so even bicubic recovers a good part of the image.
+    assert!(scores["psnr_whole"].as_f64().unwrap() > 15.0, "{scores}");
+    assert_eq!(scores["psnr_whole"], scores["psnr_hole"]);
+
+    assert_bad_input(
+        &latentlab(&[
+            "superres",
+            "--scale",
+            "2",
+            "--with",
+            run.to_str().unwrap(),
+            "--data",
+            "embedded",
+        ]),
+        "trained to superres-x4, not to superres-x2",
+    );
+    assert_bad_input(
+        &latentlab(&[
+            "superres", "--scale", "3", "--with", "bicubic", "--data", "embedded",
+        ]),
+        "--scale 3 does not divide the images' size",
+    );
+    assert_bad_input(
+        &latentlab(&["inpaint", "--with", "bicubic", "--data", "embedded"]),
+        "bicubic interpolates for super-resolution",
+    );
+    assert_bad_input(
+        &latentlab(&["train", "espcn", "--scale", "3", "--data", "embedded"]),
+        "must be at least 2 and divide",
+    );
+    std::fs::remove_dir_all(&runs).unwrap();
+}

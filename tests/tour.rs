@@ -95,7 +95,8 @@ fn a_smoke_tour_writes_a_complete_report_and_reruns_only_what_is_missing() {
             "inpaint-free",
             "uncrop-left",
             "uncrop-bottom",
-            "colorize"
+            "colorize",
+            "superres-x4"
         ]
     );
     for job in edits {
@@ -137,6 +138,7 @@ fn a_smoke_tour_writes_a_complete_report_and_reruns_only_what_is_missing() {
             "edit-inpaint-free-gan",
             "edit-uncrop-left-gan",
             "edit-uncrop-bottom-gan",
+            "edit-superres-x4-gan",
         ],
         "only the missing stage and those that read the retrained GAN"
     );

@@ -20,6 +20,7 @@
 //! per-round ratios, the largest peak RSS of each side.
 
 mod dcgan;
+mod espcn;
 mod inception;
 mod pca;
 mod unet;
@@ -96,6 +97,11 @@ fn workloads() -> Vec<Workload> {
             what: "pix2pix U-Net train step (28x28 inpainting, width 32, 5 levels, L1, batch 64, Adam) vs PyTorch",
             multiply_adds: Some(unet::multiply_adds()),
         },
+        Workload {
+            id: "W7",
+            what: "ESPCN train step (28x28 ×4 super-resolution, width 64, L1, batch 64, Adam) vs PyTorch",
+            multiply_adds: Some(espcn::multiply_adds()),
+        },
     ]
 }
 
@@ -105,6 +111,7 @@ const W2_STEPS: usize = 30;
 const W3_STEPS: usize = 50;
 const W4_IMAGES: usize = 100;
 const W6_STEPS: usize = 30;
+const W7_STEPS: usize = 200;
 
 struct Options {
     only: Option<Vec<String>>,
@@ -237,6 +244,7 @@ fn child(id: &str, o: &Options) {
         )),
         "W4" => inception::images_per_second(W4_IMAGES * scale, &device, o.random_inception),
         "W6" => Some(unet::images_per_second(W6_STEPS * scale, &device)),
+        "W7" => Some(espcn::images_per_second(W7_STEPS * scale, &device)),
         "W5-eigen" => Some(pca::images_per_second(Solver::Eigen, data)),
         "W5-svd" => Some(pca::images_per_second(Solver::Svd, data)),
         "W5-randomized" => Some(pca::images_per_second(Solver::Randomized, data)),
@@ -306,6 +314,11 @@ fn reference_command(id: &str, o: &Options) -> Command {
         "W6" => {
             c.arg(script("unet_torch.py"));
             c.args(["--steps", &(W6_STEPS * o.scale).to_string()]);
+            c.args(["--threads", &threads, "--device", device]);
+        }
+        "W7" => {
+            c.arg(script("espcn_torch.py"));
+            c.args(["--steps", &(W7_STEPS * o.scale).to_string()]);
             c.args(["--threads", &threads, "--device", device]);
         }
         "W4" => {

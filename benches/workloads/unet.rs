@@ -7,7 +7,7 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use latentlab::data::{Batch, ImageShape};
 use latentlab::edit::Task;
-use latentlab::models::pix2pix::Pix2pixConfig;
+use latentlab::models::pix2pix::{GeneratorConfig, Pix2pixConfig};
 use latentlab::train::optim::AdamSettings;
 use latentlab::train::pix2pix::Pix2pixLearner;
 
@@ -52,7 +52,9 @@ pub fn images_per_second(steps: usize, device: &Device) -> f64 {
 /// Multiply-adds of one step per image: each convolution's forward product, weight gradient
 /// and input gradient (none for the first, which reads the data), at the padded 32 px.
 pub fn multiply_adds() -> u64 {
-    let config = config().generator;
+    let GeneratorConfig::Unet(config) = config().generator else {
+        unreachable!("W6 times a U-Net")
+    };
     let levels = config.levels();
     let widths: Vec<u64> = (0..levels)
         .map(|i| ((WIDTH << i).min(8 * WIDTH)) as u64)

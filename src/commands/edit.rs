@@ -1,7 +1,8 @@
-//! `latentlab inpaint`, `uncrop` and `colorize`: restore images with one of the editing methods of
-//! `crate::edit`, then write an original / input / edited grid and the edited images; `latentlab
-//! eval-edit` scores a method on a test set as JSON. A mask marks missing pixels (white in a mask
-//! file); what is seen (visible pixels, the luma) is kept exactly.
+//! `latentlab inpaint`, `uncrop`, `colorize` and `superres`: restore images with one of the
+//! editing methods of `crate::edit`, then write an original / input / edited grid and the edited
+//! images; `latentlab eval-edit` scores a method on a test set as JSON. A mask marks missing
+//! pixels (white in a mask file); what is seen (visible pixels, the luma, the block means) is
+//! kept exactly.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -10,7 +11,7 @@ use crate::commands::{CommonArgs, default_out};
 use crate::data::{ImageShape, Split, limit_split};
 use crate::edit::invert::InversionSettings;
 use crate::edit::method::{BuildOptions, Editor, Method};
-use crate::edit::{Degradation, Mask, Side, Task};
+use crate::edit::{Degradation, Mask, Side, Task, TaskName};
 use crate::error::{Error, Result};
 use crate::eval::features::Extractor;
 use crate::eval::fid::{FeatureStats, frechet_distance};
@@ -24,10 +25,11 @@ use crate::viz::ImageGrid;
 /// The method and its knobs, as every editing command and eval-edit take them.
 #[derive(Debug, Clone, clap::Args)]
 pub struct MethodArgs {
-    /// The method that restores the images: mean, nearest, pca (inpaint, uncrop, colorize),
-    /// gray (colorize), a trained autoencoder, VAE or GAN run folder, whose latent space is
-    /// searched for the code that best explains what is seen, or a pix2pix run of the task.
-    #[arg(long = "with", value_parser = Method::parse, value_name = "mean|nearest|gray|pca|RUN")]
+    /// The method that restores the images: mean, nearest (the closest training image; for
+    /// superres, nearest-neighbour upsampling), bicubic (superres), gray (colorize), pca, a
+    /// trained autoencoder, VAE or GAN run folder, whose latent space is searched for the code
+    /// that best explains what is seen, or a pix2pix or ESPCN run of the task.
+    #[arg(long = "with", value_parser = Method::parse, value_name = "mean|nearest|bicubic|gray|pca|RUN")]
     pub method: Method,
     /// Principal components for `--with pca`, fitted on the training split. Their codes get
     /// probabilistic PCA's prior, so more components keep helping (500 embedded test images,
@@ -135,6 +137,17 @@ pub struct ColorizeArgs {
     pub edit: EditArgs,
 }
 
+/// Arguments of `latentlab superres`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SuperresArgs {
+    /// The factor: each input image is first averaged over s×s blocks (area downsampling),
+    /// then restored to its size.
+    #[arg(long, default_value_t = 2)]
+    pub scale: usize,
+    #[command(flatten)]
+    pub edit: EditArgs,
+}
+
 /// What an editing command measured on its images.
 #[derive(Debug, Clone)]
 pub struct EditReport {
@@ -173,6 +186,7 @@ impl Job {
     fn degradation(&self, i: usize, shape: ImageShape) -> Degradation {
         let (h, w) = (shape.height, shape.width);
         match (self.task, &self.mask) {
+            (Task::Superres(s), _) => Degradation::Downsample(s),
             (Task::Colorize, _) => Degradation::Gray,
             (Task::Uncrop, _) => Degradation::Mask(Mask::uncrop(h, w, self.side)),
             (Task::Inpaint, MaskKind::Center) => Degradation::Mask(Mask::center(h, w)),
@@ -188,6 +202,7 @@ impl Job {
     /// For messages: "center mask", "left half missing", "luma only".
     fn describe(&self) -> String {
         match (self.task, &self.mask) {
+            (Task::Superres(s), _) => format!("x{s}, area downsampled"),
             (Task::Colorize, _) => "luma only".into(),
             (Task::Uncrop, _) => format!("{} half missing", side_name(self.side)),
             (Task::Inpaint, MaskKind::Center) => "center mask".into(),
@@ -199,6 +214,7 @@ impl Job {
     /// For file names and JSON: "center", "free", "left", "gray", or the mask file's stem.
     fn variant(&self) -> String {
         match (self.task, &self.mask) {
+            (Task::Superres(s), _) => format!("x{s}"),
             (Task::Colorize, _) => "gray".into(),
             (Task::Uncrop, _) => side_name(self.side).into(),
             (Task::Inpaint, MaskKind::Center) => "center".into(),
@@ -245,6 +261,24 @@ pub fn colorize(args: &ColorizeArgs) -> Result<EditReport> {
         &args.edit,
         &Job::new(Task::Colorize, &MaskKind::Center, Side::Left, seed)?,
     )
+}
+
+pub fn superres(args: &SuperresArgs) -> Result<EditReport> {
+    let seed = args.edit.common.runtime.seed;
+    edit(
+        &args.edit,
+        &Job::new(
+            Task::Superres(args.scale),
+            &MaskKind::Center,
+            Side::Left,
+            seed,
+        )?,
+    )
+}
+
+/// Colorization and super-resolution make up every entry: there is no hole.
+fn whole_image(task: Task) -> bool {
+    matches!(task, Task::Colorize | Task::Superres(_))
 }
 
 fn to_bytes(images: &[Vec<f32>], shape: ImageShape) -> Split {
@@ -298,7 +332,7 @@ fn edit(args: &EditArgs, job: &Job) -> Result<EditReport> {
     };
     // Checked before the first log line, so that a bad mask is the only line printed.
     let (originals, degradations) = degrade(&inputs, job)?;
-    let colorize = job.task == Task::Colorize;
+    let whole = whole_image(job.task);
     let editor = args
         .method
         .build(&dataset.train, job.task, &common.runtime)?;
@@ -321,7 +355,11 @@ fn edit(args: &EditArgs, job: &Job) -> Result<EditReport> {
         grid.push(result.clone());
     }
     let method = args.method.method.label();
-    let input_row = if colorize { "gray" } else { "masked" };
+    let input_row = match job.task {
+        Task::Colorize => "gray",
+        Task::Superres(_) => "low-res",
+        Task::Inpaint | Task::Uncrop => "masked",
+    };
     grid.save_labelled_rows(
         n,
         &["original".into(), input_row.into(), method.clone()],
@@ -333,7 +371,7 @@ fn edit(args: &EditArgs, job: &Job) -> Result<EditReport> {
         hole_psnr: hole_psnr / n as f64,
         ssim: ssim_sum / n as f64,
     };
-    let region = if colorize { "" } else { "hole " };
+    let region = if whole { "" } else { "hole " };
     crate::ui::say(&format!(
         "{command}: {n} images ({}) restored with {method}: {region}PSNR {:.2} dB, SSIM {:.4}; wrote {}",
         job.describe(),
@@ -347,9 +385,12 @@ fn edit(args: &EditArgs, job: &Job) -> Result<EditReport> {
 /// Arguments of `latentlab eval-edit`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct EvalEditArgs {
-    /// The job: inpaint (--mask), uncrop (--side) or colorize.
+    /// The job: inpaint (--mask), uncrop (--side), colorize or superres (--scale).
     #[arg(long, value_enum)]
-    pub task: Task,
+    pub task: TaskName,
+    /// Super-resolution's factor.
+    #[arg(long, default_value_t = 2)]
+    pub scale: usize,
     /// Inpainting's missing pixels: center, free (seeded strokes, 25-50 %), or a gray mask file
     /// (white: missing).
     #[arg(long, default_value = "center", value_parser = parse_mask, value_name = "center|free|PATH")]
@@ -414,7 +455,8 @@ pub fn eval_edit(args: &EvalEditArgs) -> Result<EditScores> {
     if args.n == 0 {
         return Err(Error::bad_input("--n must be at least 1"));
     }
-    let job = Job::new(args.task, &args.mask, args.side, common.runtime.seed)?;
+    let task = args.task.with_scale(args.scale);
+    let job = Job::new(task, &args.mask, args.side, common.runtime.seed)?;
     let dataset = common.load_data()?;
     let shape = dataset.shape();
     let test = dataset.test.select(&dataset.test.spread(args.n));
@@ -460,7 +502,7 @@ pub fn eval_edit(args: &EvalEditArgs) -> Result<EditScores> {
             / a.len() as f64
     });
     let mut scores = EditScores {
-        task: args.task,
+        task,
         degradation: job.variant(),
         method: args.method.method.label(),
         dataset: dataset.name.clone(),
@@ -526,10 +568,11 @@ pub fn eval_edit(args: &EvalEditArgs) -> Result<EditScores> {
         }
     }
     crate::ui::say(&format!(
-        "{} ({}) with {}: hole PSNR {:.2} dB, SSIM {:.4}{}, {:.1} ms per image; wrote {}",
+        "{} ({}) with {}: {}PSNR {:.2} dB, SSIM {:.4}{}, {:.1} ms per image; wrote {}",
         job.name(),
         job.describe(),
         scores.method,
+        if whole_image(task) { "" } else { "hole " },
         scores.psnr_hole,
         scores.ssim,
         scores

@@ -1,12 +1,15 @@
 //! What an edit is given: a linear view y = A·x of the true image x. Inpainting and uncropping see
 //! the visible pixels (A selects them, [`Degradation::Mask`]); colorization sees the luma
-//! (A = BT.601's weights applied to R, G, B, [`Degradation::Gray`]). Every method then proposes a
-//! full image x̂, and [`Degradation::project`] makes it agree with what was seen: the visible pixels
-//! are copied back bit for bit, or the luma is restored exactly by adding one shift to R, G and B
-//! (the weights sum to 1, so a shift changes no chroma) found so that the luma is right after
-//! clipping to [0, 1].
+//! (A = BT.601's weights applied to R, G, B, [`Degradation::Gray`]); super-resolution sees the
+//! mean of each s×s block of each channel (area downsampling, [`Degradation::Downsample`]).
+//! Every method then proposes a full image x̂, and [`Degradation::project`] makes it agree with
+//! what was seen: the visible pixels are copied back bit for bit, or each weighted mean (a
+//! pixel's luma, a block's mean) is restored exactly by adding one shift to the entries it
+//! averages (the weights sum to 1, so a shift changes no chroma, no detail inside a block),
+//! found so that the mean is right after clipping to [0, 1]. For a block that is the
+//! back-projection of Irani & Peleg (1991), done exactly in one step.
 //!
-//! Keeping one operator A for all three jobs lets every method be written once: PCA's least
+//! Keeping one operator A for every job lets every method be written once: PCA's least
 //! squares, the nearest training image and the inversion of a decoder all minimise ‖A·x̂ − y‖.
 
 use burn::prelude::*;
@@ -25,6 +28,8 @@ pub enum Degradation {
     Mask(Mask),
     /// Only the luma of a colour image is known.
     Gray,
+    /// Only the mean of each s×s block of each channel is known (s = the factor).
+    Downsample(usize),
 }
 
 impl Degradation {
@@ -39,6 +44,33 @@ impl Degradation {
                 if shape.channels == 1 { "" } else { "s" }
             ))),
             Degradation::Gray => Ok(()),
+            Degradation::Downsample(s) if *s < 2 => Err(Error::bad_input(format!(
+                "--scale must be at least 2, not {s}"
+            ))),
+            Degradation::Downsample(s)
+                if !shape.height.is_multiple_of(*s) || !shape.width.is_multiple_of(*s) =>
+            {
+                Err(Error::bad_input(format!(
+                    "--scale {s} does not divide the images' size ({shape})"
+                )))
+            }
+            Degradation::Downsample(_) => Ok(()),
+        }
+    }
+
+    /// The shape of what is seen when it is an image: the luma plane, or the small image.
+    pub fn observed_shape(&self, shape: ImageShape) -> Option<ImageShape> {
+        match self {
+            Degradation::Mask(_) => None,
+            Degradation::Gray => Some(ImageShape {
+                channels: 1,
+                ..shape
+            }),
+            Degradation::Downsample(s) => Some(ImageShape {
+                channels: shape.channels,
+                height: shape.height / s,
+                width: shape.width / s,
+            }),
         }
     }
 
@@ -51,11 +83,11 @@ impl Degradation {
             Degradation::Mask(mask) => (0..shape.len())
                 .map(|i| mask.missing()[i % plane])
                 .collect(),
-            Degradation::Gray => vec![true; shape.len()],
+            Degradation::Gray | Degradation::Downsample(_) => vec![true; shape.len()],
         }
     }
 
-    /// y = A·x: the visible pixels (channel-major order) or the luma plane.
+    /// y = A·x: the visible pixels (channel-major order), the luma plane or the small image.
     pub fn observe(&self, image: &[f32], shape: ImageShape) -> Vec<f32> {
         let plane = shape.height * shape.width;
         match self {
@@ -64,6 +96,7 @@ impl Degradation {
                 .map(|i| image[i])
                 .collect(),
             Degradation::Gray => luma(image, plane),
+            Degradation::Downsample(s) => box_downsample(image, shape, *s),
         }
     }
 
@@ -76,11 +109,17 @@ impl Degradation {
                 let want = luma(original, plane);
                 let mut out = vec![0.0; shape.len()];
                 for (p, &y) in want.iter().enumerate() {
-                    let rgb = [estimate[p], estimate[plane + p], estimate[2 * plane + p]];
-                    let fitted = with_luma(rgb, y);
-                    for (c, v) in fitted.into_iter().enumerate() {
-                        out[c * plane + p] = v;
-                    }
+                    let entries = [p, plane + p, 2 * plane + p];
+                    shift_to_mean(estimate, &mut out, &entries, &LUMA, y);
+                }
+                out
+            }
+            Degradation::Downsample(s) => {
+                let want = box_downsample(original, shape, *s);
+                let weights = vec![1.0 / (s * s) as f32; s * s];
+                let mut out = vec![0.0; shape.len()];
+                for (b, &y) in want.iter().enumerate() {
+                    shift_to_mean(estimate, &mut out, &block(b, shape, *s), &weights, y);
                 }
                 out
             }
@@ -92,26 +131,83 @@ impl Degradation {
         match self {
             Degradation::Mask(mask) => composite(original, &vec![0.5; shape.len()], mask, shape),
             Degradation::Gray => gray_to_rgb(&luma(original, shape.height * shape.width)),
+            // Each block's mean over the whole block: the small image blown up.
+            Degradation::Downsample(s) => {
+                let small = box_downsample(original, shape, *s);
+                let mut out = vec![0.0; shape.len()];
+                for (b, &y) in small.iter().enumerate() {
+                    for p in block(b, shape, *s) {
+                        out[p] = y;
+                    }
+                }
+                out
+            }
         }
     }
 }
 
-/// `rgb` shifted along (1, 1, 1) and clipped to [0, 1] so that its luma is `y`: the shift that
-/// keeps chroma wherever no channel clips. Y(clip(rgb + δ)) grows with δ from 0 to 1, so
-/// bisection finds δ for any y in [0, 1].
-fn with_luma(rgb: [f32; 3], y: f32) -> [f32; 3] {
-    let shifted = |delta: f64| rgb.map(|v| (v as f64 + delta).clamp(0.0, 1.0));
-    let luma_of = |v: [f64; 3]| (0..3).map(|c| LUMA[c] as f64 * v[c]).sum::<f64>();
+/// Writes into `out[entries]` the `estimate[entries]` shifted by one δ and clipped to [0, 1] so
+/// that their weighted mean (weights summing to 1) is `y`: the shift keeps every difference
+/// between the entries wherever none clips. The mean of clip(v + δ) grows with δ from 0 to 1,
+/// so bisection finds δ for any y in [0, 1].
+fn shift_to_mean(estimate: &[f32], out: &mut [f32], entries: &[usize], weights: &[f32], y: f32) {
+    let shifted = |delta: f64, i: usize| (estimate[i] as f64 + delta).clamp(0.0, 1.0);
+    let mean_of = |delta: f64| {
+        entries
+            .iter()
+            .zip(weights)
+            .map(|(&i, &w)| w as f64 * shifted(delta, i))
+            .sum::<f64>()
+    };
     let (mut low, mut high) = (-1.0f64, 1.0f64);
     for _ in 0..40 {
         let mid = 0.5 * (low + high);
-        if luma_of(shifted(mid)) < y as f64 {
+        if mean_of(mid) < y as f64 {
             low = mid;
         } else {
             high = mid;
         }
     }
-    shifted(0.5 * (low + high)).map(|v| v as f32)
+    let delta = 0.5 * (low + high);
+    for &i in entries {
+        out[i] = shifted(delta, i) as f32;
+    }
+}
+
+/// The entries (channel-major indices of a `[c, h, w]` image) of block `b` of the small image
+/// (`b` = its channel-major index in `[c, h/s, w/s]`).
+fn block(b: usize, shape: ImageShape, s: usize) -> Vec<usize> {
+    let (small_h, small_w) = (shape.height / s, shape.width / s);
+    let (c, rest) = (b / (small_h * small_w), b % (small_h * small_w));
+    let (row, col) = (rest / small_w, rest % small_w);
+    (0..s * s)
+        .map(|k| {
+            let (y, x) = (row * s + k / s, col * s + k % s);
+            c * shape.height * shape.width + y * shape.width + x
+        })
+        .collect()
+}
+
+/// Area (box) downsampling by `s`: the mean of each s×s block of each channel, `[c, h/s, w/s]`
+/// flattened.
+pub fn box_downsample(image: &[f32], shape: ImageShape, s: usize) -> Vec<f32> {
+    let blocks = shape.channels * (shape.height / s) * (shape.width / s);
+    (0..blocks)
+        .map(|b| {
+            let sum: f64 = block(b, shape, s).iter().map(|&p| image[p] as f64).sum();
+            (sum / (s * s) as f64) as f32
+        })
+        .collect()
+}
+
+/// Area downsampling of a batch `[n, c, h, w]` by `s` → `[n, c, h/s, w/s]`.
+pub fn box_downsample_tensor(images: Tensor<4>, s: usize) -> Tensor<4> {
+    let [n, c, h, w] = images.dims();
+    images
+        .reshape([n, c, h / s, s, w / s, s]) // [n, c, h/s, s, w/s, s]
+        .mean_dim(5)
+        .mean_dim(3) // [n, c, h/s, 1, w/s, 1]
+        .reshape([n, c, h / s, w / s])
 }
 
 /// The BT.601 luma plane of an RGB image (`[3, h, w]` flattened).
@@ -136,15 +232,18 @@ pub fn gray_to_rgb(luma: &[f32]) -> Vec<f32> {
 /// A batch of observations as tensors, for methods that descend a loss through a network:
 /// y, and a weight that is 1 where an entry of A·x̂ is compared with y and 0 where it is not.
 pub struct ObservedBatch {
-    /// `[n, c, h, w]` for masks (0 in the hole), `[n, 1, h, w]` luma for colorization.
+    /// `[n, c, h, w]` for masks (0 in the hole), `[n, 1, h, w]` luma for colorization,
+    /// `[n, c, h/s, w/s]` for super-resolution.
     pub targets: Tensor<4>,
     /// Same shape as `targets`.
     pub weights: Tensor<4>,
-    gray: bool,
+    /// A for the batch: `None` for masks (the weights select), else the degradation.
+    view: Option<Degradation>,
 }
 
 impl ObservedBatch {
-    /// The observations of `originals` through `degradations` (all masks or all gray).
+    /// The observations of `originals` through `degradations` (all masks, or all one other
+    /// degradation).
     pub fn new(
         originals: &[Vec<f32>],
         degradations: &[Degradation],
@@ -153,15 +252,17 @@ impl ObservedBatch {
     ) -> Self {
         let n = originals.len();
         let plane = shape.height * shape.width;
-        let gray = matches!(degradations.first(), Some(Degradation::Gray));
-        let channels = if gray { 1 } else { shape.channels };
+        let view = degradations
+            .first()
+            .filter(|d| !matches!(d, Degradation::Mask(_)))
+            .cloned();
+        let seen = view
+            .as_ref()
+            .and_then(|d| d.observed_shape(shape))
+            .unwrap_or(shape);
         let (mut targets, mut weights) = (Vec::new(), Vec::new());
         for (original, degradation) in originals.iter().zip(degradations) {
             match degradation {
-                Degradation::Gray => {
-                    targets.extend(luma(original, plane));
-                    weights.extend(std::iter::repeat_n(1.0f32, plane));
-                }
                 Degradation::Mask(mask) => {
                     for (i, &value) in original.iter().enumerate() {
                         let visible = !mask.missing()[i % plane];
@@ -169,22 +270,38 @@ impl ObservedBatch {
                         weights.push(if visible { 1.0 } else { 0.0 });
                     }
                 }
+                other => {
+                    assert_eq!(Some(other), view.as_ref(), "one degradation per batch");
+                    targets.extend(other.observe(original, shape));
+                    weights.extend(std::iter::repeat_n(1.0f32, seen.len()));
+                }
             }
         }
-        let dims = [n, channels, shape.height, shape.width];
+        let dims = [n, seen.channels, seen.height, seen.width];
         Self {
             targets: Tensor::from_data(TensorData::new(targets, dims), device),
             weights: Tensor::from_data(TensorData::new(weights, dims), device),
-            gray,
+            view,
+        }
+    }
+
+    /// The same observations tiled `times` over (row `r·n + i` is image i), for searches that
+    /// start each image from several points at once.
+    pub fn repeat(&self, times: usize) -> Self {
+        Self {
+            targets: self.targets.clone().repeat_dim(0, times),
+            weights: self.weights.clone().repeat_dim(0, times),
+            view: self.view.clone(),
         }
     }
 
     /// A·x for a batch of images in [0, 1], `[n, c, h, w]` → the shape of `targets`.
     pub fn observe(&self, images: Tensor<4>) -> Tensor<4> {
-        if !self.gray {
-            return images;
+        match &self.view {
+            None | Some(Degradation::Mask(_)) => images,
+            Some(Degradation::Gray) => luma_tensor(images), // [n, 1, h, w]
+            Some(Degradation::Downsample(s)) => box_downsample_tensor(images, *s), // [n, c, h/s, w/s]
         }
-        luma_tensor(images) // [n, 1, h, w]
     }
 
     /// Σ weight·(A·x − y)² per image, `[n]`.
@@ -263,17 +380,46 @@ mod tests {
         let estimate: Vec<f32> = original.iter().map(|v| 1.0 - v).collect();
         let image =
             Tensor::<4>::from_data(TensorData::new(estimate.clone(), [1, 3, 6, 5]), &device);
-        for degradation in [Degradation::Gray, Degradation::Mask(Mask::free(6, 5, 4))] {
+        let (even, even_shape) = rgb(6, 4);
+        let even_estimate: Vec<f32> = even.iter().map(|v| 1.0 - v).collect();
+        let even_image = Tensor::<4>::from_data(
+            TensorData::new(even_estimate.clone(), [1, 3, 6, 4]),
+            &device,
+        );
+        let cases = [
+            (
+                Degradation::Gray,
+                &original,
+                &estimate,
+                image.clone(),
+                shape,
+            ),
+            (
+                Degradation::Mask(Mask::free(6, 5, 4)),
+                &original,
+                &estimate,
+                image,
+                shape,
+            ),
+            (
+                Degradation::Downsample(2),
+                &even,
+                &even_estimate,
+                even_image,
+                even_shape,
+            ),
+        ];
+        for (degradation, original, estimate, image, shape) in cases {
             let batch = ObservedBatch::new(
-                std::slice::from_ref(&original),
+                std::slice::from_ref(original),
                 std::slice::from_ref(&degradation),
                 shape,
                 &device,
             );
             let want: f32 = degradation
-                .observe(&original, shape)
+                .observe(original, shape)
                 .iter()
-                .zip(degradation.observe(&estimate, shape))
+                .zip(degradation.observe(estimate, shape))
                 .map(|(a, b)| (a - b).powi(2))
                 .sum();
             let got = batch.squared_error(image.clone()).into_scalar::<f32>();
@@ -282,6 +428,38 @@ mod tests {
                 "{degradation:?}: {want} vs {got}"
             );
         }
+    }
+
+    #[test]
+    fn box_downsampling_averages_blocks_and_projection_restores_them() {
+        let (original, shape) = rgb(8, 8);
+        let small = box_downsample(&original, shape, 4); // [3, 2, 2]
+        assert_eq!(small.len(), 12);
+        // Block (channel 1, row 1, column 0): rows 4..8, columns 0..4 of channel 1.
+        let want: f32 = (4..8)
+            .flat_map(|y| (0..4).map(move |x| 64 + y * 8 + x))
+            .map(|p| original[p])
+            .sum::<f32>()
+            / 16.0;
+        assert!((small[4 + 2] - want).abs() < 1e-6);
+        // Any proposal, even a saturated one, is moved to the same block means, and one whose
+        // blocks already agree is left alone.
+        let degradation = Degradation::Downsample(4);
+        let saturated: Vec<f32> = (0..shape.len()).map(|i| (i % 2) as f32).collect();
+        let projected = degradation.project(&original, &saturated, shape);
+        assert!(projected.iter().all(|v| (0.0..=1.0).contains(v)));
+        for (a, b) in small.iter().zip(box_downsample(&projected, shape, 4)) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+        let again = degradation.project(&original, &original, shape);
+        for (a, b) in original.iter().zip(&again) {
+            assert!((a - b).abs() < 1e-6);
+        }
+        let blocky = degradation.picture(&original, shape);
+        assert_eq!(box_downsample(&blocky, shape, 4), small);
+        assert!(degradation.check(shape).is_ok());
+        assert!(Degradation::Downsample(3).check(shape).is_err());
+        assert!(Degradation::Downsample(1).check(shape).is_err());
     }
 
     #[test]

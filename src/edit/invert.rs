@@ -7,7 +7,9 @@
 //!   encoder's μ for the input with its unknown part taken from the training mean.
 //! - GAN (Zhu et al. 2016, "generative visual manipulation"; Yeh et al. 2017 for inpainting):
 //!   minimise ‖A·G(z) − y‖² from several draws of the prior and keep, per image, the draw that
-//!   ends lowest: the loss is not convex in z and one start often stalls.
+//!   ends lowest: the loss is not convex in z and one start often stalls. The draws race for a
+//!   quarter of the steps and only each image's leader runs the rest (successive halving in one
+//!   cut), which costs 4·50 + 150 generator passes per image instead of 4·200.
 //!
 //! Both descend with Adam on z alone; the network is frozen (batch norm uses its running
 //! statistics, so an image does not depend on the others in its batch).
@@ -108,8 +110,9 @@ pub fn invert_latent(
     model.decode_mean(z, None).detach() // [n, c, h, w]
 }
 
-/// The GAN's fill for a batch of `n` images: the best of `settings.restarts` searches each.
-/// `observed` holds the n images' observations repeated once per restart (restart-major).
+/// The GAN's fill for a batch of `n` images (`observed` holds one row each): every image starts
+/// from `settings.restarts` prior draws, searched together for a quarter of the steps; each
+/// image's lowest then continues alone for the rest.
 pub fn invert_generator(
     generator: &dyn Generative,
     n: usize,
@@ -118,12 +121,18 @@ pub fn invert_generator(
     device: &Device,
 ) -> Tensor<4> {
     let restarts = settings.restarts.max(1);
+    let screening = if restarts > 1 { settings.steps / 4 } else { 0 };
     let start = prior_noise(n * restarts, generator.latent(), settings.seed, device); // [n·r, latent]
-    let (z, end) = descend(start, settings, |z| {
-        observed.squared_error(generator.generate(z, None))
+    let repeated = observed.repeat(restarts);
+    let race = InversionSettings {
+        steps: screening,
+        ..*settings
+    };
+    let (z, end) = descend(start, &race, |z| {
+        repeated.squared_error(generator.generate(z, None))
     });
     let end: Vec<f32> = end.into_data().iter::<f32>().collect();
-    let best: Vec<i64> = (0..n)
+    let leaders: Vec<i64> = (0..n)
         .map(|i| {
             (0..restarts)
                 .map(|r| r * n + i)
@@ -131,8 +140,15 @@ pub fn invert_generator(
                 .expect("at least one restart") as i64
         })
         .collect();
-    let rows = Tensor::<1, Int>::from_data(TensorData::new(best, [n]), device);
-    generator.generate(z.select(0, rows), None).detach() // [n, c, h, w]
+    let rows = Tensor::<1, Int>::from_data(TensorData::new(leaders, [n]), device);
+    let rest = InversionSettings {
+        steps: settings.steps - screening,
+        ..*settings
+    };
+    let (z, _) = descend(z.select(0, rows), &rest, |z| {
+        observed.squared_error(generator.generate(z, None))
+    });
+    generator.generate(z, None).detach() // [n, c, h, w]
 }
 
 #[cfg(test)]
@@ -159,12 +175,11 @@ mod tests {
         (0..n).map(|i| data.test.unit_image(i)).collect()
     }
 
-    fn observed(images: &[Vec<f32>], repeat: usize, device: &Device) -> ObservedBatch {
-        let degradations: Vec<Degradation> = (0..images.len() * repeat)
-            .map(|i| Degradation::Mask(Mask::free(28, 28, (i % images.len()) as u64)))
+    fn observed(images: &[Vec<f32>], device: &Device) -> ObservedBatch {
+        let degradations: Vec<Degradation> = (0..images.len())
+            .map(|i| Degradation::Mask(Mask::free(28, 28, i as u64)))
             .collect();
-        let images: Vec<Vec<f32>> = (0..repeat).flat_map(|_| images.iter().cloned()).collect();
-        ObservedBatch::new(&images, &degradations, shape(), device)
+        ObservedBatch::new(images, &degradations, shape(), device)
     }
 
     #[test]
@@ -188,7 +203,7 @@ mod tests {
             .chunks(784)
             .map(<[f32]>::to_vec)
             .collect();
-        let observed = observed(&images, 1, &device);
+        let observed = observed(&images, &device);
         let objective = |z: Tensor<2>| {
             latent_objective(&model, &observed, z)
                 .sum()
@@ -224,12 +239,13 @@ mod tests {
             restarts: 3,
             ..Default::default()
         };
-        let single = observed(&images, 1, &device);
+        let single = observed(&images, &device);
         let start = prior_noise(2 * 3, 8, settings.seed, &device);
-        let repeated = observed(&images, 3, &device);
-        let before = repeated.squared_error(generator.generate(start, None));
+        let before = single
+            .repeat(3)
+            .squared_error(generator.generate(start, None));
         let before: Vec<f32> = before.into_data().iter::<f32>().collect();
-        let filled = invert_generator(&generator, 2, &repeated, &settings, &device);
+        let filled = invert_generator(&generator, 2, &single, &settings, &device);
         let after: Vec<f32> = single
             .squared_error(filled)
             .into_data()

@@ -1,4 +1,5 @@
-//! The editing methods behind one interface: `--with mean|nearest|gray|pca|RUN` is parsed into a
+//! The editing methods behind one interface: `--with mean|nearest|bicubic|gray|pca|RUN` is
+//! parsed into a
 //! [`Method`], built into an [`Editor`] once (fit the PCA, load the network), then asked to
 //! restore batches of images. Every result is projected onto what was seen
 //! ([`Degradation::project`]), so methods differ only in what they make up.
@@ -6,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
+use image::imageops::FilterType;
 use rayon::prelude::*;
 
 use super::degradation::ObservedBatch;
@@ -14,8 +16,7 @@ use super::{CodePrior, Degradation, NearestBank, Task, mean_image, pca_fill};
 use crate::data::{ImageShape, Split};
 use crate::error::{Error, Result};
 use crate::models::LatentModel;
-use crate::models::pix2pix::conditioning;
-use crate::models::unet::Unet;
+use crate::models::pix2pix::{Generator as ConditionalGenerator, conditioning};
 use crate::pca::{Components, Pca, PcaConfig, Solver};
 use crate::run::{Run, RunConfig};
 use crate::sample::{Generative, Trained};
@@ -25,8 +26,11 @@ use crate::sample::{Generative, Trained};
 pub enum Method {
     /// The training set's mean image.
     Mean,
-    /// The training image closest to the input on what is seen.
+    /// The training image closest to the input on what is seen; for super-resolution,
+    /// nearest-neighbour upsampling (each pixel repeated over its block), as image tools mean it.
     Nearest,
+    /// Super-resolution by bicubic interpolation (Catmull-Rom, the `image` crate's resampler).
+    Bicubic,
     /// Colorization's baseline: the luma copied to R, G and B.
     Gray,
     /// The principal components' codes that best explain what is seen (least squares, closed
@@ -43,6 +47,7 @@ impl Method {
         match value {
             "mean" => Ok(Method::Mean),
             "nearest" => Ok(Method::Nearest),
+            "bicubic" => Ok(Method::Bicubic),
             "gray" => Ok(Method::Gray),
             "pca" => Ok(Method::Pca),
             // A path (checked when the run is opened) or a folder here.
@@ -50,7 +55,7 @@ impl Method {
                 Ok(Method::Run(path.into()))
             }
             other => Err(format!(
-                "'{other}' is neither mean, nearest, gray, pca nor a run folder"
+                "'{other}' is neither mean, nearest, bicubic, gray, pca nor a run folder"
             )),
         }
     }
@@ -60,6 +65,7 @@ impl Method {
         match self {
             Method::Mean => "mean".into(),
             Method::Nearest => "nearest".into(),
+            Method::Bicubic => "bicubic".into(),
             Method::Gray => "gray".into(),
             Method::Pca => "pca".into(),
             Method::Run(path) => path
@@ -91,6 +97,8 @@ pub enum Editor {
         bank: Box<NearestBank>,
     },
     Gray,
+    /// Interpolation of the small image (super-resolution).
+    Upsample(image::imageops::FilterType),
     Pca(Box<Pca>),
     Latent {
         model: Box<LatentModel>,
@@ -104,9 +112,9 @@ pub enum Editor {
         settings: InversionSettings,
         device: Device,
     },
-    /// A trained pix2pix U-Net: one forward pass.
+    /// A trained pix2pix U-Net or ESPCN: one forward pass.
     Conditional {
-        generator: Box<Unet>,
+        generator: Box<ConditionalGenerator>,
         device: Device,
     },
 }
@@ -124,15 +132,25 @@ impl Method {
     /// Fits or loads what the method needs; a run is checked against the images' shape.
     pub fn build(&self, options: &BuildOptions<'_>) -> Result<Editor> {
         let train = options.train;
+        let superres = matches!(options.task, Task::Superres(_));
         match self {
             Method::Mean => Ok(Editor::Mean(mean_image(train))),
+            Method::Nearest if superres => Ok(Editor::Upsample(FilterType::Nearest)),
+            Method::Bicubic if superres => Ok(Editor::Upsample(FilterType::CatmullRom)),
+            Method::Bicubic => Err(Error::bad_input(
+                "--with bicubic interpolates for super-resolution; the other jobs take mean, \
+                 pca or a run folder",
+            )),
             Method::Nearest => Ok(Editor::Nearest {
                 train: train.clone(),
-                bank: Box::new(NearestBank::new(train, options.task == Task::Colorize)),
+                bank: Box::new(NearestBank::new(
+                    train,
+                    &options.task.random_degradation(train.shape, 0),
+                )),
             }),
             Method::Gray if options.task != Task::Colorize => Err(Error::bad_input(
-                "--with gray is colorization's baseline; inpainting and uncropping take mean, \
-                 nearest, pca or a run folder",
+                "--with gray is colorization's baseline; the other jobs take mean, nearest, \
+                 pca or a run folder",
             )),
             Method::Gray => Ok(Editor::Gray),
             Method::Pca => {
@@ -198,8 +216,8 @@ fn build_run(path: &Path, options: &BuildOptions<'_>) -> Result<Editor> {
                 return Err(Error::bad_input(format!(
                     "{}: a pix2pix run trained to {}, not to {}",
                     path.display(),
-                    c.pix2pix.task.name(),
-                    options.task.name()
+                    c.pix2pix.task.label(),
+                    options.task.label()
                 )));
             }
             let device = options.device.clone();
@@ -210,8 +228,8 @@ fn build_run(path: &Path, options: &BuildOptions<'_>) -> Result<Editor> {
             })
         }
         RunConfig::Classifier(_) => Err(Error::bad_input(format!(
-            "{}: a classifier run makes no images; --with takes an autoencoder, VAE, GAN or \
-             pix2pix run (or mean, nearest, gray, pca)",
+            "{}: a classifier run makes no images; --with takes an autoencoder, VAE, GAN, \
+             pix2pix or ESPCN run (or mean, nearest, bicubic, gray, pca)",
             path.display()
         ))),
     }
@@ -259,6 +277,12 @@ impl Editor {
                 .collect()),
             // The projection puts the luma back into every channel.
             Editor::Gray => each(&|_, _| Ok(vec![0.5; shape.len()])),
+            Editor::Upsample(filter) => each(&|o, d| match d {
+                Degradation::Downsample(s) => {
+                    Ok(upsample(&d.observe(o, shape), shape, *s, *filter))
+                }
+                other => unreachable!("interpolation is built for super-resolution, not {other:?}"),
+            }),
             Editor::Pca(pca) => each(&|o, d| pca_fill(pca, o, d, shape, PCA_PRIOR)),
             Editor::Latent {
                 model,
@@ -287,16 +311,14 @@ impl Editor {
                 settings,
                 device,
             } => {
-                let n = originals.len();
-                let restarts = settings.restarts.max(1);
-                let repeated: Vec<Vec<f32>> = (0..restarts)
-                    .flat_map(|_| originals.iter().cloned())
-                    .collect();
-                let seen: Vec<Degradation> = (0..restarts)
-                    .flat_map(|_| degradations.iter().cloned())
-                    .collect();
-                let observed = ObservedBatch::new(&repeated, &seen, shape, device);
-                let filled = invert_generator(generator.as_ref(), n, &observed, settings, device);
+                let observed = ObservedBatch::new(originals, degradations, shape, device);
+                let filled = invert_generator(
+                    generator.as_ref(),
+                    originals.len(),
+                    &observed,
+                    settings,
+                    device,
+                );
                 Ok(unbatch(filled, shape))
             }
             Editor::Conditional { generator, device } => {
@@ -307,12 +329,31 @@ impl Editor {
                     device,
                 );
                 Ok(unbatch(
-                    generator.forward(conditioning(images, degradations).input),
+                    generator.forward(&conditioning(images, degradations)),
                     shape,
                 ))
             }
         }
     }
+}
+
+/// The small image `[c, h/s, w/s]` (flattened) resized to `shape` by `filter`, channel by
+/// channel.
+fn upsample(small: &[f32], shape: ImageShape, s: usize, filter: FilterType) -> Vec<f32> {
+    let (h, w) = (shape.height / s, shape.width / s);
+    small
+        .chunks_exact(h * w)
+        .flat_map(|channel| {
+            let plane = image::ImageBuffer::<image::Luma<f32>, _>::from_raw(
+                w as u32,
+                h as u32,
+                channel.to_vec(),
+            )
+            .expect("the plane's size");
+            image::imageops::resize(&plane, shape.width as u32, shape.height as u32, filter)
+                .into_raw()
+        })
+        .collect()
 }
 
 /// `[n, c, h, w]` → n images, `[c, h, w]` flattened.

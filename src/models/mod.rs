@@ -3,6 +3,7 @@
 
 pub mod autoencoder;
 pub mod classifier;
+pub mod espcn;
 pub mod gan;
 pub mod inception;
 pub mod likelihood;

@@ -1,6 +1,8 @@
 //! pix2pix (Isola et al. 2017): a trained conditional model for image editing. A U-Net G reads
-//! what the image lost (the image with its hole zeroed plus the mask as one more channel, or the
-//! luma alone) and outputs the whole image; it is trained with
+//! what the image lost (the image with its hole zeroed plus the mask as one more channel, the
+//! luma alone, or the small image blown up) and outputs the whole image; for super-resolution
+//! G can instead be an ESPCN that reads the small image itself (`models/espcn.rs`). It is
+//! trained with
 //!
 //! ```text
 //! L_G = λ·‖G(x) − y‖₁  (+ −log D(x, G(x)) with a discriminator)
@@ -17,17 +19,75 @@
 use burn::prelude::*;
 
 use crate::data::ImageShape;
-use crate::edit::{Degradation, Task, degradation::luma_tensor};
+use crate::edit::degradation::{box_downsample_tensor, luma_tensor};
+use crate::edit::{Degradation, Task};
 use crate::error::Error;
+use crate::models::espcn::{Espcn, EspcnConfig, upsample_nearest};
 use crate::models::gan::patchgan::{self, PatchDiscriminator, PatchDiscriminatorConfig};
 use crate::models::gan::{GeneratorLoss, discriminator_loss, generator_loss};
 use crate::models::unet::{Unet, UnetConfig};
+
+/// G's architecture. Untagged in `config.json`: an ESPCN's has a `scale`, a U-Net's has not
+/// (runs saved before the ESPCN existed hold a bare U-Net config).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum GeneratorConfig {
+    Espcn(EspcnConfig),
+    Unet(UnetConfig),
+}
+
+impl GeneratorConfig {
+    pub fn shape(&self) -> ImageShape {
+        match self {
+            GeneratorConfig::Espcn(c) => c.shape,
+            GeneratorConfig::Unet(c) => c.shape,
+        }
+    }
+
+    pub fn init(&self, device: &Device) -> Generator {
+        match self {
+            GeneratorConfig::Espcn(c) => Generator::Espcn(c.init(device)),
+            GeneratorConfig::Unet(c) => Generator::Unet(c.init(device)),
+        }
+    }
+
+    /// For run descriptions: "U-Net of 5 levels", "ESPCN x4".
+    pub fn describe(&self) -> String {
+        match self {
+            GeneratorConfig::Espcn(c) => format!("ESPCN x{} of width {}", c.scale, c.width),
+            GeneratorConfig::Unet(c) => format!("U-Net of {} levels", c.levels()),
+        }
+    }
+}
+
+/// G: a U-Net reading the image-sized input, or an ESPCN reading the small image.
+#[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum Generator {
+    Unet(Unet),
+    Espcn(Espcn),
+}
+
+impl Generator {
+    /// The whole image for what a batch lost, `[n, c, h, w]`.
+    pub fn forward(&self, conditioned: &Conditioned) -> Tensor<4> {
+        match self {
+            Generator::Unet(unet) => unet.forward(conditioned.input.clone()),
+            Generator::Espcn(espcn) => espcn.forward(
+                conditioned
+                    .small
+                    .clone()
+                    .expect("an ESPCN is validated to super-resolve"),
+            ),
+        }
+    }
+}
 
 /// A pix2pix model for one task.
 #[derive(Config, Debug)]
 pub struct Pix2pixConfig {
     pub task: Task,
-    pub generator: UnetConfig,
+    pub generator: GeneratorConfig,
     /// The PatchGAN; `None` trains with L1 alone.
     pub discriminator: Option<PatchDiscriminatorConfig>,
     /// λ, the weight of L1 against the adversarial term.
@@ -40,12 +100,14 @@ pub fn input_channels(task: Task, shape: ImageShape) -> usize {
     match task {
         Task::Colorize => 1,
         Task::Inpaint | Task::Uncrop => shape.channels + 1,
+        Task::Superres(_) => shape.channels,
     }
 }
 
 impl Pix2pixConfig {
-    /// G of `width` and, unless `patchgan_width` is `None`, a PatchGAN of that width with
-    /// `patch_layers` stride-2 layers (default: 1 below 64 px, else 2), for `task` on `shape`.
+    /// A U-Net G of `width` and, unless `patchgan_width` is `None`, a PatchGAN of that width
+    /// with `patch_layers` stride-2 layers (default: 1 below 64 px, else 2), for `task` on
+    /// `shape`.
     pub fn for_task(
         task: Task,
         shape: ImageShape,
@@ -54,23 +116,49 @@ impl Pix2pixConfig {
         patch_layers: Option<usize>,
     ) -> Self {
         let inputs = input_channels(task, shape);
+        let unet = GeneratorConfig::Unet(UnetConfig::new(shape, inputs).with_width(width));
+        Self::with_generator(task, unet, patchgan_width, patch_layers)
+    }
+
+    /// `task` with G given and the PatchGAN as in [`Self::for_task`].
+    pub fn with_generator(
+        task: Task,
+        generator: GeneratorConfig,
+        patchgan_width: Option<usize>,
+        patch_layers: Option<usize>,
+    ) -> Self {
+        let shape = generator.shape();
         let layers = patch_layers.unwrap_or(if shape.height >= 64 { 2 } else { 1 });
         let judged = ImageShape {
-            channels: inputs + shape.channels,
+            channels: input_channels(task, shape) + shape.channels,
             ..shape
         };
-        Pix2pixConfig::new(task, UnetConfig::new(shape, inputs).with_width(width))
-            .with_discriminator(
-                patchgan_width.map(|ndf| PatchDiscriminatorConfig::new(judged, ndf, layers)),
-            )
+        Pix2pixConfig::new(task, generator).with_discriminator(
+            patchgan_width.map(|ndf| PatchDiscriminatorConfig::new(judged, ndf, layers)),
+        )
     }
 
     pub fn shape(&self) -> ImageShape {
-        self.generator.shape
+        self.generator.shape()
     }
 
     pub fn validate(&self) -> crate::Result<()> {
-        self.generator.validate()?;
+        match (&self.generator, self.task) {
+            (GeneratorConfig::Unet(c), _) => c.validate()?,
+            (GeneratorConfig::Espcn(c), Task::Superres(s)) if c.scale == s => c.validate()?,
+            (GeneratorConfig::Espcn(c), _) => {
+                return Err(Error::bad_input(format!(
+                    "an ESPCN x{} super-resolves by its own factor; it cannot {}",
+                    c.scale,
+                    self.task.label()
+                )));
+            }
+        }
+        if let Task::Superres(_) = self.task {
+            self.task
+                .random_degradation(self.shape(), 0)
+                .check(self.shape())?;
+        }
         if self.task == Task::Colorize && self.shape().channels != 3 {
             return Err(Error::bad_input(format!(
                 "colorization needs colour images, but these are {}; use --data embedded-rgb or \
@@ -90,7 +178,7 @@ impl Pix2pixConfig {
         Ok(())
     }
 
-    pub fn init_generator(&self, device: &Device) -> Unet {
+    pub fn init_generator(&self, device: &Device) -> Generator {
         self.generator.init(device)
     }
 
@@ -102,8 +190,12 @@ impl Pix2pixConfig {
 /// What G reads for a batch, and where it must make pixels up.
 pub struct Conditioned {
     /// The image with its hole zeroed and the mask (1 = missing) as one more channel,
-    /// `[n, c + 1, h, w]`; or the luma, `[n, 1, h, w]`.
+    /// `[n, c + 1, h, w]`; the luma, `[n, 1, h, w]`; or the small image blown up (each pixel an
+    /// s×s block), `[n, c, h, w]`. What a U-Net reads and what the PatchGAN sees beside the
+    /// output.
     pub input: Tensor<4>,
+    /// For super-resolution, the small image `[n, c, h/s, w/s]` (what an ESPCN reads).
+    pub small: Option<Tensor<4>>,
     /// `[n, 1, h, w]`, 1 where pixels are missing; `None` for colorization (all of every pixel's
     /// colour is unknown).
     pub missing: Option<Tensor<4>>,
@@ -114,23 +206,36 @@ pub struct Conditioned {
 pub fn conditioning(images: Tensor<4>, degradations: &[Degradation]) -> Conditioned {
     let [n, _, h, w] = images.dims();
     let device = images.device();
-    if matches!(degradations.first(), Some(Degradation::Gray)) {
-        return Conditioned {
-            input: luma_tensor(images), // [n, 1, h, w]
-            missing: None,
-        };
+    match degradations.first() {
+        Some(Degradation::Gray) => {
+            return Conditioned {
+                input: luma_tensor(images), // [n, 1, h, w]
+                small: None,
+                missing: None,
+            };
+        }
+        Some(&Degradation::Downsample(s)) => {
+            let small = box_downsample_tensor(images, s); // [n, c, h/s, w/s]
+            return Conditioned {
+                input: upsample_nearest(small.clone(), s), // [n, c, h, w]
+                small: Some(small),
+                missing: None,
+            };
+        }
+        _ => {}
     }
     let missing: Vec<f32> = degradations
         .iter()
         .flat_map(|d| match d {
             Degradation::Mask(mask) => mask.missing().iter().map(|&m| f32::from(u8::from(m))),
-            Degradation::Gray => unreachable!("a batch is all masks or all gray"),
+            other => unreachable!("a batch is all masks, not {other:?}"),
         })
         .collect();
     let mask = Tensor::<4>::from_data(TensorData::new(missing, [n, 1, h, w]), &device); // [n, 1, h, w]
     let visible = images * (mask.clone().neg() + 1.0); // [n, c, h, w]
     Conditioned {
         input: Tensor::cat(vec![visible, mask.clone()], 1), // [n, c + 1, h, w]
+        small: None,
         missing: Some(mask),
     }
 }
@@ -195,7 +300,7 @@ pub fn discriminator_objective(real_logits: Tensor<2>, fake_logits: Tensor<2>) -
 /// A trained pix2pix model: G, and D when it had one.
 #[derive(Module, Debug)]
 pub struct Pix2pix {
-    pub generator: Unet,
+    pub generator: Generator,
     pub discriminator: Option<PatchDiscriminator>,
 }
 

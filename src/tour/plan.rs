@@ -225,7 +225,7 @@ pub struct EditJob {
 }
 
 /// The editing jobs of a tour, in the report's order.
-pub const EDIT_JOBS: [EditJob; 5] = [
+pub const EDIT_JOBS: [EditJob; 6] = [
     EditJob {
         name: "inpaint-center",
         title: "Inpainting, centre square",
@@ -256,6 +256,12 @@ pub const EDIT_JOBS: [EditJob; 5] = [
         flags: &["--task", "colorize"],
         colour: true,
     },
+    EditJob {
+        name: "superres-x4",
+        title: "Super-resolution ×4 (from 7×7 block means)",
+        flags: &["--task", "superres", "--scale", "4"],
+        colour: false,
+    },
 ];
 
 /// Where a method's `eval-edit` JSON of a job lies, relative to the tour folder (its first
@@ -275,6 +281,17 @@ pub const COLOUR_DATA: &str = "embedded-rgb";
 /// The methods an editing job is scored with: a name for tables, and `--with`'s value (a
 /// method, or a folder of the tour holding a run).
 pub fn edit_methods(job: &EditJob) -> Vec<(&'static str, &'static str)> {
+    if job.name.starts_with("superres") {
+        return vec![
+            ("nearest", "nearest"),
+            ("bicubic", "bicubic"),
+            ("pca", "pca"),
+            ("vae", "vae"),
+            ("gan", "gan"),
+            ("espcn", "espcn-x4"),
+            ("espcn adv", "espcn-x4-patchgan"),
+        ];
+    }
     let mut methods = if job.colour {
         vec![
             ("gray", "gray"),
@@ -303,7 +320,7 @@ pub fn edit_methods(job: &EditJob) -> Vec<(&'static str, &'static str)> {
 }
 
 /// The runs only the editing section trains: folder, `train` words, whether on colour data.
-const EDIT_RUNS: [(&str, &[&str], bool); 6] = [
+const EDIT_RUNS: [(&str, &[&str], bool); 8] = [
     ("pix2pix-inpaint", &["pix2pix", "--task", "inpaint"], false),
     (
         "pix2pix-inpaint-l1",
@@ -314,6 +331,12 @@ const EDIT_RUNS: [(&str, &[&str], bool); 6] = [
     ("pix2pix-colorize", &["pix2pix", "--task", "colorize"], true),
     ("vae-rgb", &["vae", "--arch", "conv"], true),
     ("classifier-rgb", &["classifier"], true),
+    ("espcn-x4", &["espcn", "--scale", "4"], false),
+    (
+        "espcn-x4-patchgan",
+        &["espcn", "--scale", "4", "--discriminator", "patchgan"],
+        false,
+    ),
 ];
 
 /// The features the metrics use under `options`: `inception` or `classifier`.
@@ -581,6 +604,18 @@ pub fn plan(options: &TourOptions) -> Result<Vec<Stage>> {
                 }
                 (recipe.latent_epochs, 400.0)
             }
+            // Convolutions at 7×7 only: four times pix2pix's epochs cost a fraction of its time.
+            "espcn-x4" => {
+                args.extend(s(&["--batch-size", "64"]));
+                (4 * recipe.pix2pix_epochs, 7000.0)
+            }
+            "espcn-x4-patchgan" => {
+                args.extend(s(&["--ndf", &p2p_ndf, "--batch-size", "64"]));
+                (
+                    recipe.pix2pix_epochs,
+                    1800.0 * (8.0 / (recipe.pix2pix_width / 2).max(1) as f64),
+                )
+            }
             _ => {
                 // The PatchGAN at half the U-Net's width: at equal width its stride-1 layers
                 // cost more than the U-Net itself.
@@ -617,7 +652,7 @@ pub fn plan(options: &TourOptions) -> Result<Vec<Stage>> {
     }
     for job in &EDIT_JOBS {
         for (method, with) in edit_methods(job) {
-            let run = !["gray", "mean", "nearest", "pca"].contains(&with);
+            let run = !["gray", "mean", "nearest", "bicubic", "pca"].contains(&with);
             let json = edit_json(job.name, method);
             let mut args = s(&["eval-edit"]);
             args.extend(s(job.flags));
@@ -652,9 +687,12 @@ pub fn plan(options: &TourOptions) -> Result<Vec<Stage>> {
             if run {
                 inputs.push(format!("train-{with}"));
             }
-            // Seconds per image: a GAN's search runs its generator steps × restarts times.
+            // Seconds per image: a GAN's search runs a quarter of its generator steps × restarts
+            // times, then the rest once.
+            let gan_steps = recipe.inversion_steps * recipe.inversion_restarts / 4
+                + recipe.inversion_steps * 3 / 4;
             let per_image = match with {
-                "gan" => 2e-4 * (recipe.inversion_steps * recipe.inversion_restarts) as f64,
+                "gan" => 2e-4 * gan_steps as f64,
                 "vae" | "vae-rgb" => 5e-5 * recipe.inversion_steps as f64,
                 "nearest" => 2e-3,
                 _ => 5e-4,

@@ -360,18 +360,22 @@ fn editing(h: &mut String, s: &Summary) {
         h,
         "<h2>6. Editing images</h2>\n<p>The lecture's image editing: fill pre-specified missing \
          pixels (inpainting), make up a missing half (uncropping), restore colour from the luma \
-         (colorization, on the embedded colour photographs). Every method keeps what it was \
-         shown exactly (the visible pixels; the luma) and differs only in what it makes up. \
+         (colorization, on the embedded colour photographs), restore detail from the means of \
+         4×4 blocks (super-resolution). Every method keeps what it was shown exactly (the \
+         visible pixels; the luma; the block means) and differs only in what it makes up. \
          Baselines: <b>mean</b> (the training mean image), <b>nearest</b> (the training image \
-         closest on what is seen), <b>gray</b> (no colour). Zero-shot with the models above: \
+         closest on what is seen; for super-resolution, each block repeated), <b>bicubic</b> \
+         (interpolation), <b>gray</b> (no colour). Zero-shot with the models above: \
          <b>pca</b> (the component codes that best explain what is seen, under probabilistic \
          PCA's prior), <b>vae</b> (the code maximising the decoder's likelihood of what is seen \
          plus the prior, from the encoder's μ), <b>gan</b> (GAN inversion: the generator's input \
          that best reproduces what is seen, best of {restarts} starts). Trained for the job: \
          <b>pix2pix</b>, a U-Net fed the masked image and its mask (or the luma), with L1 and a \
          PatchGAN that judges input and output together, and <b>pix2pix L1</b> without the \
-         PatchGAN. Each table scores {n} test images: PSNR on what had to be made up (the hole; \
-         every pixel for colorization) and on the whole image, SSIM, mean absolute error, the \
+         PatchGAN; <b>espcn</b>, convolutions on the small image and a sub-pixel shuffle, with \
+         L1 alone or with the PatchGAN. Each table scores {n} test images: PSNR on what had to \
+         be made up (the hole; every pixel for colorization and super-resolution) and on the \
+         whole image, SSIM, mean absolute error, the \
          accuracy of a classifier on the edited images (CA) and the Fréchet distance of its \
          features, edited against original (lower: closer to real images).</p>\n",
         restarts = s.recipe.inversion_restarts,

@@ -16,10 +16,10 @@ use crate::error::Result;
 use crate::models::gan::mean_probability;
 use crate::models::gan::patchgan::PatchDiscriminator;
 use crate::models::pix2pix::{
-    Pix2pix, Pix2pixConfig, conditioning, discriminator_objective, generator_objective, judge,
+    Generator, Pix2pix, Pix2pixConfig, conditioning, discriminator_objective, generator_objective,
+    judge,
 };
 use crate::models::save_safetensors;
-use crate::models::unet::Unet;
 use crate::rng::{mix, stream};
 use crate::train::checkpoint::{counters_blob, model_blobs_as, restore_counters, restore_model_as};
 use crate::train::optim::AdamSettings;
@@ -37,7 +37,7 @@ pub struct Pix2pixCounters {
 }
 
 pub struct Pix2pixLearner {
-    generator: Option<Unet>,
+    generator: Option<Generator>,
     discriminator: Option<PatchDiscriminator>,
     g_optimizer: ModuleOptimizer,
     d_optimizer: ModuleOptimizer,
@@ -62,7 +62,7 @@ impl Pix2pixLearner {
     /// The networks live on an autodiff device; `fixed` are the pictured test images.
     pub fn new(
         config: Pix2pixConfig,
-        generator: Unet,
+        generator: Generator,
         discriminator: Option<PatchDiscriminator>,
         adam: AdamSettings,
         seed: u64,
@@ -87,7 +87,7 @@ impl Pix2pixLearner {
         }
     }
 
-    pub fn generator(&self) -> &Unet {
+    pub fn generator(&self) -> &Generator {
         self.generator.as_ref().expect("taken only inside a step")
     }
 
@@ -128,7 +128,7 @@ impl Learner for Pix2pixLearner {
         let generator = self.generator.take().expect("present between steps");
         let conditioned = conditioning(batch.images.clone(), &degradations);
         let input = conditioned.input.clone(); // [batch, inputs, h, w]
-        let output = generator.forward(input.clone()); // [batch, c, h, w]
+        let output = generator.forward(&conditioned); // [batch, c, h, w]
         let target = batch.images;
         let l1 = conditioned.l1(output.clone(), target.clone()); // [1]
         // What D judges, like what an edit keeps: the visible pixels put back.
@@ -175,7 +175,7 @@ impl Learner for Pix2pixLearner {
                 .collect();
             index += size;
             let conditioned = conditioning(batch.images.clone(), &degradations);
-            let output = generator.forward(conditioned.input.clone());
+            let output = generator.forward(&conditioned);
             let l1 = conditioned.l1(output, batch.images); // [1]
             pending.push(
                 size,
@@ -208,7 +208,7 @@ impl Learner for Pix2pixLearner {
         );
         let degradations: Vec<Degradation> = self.fixed.iter().map(|(_, d)| d.clone()).collect();
         let output: Vec<f32> = generator
-            .forward(conditioning(images, &degradations).input)
+            .forward(&conditioning(images, &degradations))
             .into_data()
             .iter::<f32>()
             .collect();
@@ -224,7 +224,7 @@ impl Learner for Pix2pixLearner {
         }
         grid.save_labelled_rows(
             n,
-            &["original".into(), "input".into(), "pix2pix".into()],
+            &["original".into(), "input".into(), "output".into()],
             &out.join("edits").join(format!("epoch_{epoch:03}.png")),
         )
     }

@@ -1,4 +1,4 @@
-//! `latentlab train ae|vae|gan|classifier|pix2pix`, or `train --resume RUN`: one skeleton for every
+//! `latentlab train ae|vae|gan|classifier|pix2pix|espcn`, or `train --resume RUN`: one skeleton for every
 //! model. A new run checks its options, loads the data and records a [`RunConfig`]; a resumed one
 //! reads it back. Then the model's file makes its learner and the shared trainer runs it.
 //!
@@ -59,6 +59,8 @@ pub enum ModelArgs {
     Classifier(classifier::ClassifierArgs),
     /// pix2pix for image editing: a U-Net restoring what an image lost, with L1 (+ PatchGAN).
     Pix2pix(pix2pix::Pix2pixArgs),
+    /// ESPCN for super-resolution: convolutions on the small image, then a sub-pixel shuffle.
+    Espcn(pix2pix::EspcnArgs),
 }
 
 impl ModelArgs {
@@ -69,6 +71,7 @@ impl ModelArgs {
             ModelArgs::Gan(_) => "gan",
             ModelArgs::Classifier(_) => "classifier",
             ModelArgs::Pix2pix(_) => "pix2pix",
+            ModelArgs::Espcn(_) => "espcn",
         }
     }
 
@@ -79,6 +82,7 @@ impl ModelArgs {
             ModelArgs::Gan(a) => &a.training,
             ModelArgs::Classifier(a) => &a.training,
             ModelArgs::Pix2pix(a) => &a.training,
+            ModelArgs::Espcn(a) => &a.training,
         }
     }
 
@@ -93,7 +97,12 @@ impl ModelArgs {
             lr_schedule: args.lr_schedule,
             ..TrainingConfig::adam(args.epochs, args.batch_size, lr)
         };
-        if let ModelArgs::Gan(_) | ModelArgs::Pix2pix(_) = self {
+        let adversarial = match self {
+            ModelArgs::Gan(_) | ModelArgs::Pix2pix(_) => true,
+            ModelArgs::Espcn(a) => a.discriminator == pix2pix::Pix2pixDiscriminator::Patchgan,
+            _ => false,
+        };
+        if adversarial {
             // Radford et al.: β1 = 0.5 steadies the game (pix2pix keeps it, at a higher rate:
             // see TrainingArgs::lr).
             config.adam_beta_1 = 0.5;
@@ -120,7 +129,7 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
         (None, Some(model)) => start(model)?,
         (None, None) => {
             return Err(Error::bad_input(
-                "name a model (ae, vae, gan, classifier or pix2pix) or --resume RUN",
+                "name a model (ae, vae, gan, classifier, pix2pix or espcn) or --resume RUN",
             ));
         }
     };
@@ -174,6 +183,7 @@ fn start(model: &ModelArgs) -> Result<Job> {
         ModelArgs::Gan(a) => gan::config(a, &dataset, run, data_args, training)?,
         ModelArgs::Classifier(a) => classifier::config(a, &dataset, run, data_args, training)?,
         ModelArgs::Pix2pix(a) => pix2pix::config(a, &dataset, run, data_args, training)?,
+        ModelArgs::Espcn(a) => pix2pix::espcn_config(a, &dataset, run, data_args, training)?,
     };
     Ok(Job {
         config,

@@ -1,16 +1,19 @@
-//! `latentlab train pix2pix --task inpaint|uncrop|colorize`: a U-Net that restores what an image
-//! lost, with L1 alone or L1 + a PatchGAN that judges input and output together
+//! `latentlab train pix2pix --task inpaint|uncrop|colorize|superres`: a U-Net that restores what
+//! an image lost, with L1 alone or L1 + a PatchGAN that judges input and output together
 //! (`models/pix2pix.rs`), on the shared trainer; masks are drawn afresh for every image of
-//! every step. `--resume RUN` continues exactly.
+//! every step. `latentlab train espcn --scale S`: the same recipe with an ESPCN as G for
+//! super-resolution (L1 alone unless `--discriminator patchgan`). `--resume RUN` continues
+//! exactly.
 
 use burn::module::Module;
 
 use crate::commands::train::job::{Job, TrainingArgs};
 use crate::data::Dataset;
-use crate::edit::Task;
+use crate::edit::{Task, TaskName};
 use crate::error::Result;
+use crate::models::espcn::EspcnConfig;
 use crate::models::gan::patchgan;
-use crate::models::pix2pix::Pix2pixConfig;
+use crate::models::pix2pix::{GeneratorConfig, Pix2pixConfig};
 use crate::run::{DataArgs, Pix2pixRunConfig, RunConfig, RunInfo, TrainingConfig};
 use crate::train::Outcome;
 use crate::train::pix2pix::Pix2pixLearner;
@@ -28,9 +31,13 @@ pub enum Pix2pixDiscriminator {
 #[derive(Debug, Clone, clap::Args)]
 pub struct Pix2pixArgs {
     /// What the model learns to restore: inpaint (centre squares and free-form strokes), uncrop
-    /// (any half) or colorize (colour from the luma; colour data).
+    /// (any half), colorize (colour from the luma; colour data) or superres (detail from the
+    /// image downsampled by --scale).
     #[arg(long, value_enum)]
-    pub task: Task,
+    pub task: TaskName,
+    /// Super-resolution's factor: the side of the blocks the input is averaged over.
+    #[arg(long, default_value_t = 2)]
+    pub scale: usize,
     /// patchgan (L1 + adversarial) or none (L1 alone).
     #[arg(long, value_enum, default_value = "patchgan")]
     pub discriminator: Pix2pixDiscriminator,
@@ -51,6 +58,32 @@ pub struct Pix2pixArgs {
     pub training: TrainingArgs,
 }
 
+/// Options of `latentlab train espcn`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EspcnArgs {
+    /// The upscaling factor: the input is the image averaged over s×s blocks.
+    #[arg(long, default_value_t = 2)]
+    pub scale: usize,
+    /// none (L1 alone, the paper's recipe but for L1) or patchgan (+ a PatchGAN that judges the
+    /// blown-up input beside the output, as pix2pix).
+    #[arg(long, value_enum, default_value = "none")]
+    pub discriminator: Pix2pixDiscriminator,
+    /// Channels of the first convolution (the second has half).
+    #[arg(long, default_value_t = 64)]
+    pub width: usize,
+    /// PatchGAN width: channels of its first layer.
+    #[arg(long, default_value_t = 32)]
+    pub ndf: usize,
+    /// PatchGAN stride-2 layers [default: 1 below 64 px, else 2].
+    #[arg(long)]
+    pub patch_layers: Option<usize>,
+    /// λ: the weight of L1 against the adversarial term.
+    #[arg(long, default_value_t = 100.0)]
+    pub l1_weight: f64,
+    #[command(flatten)]
+    pub training: TrainingArgs,
+}
+
 /// The config of a new pix2pix run.
 pub fn config(
     args: &Pix2pixArgs,
@@ -60,14 +93,43 @@ pub fn config(
     training: TrainingConfig,
 ) -> Result<RunConfig> {
     let patchgan = (args.discriminator == Pix2pixDiscriminator::Patchgan).then_some(args.ndf);
-    let mut pix2pix = Pix2pixConfig::for_task(
-        args.task,
+    let pix2pix = Pix2pixConfig::for_task(
+        args.task.with_scale(args.scale),
         dataset.shape(),
         args.width,
         patchgan,
         args.patch_layers,
     );
-    pix2pix.l1_weight = args.l1_weight;
+    checked(pix2pix, args.l1_weight, run, data_args, training)
+}
+
+/// The config of a new ESPCN run.
+pub fn espcn_config(
+    args: &EspcnArgs,
+    dataset: &Dataset,
+    run: RunInfo,
+    data_args: DataArgs,
+    training: TrainingConfig,
+) -> Result<RunConfig> {
+    let patchgan = (args.discriminator == Pix2pixDiscriminator::Patchgan).then_some(args.ndf);
+    let espcn = EspcnConfig::new(dataset.shape(), args.scale).with_width(args.width);
+    let pix2pix = Pix2pixConfig::with_generator(
+        Task::Superres(args.scale),
+        GeneratorConfig::Espcn(espcn),
+        patchgan,
+        args.patch_layers,
+    );
+    checked(pix2pix, args.l1_weight, run, data_args, training)
+}
+
+fn checked(
+    mut pix2pix: Pix2pixConfig,
+    l1_weight: f64,
+    run: RunInfo,
+    data_args: DataArgs,
+    training: TrainingConfig,
+) -> Result<RunConfig> {
+    pix2pix.l1_weight = l1_weight;
     pix2pix.validate()?;
     Ok(RunConfig::Pix2pix(Pix2pixRunConfig {
         run,
@@ -100,9 +162,9 @@ pub fn train(
         fixed,
     );
     let mut description = vec![format!(
-        "model: pix2pix for {}, U-Net of {} levels ({} parameters){}",
-        model.task.name(),
-        model.generator.levels(),
+        "model: pix2pix for {}, {} ({} parameters){}",
+        model.task.label(),
+        model.generator.describe(),
         learner.generator().num_params(),
         match (learner.discriminator(), &model.discriminator) {
             (Some(d), Some(c)) => {
@@ -133,7 +195,7 @@ pub fn train(
         let parts = crate::train::metrics::format_parts(&last.test);
         crate::ui::say(&format!(
             "trained pix2pix ({}) for {} epochs: test {parts}; wrote {}",
-            model.task.name(),
+            model.task.label(),
             last.epoch,
             job.out.display()
         ));
