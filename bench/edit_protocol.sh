@@ -6,6 +6,8 @@
 #
 #   bash bench/edit_protocol.sh [OUT]       (default runs/edit-protocol; ~2.5 h on a 2-core CPU)
 #   N_SLOW=500 bash bench/edit_protocol.sh   (GAN inversion on the first 500 only)
+#   PASSES=fast bash bench/edit_protocol.sh  (train and score everything but GAN inversion and
+#                                             the nearest training image)
 #
 # Trains what the zero-shot and trained methods need first (each run is skipped when its folder
 # already holds model.safetensors), then scores the cheap methods before the slow ones (nearest
@@ -58,7 +60,7 @@ score() { # images, job, method label, --with value, data, classifier, then the 
 JOBS=("inpaint-center:--task inpaint --mask center" "inpaint-free:--task inpaint --mask free"
       "uncrop-left:--task uncrop --side left" "uncrop-right:--task uncrop --side right"
       "uncrop-top:--task uncrop --side top" "uncrop-bottom:--task uncrop --side bottom")
-for pass in fast slow; do
+for pass in ${PASSES:-fast slow}; do
   for entry in "${JOBS[@]}"; do
     job=${entry%%:*}; flags=${entry#*:}
     p2p=pix2pix-uncrop; [[ $job == inpaint-* ]] && p2p=pix2pix-inpaint

@@ -7,10 +7,12 @@ and cut into non-overlapping 32x32 tiles. A tile goes to the test split when its
 bottom fifth of the photograph, so no test pixel, at any scale, was seen in training. The label of
 a tile is the photograph it came from. Output: gzipped IDX files, images (n, 3, 32, 32) uint8 in
 channel-major order and labels (n,), with a zero gzip timestamp, so a rerun with the same
-scikit-image and Pillow versions reproduces the files byte for byte.
+scikit-image and Pillow versions reproduces the files byte for byte. With a second folder, each
+whole photograph is also written there as a PNG of longer side 128 (Lanczos), named by its class
+(what `latentlab style --content embedded:astronaut` reads).
 
     pip install scikit-image==0.26.0 pillow==13.0.0
-    python3 data/cut_rgb_patches.py data/photo-patches
+    python3 data/cut_rgb_patches.py data/photo-patches data/photos
 """
 import gzip
 import os
@@ -42,12 +44,17 @@ def write_idx(path, array):
         f.write(header + array.astype(np.uint8).tobytes())
 
 
-def main(out):
+def main(out, photos_out=None):
     data = Path(os.path.dirname(skimage.__file__)) / "data"
     splits = {"train": ([], []), "t10k": ([], [])}
     for label, (name, _) in enumerate(PHOTOS):
         photo = Image.open(data / name).convert("RGB")
         width, height = photo.size
+        if photos_out is not None:
+            photos_out.mkdir(parents=True, exist_ok=True)
+            scale = 128 / max(width, height)
+            small = photo.resize((round(width * scale), round(height * scale)), Image.LANCZOS)
+            small.save(photos_out / f"{PHOTOS[label][1]}.png", optimize=True)
         for short in SHORT_SIDES:
             scale = short / min(width, height)
             w, h = round(width * scale), round(height * scale)
@@ -68,4 +75,4 @@ def main(out):
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) > 2 else None)

@@ -55,6 +55,9 @@ pub enum Command {
     /// Restore images from their area downsampling by --scale (the block means are kept
     /// exactly) with --with nearest|bicubic|pca|RUN (an ESPCN, pix2pix, VAE or GAN run).
     Superres(commands::edit::SuperresArgs),
+    /// Neural style transfer (Gatys et al.): the content of one image in the style of another,
+    /// measured by random convolutions, a classifier run or a VGG-19 file.
+    Style(commands::style::StyleArgs),
     /// Score an editing method on test images as JSON: PSNR (hole, whole), SSIM, L1, and with
     /// --classifier the class accuracy and feature FD of the edited images.
     EvalEdit(commands::edit::EvalEditArgs),
@@ -80,6 +83,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Uncrop(args) => commands::edit::uncrop(&args).map(|_| ()),
         Command::Colorize(args) => commands::edit::colorize(&args).map(|_| ()),
         Command::Superres(args) => commands::edit::superres(&args).map(|_| ()),
+        Command::Style(args) => commands::style::run(&args).map(|_| ()),
         Command::EvalEdit(args) => commands::edit::eval_edit(&args).map(|_| ()),
         Command::FidWeights(args) => commands::fid_weights::run(&args).map(|_| ()),
     }

@@ -24,6 +24,7 @@ pub mod process;
 pub mod rng;
 pub mod run;
 pub mod sample;
+pub mod style;
 pub mod tour;
 pub mod train;
 pub mod ui;

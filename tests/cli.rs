@@ -653,6 +653,19 @@ fn trained_models_inpaint_and_colorize_keeping_what_is_seen() {
         "--out",
         classifier.to_str().unwrap(),
     ]));
+    // Style transfer reads a classifier's features only from colour images.
+    assert_bad_input(
+        &latentlab(&[
+            "style",
+            "--content",
+            "embedded:cat",
+            "--style",
+            "embedded:ihc",
+            "--features",
+            classifier.to_str().unwrap(),
+        ]),
+        "needs an RGB one",
+    );
     let json = out.join("scores.json");
     let stdout = assert_success(&latentlab(&[
         "eval-edit",

@@ -12,6 +12,7 @@ pub mod pca;
 pub mod reconstruct;
 pub mod run_args;
 pub mod sample;
+pub mod style;
 pub mod tour;
 pub mod train;
 

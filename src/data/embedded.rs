@@ -25,6 +25,29 @@ const RGB_TRAIN_LABELS: &[u8] =
 const RGB_TEST_IMAGES: &[u8] = include_bytes!("../../data/photo-patches/t10k-images-idx3-ubyte.gz");
 const RGB_TEST_LABELS: &[u8] = include_bytes!("../../data/photo-patches/t10k-labels-idx1-ubyte.gz");
 
+/// The seven photographs the colour tiles were cut from, longer side 128 (PNG), by class name:
+/// real images for `latentlab style --content embedded:NAME` on a fresh machine.
+pub const PHOTOS: [(&str, &[u8]); 7] = [
+    (
+        "astronaut",
+        include_bytes!("../../data/photos/astronaut.png"),
+    ),
+    ("cat", include_bytes!("../../data/photos/cat.png")),
+    ("coffee", include_bytes!("../../data/photos/coffee.png")),
+    ("rocket", include_bytes!("../../data/photos/rocket.png")),
+    ("hubble", include_bytes!("../../data/photos/hubble.png")),
+    ("ihc", include_bytes!("../../data/photos/ihc.png")),
+    ("retina", include_bytes!("../../data/photos/retina.png")),
+];
+
+/// The PNG bytes of embedded photograph `name`.
+pub fn photo(name: &str) -> Option<&'static [u8]> {
+    PHOTOS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, bytes)| *bytes)
+}
+
 /// The photographs the colour tiles come from, in label order (`data/cut_rgb_patches.py`).
 pub const PHOTO_CLASSES: [&str; 7] = [
     "astronaut",

@@ -91,6 +91,21 @@ impl Classifier {
         relu(self.hidden.forward(h)) // [batch, hidden]
     }
 
+    /// Each convolution block's output before its pooling, `[batch, channels_i, h/2^i, w/2^i]`:
+    /// the feature maps style transfer reads. The convolutions take any image size.
+    pub fn conv_features(&self, images: Tensor<4>) -> Vec<Tensor<4>> {
+        let mut maps = Vec::with_capacity(self.convs.len());
+        let mut h = images;
+        for (i, conv) in self.convs.iter().enumerate() {
+            if i > 0 {
+                h = self.pool.forward(h); // [batch, channels, side/2, side/2]
+            }
+            h = conv.forward_fast_relu(h); // [batch, channels_i, side/2^i, side/2^i]
+            maps.push(h.clone());
+        }
+        maps
+    }
+
     /// One logit per class, `[batch, classes]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let features = self.dropout.forward(self.features(images)); // [batch, hidden]
@@ -117,6 +132,20 @@ impl Classifier {
 mod tests {
     use super::*;
     use burn::tensor::Distribution;
+
+    #[test]
+    fn conv_features_take_any_image_size() {
+        let device = Device::flex();
+        let shape = ImageShape {
+            channels: 3,
+            height: 32,
+            width: 32,
+        };
+        let model = ClassifierConfig::new(shape, 7).init(&device);
+        let maps = model.conv_features(Tensor::zeros([1, 3, 40, 24], &device));
+        let dims: Vec<[usize; 4]> = maps.iter().map(|m| m.dims()).collect();
+        assert_eq!(dims, [[1, 64, 40, 24], [1, 128, 20, 12]]);
+    }
 
     #[test]
     fn shapes_for_gray_28_and_rgb_32() {

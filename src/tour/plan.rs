@@ -91,6 +91,9 @@ pub struct Recipe {
     /// Latent search of the zero-shot edits: Adam steps, and starting draws for a GAN.
     pub inversion_steps: usize,
     pub inversion_restarts: usize,
+    /// Style transfer of the embedded photographs: the longer side, and Adam steps.
+    pub style_size: u32,
+    pub style_steps: usize,
 }
 
 impl Recipe {
@@ -115,6 +118,8 @@ impl Recipe {
                 pix2pix_width: 4,
                 inversion_steps: 5,
                 inversion_restarts: 1,
+                style_size: 32,
+                style_steps: 5,
             },
             Budget::Quick => Self {
                 default_data: Some("embedded"),
@@ -139,6 +144,8 @@ impl Recipe {
                 pix2pix_width: 16,
                 inversion_steps: 100,
                 inversion_restarts: 2,
+                style_size: 128,
+                style_steps: 200,
             },
             Budget::Standard => Self {
                 default_data: None,
@@ -159,6 +166,8 @@ impl Recipe {
                 pix2pix_width: 32,
                 inversion_steps: 200,
                 inversion_restarts: 4,
+                style_size: 192,
+                style_steps: 300,
             },
             Budget::Paper => Self {
                 default_data: None,
@@ -179,6 +188,8 @@ impl Recipe {
                 pix2pix_width: 64,
                 inversion_steps: 200,
                 inversion_restarts: 4,
+                style_size: 256,
+                style_steps: 500,
             },
         }
     }
@@ -274,6 +285,10 @@ pub fn edit_json(job: &str, method: &str) -> String {
 pub fn edit_figure(job: &str) -> String {
     format!("figures/edit-{job}.png")
 }
+
+/// The photographs the tour's style transfer uses (compiled in).
+pub const STYLE_CONTENT: &str = "embedded:astronaut";
+pub const STYLE_STYLE: &str = "embedded:retina";
 
 /// The colour data colorization runs on, whatever the tour's data.
 pub const COLOUR_DATA: &str = "embedded-rgb";
@@ -706,6 +721,31 @@ pub fn plan(options: &TourOptions) -> Result<Vec<Stage>> {
             );
         }
     }
+    // Style transfer: one embedded photograph in the style of another.
+    let mut args = s(&[
+        "style",
+        "--content",
+        STYLE_CONTENT,
+        "--style",
+        STYLE_STYLE,
+        "--size",
+        &recipe.style_size.to_string(),
+        "--steps",
+        &recipe.style_steps.to_string(),
+        "--out",
+        &out("style"),
+    ]);
+    args.extend(common.iter().cloned());
+    args.push("--force".into());
+    // About 40 ms a step at 128 px on 2 cores, growing with the pixels.
+    let pixels = (recipe.style_size as f64 / 128.0).powi(2);
+    add(
+        "style".into(),
+        args,
+        vec!["style/style.json".into()],
+        vec![],
+        1.0 + 0.04 * pixels * recipe.style_steps as f64,
+    );
     Ok(stages)
 }
 

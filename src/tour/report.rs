@@ -102,6 +102,7 @@ pub fn render(s: &Summary) -> String {
     vae(&mut h, s);
     gans(&mut h, s);
     editing(&mut h, s);
+    style_transfer(&mut h, s);
     model_table(&mut h, s);
     published(&mut h, s);
     stages(&mut h, s);
@@ -428,6 +429,40 @@ fn editing(h: &mut String, s: &Summary) {
             ceiling.map_or("—".into(), |a| format!("{:.1} % of the time", 100.0 * a))
         );
     }
+}
+
+/// The end of section 6: one photograph in the style of another.
+fn style_transfer(h: &mut String, s: &Summary) {
+    let st = &s.style;
+    let losses = match (st.first, st.last) {
+        (Some(first), Some(last)) => format!(
+            "L = L_content + {w}·L_style went from {:.3} to {:.3} (style term {:.3} to {:.3}) in \
+             {} Adam steps, {:.1} s",
+            first.total,
+            last.total,
+            first.style,
+            last.style,
+            st.steps,
+            st.seconds,
+            w = st.style_weight
+        ),
+        _ => "no steps were taken".into(),
+    };
+    let _ = write!(
+        h,
+        "<h3>Style transfer</h3>\n<p>Gatys et al.'s algorithm: the pixels of an image optimised \
+         so that the feature maps of a fixed network match the content photograph's at one layer \
+         and their Gram matrices (which features fire together, wherever) match the style \
+         photograph's at every layer. The network here has random, seeded weights (four 3×3 \
+         convolutions with pooling between), which Ustyuzhaninov et al. found rival trained ones \
+         for texture; `--features` also takes a classifier run or a VGG-19 file. {}×{} pixels; \
+         {losses}.</p>\n",
+        st.size[1], st.size[0],
+    );
+    h.push_str(&figure(
+        "style/strip.png",
+        "Content (an embedded photograph), style (another), result.",
+    ));
 }
 
 /// 7. One table of every model.

@@ -83,6 +83,8 @@ pub struct Summary {
     pub published: Vec<Published>,
     /// Every editing job: each method's scores.
     pub edits: Vec<EditSection>,
+    /// The style transfer of two embedded photographs.
+    pub style: crate::commands::style::StyleReport,
     pub latentlab_version: String,
 }
 
@@ -279,6 +281,7 @@ pub fn collect(options: &TourOptions, outcomes: &[StageOutcome], seconds: f64) -
         image_side,
         published,
         edits: edit_sections(out)?,
+        style: read_json(&out.join("style/style.json"))?,
         latentlab_version: env!("CARGO_PKG_VERSION").into(),
     })
 }
