@@ -593,48 +593,33 @@ fn trained_models_inpaint_and_colorize_keeping_what_is_seen() {
         gan.to_str().unwrap(),
     ]));
     for run in [&vae, &gan] {
-        let stdout = assert_success(&latentlab(&[
-            "inpaint",
-            "--with",
-            run.to_str().unwrap(),
-            "--mask",
-            "free",
-            "--steps",
-            "5",
-            "--restarts",
-            "2",
-            "--data",
-            "embedded",
-            "--n",
-            "2",
-            "--out",
-            dir,
-            "--force",
-            "--quiet",
-        ]));
-        assert!(stdout.contains("hole PSNR"), "{stdout}");
-        assert!(out.join("edited/000001.png").is_file());
-        // Super-resolution searches the same latent space for the small image.
-        let stdout = assert_success(&latentlab(&[
-            "superres",
-            "--scale",
-            "4",
-            "--with",
-            run.to_str().unwrap(),
-            "--steps",
-            "5",
-            "--restarts",
-            "2",
-            "--data",
-            "embedded",
-            "--n",
-            "2",
-            "--out",
-            dir,
-            "--force",
-            "--quiet",
-        ]));
-        assert!(stdout.contains("x4, area downsampled"), "{stdout}");
+        // Inpainting, and super-resolution searching the same latent space for the small image.
+        for (job, flag, value, says) in [
+            ("inpaint", "--mask", "free", "hole PSNR"),
+            ("superres", "--scale", "4", "x4, area downsampled"),
+        ] {
+            let stdout = assert_success(&latentlab(&[
+                job,
+                "--with",
+                run.to_str().unwrap(),
+                flag,
+                value,
+                "--steps",
+                "5",
+                "--restarts",
+                "2",
+                "--data",
+                "embedded",
+                "--n",
+                "2",
+                "--out",
+                dir,
+                "--force",
+                "--quiet",
+            ]));
+            assert!(stdout.contains(says), "{stdout}");
+            assert!(out.join("edited/000001.png").is_file());
+        }
     }
     // eval-edit: the protocol's numbers as JSON, with a classifier's accuracy and FD.
     let classifier = temp_out("edit-scorer");

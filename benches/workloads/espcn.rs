@@ -5,15 +5,12 @@
 //! step.
 
 use burn::prelude::*;
-use burn::tensor::Distribution;
-use latentlab::data::{Batch, ImageShape};
+use latentlab::data::ImageShape;
 use latentlab::edit::Task;
 use latentlab::models::espcn::EspcnConfig;
 use latentlab::models::pix2pix::{GeneratorConfig, Pix2pixConfig};
 use latentlab::train::optim::AdamSettings;
-use latentlab::train::pix2pix::Pix2pixLearner;
 
-pub const BATCH: usize = 64;
 const SCALE: usize = 4;
 const WIDTH: usize = 64;
 
@@ -34,26 +31,7 @@ fn config() -> Pix2pixConfig {
 
 /// Images per second of `steps` steps after 5 of warm-up.
 pub fn images_per_second(steps: usize, device: &Device) -> f64 {
-    let autodiff = device.clone().autodiff();
-    autodiff.seed(0);
-    let config = config();
-    let mut learner = Pix2pixLearner::new(
-        config.clone(),
-        config.init_generator(&autodiff),
-        None,
-        AdamSettings::pytorch(1e-3),
-        0,
-        vec![],
-    );
-    let batch = Batch {
-        images: Tensor::random(
-            [BATCH, 1, 28, 28],
-            Distribution::Uniform(0.0, 1.0),
-            &autodiff,
-        ),
-        labels: Tensor::zeros([BATCH], &autodiff),
-    };
-    crate::train_rate(&mut learner, |_| batch.clone(), BATCH, 5, steps)
+    crate::unet::learner_rate(config(), AdamSettings::pytorch(1e-3), steps, device)
 }
 
 /// Multiply-adds of one step per image: each convolution's forward product, weight gradient
