@@ -83,16 +83,21 @@ const VGG19_BLOCKS: [&[usize]; 5] = [
     &[28, 30, 32, 34],
 ];
 
-/// A fixed network whose feature maps measure content and style.
+/// A fixed network whose feature maps measure content and style (one per command: its size
+/// does not matter).
+#[allow(clippy::large_enum_variant)]
 pub enum FeatureNet {
     /// Convolutions (3×3, ReLU) with a 2×2 average pool before each but the first.
     Random { convs: Vec<Conv2d>, pool: AvgPool2d },
     /// A latentlab classifier's convolution blocks.
     Classifier(Box<Classifier>),
-    /// VGG-19's convolutions by block; pooling between blocks.
+    /// VGG-19's convolutions by block; pooling between blocks; ImageNet's channel mean and
+    /// deviation, `[1, 3, 1, 1]`, that inputs are normalised with.
     Vgg19 {
         blocks: Vec<Vec<Conv2d>>,
         pool: AvgPool2d,
+        mean: Tensor<4>,
+        std: Tensor<4>,
     },
 }
 
@@ -177,19 +182,13 @@ impl FeatureNet {
                 let content = maps.len().saturating_sub(1);
                 (maps, content)
             }
-            FeatureNet::Vgg19 { blocks, pool } => {
-                let device = image.device();
-                let mean = Tensor::<1>::from_data(
-                    TensorData::new(vec![0.485f32, 0.456, 0.406], [3]),
-                    &device,
-                )
-                .reshape([1, 3, 1, 1]);
-                let std = Tensor::<1>::from_data(
-                    TensorData::new(vec![0.229f32, 0.224, 0.225], [3]),
-                    &device,
-                )
-                .reshape([1, 3, 1, 1]);
-                let mut h = (image - mean) / std;
+            FeatureNet::Vgg19 {
+                blocks,
+                pool,
+                mean,
+                std,
+            } => {
+                let mut h = (image - mean.clone()) / std.clone();
                 let mut maps = Vec::new();
                 let mut content = None;
                 for (b, block) in blocks.iter().enumerate() {
@@ -278,9 +277,14 @@ fn load_vgg19(path: &Path, device: &Device) -> Result<FeatureNet> {
         }
         blocks.push(convs);
     }
+    let channel = |values: [f32; 3]| {
+        Tensor::<1>::from_data(TensorData::new(values.to_vec(), [3]), device).reshape([1, 3, 1, 1])
+    };
     Ok(FeatureNet::Vgg19 {
         blocks,
         pool: AvgPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+        mean: channel([0.485, 0.456, 0.406]),
+        std: channel([0.229, 0.224, 0.225]),
     })
 }
 
@@ -398,13 +402,18 @@ pub fn transfer(
     for step in 0..settings.steps {
         let (content_loss, style_loss) = targets.losses(net, canvas.pixels.val());
         let loss = content_loss.clone() + style_loss.clone() * settings.style_weight; // [1]
-        let scalar = |t: &Tensor<1>| t.clone().into_scalar::<f32>() as f64;
+        // One read back per step, for both parts.
+        let parts: Vec<f32> = Tensor::cat(vec![content_loss.detach(), style_loss.detach()], 0)
+            .into_data()
+            .iter::<f32>()
+            .collect();
+        let (content, style) = (parts[0] as f64, parts[1] as f64);
         on_step(
             step,
             StepLosses {
-                content: scalar(&content_loss),
-                style: scalar(&style_loss),
-                total: scalar(&loss),
+                content,
+                style,
+                total: content + settings.style_weight * style,
             },
         );
         let grads = GradientsParams::from_grads(loss.backward(), &canvas);

@@ -52,10 +52,8 @@ pub fn run(args: &ClassifyArgs) -> Result<Vec<Prediction>> {
         if shape.channels == 1 {
             pixels.extend(image.to_luma8().pixels().map(|p| p.0[0] as f32 / 255.0));
         } else {
-            let rgb = image.to_rgb8();
-            for c in 0..3 {
-                pixels.extend(rgb.pixels().map(|p| p.0[c] as f32 / 255.0));
-            }
+            let planes = crate::data::folder::channel_major(&image.to_rgb8());
+            pixels.extend(planes.into_iter().map(|v| v as f32 / 255.0));
         }
     }
     let n = args.images.len();

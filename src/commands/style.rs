@@ -109,12 +109,10 @@ fn read_image(path: &Path, size: u32) -> Result<RgbImage> {
 /// `[1, 3, h, w]` in [0, 1].
 fn to_tensor(image: &RgbImage, device: &Device) -> Tensor<4> {
     let (w, h) = (image.width() as usize, image.height() as usize);
-    let mut values = vec![0.0f32; 3 * h * w];
-    for (x, y, pixel) in image.enumerate_pixels() {
-        for c in 0..3 {
-            values[c * h * w + y as usize * w + x as usize] = pixel.0[c] as f32 / 255.0;
-        }
-    }
+    let values: Vec<f32> = crate::data::folder::channel_major(image)
+        .into_iter()
+        .map(|v| v as f32 / 255.0)
+        .collect();
     Tensor::from_data(TensorData::new(values, [1, 3, h, w]), device)
 }
 

@@ -81,6 +81,14 @@ struct Decoded {
     all_gray: bool,
 }
 
+/// An RGB image's bytes channel by channel, `[3, h, w]` flattened: decoders give pixels
+/// (HWC), tensors want planes (CHW).
+pub fn channel_major(image: &image::RgbImage) -> Vec<u8> {
+    (0..3)
+        .flat_map(|c| image.pixels().map(move |p| p.0[c]))
+        .collect()
+}
+
 fn decode(files: &[(PathBuf, u8)], size: u32) -> Result<Decoded> {
     let mut out = Decoded {
         rgb: Vec::with_capacity(files.len() * (size * size * 3) as usize),
@@ -98,15 +106,7 @@ fn decode(files: &[(PathBuf, u8)], size: u32) -> Result<Decoded> {
         } else {
             image::imageops::resize(&rgb, size, size, FilterType::Triangle)
         };
-        // HWC (as decoded) to CHW (as tensors want).
-        let plane = (size * size) as usize;
-        let start = out.rgb.len();
-        out.rgb.resize(start + 3 * plane, 0);
-        for (i, px) in rgb.pixels().enumerate() {
-            for c in 0..3 {
-                out.rgb[start + c * plane + i] = px.0[c];
-            }
-        }
+        out.rgb.extend(channel_major(&rgb));
         out.labels.push(*label);
     }
     Ok(out)

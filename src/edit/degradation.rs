@@ -118,8 +118,11 @@ impl Degradation {
                 let want = box_downsample(original, shape, *s);
                 let weights = vec![1.0 / (s * s) as f32; s * s];
                 let mut out = vec![0.0; shape.len()];
+                let mut entries = Vec::with_capacity(s * s);
                 for (b, &y) in want.iter().enumerate() {
-                    shift_to_mean(estimate, &mut out, &block(b, shape, *s), &weights, y);
+                    entries.clear();
+                    entries.extend(block(b, shape, *s));
+                    shift_to_mean(estimate, &mut out, &entries, &weights, y);
                 }
                 out
             }
@@ -176,16 +179,14 @@ fn shift_to_mean(estimate: &[f32], out: &mut [f32], entries: &[usize], weights: 
 
 /// The entries (channel-major indices of a `[c, h, w]` image) of block `b` of the small image
 /// (`b` = its channel-major index in `[c, h/s, w/s]`).
-fn block(b: usize, shape: ImageShape, s: usize) -> Vec<usize> {
+fn block(b: usize, shape: ImageShape, s: usize) -> impl Iterator<Item = usize> {
     let (small_h, small_w) = (shape.height / s, shape.width / s);
     let (c, rest) = (b / (small_h * small_w), b % (small_h * small_w));
     let (row, col) = (rest / small_w, rest % small_w);
-    (0..s * s)
-        .map(|k| {
-            let (y, x) = (row * s + k / s, col * s + k % s);
-            c * shape.height * shape.width + y * shape.width + x
-        })
-        .collect()
+    (0..s * s).map(move |k| {
+        let (y, x) = (row * s + k / s, col * s + k % s);
+        c * shape.height * shape.width + y * shape.width + x
+    })
 }
 
 /// Area (box) downsampling by `s`: the mean of each s×s block of each channel, `[c, h/s, w/s]`
@@ -194,7 +195,7 @@ pub fn box_downsample(image: &[f32], shape: ImageShape, s: usize) -> Vec<f32> {
     let blocks = shape.channels * (shape.height / s) * (shape.width / s);
     (0..blocks)
         .map(|b| {
-            let sum: f64 = block(b, shape, s).iter().map(|&p| image[p] as f64).sum();
+            let sum: f64 = block(b, shape, s).map(|p| image[p] as f64).sum();
             (sum / (s * s) as f64) as f32
         })
         .collect()

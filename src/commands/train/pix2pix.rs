@@ -13,7 +13,8 @@ use crate::edit::{Task, TaskName};
 use crate::error::Result;
 use crate::models::espcn::EspcnConfig;
 use crate::models::gan::patchgan;
-use crate::models::pix2pix::{GeneratorConfig, Pix2pixConfig};
+use crate::models::pix2pix::{GeneratorConfig, Pix2pixConfig, input_channels};
+use crate::models::unet::UnetConfig;
 use crate::run::{DataArgs, Pix2pixRunConfig, RunConfig, RunInfo, TrainingConfig};
 use crate::train::Outcome;
 use crate::train::pix2pix::Pix2pixLearner;
@@ -25,6 +26,22 @@ pub enum Pix2pixDiscriminator {
     Patchgan,
     /// L1 alone.
     None,
+}
+
+/// The PatchGAN's options, shared by `train pix2pix` and `train espcn` (used with
+/// `--discriminator patchgan`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct PatchganArgs {
+    /// PatchGAN width: channels of its first layer.
+    #[arg(long, default_value_t = 32)]
+    pub ndf: usize,
+    /// PatchGAN stride-2 layers [default: 1 below 64 px, else 2].
+    #[arg(long)]
+    pub patch_layers: Option<usize>,
+    /// λ: the weight of L1 (mean absolute error per pixel in [0, 1]) against the adversarial
+    /// term.
+    #[arg(long, default_value_t = 100.0)]
+    pub l1_weight: f64,
 }
 
 /// Options of `latentlab train pix2pix`.
@@ -44,16 +61,8 @@ pub struct Pix2pixArgs {
     /// U-Net width: channels of its first level, doubling at each.
     #[arg(long, default_value_t = 32)]
     pub width: usize,
-    /// PatchGAN width: channels of its first layer.
-    #[arg(long, default_value_t = 32)]
-    pub ndf: usize,
-    /// PatchGAN stride-2 layers [default: 1 below 64 px, else 2].
-    #[arg(long)]
-    pub patch_layers: Option<usize>,
-    /// λ: the weight of L1 (mean absolute error per pixel in [0, 1]) against the adversarial
-    /// term.
-    #[arg(long, default_value_t = 100.0)]
-    pub l1_weight: f64,
+    #[command(flatten)]
+    pub patchgan: PatchganArgs,
     #[command(flatten)]
     pub training: TrainingArgs,
 }
@@ -71,15 +80,8 @@ pub struct EspcnArgs {
     /// Channels of the first convolution (the second has half).
     #[arg(long, default_value_t = 64)]
     pub width: usize,
-    /// PatchGAN width: channels of its first layer.
-    #[arg(long, default_value_t = 32)]
-    pub ndf: usize,
-    /// PatchGAN stride-2 layers [default: 1 below 64 px, else 2].
-    #[arg(long)]
-    pub patch_layers: Option<usize>,
-    /// λ: the weight of L1 against the adversarial term.
-    #[arg(long, default_value_t = 100.0)]
-    pub l1_weight: f64,
+    #[command(flatten)]
+    pub patchgan: PatchganArgs,
     #[command(flatten)]
     pub training: TrainingArgs,
 }
@@ -92,15 +94,19 @@ pub fn config(
     data_args: DataArgs,
     training: TrainingConfig,
 ) -> Result<RunConfig> {
-    let patchgan = (args.discriminator == Pix2pixDiscriminator::Patchgan).then_some(args.ndf);
-    let pix2pix = Pix2pixConfig::for_task(
-        args.task.with_scale(args.scale),
-        dataset.shape(),
-        args.width,
-        patchgan,
-        args.patch_layers,
-    );
-    checked(pix2pix, args.l1_weight, run, data_args, training)
+    let task = args.task.with_scale(args.scale);
+    let shape = dataset.shape();
+    let unet = UnetConfig::new(shape, input_channels(task, shape)).with_width(args.width);
+    let generator = GeneratorConfig::Unet(unet);
+    checked(
+        task,
+        generator,
+        args.discriminator,
+        &args.patchgan,
+        run,
+        data_args,
+        training,
+    )
 }
 
 /// The config of a new ESPCN run.
@@ -111,25 +117,33 @@ pub fn espcn_config(
     data_args: DataArgs,
     training: TrainingConfig,
 ) -> Result<RunConfig> {
-    let patchgan = (args.discriminator == Pix2pixDiscriminator::Patchgan).then_some(args.ndf);
     let espcn = EspcnConfig::new(dataset.shape(), args.scale).with_width(args.width);
-    let pix2pix = Pix2pixConfig::with_generator(
-        Task::Superres(args.scale),
-        GeneratorConfig::Espcn(espcn),
-        patchgan,
-        args.patch_layers,
-    );
-    checked(pix2pix, args.l1_weight, run, data_args, training)
+    let generator = GeneratorConfig::Espcn(espcn);
+    let task = Task::Superres(args.scale);
+    checked(
+        task,
+        generator,
+        args.discriminator,
+        &args.patchgan,
+        run,
+        data_args,
+        training,
+    )
 }
 
+/// The run config of G for `task`, with the PatchGAN when `discriminator` asks for one, checked.
 fn checked(
-    mut pix2pix: Pix2pixConfig,
-    l1_weight: f64,
+    task: Task,
+    generator: GeneratorConfig,
+    discriminator: Pix2pixDiscriminator,
+    patchgan: &PatchganArgs,
     run: RunInfo,
     data_args: DataArgs,
     training: TrainingConfig,
 ) -> Result<RunConfig> {
-    pix2pix.l1_weight = l1_weight;
+    let ndf = (discriminator == Pix2pixDiscriminator::Patchgan).then_some(patchgan.ndf);
+    let mut pix2pix = Pix2pixConfig::with_generator(task, generator, ndf, patchgan.patch_layers);
+    pix2pix.l1_weight = patchgan.l1_weight;
     pix2pix.validate()?;
     Ok(RunConfig::Pix2pix(Pix2pixRunConfig {
         run,
