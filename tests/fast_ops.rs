@@ -134,6 +134,12 @@ fn convolutions_match_burn_with_gradients() {
             [3, 4, 7, 9],
         ),
         (
+            // Fewer outputs than inputs: the input gradient as the adjoint's forward pass.
+            "3x3 same, narrowing",
+            conv([6, 2], [3, 3], 1, PaddingConfig2d::Same, true),
+            [3, 6, 7, 7],
+        ),
+        (
             "3x3 stride 2 valid",
             conv([2, 5], [3, 3], 2, PaddingConfig2d::Valid, true),
             [2, 2, 11, 11],

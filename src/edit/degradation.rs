@@ -202,13 +202,19 @@ pub fn box_downsample(image: &[f32], shape: ImageShape, s: usize) -> Vec<f32> {
 }
 
 /// Area downsampling of a batch `[n, c, h, w]` by `s` → `[n, c, h/s, w/s]`.
+///
+/// The s rows of a block first (whole rows added, the innermost dimension), then the s columns:
+/// reducing the 6-D view's strided dimensions took burn Flex 33 µs for a batch of 64 at 28x28.
 pub fn box_downsample_tensor(images: Tensor<4>, s: usize) -> Tensor<4> {
     let [n, c, h, w] = images.dims();
+    let rows = n * c * (h / s);
     images
-        .reshape([n, c, h / s, s, w / s, s]) // [n, c, h/s, s, w/s, s]
-        .mean_dim(5)
-        .mean_dim(3) // [n, c, h/s, 1, w/s, 1]
+        .reshape([rows, s, w])
+        .sum_dim(1) // [n·c·h/s, 1, w]
+        .reshape([rows * (w / s), s])
+        .sum_dim(1) // [n·c·h/s·w/s, 1]
         .reshape([n, c, h / s, w / s])
+        .div_scalar((s * s) as f32)
 }
 
 /// The BT.601 luma plane of an RGB image (`[3, h, w]` flattened).

@@ -73,12 +73,12 @@ impl Generator {
     pub fn forward(&self, conditioned: &Conditioned) -> Tensor<4> {
         match self {
             Generator::Unet(unet) => unet.forward(conditioned.input.clone()),
-            Generator::Espcn(espcn) => espcn.forward(
-                conditioned
-                    .small
-                    .clone()
-                    .expect("an ESPCN is validated to super-resolve"),
-            ),
+            // The input is the small image blown up: the base ESPCN adds its detail to.
+            Generator::Espcn(espcn) => {
+                let small = conditioned.small.clone();
+                espcn.detail(small.expect("an ESPCN is validated to super-resolve"))
+                    + conditioned.input.clone()
+            }
         }
     }
 }

@@ -20,7 +20,7 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::FlexTensor;
-use burn::backend::ops::ModuleOps;
+use burn::backend::ops::{FloatTensorOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::module::Param;
@@ -29,9 +29,10 @@ use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::prelude::*;
 use burn::tensor::DType;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use std::sync::Arc;
 
 pub use super::conv_cpu::Activation;
-use super::conv_cpu::{self, ConvGeometry, Epilogue};
+use super::conv_cpu::{self, Columns, ConvGeometry, Epilogue};
 use super::{contiguous_f32, f32_slice};
 
 /// The products of a convolution and of its transpose as one backend operation each. The
@@ -443,6 +444,35 @@ fn flex_conv2d(
     flex_tensor(y, [g.batch, g.out_channels, g.out_size[0], g.out_size[1]])
 }
 
+/// [`flex_conv2d`] on our kernels keeping `col(x)` for the weight gradient; `None` where our
+/// kernels do not take it.
+fn flex_conv2d_keeping_columns(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    bias: Option<&FlexTensor>,
+    activation: Activation,
+    options: &ConvOptions<2>,
+) -> Option<(FlexTensor, Option<Columns>)> {
+    let g = forward_geometry(x, weight, options)
+        .filter(|g| bias.is_none_or(|b| is_bias(b, g.out_channels)))?;
+    let (y, columns) = with_floats(x, |x| {
+        with_floats(weight, |w| {
+            with_optional_floats(bias, |bias| {
+                conv_cpu::conv_forward_keeping_columns(&g, x, w, Epilogue { bias, activation })
+            })
+        })
+    });
+    let shape = [g.batch, g.out_channels, g.out_size[0], g.out_size[1]];
+    Some((flex_tensor(y, shape), columns))
+}
+
+/// `value` as type `T`, which it is: how the autodiff node, generic over its inner backend,
+/// hands Flex's tensors to Flex-only kernels. `None` when the types differ.
+fn same_type<T: 'static>(value: impl std::any::Any) -> Option<T> {
+    let boxed: Box<dyn std::any::Any> = Box::new(value);
+    boxed.downcast::<T>().ok().map(|b| *b)
+}
+
 /// Flex's transposed convolution, plus `bias` where there is one, then `activation`, on our
 /// kernels where they apply.
 fn flex_conv_transpose2d(
@@ -663,12 +693,57 @@ impl ConvKind {
         }
     }
 
+    /// [`Self::forward`], keeping `col(x)` for the weight gradient where the inner backend is
+    /// Flex and our kernels take the convolution.
+    fn forward_keeping_columns<B: GemmConv>(
+        &self,
+        x: FloatTensor<B>,
+        weight: FloatTensor<B>,
+        bias: Option<FloatTensor<B>>,
+        activation: Activation,
+    ) -> (FloatTensor<B>, Option<Arc<Columns>>) {
+        if let ConvKind::Conv(options) = self {
+            let flex = |t: &FloatTensor<B>| same_type::<FlexTensor>(t.clone());
+            // `Some(None)`: no bias; `None`: a bias that is not Flex's.
+            let bias_flex = match &bias {
+                None => Some(None),
+                Some(b) => flex(b).map(Some),
+            };
+            if let (Some(fx), Some(fw), Some(fb)) = (flex(&x), flex(&weight), bias_flex) {
+                let kept = flex_conv2d_keeping_columns(&fx, &fw, fb.as_ref(), activation, options);
+                if let Some((y, columns)) = kept
+                    && let Some(y) = same_type::<FloatTensor<B>>(y)
+                {
+                    return (y, columns.map(Arc::new));
+                }
+            }
+        }
+        (self.forward::<B>(x, weight, bias, activation), None)
+    }
+
     fn weight_backward<B: GemmConv>(
         &self,
         x: FloatTensor<B>,
         weight: FloatTensor<B>,
         grad: FloatTensor<B>,
+        columns: Option<Arc<Columns>>,
     ) -> FloatTensor<B> {
+        if let (ConvKind::Conv(options), Some(columns)) = (self, columns) {
+            let flex = |t: &FloatTensor<B>| same_type::<FlexTensor>(t.clone());
+            if let (Some(fx), Some(fw), Some(fdy)) = (flex(&x), flex(&weight), flex(&grad))
+                && let Some(g) = forward_geometry(&fx, &fw, options)
+            {
+                let dw = with_floats(&fx, |x| {
+                    with_floats(&fdy, |dy| {
+                        conv_cpu::conv_weight_grad_from(&g, x, dy, Some(&columns))
+                    })
+                });
+                let shape = [g.out_channels, g.in_channels, g.kernel[0], g.kernel[1]];
+                if let Some(dw) = same_type::<FloatTensor<B>>(flex_tensor(dw, shape)) {
+                    return dw;
+                }
+            }
+        }
         match self.clone() {
             ConvKind::Conv(options) => B::gemm_conv2d_weight_backward(x, weight, grad, options),
             ConvKind::Transposed(options) => {
@@ -678,13 +753,14 @@ impl ConvKind {
     }
 }
 
-/// What the backward pass needs: the checkpointed input and weight, the operation, and the
-/// activation with its output, if one followed.
+/// What the backward pass needs: the checkpointed input and weight, the operation, the
+/// activation with its output, if one followed, and `col(x)` where the forward pass kept it.
 type ConvState<B> = (
     NodeId,
     NodeId,
     ConvKind,
     Option<(Activation, FloatTensor<B>)>,
+    Option<Arc<Columns>>,
 );
 
 /// The gradient at the convolution's own output: `grad` back through the activation, if any.
@@ -703,7 +779,7 @@ fn pre_activation_grad<B: GemmConv>(
 /// consumed by the last product that needs it.
 fn register_conv_grads<B: GemmConv>(
     [node_x, node_weight]: [Option<NodeId>; 2],
-    (x_state, weight_state, kind): (NodeId, NodeId, ConvKind),
+    (x_state, weight_state, kind, columns): (NodeId, NodeId, ConvKind, Option<Arc<Columns>>),
     grad: FloatTensor<B>,
     grads: &mut Gradients,
     checkpointer: &mut Checkpointer,
@@ -715,7 +791,7 @@ fn register_conv_grads<B: GemmConv>(
         grads.register::<B>(node, dx);
     }
     if let Some(node) = node_weight {
-        grads.register::<B>(node, kind.weight_backward::<B>(x, weight, grad));
+        grads.register::<B>(node, kind.weight_backward::<B>(x, weight, grad, columns));
     }
 }
 
@@ -732,10 +808,10 @@ impl<B: GemmConv> Backward<B, 2> for ConvBackward {
         grads: &mut Gradients,
         checkpointer: &mut Checkpointer,
     ) {
-        let (x_state, weight_state, kind, activated) = ops.state;
+        let (x_state, weight_state, kind, activated, columns) = ops.state;
         let grad = pre_activation_grad::<B>(grads.consume::<B>(&ops.node), activated);
         let parents = ops.parents.map(|node| node.map(|node| node.id));
-        let state = (x_state, weight_state, kind);
+        let state = (x_state, weight_state, kind, columns);
         register_conv_grads::<B>(parents, state, grad, grads, checkpointer);
     }
 }
@@ -753,14 +829,14 @@ impl<B: GemmConv> Backward<B, 3> for ConvBiasBackward {
         grads: &mut Gradients,
         checkpointer: &mut Checkpointer,
     ) {
-        let (x_state, weight_state, kind, activated) = ops.state;
+        let (x_state, weight_state, kind, activated, columns) = ops.state;
         let grad = pre_activation_grad::<B>(grads.consume::<B>(&ops.node), activated);
         let [node_x, node_weight, node_bias] = ops.parents;
         if let Some(node) = node_bias {
             grads.register::<B>(node.id, B::gemm_conv_bias_backward(grad.clone()));
         }
         let parents = [node_x, node_weight].map(|node| node.map(|node| node.id));
-        let state = (x_state, weight_state, kind);
+        let state = (x_state, weight_state, kind, columns);
         register_conv_grads::<B>(parents, state, grad, grads, checkpointer);
     }
 }
@@ -768,6 +844,24 @@ impl<B: GemmConv> Backward<B, 3> for ConvBiasBackward {
 /// The activation and its output, kept for the backward pass where there is one.
 fn activation_state<T: Clone>(activation: Activation, output: &T) -> Option<(Activation, T)> {
     (activation != Activation::Identity).then(|| (activation, output.clone()))
+}
+
+/// The forward pass of a tracked node on the inner backend, keeping `col(x)` when the weight
+/// will want its gradient (`keep`).
+fn tracked_forward<B: GemmConv, C: CheckpointStrategy>(
+    kind: &ConvKind,
+    x: FloatTensor<Autodiff<B, C>>,
+    weight: FloatTensor<Autodiff<B, C>>,
+    bias: Option<FloatTensor<B>>,
+    activation: Activation,
+    keep: bool,
+) -> (FloatTensor<B>, Option<Arc<Columns>>) {
+    let (x, weight) = (x.into_primitive(), weight.into_primitive());
+    if keep {
+        kind.forward_keeping_columns::<B>(x, weight, bias, activation)
+    } else {
+        (kind.forward::<B>(x, weight, bias, activation), None)
+    }
 }
 
 /// Runs `kind` (with `bias`, then `activation`) on the inner backend and, when an input is
@@ -787,14 +881,11 @@ fn record<B: GemmConv, C: CheckpointStrategy>(
         {
             OpsKind::Tracked(mut prep) => {
                 let (x_state, weight_state) = (prep.checkpoint(&x), prep.checkpoint(&weight));
-                let output = kind.forward::<B>(
-                    x.into_primitive(),
-                    weight.into_primitive(),
-                    None,
-                    activation,
-                );
+                let keep = Autodiff::<B, C>::float_is_require_grad(&weight);
+                let (output, columns) =
+                    tracked_forward::<B, C>(&kind, x, weight, None, activation, keep);
                 let activated = activation_state(activation, &output);
-                prep.finish((x_state, weight_state, kind, activated), output)
+                prep.finish((x_state, weight_state, kind, activated, columns), output)
             }
             OpsKind::UnTracked(prep) => prep.finish(kind.forward::<B>(
                 x.into_primitive(),
@@ -811,15 +902,12 @@ fn record<B: GemmConv, C: CheckpointStrategy>(
     {
         OpsKind::Tracked(mut prep) => {
             let (x_state, weight_state) = (prep.checkpoint(&x), prep.checkpoint(&weight));
+            let keep = Autodiff::<B, C>::float_is_require_grad(&weight);
             let bias = Some(bias.into_primitive());
-            let output = kind.forward::<B>(
-                x.into_primitive(),
-                weight.into_primitive(),
-                bias,
-                activation,
-            );
+            let (output, columns) =
+                tracked_forward::<B, C>(&kind, x, weight, bias, activation, keep);
             let activated = activation_state(activation, &output);
-            prep.finish((x_state, weight_state, kind, activated), output)
+            prep.finish((x_state, weight_state, kind, activated, columns), output)
         }
         OpsKind::UnTracked(prep) => prep.finish(kind.forward::<B>(
             x.into_primitive(),

@@ -15,6 +15,15 @@ pub use activation::leaky_relu;
 pub use batch_norm::FusedNormAct;
 pub use conv::{Activation, FastConv, conv_transpose2d, conv2d};
 
+/// `f()` compiled for the widest vector instructions this CPU has (AVX-512, or AVX2 with FMA),
+/// chosen at run time: the crate is built for baseline x86-64, whose SSE2 runs the elementwise
+/// loops of these kernels 4 floats wide. `f` must be `#[inline(always)]` for its body to be
+/// compiled with them.
+#[inline(always)]
+pub(crate) fn vectorized<R>(f: impl FnOnce() -> R) -> R {
+    pulp::Arch::new().dispatch(f)
+}
+
 /// A contiguous copy of `t` where it is strided, `t` itself (shared storage) where it is not:
 /// the kernels of these ops read their inputs as plain slices.
 fn contiguous_f32(t: &burn::backend::flex::FlexTensor) -> burn::backend::flex::FlexTensor {

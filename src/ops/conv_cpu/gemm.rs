@@ -121,7 +121,8 @@ pub(super) fn transpose_tile(src: &[f32], src_ld: usize, dst: &mut [f32], dst_ld
     }
 }
 
-/// [`transpose`] on all threads, each writing a band of `dst`'s rows.
+/// [`transpose`] on all threads, each writing a band of `dst`'s rows; on this one alone below
+/// 2¹⁶ floats (a weight or its gradient), where waking the others costs more than the copy.
 pub(super) fn par_transpose(
     src: &[f32],
     [rows, cols]: [usize; 2],
@@ -130,6 +131,10 @@ pub(super) fn par_transpose(
     dst_ld: usize,
 ) {
     const BAND: usize = 64;
+    if rows * cols < 1 << 16 {
+        transpose(src, [rows, cols], src_ld, dst, dst_ld);
+        return;
+    }
     dst[..cols * dst_ld]
         .par_chunks_mut(BAND * dst_ld)
         .enumerate()

@@ -37,6 +37,16 @@ pub(super) fn padded_row(width: usize) -> usize {
     }
 }
 
+/// Floats a parallel task copies at least: a 7x7 plane, or a row of `col` for a small chunk,
+/// copies in well under a microsecond, about what handing a task to another thread costs
+/// (ESPCN's step: 5 % more images/s with tasks of 16 rows of `col` instead of one).
+pub(super) const TASK_FLOATS: usize = 1 << 13;
+
+/// Items of `len` floats per parallel task at least (see [`TASK_FLOATS`]).
+pub(super) fn items_per_task(len: usize) -> usize {
+    (TASK_FLOATS / len.max(1)).max(1)
+}
+
 /// Convolutions with at least this many output pixels per image and this many multiply-adds per
 /// image's product run image by image, reading and writing the tensors in place (no gather or
 /// scatter copies). Below the second, a product is mostly packing and thread hand-offs, as in a
@@ -94,6 +104,32 @@ impl ConvGeometry {
             && self.padding == [0, 0]
             && self.dilation == [1, 1]
             && self.in_size == self.kernel
+    }
+
+    /// For a stride-1 convolution, the one whose forward pass is this one's input gradient:
+    /// dx[i] = Σ_k W[k]·dy[i − k·d + p] is a convolution of dy with each kernel turned by 180°
+    /// (input and output channels exchanged) and padding (k − 1)·d − p. `None` for strided,
+    /// pointwise and dense convolutions, which have cheaper paths of their own, and where that
+    /// padding would be negative.
+    pub(super) fn adjoint(&self) -> Option<ConvGeometry> {
+        if self.stride != [1, 1] || self.pointwise() || self.dense() {
+            return None;
+        }
+        let mut padding = [0; 2];
+        for d in 0..2 {
+            padding[d] = ((self.kernel[d] - 1) * self.dilation[d]).checked_sub(self.padding[d])?;
+        }
+        Some(ConvGeometry {
+            batch: self.batch,
+            in_channels: self.out_channels,
+            out_channels: self.in_channels,
+            in_size: self.out_size,
+            out_size: self.in_size,
+            kernel: self.kernel,
+            stride: [1, 1],
+            padding,
+            dilation: self.dilation,
+        })
     }
 
     /// Images per chunk.
@@ -180,9 +216,12 @@ impl Phases {
     }
 
     /// Whether every sub-plane is exactly as large as the output, as when a strided convolution
-    /// divides the size by its stride (DCGAN's 4x4, stride 2, padding 1): see [`Strips`].
+    /// divides the size by its stride (DCGAN's 4x4, stride 2, padding 1): see [`Strips`]. With
+    /// stride 1 ("same" convolutions) only where chunks of images share a strip: image by image,
+    /// the strip is one more copy of a plane that im2col can read in place (Inception at 299 px,
+    /// W4: 2 % slower with strips).
     pub(super) fn aligned(&self, g: &ConvGeometry) -> bool {
-        !self.identity() && self.side == g.out_size
+        self.side == g.out_size && (!self.identity() || !g.per_image())
     }
 
     pub(super) fn tap(&self, g: &ConvGeometry, ky: usize, kx: usize) -> Tap {
@@ -222,6 +261,10 @@ impl Phases {
         out: &mut [f32],
         sub_stride: usize,
     ) {
+        if self.identity() {
+            out[..h * w].copy_from_slice(&plane[..h * w]);
+            return;
+        }
         let [sy, sx] = self.stride;
         let [side0, side1] = self.side;
         for a in 0..sy {
@@ -260,6 +303,10 @@ impl Phases {
         plane: &mut [f32],
         sub_stride: usize,
     ) {
+        if self.identity() {
+            plane[..h * w].copy_from_slice(&split[..h * w]);
+            return;
+        }
         let [sy, sx] = self.stride;
         for (y, row) in plane.chunks_mut(w).enumerate().take(h) {
             let (a, u) = (y % sy, y / sy);
@@ -437,7 +484,7 @@ impl Strips {
 /// 104-190 GFLOP/s from one call to the next, two such products side by side at 201-227 in
 /// all (105-115 for one alone; 2-core Zen 4 VM). The steps between products (im2col, gather,
 /// scatter) then run beside the other thread's product, not between two joins.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Units {
     pub(super) images: usize,
     pub(super) count: usize,

@@ -46,6 +46,7 @@ pub(super) fn im2col(
             });
         col[..g.patch_len() * ld]
             .par_chunks_mut(ld)
+            .with_min_len(items_per_task(ld))
             .enumerate()
             .for_each(|(row, col_row)| {
                 let (c, t) = (row / (kh * kw), row % (kh * kw));
@@ -54,14 +55,18 @@ pub(super) fn im2col(
                 let out = &mut col_row[..width];
                 match &strips.masks[t] {
                     None => out.copy_from_slice(src),
-                    Some(mask) => {
-                        let blocks = out.chunks_exact_mut(oh * ow).zip(src.chunks_exact(oh * ow));
-                        for (out, src) in blocks {
-                            for ((o, s), &m) in out.iter_mut().zip(src).zip(mask) {
-                                *o = f32::from_bits(s.to_bits() & m);
+                    Some(mask) => crate::ops::vectorized(
+                        #[inline(always)]
+                        || {
+                            let blocks =
+                                out.chunks_exact_mut(oh * ow).zip(src.chunks_exact(oh * ow));
+                            for (out, src) in blocks {
+                                for ((o, s), &m) in out.iter_mut().zip(src).zip(mask) {
+                                    *o = f32::from_bits(s.to_bits() & m);
+                                }
                             }
-                        }
-                    }
+                        },
+                    ),
                 }
             });
         return;
@@ -80,6 +85,7 @@ pub(super) fn im2col(
     };
     col[..g.patch_len() * ld]
         .par_chunks_mut(ld)
+        .with_min_len(items_per_task(ld))
         .enumerate()
         .for_each(|(row, col_row)| {
             let col_row = &mut col_row[..width];
@@ -185,25 +191,32 @@ pub(super) fn col2im(
             .enumerate()
             .for_each(|(c, channel)| {
                 channel.fill(0.0);
-                for t in 0..kh * kw {
-                    let row = &col[(c * kh * kw + t) * ld..][..width];
-                    let dst = &mut channel[strips.window(t, strip_len, width)];
-                    match &strips.masks[t] {
-                        None => dst.iter_mut().zip(row).for_each(|(d, s)| *d += s),
-                        Some(mask) => {
-                            let blocks =
-                                dst.chunks_exact_mut(oh * ow).zip(row.chunks_exact(oh * ow));
-                            for (dst, src) in blocks {
-                                for ((d, s), &m) in dst.iter_mut().zip(src).zip(mask) {
-                                    *d += f32::from_bits(s.to_bits() & m);
+                crate::ops::vectorized(
+                    #[inline(always)]
+                    || {
+                        for t in 0..kh * kw {
+                            let row = &col[(c * kh * kw + t) * ld..][..width];
+                            let dst = &mut channel[strips.window(t, strip_len, width)];
+                            match &strips.masks[t] {
+                                None => dst.iter_mut().zip(row).for_each(|(d, s)| *d += s),
+                                Some(mask) => {
+                                    let blocks = dst
+                                        .chunks_exact_mut(oh * ow)
+                                        .zip(row.chunks_exact(oh * ow));
+                                    for (dst, src) in blocks {
+                                        for ((d, s), &m) in dst.iter_mut().zip(src).zip(mask) {
+                                            *d += f32::from_bits(s.to_bits() & m);
+                                        }
+                                    }
                                 }
                             }
                         }
-                    }
-                }
+                    },
+                );
             });
         planes
             .par_chunks_mut(plane_len)
+            .with_min_len(items_per_task(plane_len))
             .enumerate()
             .for_each(|(index, plane)| {
                 let (i, c) = (index / g.in_channels, index % g.in_channels);
@@ -247,10 +260,12 @@ pub(super) fn col2im(
     if phases.identity() {
         planes
             .par_chunks_mut(plane_len)
+            .with_min_len(items_per_task(plane_len))
             .enumerate()
             .for_each(|(index, plane)| accumulate(index, plane));
     } else {
-        planes.par_chunks_mut(plane_len).enumerate().for_each_init(
+        let planes = planes.par_chunks_mut(plane_len);
+        planes.with_min_len(items_per_task(plane_len)).enumerate().for_each_init(
             Vec::new,
             |split, (index, plane)| {
                 split.clear();
@@ -274,6 +289,7 @@ pub(super) fn gather_output(
     let pixels = g.out_pixels();
     out[..g.out_channels * ld]
         .par_chunks_mut(ld)
+        .with_min_len(items_per_task(ld))
         .enumerate()
         .for_each(|(co, row)| {
             for i in 0..images {

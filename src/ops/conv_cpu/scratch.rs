@@ -1,17 +1,22 @@
-//! Per-thread scratch buffers: `col` of a convolution is megabytes, and allocating it afresh
-//! each call costs a zeroing pass as long as the copy.
+//! Scratch buffers shared by all threads: `col` of a convolution is megabytes, and allocating
+//! it afresh each call costs a zeroing pass as long as the copy.
 
-use std::cell::RefCell;
 use std::ops::{Deref, DerefMut};
+use std::sync::Mutex;
 
-thread_local! {
-    /// Buffers of earlier calls, kept for the next: `col` of a convolution is megabytes, and
-    /// allocating it afresh each call costs a zeroing pass (or page faults) as long as the copy.
-    static SCRATCH_POOL: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };
+/// Buffers of earlier calls, kept for the next: `col` of a convolution is megabytes, and
+/// allocating it afresh each call costs a zeroing pass (or page faults) as long as the copy.
+/// One pool for all threads: a unit's `col` kept by a forward pass on one thread comes back
+/// from the backward pass on another (see `Columns`).
+static SCRATCH_POOL: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
+
+/// Buffers kept: each thread's pass holds at most three at once, and a training step's forward
+/// passes keep one `col` per unit until the backward pass.
+pub(super) const SCRATCH_KEPT: usize = 32;
+
+fn with_pool<R>(f: impl FnOnce(&mut Vec<Vec<f32>>) -> R) -> R {
+    f(&mut SCRATCH_POOL.lock().unwrap_or_else(|e| e.into_inner()))
 }
-
-/// Buffers kept per thread (a forward or backward pass holds at most three at once).
-pub(super) const SCRATCH_KEPT: usize = 4;
 
 /// A buffer of `len` floats from this thread's pool, back in the pool when dropped. Its contents
 /// are whatever the last user left: every user writes all of it before reading.
@@ -22,17 +27,37 @@ pub(super) struct Scratch {
 
 impl Scratch {
     pub(super) fn new(len: usize) -> Self {
-        let mut buffer = SCRATCH_POOL
-            .with_borrow_mut(|pool| {
-                // The largest kept buffer, so that small requests do not grow many of them.
-                let largest = (0..pool.len()).max_by_key(|&i| pool[i].len())?;
-                Some(pool.swap_remove(largest))
-            })
-            .unwrap_or_default();
+        let mut buffer = with_pool(|pool| {
+            // The smallest kept buffer that holds `len`, else the largest (grown), so that
+            // a small request neither takes nor grows a large one needlessly.
+            let fits = (0..pool.len())
+                .filter(|&i| pool[i].len() >= len)
+                .min_by_key(|&i| pool[i].len());
+            let pick = fits.or_else(|| (0..pool.len()).max_by_key(|&i| pool[i].len()))?;
+            Some(pool.swap_remove(pick))
+        })
+        .unwrap_or_default();
         if buffer.len() < len {
             buffer.resize(len, 0.0);
         }
         Self { buffer, len }
+    }
+}
+
+impl Scratch {
+    /// The whole buffer (at least `len` floats), out of the pool until [`Scratch::recycle`]
+    /// brings it back.
+    pub(super) fn into_vec(mut self) -> Vec<f32> {
+        std::mem::take(&mut self.buffer)
+    }
+
+    /// Puts a buffer from [`Scratch::into_vec`] back into the pool.
+    pub(super) fn recycle(buffer: Vec<f32>) {
+        with_pool(|pool| {
+            if pool.len() < SCRATCH_KEPT {
+                pool.push(buffer);
+            }
+        });
     }
 }
 
@@ -52,10 +77,8 @@ impl DerefMut for Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         let buffer = std::mem::take(&mut self.buffer);
-        SCRATCH_POOL.with_borrow_mut(|pool| {
-            if pool.len() < SCRATCH_KEPT {
-                pool.push(buffer);
-            }
-        });
+        if buffer.capacity() > 0 {
+            Scratch::recycle(buffer);
+        }
     }
 }

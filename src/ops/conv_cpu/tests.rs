@@ -61,6 +61,8 @@ fn geometries() -> Vec<ConvGeometry> {
         (3, 2, 9, 3, 2, 0, 1, 0),    // Inception stem, odd side
         (4, 3, 6, 1, 1, 0, 1, 0),    // 1x1
         (2, 3, 9, 3, 1, 2, 2, 2),    // dilated
+        (5, 2, 7, 3, 1, 1, 1, 1),    // fewer outputs than inputs: the input gradient's adjoint
+        (3, 2, 9, 3, 1, 1, 2, 2),    // the same, dilated with padding at one end only
         (2, 2, 5, 4, 1, 3, 1, 3),    // the full padding of a transposed convolution
         (1, 2, 4, 4, 1, 0, 1, 0),    // kernel as large as the input
         (2, 3, 11, 2, 3, 1, 1, 0),   // stride larger than the kernel: skipped pixels
@@ -106,6 +108,19 @@ fn geometries() -> Vec<ConvGeometry> {
         assert!(Phases::new(&g).block_copy(&g), "{g:?}");
         out.push(g);
     }
+    // Rows as long as the output's but fewer of them (padding after the columns only): the
+    // block path without strips.
+    out.push(ConvGeometry {
+        batch: 3,
+        in_channels: 2,
+        out_channels: 3,
+        in_size: [7, 6],
+        out_size: [6, 6],
+        kernel: [3, 3],
+        stride: [1, 1],
+        padding: [1, 1],
+        dilation: [1, 1],
+    });
     // A kernel as large as the input, no padding: the dense path (DCGAN's last layer).
     let dense = ConvGeometry {
         batch: 3,
@@ -254,7 +269,15 @@ fn epilogues_add_the_bias_and_apply_the_activation() {
 /// ⟨conv(x, w), dy⟩ = ⟨x, ∂x⟩ = ⟨w, ∂w⟩, since the convolution is linear in each.
 #[test]
 fn gradients_are_the_adjoints_of_the_forward() {
-    for g in geometries() {
+    let all = geometries();
+    // Both ways to the input gradient: col2im, and the forward pass of the adjoint convolution.
+    let adjoint = |g: &ConvGeometry| g.adjoint().is_some() && g.out_channels < g.in_channels;
+    assert!(all.iter().filter(|g| adjoint(g)).count() >= 2);
+    assert!(
+        all.iter()
+            .any(|g| !adjoint(g) && !g.dense() && !g.pointwise())
+    );
+    for g in all {
         let x = values(g.input_len(), 3);
         let w = values(g.weight_len(), 4);
         let dy = values(g.output_len(), 5);
