@@ -115,10 +115,11 @@ impl ConvGeometry {
         if self.stride != [1, 1] || self.pointwise() || self.dense() {
             return None;
         }
-        let mut padding = [0; 2];
-        for d in 0..2 {
-            padding[d] = ((self.kernel[d] - 1) * self.dilation[d]).checked_sub(self.padding[d])?;
-        }
+        let reach = |d: usize| (self.kernel[d] - 1) * self.dilation[d];
+        let padding = [
+            reach(0).checked_sub(self.padding[0])?,
+            reach(1).checked_sub(self.padding[1])?,
+        ];
         Some(ConvGeometry {
             batch: self.batch,
             in_channels: self.out_channels,

@@ -265,15 +265,15 @@ pub(super) fn col2im(
             .for_each(|(index, plane)| accumulate(index, plane));
     } else {
         let planes = planes.par_chunks_mut(plane_len);
-        planes.with_min_len(items_per_task(plane_len)).enumerate().for_each_init(
-            Vec::new,
-            |split, (index, plane)| {
+        planes
+            .with_min_len(items_per_task(plane_len))
+            .enumerate()
+            .for_each_init(Vec::new, |split, (index, plane)| {
                 split.clear();
                 split.resize(split_len, 0.0);
                 accumulate(index, split);
                 phases.merge(split, g.in_size, plane, phases.sub_len());
-            },
-        );
+            });
     }
 }
 

@@ -97,22 +97,49 @@ fn forward(
     assert_eq!(x.len(), g.input_len());
     assert_eq!(weight.len(), g.weight_len());
     assert!(epilogue.bias.is_none_or(|b| b.len() == g.out_channels));
-    let mut y = vec![0.0; g.output_len()];
+    if g.patch_len() == 0 {
+        // No products to write the output: it is the bias, if any, through the activation.
+        let mut y = vec![0.0; g.output_len()];
+        epilogue.apply(&mut y, g.out_channels, g.out_pixels());
+        return (y, None);
+    }
+    let mut columns = None;
+    // SAFETY: every path of `write_output` writes all of `y` before reading any of it (see
+    // there).
+    let y = unsafe {
+        written_vec(g.output_len(), |y| {
+            columns = write_output(g, x, weight, epilogue, keep_columns, y);
+        })
+    };
+    (y, columns)
+}
+
+/// The body of [`forward`], into `y`: the dense and image-by-image products write their whole
+/// output (`accumulate` false: the `gemm` crate does not read it) before the epilogue reads it,
+/// and in chunks, [`scatter_output`] writes every float of its unit's images.
+fn write_output(
+    g: &ConvGeometry,
+    x: &[f32],
+    weight: &[f32],
+    epilogue: Epilogue,
+    keep_columns: bool,
+    y: &mut [f32],
+) -> Option<Columns> {
     let (patch, pixels) = (g.patch_len(), g.out_pixels());
     if g.dense() {
         let (weight_t, w_ld) = transposed_weight(g, weight);
         let shape = [g.batch, patch, g.out_channels];
         matmul(
             shape,
-            &mut y,
+            y,
             false,
             x,
             &weight_t,
             [g.out_channels, patch, w_ld],
             true,
         );
-        epilogue.apply(&mut y, g.out_channels, 1);
-        return (y, None);
+        epilogue.apply(y, g.out_channels, 1);
+        return None;
     }
     let plan = TapPlan::new(g);
     let units = Units::new(g);
@@ -122,7 +149,7 @@ fn forward(
         && units.count * patch * padded_row(units.images * pixels) <= KEPT_COLUMNS;
     let kept = std::sync::Mutex::new(vec![Vec::new(); if keep { units.count } else { 0 }]);
     let out_len = g.out_channels * pixels;
-    units.for_each(&mut y, out_len, |first, images, y, parallel| {
+    units.for_each(y, out_len, |first, images, y, parallel| {
         if g.per_image() {
             let mut col = Scratch::new(image_col_len(g));
             let (col, ld) = image_columns(g, &plan, x, first, &mut col);
@@ -152,12 +179,11 @@ fn forward(
         }
     });
     let cols = kept.into_inner().unwrap_or_else(|e| e.into_inner());
-    let columns = keep.then(|| Columns {
+    keep.then(|| Columns {
         geometry: *g,
         units,
         cols,
-    });
-    (y, columns)
+    })
 }
 
 /// The gradient of [`conv_forward`] with respect to `x`, given `dy` [batch, c_out, oh, ow];
