@@ -86,7 +86,7 @@ impl Drop for Scratch {
 /// A vector of `len` floats for a kernel that writes every one of them before anything reads
 /// them, without the zeroing pass `vec![0.0; len]` makes: the outputs of a training step's
 /// convolutions and activation gradients are megabytes, and that pass ran on one thread before
-/// each parallel kernel (3 % of ESPCN's step).
+/// each parallel kernel (ESPCN's step: 11 % more images/s without it).
 ///
 /// # Safety
 /// `write` must write all `len` floats before reading any of them.
