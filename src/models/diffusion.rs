@@ -1,0 +1,372 @@
+//! Denoising diffusion: the forward process and the samplers that run it backwards.
+//!
+//! Ho et al. 2020, "Denoising Diffusion Probabilistic Models" (DDPM): a fixed Markov chain adds
+//! Gaussian noise to an image x₀ over T steps, q(x_t | x_{t−1}) = N(√(1 − β_t)·x_{t−1}, β_t·I),
+//! so that in closed form
+//!
+//!   q(x_t | x₀) = N(√ᾱ_t·x₀, (1 − ᾱ_t)·I),   ᾱ_t = Π_{s ≤ t} (1 − β_s),
+//!
+//! i.e. x_t = √ᾱ_t·x₀ + √(1 − ᾱ_t)·ε with ε ~ N(0, I). A network ε_θ(x_t, t) learns to predict ε
+//! (the "simple" loss ‖ε − ε_θ‖²), which gives x̂₀ = (x_t − √(1 − ᾱ_t)·ε̂) / √ᾱ_t, and sampling
+//! walks from x_T ~ N(0, I) back to x₀:
+//!
+//! - DDPM (ancestral): x_{t−1} ~ q(x_{t−1} | x_t, x̂₀) = N(μ̃_t, β̃_t·I), every one of the T steps;
+//!   μ̃_t = √ᾱ_{t−1}·β_t/(1 − ᾱ_t)·x̂₀ + √α_t·(1 − ᾱ_{t−1})/(1 − ᾱ_t)·x_t,
+//!   β̃_t = (1 − ᾱ_{t−1})/(1 − ᾱ_t)·β_t.
+//! - DDIM (Song et al. 2021, "Denoising Diffusion Implicit Models"): from t to any s < t,
+//!   x_s = √ᾱ_s·x̂₀ + √(1 − ᾱ_s − σ²)·ε̂ + σ·z with σ = η·√((1 − ᾱ_s)/(1 − ᾱ_t))·√(1 − ᾱ_t/ᾱ_s).
+//!   η = 0 is deterministic and may skip steps (10-100 instead of 1,000); η = 1 over consecutive
+//!   steps is DDPM's step, the same mean and variance.
+//!
+//! Schedules: DDPM's linear β from 10⁻⁴ to 0.02 over T = 1,000, and the cosine schedule of
+//! Nichol & Dhariwal 2021 ("Improved DDPM"), ᾱ_t = f(t)/f(0), f(t) = cos²((t/T + s)/(1 + s)·π/2),
+//! s = 0.008, which destroys the image more evenly over t (β capped at 0.999 near t = T).
+//! Time steps count from 1 (t = 0 is the data, ᾱ₀ = 1). Pixels live in [−1, 1] for diffusion.
+
+use burn::prelude::*;
+use burn::tensor::Distribution;
+
+/// How the noise level grows with t.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    /// β_t linear from 10⁻⁴ to 0.02 (Ho et al.).
+    Linear,
+    /// ᾱ_t from a squared cosine (Nichol & Dhariwal).
+    Cosine,
+}
+
+/// β_t and ᾱ_t for t = 1..=T, in f64: ᾱ_T of the linear schedule is 4·10⁻⁵, whose square root
+/// f32 products would round.
+#[derive(Debug, Clone)]
+pub struct NoiseSchedule {
+    /// β_t at index t − 1.
+    betas: Vec<f64>,
+    /// ᾱ_t at index t (ᾱ₀ = 1 first).
+    alpha_bars: Vec<f64>,
+}
+
+impl NoiseSchedule {
+    /// `kind` over `steps` = T steps.
+    pub fn new(kind: Schedule, steps: usize) -> Self {
+        assert!(steps >= 1, "a schedule needs at least one step");
+        let betas: Vec<f64> = match kind {
+            Schedule::Linear => {
+                let (first, last) = (1e-4, 0.02);
+                let span = (steps - 1).max(1) as f64;
+                (0..steps)
+                    .map(|i| first + (last - first) * i as f64 / span)
+                    .collect()
+            }
+            Schedule::Cosine => {
+                const OFFSET: f64 = 0.008;
+                let f = |t: usize| {
+                    let phase = (t as f64 / steps as f64 + OFFSET) / (1.0 + OFFSET);
+                    (phase * std::f64::consts::FRAC_PI_2).cos().powi(2)
+                };
+                (1..=steps)
+                    .map(|t| (1.0 - f(t) / f(t - 1)).min(0.999))
+                    .collect()
+            }
+        };
+        let mut alpha_bars = Vec::with_capacity(steps + 1);
+        alpha_bars.push(1.0);
+        for beta in &betas {
+            let last = alpha_bars[alpha_bars.len() - 1];
+            alpha_bars.push(last * (1.0 - beta));
+        }
+        Self { betas, alpha_bars }
+    }
+
+    /// T.
+    pub fn steps(&self) -> usize {
+        self.betas.len()
+    }
+
+    /// β_t, t in 1..=T.
+    pub fn beta(&self, t: usize) -> f64 {
+        self.betas[t - 1]
+    }
+
+    /// ᾱ_t, t in 0..=T.
+    pub fn alpha_bar(&self, t: usize) -> f64 {
+        self.alpha_bars[t]
+    }
+
+    /// x_t = √ᾱ_t·x₀ + √(1 − ᾱ_t)·ε for a batch `x0` `[n, c, h, w]`, image i at time `t[i]`.
+    pub fn q_sample(&self, x0: Tensor<4>, t: &[usize], noise: Tensor<4>) -> Tensor<4> {
+        let [n, ..] = x0.dims();
+        assert_eq!(t.len(), n, "one time step per image");
+        let device = x0.device();
+        let per_image = |f: &dyn Fn(f64) -> f64| {
+            let values: Vec<f32> = t.iter().map(|&t| f(self.alpha_bar(t)) as f32).collect();
+            Tensor::<1>::from_data(TensorData::new(values, [n]), &device).reshape([n, 1, 1, 1])
+        };
+        let signal = per_image(&|a: f64| a.sqrt()); // [n, 1, 1, 1]
+        let spread = per_image(&|a: f64| (1.0 - a).sqrt()); // [n, 1, 1, 1]
+        x0 * signal + noise * spread // [n, c, h, w]
+    }
+
+    /// x̂₀ = (x_t − √(1 − ᾱ_t)·ε̂) / √ᾱ_t: the image a predicted noise implies.
+    pub fn predict_x0(&self, x_t: Tensor<4>, eps: Tensor<4>, t: usize) -> Tensor<4> {
+        let a = self.alpha_bar(t);
+        (x_t - eps * (1.0 - a).sqrt()) / a.sqrt()
+    }
+
+    /// The mean μ̃_t and variance β̃_t of q(x_{t−1} | x_t, x₀).
+    pub fn posterior(&self, x_t: Tensor<4>, x0: Tensor<4>, t: usize) -> (Tensor<4>, f64) {
+        let (a, a_prev, beta) = (self.alpha_bar(t), self.alpha_bar(t - 1), self.beta(t));
+        let x0_weight = a_prev.sqrt() * beta / (1.0 - a);
+        let xt_weight = (1.0 - beta).sqrt() * (1.0 - a_prev) / (1.0 - a);
+        let mean = x0 * x0_weight + x_t * xt_weight;
+        (mean, (1.0 - a_prev) / (1.0 - a) * beta)
+    }
+
+    /// One DDIM step from time `t` to `s` < t (`s` = 0: the image) given the predicted noise
+    /// `eps` at x_t: the mean of x_s and the standard deviation σ of the noise to add to it.
+    pub fn ddim_step(
+        &self,
+        x_t: Tensor<4>,
+        eps: Tensor<4>,
+        t: usize,
+        s: usize,
+        eta: f64,
+    ) -> (Tensor<4>, f64) {
+        assert!(s < t, "DDIM steps go back in time");
+        let (a_t, a_s) = (self.alpha_bar(t), self.alpha_bar(s));
+        let sigma = eta * ((1.0 - a_s) / (1.0 - a_t) * (1.0 - a_t / a_s)).sqrt();
+        let x0 = self.predict_x0(x_t, eps.clone(), t);
+        let direction = (1.0 - a_s - sigma * sigma).max(0.0).sqrt();
+        (x0 * a_s.sqrt() + eps * direction, sigma)
+    }
+
+    /// The time steps a sampler of `count` steps visits, from T down: T·k/count rounded up for
+    /// k = count..1 (DDIM's uniform skip), all of 1..=T when `count` ≥ T.
+    pub fn timesteps(&self, count: usize) -> Vec<usize> {
+        let steps = self.steps();
+        let count = count.clamp(1, steps);
+        let mut visited: Vec<usize> = (1..=count)
+            .rev()
+            .map(|k| (k * steps).div_ceil(count))
+            .collect();
+        visited.dedup();
+        visited
+    }
+}
+
+/// How to walk from noise back to an image.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Sampler {
+    /// Ancestral sampling over all T steps (DDIM with η = 1 over consecutive steps).
+    Ddpm,
+    /// DDIM over `steps` evenly spaced steps with noise scale `eta` (0: deterministic).
+    Ddim { steps: usize, eta: f64 },
+}
+
+/// Runs `sampler` from `x_t` (x_T, usually N(0, I) draws) to an image, with `predict_noise(x_t,
+/// t)` the network's ε̂ for the batch at time t. Returns the image and the state after each step,
+/// x_T first (the denoising strip).
+pub fn sample(
+    schedule: &NoiseSchedule,
+    sampler: Sampler,
+    x_t: Tensor<4>,
+    mut predict_noise: impl FnMut(Tensor<4>, usize) -> Tensor<4>,
+) -> (Tensor<4>, Vec<Tensor<4>>) {
+    let (visited, eta) = match sampler {
+        Sampler::Ddpm => (schedule.timesteps(schedule.steps()), 1.0),
+        Sampler::Ddim { steps, eta } => (schedule.timesteps(steps), eta),
+    };
+    let mut path = vec![x_t.clone()];
+    let mut x = x_t;
+    for (i, &t) in visited.iter().enumerate() {
+        let s = visited.get(i + 1).copied().unwrap_or(0);
+        let eps = predict_noise(x.clone(), t);
+        let (mean, sigma) = schedule.ddim_step(x, eps, t, s, eta);
+        x = if sigma > 0.0 && s > 0 {
+            let noise =
+                Tensor::random(mean.shape(), Distribution::Normal(0.0, 1.0), &mean.device());
+            mean + noise * sigma
+        } else {
+            mean
+        };
+        path.push(x.clone());
+    }
+    (x, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: usize = 1000;
+
+    fn values(t: Tensor<4>) -> Vec<f32> {
+        t.into_data().iter::<f32>().collect()
+    }
+
+    fn image(device: &Device, seed: u32) -> Tensor<4> {
+        let v: Vec<f32> = (0..2 * 4 * 4u32)
+            .map(|i| ((i.wrapping_mul(2_654_435_761) ^ seed) % 1000) as f32 / 500.0 - 1.0)
+            .collect();
+        Tensor::from_data(TensorData::new(v, [2, 1, 4, 4]), device)
+    }
+
+    #[test]
+    fn alpha_bar_falls_from_one_towards_zero() {
+        for kind in [Schedule::Linear, Schedule::Cosine] {
+            let s = NoiseSchedule::new(kind, T);
+            assert_eq!(s.alpha_bar(0), 1.0);
+            for t in 1..=T {
+                assert!(s.beta(t) > 0.0 && s.beta(t) < 1.0, "{kind:?} β_{t}");
+                assert!(s.alpha_bar(t) < s.alpha_bar(t - 1), "{kind:?} at {t}");
+                assert!(s.alpha_bar(t) > 0.0, "{kind:?} at {t}");
+            }
+            // Nearly pure noise at the end.
+            assert!(s.alpha_bar(T) < 1e-3, "{kind:?}: {}", s.alpha_bar(T));
+        }
+        // Ho et al.'s linear schedule: ᾱ_T ≈ 4.0·10⁻⁵.
+        let linear = NoiseSchedule::new(Schedule::Linear, T).alpha_bar(T);
+        assert!((linear - 4.04e-5).abs() < 0.1e-5, "{linear}");
+    }
+
+    #[test]
+    fn q_sample_has_the_closed_form_mean_and_variance() {
+        let device = Device::flex();
+        device.seed(1);
+        let schedule = NoiseSchedule::new(Schedule::Cosine, T);
+        let draws = 20_000;
+        for t in [1, 250, 700] {
+            // One pixel value, many independent draws of ε.
+            let x0 = Tensor::<4>::ones([draws, 1, 1, 1], &device) * 0.6;
+            let noise = Tensor::random([draws, 1, 1, 1], Distribution::Normal(0.0, 1.0), &device);
+            let xt = values(schedule.q_sample(x0, &vec![t; draws], noise));
+            let mean = xt.iter().map(|&v| v as f64).sum::<f64>() / draws as f64;
+            let var = xt.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / draws as f64;
+            let a = schedule.alpha_bar(t);
+            let (want_mean, want_var) = (a.sqrt() * 0.6, 1.0 - a);
+            // 5 standard errors of each estimate.
+            let se_mean = (want_var / draws as f64).sqrt();
+            let se_var = want_var * (2.0 / draws as f64).sqrt();
+            assert!(
+                (mean - want_mean).abs() < 5.0 * se_mean + 1e-6,
+                "t {t}: mean {mean} vs {want_mean}"
+            );
+            assert!(
+                (var - want_var).abs() < 5.0 * se_var + 1e-6,
+                "t {t}: var {var} vs {want_var}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_predicted_image_inverts_the_forward_process() {
+        let device = Device::flex();
+        let schedule = NoiseSchedule::new(Schedule::Linear, T);
+        let (x0, eps) = (image(&device, 3), image(&device, 7));
+        for t in [1, 500, 1000] {
+            let xt = schedule.q_sample(x0.clone(), &[t, t], eps.clone());
+            let back = values(schedule.predict_x0(xt, eps.clone(), t));
+            // 1/√ᾱ_T ≈ 160 magnifies f32 rounding at t = T.
+            let tolerance = if t == T { 2e-3 } else { 1e-5 };
+            for (b, x) in back.iter().zip(values(x0.clone())) {
+                assert!((b - x).abs() < tolerance, "t {t}: {b} vs {x}");
+            }
+        }
+    }
+
+    /// ε̂ that is exactly right for images whose x₀ is `x0`: what a perfect network predicts.
+    fn oracle(
+        schedule: &NoiseSchedule,
+        x0: Tensor<4>,
+    ) -> impl FnMut(Tensor<4>, usize) -> Tensor<4> {
+        let schedule = schedule.clone();
+        move |x_t, t| {
+            let a = schedule.alpha_bar(t);
+            (x_t - x0.clone() * a.sqrt()) / (1.0 - a).sqrt()
+        }
+    }
+
+    #[test]
+    fn a_perfect_noise_prediction_recovers_the_image() {
+        let device = Device::flex();
+        device.seed(2);
+        for kind in [Schedule::Linear, Schedule::Cosine] {
+            let schedule = NoiseSchedule::new(kind, T);
+            let x0 = image(&device, 11);
+            let x_t = Tensor::random([2, 1, 4, 4], Distribution::Normal(0.0, 1.0), &device);
+            for sampler in [
+                Sampler::Ddim {
+                    steps: 10,
+                    eta: 0.0,
+                },
+                Sampler::Ddim {
+                    steps: 50,
+                    eta: 0.5,
+                },
+                Sampler::Ddpm,
+            ] {
+                let (out, path) = sample(
+                    &schedule,
+                    sampler,
+                    x_t.clone(),
+                    oracle(&schedule, x0.clone()),
+                );
+                let expected_len = match sampler {
+                    Sampler::Ddpm => T + 1,
+                    Sampler::Ddim { steps, .. } => steps + 1,
+                };
+                assert_eq!(path.len(), expected_len);
+                for (o, x) in values(out).iter().zip(values(x0.clone())) {
+                    assert!((o - x).abs() < 1e-4, "{kind:?} {sampler:?}: {o} vs {x}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ddim_without_noise_is_deterministic() {
+        let device = Device::flex();
+        let schedule = NoiseSchedule::new(Schedule::Cosine, T);
+        let x_t = image(&device, 5);
+        // A network that is wrong in a fixed way: the outcome depends on it, never on the RNG.
+        let predict = |x: Tensor<4>, t: usize| x * (0.5 + t as f64 / 4000.0);
+        let sampler = Sampler::Ddim {
+            steps: 20,
+            eta: 0.0,
+        };
+        device.seed(1);
+        let (first, _) = sample(&schedule, sampler, x_t.clone(), predict);
+        device.seed(99);
+        let (second, _) = sample(&schedule, sampler, x_t, predict);
+        assert_eq!(values(first), values(second));
+    }
+
+    #[test]
+    fn a_ddim_step_with_eta_one_is_the_ddpm_posterior() {
+        let device = Device::flex();
+        let schedule = NoiseSchedule::new(Schedule::Linear, T);
+        let (x_t, eps) = (image(&device, 13), image(&device, 17));
+        for t in [2, 100, 999] {
+            let (mean, sigma) = schedule.ddim_step(x_t.clone(), eps.clone(), t, t - 1, 1.0);
+            let x0 = schedule.predict_x0(x_t.clone(), eps.clone(), t);
+            let (posterior_mean, variance) = schedule.posterior(x_t.clone(), x0, t);
+            assert!(
+                (sigma * sigma - variance).abs() < 1e-12 * variance.max(1.0),
+                "t {t}"
+            );
+            for (a, b) in values(mean).iter().zip(values(posterior_mean)) {
+                assert!((a - b).abs() < 1e-4 * b.abs().max(1.0), "t {t}: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn sampler_time_steps_run_from_t_down_evenly() {
+        let schedule = NoiseSchedule::new(Schedule::Linear, T);
+        assert_eq!(schedule.timesteps(4), vec![1000, 750, 500, 250]);
+        assert_eq!(schedule.timesteps(T).len(), T);
+        assert_eq!(schedule.timesteps(5000).len(), T);
+        let ten = schedule.timesteps(10);
+        assert_eq!((ten[0], ten[9], ten.len()), (1000, 100, 10));
+    }
+}
