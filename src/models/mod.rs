@@ -3,6 +3,7 @@
 
 pub mod autoencoder;
 pub mod classifier;
+pub mod denoiser;
 pub mod diffusion;
 pub mod espcn;
 pub mod gan;

@@ -1,0 +1,326 @@
+//! The noise-predicting network ε_θ(x_t, t, y) of diffusion (see `diffusion.rs`): a U-Net as in
+//! Ho et al. 2020, small enough for a CPU.
+//!
+//! The time step enters as a sinusoidal embedding (Vaswani et al. 2017's positional encoding of
+//! t) through a two-layer MLP, added to the features of every residual block, so one network
+//! serves all noise levels. A class, for conditional models, is one more learned embedding added
+//! to the time's; index `num_classes` is "no class", which training draws with some probability
+//! (label dropout) so that the same network also predicts the unconditional noise, for
+//! classifier-free guidance (Ho & Salimans 2022): ε̃ = ε(x, ∅) + w·(ε(x, y) − ε(x, ∅)).
+//!
+//! Layers: 3x3 conv in; per level a residual block (GroupNorm → SiLU → 3x3 conv, + time, →
+//! GroupNorm → SiLU → 3x3 conv, + the input through a 1x1 conv where the widths differ) and a
+//! 4x4 stride-2 conv down; a residual block at the bottom; per level back up a 4x4 stride-2
+//! transposed conv, the skip from the same level joined, a residual block; GroupNorm → SiLU → 3x3
+//! conv out. No activation at the end: ε is a Gaussian's draw. 28 px: 28 → 14 → 7 and back.
+
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use burn::nn::{
+    Embedding, EmbeddingConfig, GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d,
+};
+use burn::prelude::*;
+use burn::tensor::activation::silu;
+
+use crate::data::ImageShape;
+use crate::error::Error;
+use crate::ops::FastConv;
+
+/// A denoiser for images of `shape`.
+#[derive(Config, Debug)]
+pub struct DenoiserConfig {
+    pub shape: ImageShape,
+    /// Channels of the first level; the others have twice as many.
+    #[config(default = 32)]
+    pub width: usize,
+    /// Down-sampling levels (each halves the side, which must stay even).
+    #[config(default = 2)]
+    pub levels: usize,
+    /// Classes it can be told (0: unconditional).
+    #[config(default = 0)]
+    pub num_classes: usize,
+}
+
+impl DenoiserConfig {
+    pub fn validate(&self) -> crate::Result<()> {
+        if self.width < GROUPS || !self.width.is_multiple_of(GROUPS) {
+            return Err(Error::bad_input(format!(
+                "--width must be a multiple of {GROUPS}"
+            )));
+        }
+        let side = self.shape.height;
+        if self.shape.width != side || self.levels == 0 || !side.is_multiple_of(1 << self.levels) {
+            return Err(Error::bad_input(format!(
+                "the denoiser takes square images whose side {} divides by 2^levels ({})",
+                self.shape, self.levels
+            )));
+        }
+        Ok(())
+    }
+
+    fn widths(&self) -> Vec<usize> {
+        (0..=self.levels)
+            .map(|i| if i == 0 { self.width } else { 2 * self.width })
+            .collect()
+    }
+
+    pub fn init(&self, device: &Device) -> Denoiser {
+        let c = self.shape.channels;
+        let time = 4 * self.width;
+        let widths = self.widths();
+        let conv3 = |channels: [usize; 2]| {
+            Conv2dConfig::new(channels, [3, 3])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(device)
+        };
+        let mut downs = Vec::new();
+        let mut down_samples = Vec::new();
+        for level in 0..self.levels {
+            downs.push(ResBlockConfig::new(widths[level], widths[level], time).init(device));
+            down_samples.push(
+                Conv2dConfig::new([widths[level], widths[level + 1]], [4, 4])
+                    .with_stride([2, 2])
+                    .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                    .init(device),
+            );
+        }
+        let bottom = widths[self.levels];
+        let middle = ResBlockConfig::new(bottom, bottom, time).init(device);
+        let mut up_samples = Vec::new();
+        let mut ups = Vec::new();
+        for level in (0..self.levels).rev() {
+            up_samples.push(
+                ConvTranspose2dConfig::new([widths[level + 1], widths[level]], [4, 4])
+                    .with_stride([2, 2])
+                    .with_padding([1, 1])
+                    .init(device),
+            );
+            // The up-sampled features and the skip from the same level, joined.
+            ups.push(ResBlockConfig::new(2 * widths[level], widths[level], time).init(device));
+        }
+        Denoiser {
+            conv_in: conv3([c, self.width]),
+            time_hidden: LinearConfig::new(self.width, time).init(device),
+            time_out: LinearConfig::new(time, time).init(device),
+            classes: (self.num_classes > 0)
+                .then(|| EmbeddingConfig::new(self.num_classes + 1, time).init(device)),
+            downs,
+            down_samples,
+            middle,
+            up_samples,
+            ups,
+            norm_out: GroupNormConfig::new(GROUPS, self.width).init(device),
+            conv_out: conv3([self.width, c]),
+            num_classes: self.num_classes,
+            embedding: self.width,
+        }
+    }
+}
+
+/// Channels per group of every GroupNorm divide by this many groups.
+const GROUPS: usize = 8;
+
+#[derive(Module, Debug)]
+pub struct Denoiser {
+    conv_in: Conv2d,
+    time_hidden: Linear,
+    time_out: Linear,
+    /// `num_classes` + 1 vectors, the last for "no class".
+    classes: Option<Embedding>,
+    downs: Vec<ResBlock>,
+    down_samples: Vec<Conv2d>,
+    middle: ResBlock,
+    up_samples: Vec<ConvTranspose2d>,
+    ups: Vec<ResBlock>,
+    norm_out: GroupNorm,
+    conv_out: Conv2d,
+    #[module(skip)]
+    pub num_classes: usize,
+    /// Dimensions of the sinusoidal embedding of t.
+    #[module(skip)]
+    embedding: usize,
+}
+
+impl Denoiser {
+    /// ε̂ for `x_t` `[n, c, h, w]` at time steps `t` (one per image) and, for a conditional model,
+    /// `labels` `[n]` (`num_classes` for "no class"; `None`: no class for any): `[n, c, h, w]`.
+    pub fn forward(
+        &self,
+        x_t: Tensor<4>,
+        t: &[usize],
+        labels: Option<Tensor<1, Int>>,
+    ) -> Tensor<4> {
+        let [n, ..] = x_t.dims();
+        let device = x_t.device();
+        let time = sinusoidal_embedding(t, self.embedding, &device); // [n, width]
+        let mut time = self.time_out.forward(silu(self.time_hidden.forward(time))); // [n, 4·width]
+        if let Some(classes) = &self.classes {
+            let labels = labels
+                .unwrap_or_else(|| Tensor::<1, Int>::full([n], self.num_classes as i64, &device));
+            let [_, dims] = time.dims();
+            let class = classes.forward(labels.reshape([n, 1])).reshape([n, dims]); // [n, 4·width]
+            time = time + class;
+        }
+        let mut h = self.conv_in.forward_fast(x_t); // [n, width, side, side]
+        let mut skips = Vec::new();
+        for (block, down) in self.downs.iter().zip(&self.down_samples) {
+            h = block.forward(h, time.clone()); // [n, w_l, s_l, s_l]
+            skips.push(h.clone());
+            h = down.forward_fast(h); // [n, w_{l+1}, s_l/2, s_l/2]
+        }
+        h = self.middle.forward(h, time.clone()); // [n, 2·width, side/2^L, side/2^L]
+        for (up, block) in self.up_samples.iter().zip(&self.ups) {
+            let skip = skips.pop().expect("one skip per level");
+            h = up.forward_fast(h); // [n, w_l, s_l, s_l]
+            h = block.forward(Tensor::cat(vec![h, skip], 1), time.clone()); // [n, w_l, s_l, s_l]
+        }
+        self.conv_out.forward_fast(silu(self.norm_out.forward(h))) // [n, c, side, side]
+    }
+
+    /// Classifier-free guidance: ε(x, ∅) + w·(ε(x, y) − ε(x, ∅)). w = 0 is the unconditional
+    /// prediction, w = 1 the conditional one, w > 1 pushes further towards the class.
+    pub fn guided(&self, x_t: Tensor<4>, t: &[usize], labels: Tensor<1, Int>, w: f64) -> Tensor<4> {
+        let unconditional = self.forward(x_t.clone(), t, None);
+        if w == 0.0 {
+            return unconditional;
+        }
+        let conditional = self.forward(x_t, t, Some(labels));
+        unconditional.clone() + (conditional - unconditional) * w
+    }
+}
+
+/// [sin(t·f_0), …, sin(t·f_{d/2−1}), cos(t·f_0), …] with f_i = 10000^(−i/(d/2)): `[n, d]`.
+pub fn sinusoidal_embedding(t: &[usize], dims: usize, device: &Device) -> Tensor<2> {
+    let half = dims / 2;
+    let mut values = Vec::with_capacity(t.len() * dims);
+    for &step in t {
+        let angle = |i: usize| step as f64 * (-(10_000f64.ln()) * i as f64 / half as f64).exp();
+        values.extend((0..half).map(|i| angle(i).sin() as f32));
+        values.extend((0..dims - half).map(|i| angle(i).cos() as f32));
+    }
+    Tensor::from_data(TensorData::new(values, [t.len(), dims]), device)
+}
+
+#[derive(Config, Debug)]
+struct ResBlockConfig {
+    in_channels: usize,
+    out_channels: usize,
+    time: usize,
+}
+
+impl ResBlockConfig {
+    fn init(&self, device: &Device) -> ResBlock {
+        let conv3 = |channels: [usize; 2]| {
+            Conv2dConfig::new(channels, [3, 3])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(device)
+        };
+        ResBlock {
+            norm1: GroupNormConfig::new(GROUPS, self.in_channels).init(device),
+            conv1: conv3([self.in_channels, self.out_channels]),
+            time: LinearConfig::new(self.time, self.out_channels).init(device),
+            norm2: GroupNormConfig::new(GROUPS, self.out_channels).init(device),
+            conv2: conv3([self.out_channels, self.out_channels]),
+            shortcut: (self.in_channels != self.out_channels).then(|| {
+                Conv2dConfig::new([self.in_channels, self.out_channels], [1, 1]).init(device)
+            }),
+        }
+    }
+}
+
+/// Two 3x3 convolutions with the time added between them, around a shortcut.
+#[derive(Module, Debug)]
+struct ResBlock {
+    norm1: GroupNorm,
+    conv1: Conv2d,
+    time: Linear,
+    norm2: GroupNorm,
+    conv2: Conv2d,
+    shortcut: Option<Conv2d>,
+}
+
+impl ResBlock {
+    fn forward(&self, x: Tensor<4>, time: Tensor<2>) -> Tensor<4> {
+        let [n, ..] = x.dims();
+        let h = self.conv1.forward_fast(silu(self.norm1.forward(x.clone()))); // [n, out, h, w]
+        let shift = self.time.forward(silu(time)); // [n, out]
+        let [_, out] = shift.dims();
+        let h = h + shift.reshape([n, out, 1, 1]); // [n, out, h, w]
+        let h = self.conv2.forward_fast(silu(self.norm2.forward(h))); // [n, out, h, w]
+        let skip = match &self.shortcut {
+            Some(conv) => conv.forward_fast(x), // [n, out, h, w]
+            None => x,
+        };
+        h + skip
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(num_classes: usize) -> DenoiserConfig {
+        let shape = ImageShape {
+            channels: 1,
+            height: 28,
+            width: 28,
+        };
+        DenoiserConfig::new(shape)
+            .with_width(8)
+            .with_num_classes(num_classes)
+    }
+
+    #[test]
+    fn the_denoiser_keeps_the_image_shape_and_reads_the_time() {
+        let device = Device::flex();
+        device.seed(0);
+        let config = config(0);
+        config.validate().unwrap();
+        let denoiser = config.init(&device);
+        let x = Tensor::<4>::random([2, 1, 28, 28], burn::tensor::Distribution::Default, &device);
+        let early = denoiser.forward(x.clone(), &[1, 1], None);
+        let late = denoiser.forward(x, &[900, 900], None);
+        assert_eq!(early.dims(), [2, 1, 28, 28]);
+        let differ = (early - late).abs().max().into_scalar::<f32>();
+        assert!(differ > 1e-6, "the time step changes nothing: {differ}");
+        let mut bad = config.clone();
+        bad.width = 12;
+        assert!(bad.validate().is_err());
+        bad = config;
+        bad.levels = 3; // 28 is not a multiple of 8
+        assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn guidance_weight_zero_is_the_unconditional_prediction_and_one_the_conditional() {
+        let device = Device::flex();
+        device.seed(0);
+        let denoiser = config(10).init(&device);
+        let x = Tensor::<4>::random([3, 1, 28, 28], burn::tensor::Distribution::Default, &device);
+        let t = [10, 500, 999];
+        let labels = Tensor::<1, Int>::from_data(TensorData::new(vec![1i64, 4, 7], [3]), &device);
+        let values = |t: Tensor<4>| -> Vec<f32> { t.into_data().iter::<f32>().collect() };
+        let unconditional = values(denoiser.forward(x.clone(), &t, None));
+        let conditional = values(denoiser.forward(x.clone(), &t, Some(labels.clone())));
+        assert_ne!(unconditional, conditional, "the class changes nothing");
+        let zero = values(denoiser.guided(x.clone(), &t, labels.clone(), 0.0));
+        assert_eq!(zero, unconditional);
+        let one = values(denoiser.guided(x, &t, labels, 1.0));
+        for (a, b) in one.iter().zip(&conditional) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn the_time_embedding_is_sines_then_cosines() {
+        let device = Device::flex();
+        let e: Vec<f32> = sinusoidal_embedding(&[0, 3], 8, &device)
+            .into_data()
+            .iter::<f32>()
+            .collect();
+        // t = 0: all sines 0, all cosines 1.
+        assert_eq!(&e[..8], &[0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0]);
+        // t = 3, frequency 1 and 10000^(-1/4) = 0.1.
+        assert!((e[8] - 3f32.sin()).abs() < 1e-6 && (e[12] - 3f32.cos()).abs() < 1e-6);
+        assert!((e[9] - 0.3f32.sin()).abs() < 1e-6 && (e[13] - 0.3f32.cos()).abs() < 1e-6);
+    }
+}
