@@ -20,6 +20,7 @@
 //! per-round ratios, the largest peak RSS of each side.
 
 mod dcgan;
+mod ddpm;
 mod espcn;
 mod inception;
 mod pca;
@@ -102,6 +103,11 @@ fn workloads() -> Vec<Workload> {
             what: "ESPCN train step (28x28 ×4 super-resolution, width 64, L1, batch 64, Adam) vs PyTorch",
             multiply_adds: Some(espcn::multiply_adds()),
         },
+        Workload {
+            id: "W8",
+            what: "DDPM denoiser train step (28x28, width 32, 2 levels, simple loss, batch 64, Adam) vs PyTorch",
+            multiply_adds: Some(ddpm::multiply_adds()),
+        },
     ]
 }
 
@@ -112,6 +118,7 @@ const W3_STEPS: usize = 50;
 const W4_IMAGES: usize = 100;
 const W6_STEPS: usize = 30;
 const W7_STEPS: usize = 200;
+const W8_STEPS: usize = 20;
 
 struct Options {
     only: Option<Vec<String>>,
@@ -245,6 +252,7 @@ fn child(id: &str, o: &Options) {
         "W4" => inception::images_per_second(W4_IMAGES * scale, &device, o.random_inception),
         "W6" => Some(unet::images_per_second(W6_STEPS * scale, &device)),
         "W7" => Some(espcn::images_per_second(W7_STEPS * scale, &device)),
+        "W8" => Some(ddpm::images_per_second(W8_STEPS * scale, &device)),
         "W5-eigen" => Some(pca::images_per_second(Solver::Eigen, data)),
         "W5-svd" => Some(pca::images_per_second(Solver::Svd, data)),
         "W5-randomized" => Some(pca::images_per_second(Solver::Randomized, data)),
@@ -319,6 +327,11 @@ fn reference_command(id: &str, o: &Options) -> Command {
         "W7" => {
             c.arg(script("espcn_torch.py"));
             c.args(["--steps", &(W7_STEPS * o.scale).to_string()]);
+            c.args(["--threads", &threads, "--device", device]);
+        }
+        "W8" => {
+            c.arg(script("ddpm_torch.py"));
+            c.args(["--steps", &(W8_STEPS * o.scale).to_string()]);
             c.args(["--threads", &threads, "--device", device]);
         }
         "W4" => {

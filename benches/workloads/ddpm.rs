@@ -1,0 +1,81 @@
+//! W8: one DDPM training step of the diffusion denoiser (28x28 gray, width 32, 2 levels, the
+//! simple loss at uniform t over the cosine schedule, batch 64, Adam), on random images in
+//! [−1, 1]. Written out here (forward, backward, Adam) until `train diffusion` has a learner.
+//! Reference: `bench/ddpm_torch.py`, the same network and step.
+
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use latentlab::data::ImageShape;
+use latentlab::models::denoiser::DenoiserConfig;
+use latentlab::models::diffusion::{NoiseSchedule, Schedule, simple_loss};
+use latentlab::train::optim::AdamSettings;
+
+const BATCH: usize = 64;
+const WIDTH: usize = 32;
+const LR: f64 = 2e-4;
+
+/// Images per second of `steps` steps after 3 of warm-up.
+pub fn images_per_second(steps: usize, device: &Device) -> f64 {
+    let autodiff = device.clone().autodiff();
+    autodiff.seed(0);
+    let shape = ImageShape {
+        channels: 1,
+        height: 28,
+        width: 28,
+    };
+    let mut model = Some(DenoiserConfig::new(shape).with_width(WIDTH).init(&autodiff));
+    let schedule = NoiseSchedule::new(Schedule::Cosine, 1000);
+    let mut optimizer = AdamSettings::pytorch(LR).init();
+    let x0 = Tensor::<4>::random([BATCH, 1, 28, 28], Distribution::Uniform(-1.0, 1.0), &autodiff);
+    let mut run = |count: usize, first: usize| {
+        let mut last = None;
+        for i in first..first + count {
+            let denoiser = model.take().expect("the model between steps");
+            let loss = simple_loss(&schedule, x0.clone(), i as u64, |x, t| {
+                denoiser.forward(x, t, None)
+            });
+            let grads = GradientsParams::from_grads(loss.backward(), &denoiser);
+            model = Some(optimizer.step(LR, denoiser, grads));
+            last = Some(loss.detach());
+        }
+        last.map(|loss| loss.into_scalar::<f32>())
+    };
+    run(3, 0);
+    let start = std::time::Instant::now();
+    let loss = run(steps, 3);
+    assert!(loss.is_some_and(f32::is_finite), "W8's loss went {loss:?}");
+    (steps * BATCH) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Multiply-adds of one step per image: each convolution's forward product, weight gradient and
+/// input gradient (no input gradient for the first, which reads the data). The time MLPs are
+/// a few thousand and left out.
+pub fn multiply_adds() -> u64 {
+    let w = WIDTH as u64;
+    let (big, mid, small) = (28 * 28, 14 * 14, 7 * 7);
+    // (c_in, c_out, kernel taps, pixels) per convolution; a stride-2 one (either way) at its
+    // smaller side, where each tap is one multiply-add per pixel.
+    let layers = [
+        (w, w, 9, big),            // level 0 block, first conv
+        (w, w, 9, big),            // level 0 block, second conv
+        (w, 2 * w, 16, mid),       // down 28 → 14
+        (2 * w, 2 * w, 9, mid),    // level 1 block
+        (2 * w, 2 * w, 9, mid),
+        (2 * w, 2 * w, 16, small), // down 14 → 7
+        (2 * w, 2 * w, 9, small),  // middle block
+        (2 * w, 2 * w, 9, small),
+        (2 * w, 2 * w, 16, small), // up 7 → 14
+        (4 * w, 2 * w, 9, mid),    // up level 1 block (skip joined)
+        (2 * w, 2 * w, 9, mid),
+        (4 * w, 2 * w, 1, mid),    // its 1x1 shortcut
+        (2 * w, w, 16, mid),       // up 14 → 28
+        (2 * w, w, 9, big),        // up level 0 block
+        (w, w, 9, big),
+        (2 * w, w, 1, big),        // its shortcut
+        (w, 1, 9, big),            // out
+    ];
+    let rest: u64 = layers.iter().map(|&(i, o, k, p)| i * o * k * p).sum();
+    let first = w * 9 * big; // conv in, 1 → w
+    2 * first + 3 * rest
+}
