@@ -27,7 +27,11 @@ pub fn images_per_second(steps: usize, device: &Device) -> f64 {
     let mut model = Some(DenoiserConfig::new(shape).with_width(WIDTH).init(&autodiff));
     let schedule = NoiseSchedule::new(Schedule::Cosine, 1000);
     let mut optimizer = AdamSettings::pytorch(LR).init();
-    let x0 = Tensor::<4>::random([BATCH, 1, 28, 28], Distribution::Uniform(-1.0, 1.0), &autodiff);
+    let x0 = Tensor::<4>::random(
+        [BATCH, 1, 28, 28],
+        Distribution::Uniform(-1.0, 1.0),
+        &autodiff,
+    );
     let mut run = |count: usize, first: usize| {
         let mut last = None;
         for i in first..first + count {
@@ -57,10 +61,10 @@ pub fn multiply_adds() -> u64 {
     // (c_in, c_out, kernel taps, pixels) per convolution; a stride-2 one (either way) at its
     // smaller side, where each tap is one multiply-add per pixel.
     let layers = [
-        (w, w, 9, big),            // level 0 block, first conv
-        (w, w, 9, big),            // level 0 block, second conv
-        (w, 2 * w, 16, mid),       // down 28 → 14
-        (2 * w, 2 * w, 9, mid),    // level 1 block
+        (w, w, 9, big),         // level 0 block, first conv
+        (w, w, 9, big),         // level 0 block, second conv
+        (w, 2 * w, 16, mid),    // down 28 → 14
+        (2 * w, 2 * w, 9, mid), // level 1 block
         (2 * w, 2 * w, 9, mid),
         (2 * w, 2 * w, 16, small), // down 14 → 7
         (2 * w, 2 * w, 9, small),  // middle block
@@ -68,12 +72,12 @@ pub fn multiply_adds() -> u64 {
         (2 * w, 2 * w, 16, small), // up 7 → 14
         (4 * w, 2 * w, 9, mid),    // up level 1 block (skip joined)
         (2 * w, 2 * w, 9, mid),
-        (4 * w, 2 * w, 1, mid),    // its 1x1 shortcut
-        (2 * w, w, 16, mid),       // up 14 → 28
-        (2 * w, w, 9, big),        // up level 0 block
+        (4 * w, 2 * w, 1, mid), // its 1x1 shortcut
+        (2 * w, w, 16, mid),    // up 14 → 28
+        (2 * w, w, 9, big),     // up level 0 block
         (w, w, 9, big),
-        (2 * w, w, 1, big),        // its shortcut
-        (w, 1, 9, big),            // out
+        (2 * w, w, 1, big), // its shortcut
+        (w, 1, 9, big),     // out
     ];
     let rest: u64 = layers.iter().map(|&(i, o, k, p)| i * o * k * p).sum();
     let first = w * 9 * big; // conv in, 1 → w
