@@ -111,7 +111,6 @@ impl DenoiserConfig {
             norm_out: GroupNormConfig::new(GROUPS, self.width).init(device),
             conv_out: conv3([self.width, c]),
             num_classes: self.num_classes,
-            embedding: self.width,
         }
     }
 }
@@ -135,9 +134,6 @@ pub struct Denoiser {
     conv_out: Conv2d,
     #[module(skip)]
     pub num_classes: usize,
-    /// Dimensions of the sinusoidal embedding of t.
-    #[module(skip)]
-    embedding: usize,
 }
 
 impl Denoiser {
@@ -151,7 +147,8 @@ impl Denoiser {
     ) -> Tensor<4> {
         let [n, ..] = x_t.dims();
         let device = x_t.device();
-        let time = sinusoidal_embedding(t, self.embedding, &device); // [n, width]
+        let [embedding, _] = self.time_hidden.weight.dims();
+        let time = sinusoidal_embedding(t, embedding, &device); // [n, width]
         let mut time = self.time_out.forward(silu(self.time_hidden.forward(time))); // [n, 4·width]
         if let Some(classes) = &self.classes {
             let labels = labels

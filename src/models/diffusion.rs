@@ -185,19 +185,21 @@ pub enum Sampler {
 }
 
 /// Runs `sampler` from `x_t` (x_T, usually N(0, I) draws) to an image, with `predict_noise(x_t,
-/// t)` the network's ε̂ for the batch at time t. Returns the image and the state after each step,
-/// x_T first (the denoising strip).
+/// t)` the network's ε̂ for the batch at time t. `visit(t, x_t)` sees each state on the way,
+/// x_T first and the image (t = 0) last, and keeps what a denoising strip needs: DDPM's 1,001
+/// states of a batch of 64 would hold 200 MB.
 pub fn sample(
     schedule: &NoiseSchedule,
     sampler: Sampler,
     x_t: Tensor<4>,
     mut predict_noise: impl FnMut(Tensor<4>, usize) -> Tensor<4>,
-) -> (Tensor<4>, Vec<Tensor<4>>) {
+    mut visit: impl FnMut(usize, &Tensor<4>),
+) -> Tensor<4> {
     let (visited, eta) = match sampler {
         Sampler::Ddpm => (schedule.timesteps(schedule.steps()), 1.0),
         Sampler::Ddim { steps, eta } => (schedule.timesteps(steps), eta),
     };
-    let mut path = vec![x_t.clone()];
+    visit(visited[0], &x_t);
     let mut x = x_t;
     for (i, &t) in visited.iter().enumerate() {
         let s = visited.get(i + 1).copied().unwrap_or(0);
@@ -210,9 +212,9 @@ pub fn sample(
         } else {
             mean
         };
-        path.push(x.clone());
+        visit(s, &x);
     }
-    (x, path)
+    x
 }
 
 #[cfg(test)]
@@ -326,17 +328,20 @@ mod tests {
                 },
                 Sampler::Ddpm,
             ] {
-                let (out, path) = sample(
+                let mut path = Vec::new();
+                let out = sample(
                     &schedule,
                     sampler,
                     x_t.clone(),
                     oracle(&schedule, x0.clone()),
+                    |t, _| path.push(t),
                 );
                 let expected_len = match sampler {
                     Sampler::Ddpm => T + 1,
                     Sampler::Ddim { steps, .. } => steps + 1,
                 };
                 assert_eq!(path.len(), expected_len);
+                assert_eq!((path[0], path[expected_len - 1]), (T, 0));
                 for (o, x) in values(out).iter().zip(values(x0.clone())) {
                     assert!((o - x).abs() < 1e-4, "{kind:?} {sampler:?}: {o} vs {x}");
                 }
@@ -356,9 +361,9 @@ mod tests {
             eta: 0.0,
         };
         device.seed(1);
-        let (first, _) = sample(&schedule, sampler, x_t.clone(), predict);
+        let first = sample(&schedule, sampler, x_t.clone(), predict, |_, _| {});
         device.seed(99);
-        let (second, _) = sample(&schedule, sampler, x_t, predict);
+        let second = sample(&schedule, sampler, x_t, predict, |_, _| {});
         assert_eq!(values(first), values(second));
     }
 

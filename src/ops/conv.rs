@@ -473,6 +473,11 @@ fn same_type<T: 'static>(value: impl std::any::Any) -> Option<T> {
     boxed.downcast::<T>().ok().map(|b| *b)
 }
 
+/// `t` as Flex's tensor (shared storage) where the inner backend is Flex.
+fn as_flex<B: Backend>(t: &FloatTensor<B>) -> Option<FlexTensor> {
+    same_type::<FlexTensor>(t.clone())
+}
+
 /// Flex's transposed convolution, plus `bias` where there is one, then `activation`, on our
 /// kernels where they apply.
 fn flex_conv_transpose2d(
@@ -703,13 +708,14 @@ impl ConvKind {
         activation: Activation,
     ) -> (FloatTensor<B>, Option<Arc<Columns>>) {
         if let ConvKind::Conv(options) = self {
-            let flex = |t: &FloatTensor<B>| same_type::<FlexTensor>(t.clone());
             // `Some(None)`: no bias; `None`: a bias that is not Flex's.
             let bias_flex = match &bias {
                 None => Some(None),
-                Some(b) => flex(b).map(Some),
+                Some(b) => as_flex::<B>(b).map(Some),
             };
-            if let (Some(fx), Some(fw), Some(fb)) = (flex(&x), flex(&weight), bias_flex) {
+            if let (Some(fx), Some(fw), Some(fb)) =
+                (as_flex::<B>(&x), as_flex::<B>(&weight), bias_flex)
+            {
                 let kept = flex_conv2d_keeping_columns(&fx, &fw, fb.as_ref(), activation, options);
                 if let Some((y, columns)) = kept
                     && let Some(y) = same_type::<FloatTensor<B>>(y)
@@ -729,7 +735,7 @@ impl ConvKind {
         columns: Option<Arc<Columns>>,
     ) -> FloatTensor<B> {
         if let (ConvKind::Conv(options), Some(columns)) = (self, columns) {
-            let flex = |t: &FloatTensor<B>| same_type::<FlexTensor>(t.clone());
+            let flex = as_flex::<B>;
             if let (Some(fx), Some(fw), Some(fdy)) = (flex(&x), flex(&weight), flex(&grad))
                 && let Some(g) = forward_geometry(&fx, &fw, options)
             {

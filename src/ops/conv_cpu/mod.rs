@@ -375,15 +375,18 @@ pub fn conv_weight_grad_from(
             let mut col = Scratch::new(image_col_len(g));
             let (col, ld) = image_columns(g, &plan, x, first, &mut col);
             matmul(shape, dw_t, true, col, &dy_t, [dw_ld, ld, dw_ld], parallel);
-        } else if let Some(kept) = kept {
-            let ld = padded_row(images * pixels);
-            let col = &kept[unit];
-            matmul(shape, dw_t, true, col, &dy_t, [dw_ld, ld, dw_ld], parallel);
         } else {
             let ld = padded_row(images * pixels);
-            let mut col = Scratch::new(patch * ld);
-            im2col(g, &plan, x, first, images, &mut col, ld);
-            matmul(shape, dw_t, true, &col, &dy_t, [dw_ld, ld, dw_ld], parallel);
+            let mut laid_out = None;
+            let col: &[f32] = match kept {
+                Some(kept) => &kept[unit],
+                None => {
+                    let col = laid_out.insert(Scratch::new(patch * ld));
+                    im2col(g, &plan, x, first, images, col, ld);
+                    col
+                }
+            };
+            matmul(shape, dw_t, true, col, &dy_t, [dw_ld, ld, dw_ld], parallel);
         }
     };
     let zeros = || vec![0.0f32; patch * dw_ld];

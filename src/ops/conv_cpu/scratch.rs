@@ -18,7 +18,7 @@ fn with_pool<R>(f: impl FnOnce(&mut Vec<Vec<f32>>) -> R) -> R {
     f(&mut SCRATCH_POOL.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
-/// A buffer of `len` floats from this thread's pool, back in the pool when dropped. Its contents
+/// A buffer of `len` floats from the pool, back in the pool when dropped. Its contents
 /// are whatever the last user left: every user writes all of it before reading.
 pub(super) struct Scratch {
     pub(super) buffer: Vec<f32>,
@@ -42,9 +42,7 @@ impl Scratch {
         }
         Self { buffer, len }
     }
-}
 
-impl Scratch {
     /// The whole buffer (at least `len` floats), out of the pool until [`Scratch::recycle`]
     /// brings it back.
     pub(super) fn into_vec(mut self) -> Vec<f32> {
