@@ -20,4 +20,6 @@ pub mod stream {
     pub const EVAL: u64 = 4;
     pub const SAMPLE: u64 = 5;
     pub const MASK: u64 = 6;
+    /// Diffusion's time steps, drawn on the host.
+    pub const TIME: u64 = 7;
 }

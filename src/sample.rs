@@ -11,6 +11,8 @@ use rand::rngs::StdRng;
 use rand_distr::{Distribution as _, StandardNormal};
 
 use crate::data::ImageShape;
+use crate::models::denoiser::Denoiser;
+use crate::models::diffusion::{DiffusionConfig, Sampler, generate};
 use crate::models::gan::{Gan, GanConfig};
 use crate::models::{LatentModel, LatentModelConfig};
 
@@ -72,6 +74,141 @@ impl Generative for Trained<GanConfig, Gan> {
     }
 }
 
+/// How a diffusion model is sampled: z is x_T, the image-shaped noise the sampler starts from.
+#[derive(Debug, Clone)]
+pub struct DiffusionSampling {
+    pub config: DiffusionConfig,
+    pub sampler: Sampler,
+    /// Classifier-free guidance weight w for conditional models (1: plain conditional).
+    pub guidance: f64,
+}
+
+impl Trained<DiffusionSampling, Denoiser> {
+    /// [`Generative::generate`] with `visit(t, x_t)` shown every state, x_T to x₀, in [−1, 1].
+    pub fn generate_visiting(
+        &self,
+        z: Tensor<2>,
+        labels: Option<Tensor<1, Int>>,
+        visit: impl FnMut(usize, &Tensor<4>),
+    ) -> Tensor<4> {
+        let [n, _] = z.dims();
+        let shape = self.image_shape();
+        let x_t = z.reshape([n, shape.channels, shape.height, shape.width]); // [n, c, h, w]
+        let settings = &self.config;
+        let schedule = settings.config.noise_schedule();
+        let x0 = generate(
+            &self.model,
+            &schedule,
+            settings.sampler,
+            x_t,
+            labels,
+            settings.guidance,
+            visit,
+        );
+        to_unit(x0.clamp(-1.0, 1.0)) // [n, c, h, w] in [0, 1]
+    }
+}
+
+impl Generative for Trained<DiffusionSampling, Denoiser> {
+    fn latent(&self) -> usize {
+        self.image_shape().len()
+    }
+    fn num_classes(&self) -> usize {
+        self.model.num_classes
+    }
+    fn image_shape(&self) -> ImageShape {
+        self.config.config.denoiser.shape
+    }
+    fn describe(&self) -> String {
+        let guidance = match self.num_classes() {
+            0 => String::new(),
+            _ => format!(", guidance {}", self.config.guidance),
+        };
+        format!("denoiser ({}{guidance})", self.config.sampler)
+    }
+    fn generate(&self, z: Tensor<2>, labels: Option<Tensor<1, Int>>) -> Tensor<4> {
+        self.generate_visiting(z, labels, |_, _| {})
+    }
+}
+
+/// Which diffusion sampler a command runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SamplerKind {
+    Ddim,
+    Ddpm,
+}
+
+/// How a command samples a diffusion run (other runs refuse these options).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SamplingArgs {
+    /// Diffusion runs: ddim (any number of steps; deterministic at --eta 0) or ddpm (ancestral,
+    /// all T steps) [default: ddim].
+    #[arg(long, value_enum)]
+    pub sampler: Option<SamplerKind>,
+    /// Diffusion runs: DDIM steps [default: 50].
+    #[arg(long, value_name = "N")]
+    pub steps: Option<usize>,
+    /// Diffusion runs: DDIM's η, the noise added per step (0: deterministic, 1: DDPM-like)
+    /// [default: 0].
+    #[arg(long)]
+    pub eta: Option<f64>,
+    /// Conditional diffusion runs: classifier-free guidance weight w, ε = ε∅ + w·(ε_y − ε∅)
+    /// (0: unconditional, 1: plain conditional) [default: 2].
+    #[arg(long, value_name = "W")]
+    pub guidance: Option<f64>,
+}
+
+impl SamplingArgs {
+    /// The sampler and guidance weight asked for, checked.
+    pub fn choice(&self) -> crate::Result<(Sampler, f64)> {
+        let sampler = match (
+            self.sampler.unwrap_or(SamplerKind::Ddim),
+            self.steps,
+            self.eta,
+        ) {
+            (SamplerKind::Ddpm, Some(_), _) | (SamplerKind::Ddpm, _, Some(_)) => {
+                return Err(crate::Error::bad_input(
+                    "--sampler ddpm runs all T steps with its own noise: drop --steps and --eta",
+                ));
+            }
+            (SamplerKind::Ddpm, None, None) => Sampler::Ddpm,
+            (SamplerKind::Ddim, steps, eta) => Sampler::Ddim {
+                steps: steps.unwrap_or(50),
+                eta: eta.unwrap_or(0.0),
+            },
+        };
+        if let Sampler::Ddim { steps, eta } = sampler
+            && (steps == 0 || !(eta >= 0.0 && eta.is_finite()))
+        {
+            return Err(crate::Error::bad_input(
+                "--steps must be at least 1 and --eta a number ≥ 0",
+            ));
+        }
+        let guidance = self
+            .guidance
+            .unwrap_or(crate::train::diffusion::DEFAULT_GUIDANCE);
+        if !guidance.is_finite() {
+            return Err(crate::Error::bad_input("--guidance must be a number"));
+        }
+        Ok((sampler, guidance))
+    }
+
+    /// Refuses these options for a run of `kind` (not diffusion).
+    pub fn refuse_for(&self, run: &std::path::Path, kind: &str) -> crate::Result<()> {
+        let given = self.sampler.is_some()
+            || self.steps.is_some()
+            || self.eta.is_some()
+            || self.guidance.is_some();
+        match given {
+            true => Err(crate::Error::bad_input(format!(
+                "{}: --sampler, --steps, --eta and --guidance sample diffusion runs, not a {kind} run",
+                run.display()
+            ))),
+            false => Ok(()),
+        }
+    }
+}
+
 /// `n` draws from the prior N(0, I) in `latent` dimensions, from a seeded CPU generator so the
 /// same seed gives the same points on any device.
 pub fn prior_noise(n: usize, latent: usize, seed: u64, device: &Device) -> Tensor<2> {
@@ -91,4 +228,44 @@ pub fn to_unit(images: Tensor<4>) -> Tensor<4> {
 pub fn label_tensor(labels: &[u8], device: &Device) -> Tensor<1, Int> {
     let values: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
     Tensor::from_data(TensorData::new(values, [labels.len()]), device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sampling_options_default_to_ddim_50_and_refuse_contradictions() {
+        let none = SamplingArgs::default();
+        assert_eq!(
+            none.choice().unwrap(),
+            (
+                Sampler::Ddim {
+                    steps: 50,
+                    eta: 0.0
+                },
+                2.0
+            )
+        );
+        assert!(none.refuse_for(std::path::Path::new("r"), "gan").is_ok());
+        let ddpm = SamplingArgs {
+            sampler: Some(SamplerKind::Ddpm),
+            ..Default::default()
+        };
+        assert_eq!(ddpm.choice().unwrap().0, Sampler::Ddpm);
+        let contradiction = SamplingArgs {
+            steps: Some(10),
+            ..ddpm.clone()
+        };
+        assert!(contradiction.choice().is_err());
+        let zero = SamplingArgs {
+            steps: Some(0),
+            ..Default::default()
+        };
+        assert!(zero.choice().is_err());
+        let err = ddpm
+            .refuse_for(std::path::Path::new("r"), "gan")
+            .unwrap_err();
+        assert!(err.to_string().contains("not a gan run"), "{err}");
+    }
 }

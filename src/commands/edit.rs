@@ -11,6 +11,7 @@ use crate::commands::{CommonArgs, default_out};
 use crate::data::{ImageShape, Split, limit_split};
 use crate::edit::invert::InversionSettings;
 use crate::edit::method::{BuildOptions, Editor, Method};
+use crate::edit::repaint::RePaintSettings;
 use crate::edit::{Degradation, Mask, Side, Task, TaskName};
 use crate::error::{Error, Result};
 use crate::eval::features::Extractor;
@@ -28,7 +29,8 @@ pub struct MethodArgs {
     /// The method that restores the images: mean, nearest (the closest training image; for
     /// superres, nearest-neighbour upsampling), bicubic (superres), gray (colorize), pca, a
     /// trained autoencoder, VAE or GAN run folder, whose latent space is searched for the code
-    /// that best explains what is seen, or a pix2pix or ESPCN run of the task.
+    /// that best explains what is seen, a diffusion run (RePaint), or a pix2pix or ESPCN run of
+    /// the task.
     #[arg(long = "with", value_parser = Method::parse, value_name = "mean|nearest|bicubic|gray|pca|RUN")]
     pub method: Method,
     /// Principal components for `--with pca`, fitted on the training split. Their codes get
@@ -42,6 +44,15 @@ pub struct MethodArgs {
     /// Starting draws per image for a GAN run; the best fit is kept.
     #[arg(long, default_value_t = 4)]
     pub restarts: usize,
+    /// RePaint with a diffusion run: time steps of the walk.
+    #[arg(long, default_value_t = RePaintSettings::default().steps)]
+    pub repaint_steps: usize,
+    /// RePaint: steps walked forward and back at each resampling.
+    #[arg(long, default_value_t = RePaintSettings::default().jump)]
+    pub jump: usize,
+    /// RePaint: times each stretch is walked (1: none).
+    #[arg(long, default_value_t = RePaintSettings::default().resamples)]
+    pub resamples: usize,
 }
 
 impl MethodArgs {
@@ -52,6 +63,11 @@ impl MethodArgs {
         task: Task,
         runtime: &crate::commands::DeviceArgs,
     ) -> Result<Editor> {
+        if self.repaint_steps == 0 || self.jump == 0 || self.resamples == 0 {
+            return Err(Error::bad_input(
+                "--repaint-steps, --jump and --resamples must be at least 1",
+            ));
+        }
         self.method.build(&BuildOptions {
             train,
             k: self.k,
@@ -60,6 +76,11 @@ impl MethodArgs {
                 restarts: self.restarts,
                 seed: mix(runtime.seed, stream::SAMPLE, 0),
                 ..Default::default()
+            },
+            repaint: RePaintSettings {
+                steps: self.repaint_steps,
+                jump: self.jump,
+                resamples: self.resamples,
             },
             device: runtime.device.device()?,
             task,

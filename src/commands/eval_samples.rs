@@ -21,7 +21,7 @@ use crate::eval::precision_recall::precision_recall;
 use crate::fsutil::{data_dir, write_json};
 use crate::models::inception::InceptionV3;
 use crate::run::Run;
-use crate::sample::{Generative, label_tensor, prior_noise};
+use crate::sample::{Generative, SamplingArgs, label_tensor, prior_noise};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct EvalSamplesArgs {
@@ -68,6 +68,8 @@ pub struct EvalSamplesArgs {
     /// Output JSON [default: RUN/eval_samples_<features>.json when --fake is a run].
     #[arg(long, value_name = "PATH")]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
     #[command(flatten)]
     pub runtime: DeviceArgs,
 }
@@ -194,7 +196,7 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
         false => None,
     };
     let model = match &run {
-        Some(run) => Some(run.load_generative(&device)?),
+        Some(run) => Some(run.load_generative(&device, &args.sampling)?),
         None => None,
     };
     let (real, real_source) = real_images(args, run.as_ref())?;

@@ -9,9 +9,11 @@ use burn::prelude::*;
 
 use crate::commands::run_args::RunArgs;
 use crate::error::{Error, Result};
-use crate::run::Run;
-use crate::sample::prior_noise;
-use crate::train::latent::{save_class_grid, save_grid};
+use crate::models::denoiser::Denoiser;
+use crate::models::diffusion::Sampler;
+use crate::run::{Run, RunConfig};
+use crate::sample::{DiffusionSampling, Generative, SamplingArgs, Trained, prior_noise, to_unit};
+use crate::train::latent::{save_class_grid, save_grid, save_grid_with_columns};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct SampleArgs {
@@ -27,6 +29,8 @@ pub struct SampleArgs {
     /// without it, one row per class.
     #[arg(long, value_name = "N")]
     pub class: Option<String>,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
 }
 
 pub fn run(args: &SampleArgs) -> Result<PathBuf> {
@@ -35,7 +39,7 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
     }
     let device = args.run.runtime.device.device()?;
     let run = Run::open(&args.run.run)?;
-    let model = run.load_generative(&device)?;
+    let model = run.load_generative(&device, &args.sampling)?;
     device.seed(args.run.runtime.seed);
     let shape = model.image_shape();
     let z = prior_noise(args.n, model.latent(), args.run.runtime.seed, &device); // [n, latent]
@@ -80,7 +84,75 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
         model.describe(),
         out.display()
     ));
+    if let RunConfig::Diffusion(_) = &run.config {
+        let strip = out.with_file_name(format!(
+            "{}_denoising.png",
+            out.file_stem().unwrap_or_default().to_string_lossy()
+        ));
+        let (sampler, guidance) = args.sampling.choice()?;
+        let model = run.load_diffusion(&device, sampler, guidance)?;
+        let labels = match (&args.class, classes) {
+            (_, 0) => None,
+            (Some(class), classes) => {
+                let index = class_index(class, &run.class_names()?, classes)?;
+                Some(Tensor::<1, Int>::full([STRIP_ROWS], index as i64, &device))
+            }
+            (None, classes) => Some(Tensor::<1, Int>::from_data(
+                TensorData::new(
+                    (0..STRIP_ROWS)
+                        .map(|i| (i % classes) as i64)
+                        .collect::<Vec<_>>(),
+                    [STRIP_ROWS],
+                ),
+                &device,
+            )),
+        };
+        let z = prior_noise(STRIP_ROWS, model.latent(), args.run.runtime.seed, &device);
+        save_denoising_strip(&model, z, labels, &strip)?;
+        crate::ui::say(&format!(
+            "the walk from x_T (left) to x_0 (right) of {STRIP_ROWS} of them: {}",
+            strip.display()
+        ));
+    }
     Ok(out)
+}
+
+/// Rows of the denoising strip, and states shown along each.
+const STRIP_ROWS: usize = 8;
+const STRIP_STATES: usize = 11;
+
+/// Writes `STRIP_ROWS` walks from x_T = `z` to x₀, `STRIP_STATES` evenly spaced states of each.
+fn save_denoising_strip(
+    model: &Trained<DiffusionSampling, Denoiser>,
+    z: Tensor<2>,
+    labels: Option<Tensor<1, Int>>,
+    path: &std::path::Path,
+) -> Result<()> {
+    let schedule = model.config.config.noise_schedule();
+    let visits = 1 + match model.config.sampler {
+        Sampler::Ddpm => schedule.steps(),
+        Sampler::Ddim { steps, .. } => schedule.timesteps(steps).len(),
+    };
+    let shown: Vec<usize> = (0..STRIP_STATES)
+        .map(|j| (j * (visits - 1)).div_ceil(STRIP_STATES - 1))
+        .collect();
+    let mut states = Vec::new();
+    let mut index = 0;
+    model.generate_visiting(z, labels, |_, x| {
+        if shown.contains(&index) && states.len() < shown.len() {
+            states.push(to_unit(x.clone().clamp(-1.0, 1.0)));
+        }
+        index += 1;
+    });
+    let columns = states.len();
+    let shape = model.image_shape();
+    let images = Tensor::stack::<5>(states, 1).reshape([
+        STRIP_ROWS * columns,
+        shape.channels,
+        shape.height,
+        shape.width,
+    ]); // [rows · states, c, h, w]
+    save_grid_with_columns(images, shape, columns, path)
 }
 
 /// Parses `--class` as an index or a class name of the run's data.

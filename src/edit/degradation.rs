@@ -311,6 +311,26 @@ impl ObservedBatch {
         }
     }
 
+    /// `images` `[n, c, h, w]` changed by the least that makes their view `view` (the shape of
+    /// `targets`): the visible pixels replaced, or x + A⁺(view − A·x) for a luma (copied to R, G
+    /// and B) or block means (spread over each block).
+    pub fn replace(&self, images: Tensor<4>, view: Tensor<4>) -> Tensor<4> {
+        match &self.view {
+            None | Some(Degradation::Mask(_)) => {
+                let keep = self.weights.clone();
+                images * (keep.clone().neg() + 1.0) + view * keep
+            }
+            Some(Degradation::Gray) => {
+                let shift = view - luma_tensor(images.clone()); // [n, 1, h, w]
+                images + shift
+            }
+            Some(Degradation::Downsample(s)) => {
+                let shift = view - box_downsample_tensor(images.clone(), *s); // [n, c, h/s, w/s]
+                images + crate::models::espcn::upsample_nearest(shift, *s)
+            }
+        }
+    }
+
     /// Σ weight·(A·x − y)² per image, `[n]`.
     pub fn squared_error(&self, images: Tensor<4>) -> Tensor<1> {
         let residual = self.observe(images) - self.targets.clone();

@@ -12,14 +12,17 @@ use rayon::prelude::*;
 
 use super::degradation::ObservedBatch;
 use super::invert::{InversionSettings, invert_generator, invert_latent};
+use super::repaint::{RePaintSettings, repaint};
 use super::{CodePrior, Degradation, NearestBank, Task, mean_image, pca_fill};
 use crate::data::{ImageShape, Split};
 use crate::error::{Error, Result};
-use crate::models::LatentModel;
+use crate::models::denoiser::Denoiser;
+use crate::models::diffusion::NoiseSchedule;
 use crate::models::pix2pix::{Generator as ConditionalGenerator, conditioning};
+use crate::models::{LatentModel, load_weights};
 use crate::pca::{Components, Pca, PcaConfig, Solver};
 use crate::run::{Run, RunConfig};
-use crate::sample::{Generative, Trained};
+use crate::sample::{Generative, Trained, to_unit};
 
 /// What `--with` names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,8 +39,8 @@ pub enum Method {
     /// The principal components' codes that best explain what is seen (least squares, closed
     /// form), then PCA's reconstruction.
     Pca,
-    /// A trained autoencoder, VAE or GAN run, inverted on what is seen; or a pix2pix run of the
-    /// same task, applied.
+    /// A trained autoencoder, VAE or GAN run, inverted on what is seen; a diffusion run's
+    /// RePaint walk; or a pix2pix run of the same task, applied.
     Run(PathBuf),
 }
 
@@ -83,6 +86,8 @@ pub struct BuildOptions<'a> {
     /// Principal components for `pca`.
     pub k: usize,
     pub inversion: InversionSettings,
+    /// How a diffusion run edits.
+    pub repaint: RePaintSettings,
     /// The plain device; inversion runs on its autodiff twin.
     pub device: Device,
     /// The job (`gray` applies only to colorization; a pix2pix run only to its own task).
@@ -110,6 +115,13 @@ pub enum Editor {
     Generator {
         generator: Box<dyn Generative>,
         settings: InversionSettings,
+        device: Device,
+    },
+    /// A diffusion model's RePaint walk (its unconditional prediction for a conditional run).
+    Diffusion {
+        model: Box<Denoiser>,
+        schedule: NoiseSchedule,
+        settings: RePaintSettings,
         device: Device,
     },
     /// A trained pix2pix U-Net or ESPCN: one forward pass.
@@ -227,9 +239,26 @@ fn build_run(path: &Path, options: &BuildOptions<'_>) -> Result<Editor> {
                 device,
             })
         }
+        RunConfig::Diffusion(c) => {
+            // A conditional run also predicts the unconditional noise (label dropout).
+            check(c.diffusion.denoiser.shape, false)?;
+            let device = options.device.clone();
+            device.seed(options.inversion.seed);
+            let model = load_weights(
+                c.diffusion.denoiser.init(&device),
+                "denoiser",
+                &run.weights()?,
+            )?;
+            Ok(Editor::Diffusion {
+                model: Box::new(model),
+                schedule: c.diffusion.noise_schedule(),
+                settings: options.repaint,
+                device,
+            })
+        }
         RunConfig::Classifier(_) => Err(Error::bad_input(format!(
             "{}: a classifier run makes no images; --with takes an autoencoder, VAE, GAN, \
-             pix2pix or ESPCN run (or mean, nearest, bicubic, gray, pca)",
+             diffusion, pix2pix or ESPCN run (or mean, nearest, bicubic, gray, pca)",
             path.display()
         ))),
     }
@@ -320,6 +349,21 @@ impl Editor {
                     device,
                 );
                 Ok(unbatch(filled, shape))
+            }
+            Editor::Diffusion {
+                model,
+                schedule,
+                settings,
+                device,
+            } => {
+                let observed = ObservedBatch::new(originals, degradations, shape, device);
+                let x_t = Tensor::random(
+                    [originals.len(), shape.channels, shape.height, shape.width],
+                    burn::tensor::Distribution::Normal(0.0, 1.0),
+                    device,
+                );
+                let filled = repaint(model, schedule, &observed, x_t, *settings);
+                Ok(unbatch(to_unit(filled.clamp(-1.0, 1.0)), shape))
             }
             Editor::Conditional { generator, device } => {
                 let n = originals.len();

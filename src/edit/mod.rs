@@ -13,6 +13,7 @@ pub mod degradation;
 pub mod invert;
 pub mod mask;
 pub mod method;
+pub mod repaint;
 
 use faer::linalg::solvers::Solve;
 use faer::{Mat, Side as FaerSide};

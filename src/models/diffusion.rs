@@ -26,8 +26,13 @@
 use burn::prelude::*;
 use burn::tensor::Distribution;
 
+use crate::error::Error;
+use crate::models::denoiser::{Denoiser, DenoiserConfig};
+
 /// How the noise level grows with t.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Schedule {
     /// β_t linear from 10⁻⁴ to 0.02 (Ho et al.).
@@ -215,6 +220,87 @@ pub fn sample(
         visit(s, &x);
     }
     x
+}
+
+/// A diffusion model: its denoiser, its noise schedule, and how it is trained.
+#[derive(Config, Debug)]
+pub struct DiffusionConfig {
+    pub denoiser: DenoiserConfig,
+    #[config(default = "Schedule::Cosine")]
+    pub schedule: Schedule,
+    /// T, the steps of the forward process.
+    #[config(default = 1000)]
+    pub timesteps: usize,
+    /// Conditional models: the probability a training label is replaced by "no class", which
+    /// teaches the same network the unconditional ε for guidance (Ho & Salimans: 0.1-0.2).
+    #[config(default = 0.1)]
+    pub label_dropout: f64,
+    /// The EMA's decay per step (warmed up as min(d, (1 + s)/(10 + s)) so short runs sample
+    /// from their recent weights, not their initialization).
+    #[config(default = 0.999)]
+    pub ema_decay: f64,
+}
+
+impl DiffusionConfig {
+    pub fn validate(&self) -> crate::Result<()> {
+        self.denoiser.validate()?;
+        if self.timesteps < 2 {
+            return Err(Error::bad_input("--timesteps must be at least 2"));
+        }
+        if !(0.0..1.0).contains(&self.label_dropout) {
+            return Err(Error::bad_input("--label-dropout must be in [0, 1)"));
+        }
+        if !(0.0..1.0).contains(&self.ema_decay) {
+            return Err(Error::bad_input("--ema-decay must be in [0, 1)"));
+        }
+        if self.denoiser.num_classes == 1 {
+            return Err(Error::bad_input(
+                "--conditional needs data with at least two classes",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn noise_schedule(&self) -> NoiseSchedule {
+        NoiseSchedule::new(self.schedule, self.timesteps)
+    }
+
+    /// The EMA decay after `step` optimizer steps.
+    pub fn ema_decay_at(&self, step: u64) -> f64 {
+        self.ema_decay
+            .min((1.0 + step as f64) / (10.0 + step as f64))
+    }
+}
+
+impl std::fmt::Display for Sampler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Sampler::Ddpm => f.write_str("DDPM-1000"),
+            Sampler::Ddim { steps, eta } if *eta == 0.0 => write!(f, "DDIM-{steps}"),
+            Sampler::Ddim { steps, eta } => write!(f, "DDIM-{steps} (η {eta})"),
+        }
+    }
+}
+
+/// A trained denoiser's images: `sampler` from `x_t` `[n, c, h, w]` (pixels in [−1, 1]) with
+/// `labels` guided by weight `guidance` for a conditional model; `visit` as in [`sample`].
+pub fn generate(
+    model: &Denoiser,
+    schedule: &NoiseSchedule,
+    sampler: Sampler,
+    x_t: Tensor<4>,
+    labels: Option<Tensor<1, Int>>,
+    guidance: f64,
+    visit: impl FnMut(usize, &Tensor<4>),
+) -> Tensor<4> {
+    let [n, ..] = x_t.dims();
+    let predict = |x: Tensor<4>, t: usize| match &labels {
+        Some(labels) if model.num_classes > 0 => {
+            model.guided(x, &vec![t; n], labels.clone(), guidance)
+        }
+        _ => model.forward(x, &vec![t; n], None),
+    };
+    sample(schedule, sampler, x_t, predict, visit)
 }
 
 #[cfg(test)]

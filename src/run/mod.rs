@@ -20,10 +20,12 @@ use crate::data::folder::FolderOptions;
 use crate::data::{DataSpec, Dataset, ImageShape, limit_split, load_dataset};
 use crate::error::{Error, Result};
 use crate::models::classifier::{Classifier, ClassifierConfig};
+use crate::models::denoiser::Denoiser;
+use crate::models::diffusion::{DiffusionConfig, Sampler};
 use crate::models::gan::{Gan, GanConfig};
 use crate::models::pix2pix::{Pix2pix, Pix2pixConfig};
 use crate::models::{LatentModel, LatentModelConfig, ModelKind, load_safetensors, load_weights};
-use crate::sample::{Generative, Trained};
+use crate::sample::{DiffusionSampling, Generative, SamplingArgs, Trained};
 use crate::train::optim::{AdamSettings, LrSchedule};
 
 /// `config.json` fields every run folder has.
@@ -200,6 +202,18 @@ pub struct Pix2pixRunConfig {
     pub training: TrainingConfig,
 }
 
+/// The run of a diffusion model.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct DiffusionRunConfig {
+    pub run: RunInfo,
+    pub data_args: DataArgs,
+    pub diffusion: DiffusionConfig,
+    /// Names of the classes, index order (empty when the data have none).
+    #[serde(default)]
+    pub class_names: Vec<String>,
+    pub training: TrainingConfig,
+}
+
 /// A run folder's `config.json`: what kind of model was trained, on what, how.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
@@ -209,6 +223,7 @@ pub enum RunConfig {
     Gan(GanRunConfig),
     Classifier(ClassifierRunConfig),
     Pix2pix(Pix2pixRunConfig),
+    Diffusion(DiffusionRunConfig),
 }
 
 impl RunConfig {
@@ -246,7 +261,7 @@ impl RunConfig {
         }
     }
 
-    /// `ae`, `vae`, `gan`, `classifier` or `pix2pix`, as `kind` spells it.
+    /// `ae`, `vae`, `gan`, `classifier`, `pix2pix` or `diffusion`, as `kind` spells it.
     pub fn kind(&self) -> &'static str {
         match self {
             RunConfig::Ae(_) => "ae",
@@ -254,6 +269,7 @@ impl RunConfig {
             RunConfig::Gan(_) => "gan",
             RunConfig::Classifier(_) => "classifier",
             RunConfig::Pix2pix(_) => "pix2pix",
+            RunConfig::Diffusion(_) => "diffusion",
         }
     }
 
@@ -263,6 +279,7 @@ impl RunConfig {
             RunConfig::Gan(c) => &c.run,
             RunConfig::Classifier(c) => &c.run,
             RunConfig::Pix2pix(c) => &c.run,
+            RunConfig::Diffusion(c) => &c.run,
         }
     }
 
@@ -272,6 +289,7 @@ impl RunConfig {
             RunConfig::Gan(c) => &c.data_args,
             RunConfig::Classifier(c) => &c.data_args,
             RunConfig::Pix2pix(c) => &c.data_args,
+            RunConfig::Diffusion(c) => &c.data_args,
         }
     }
 
@@ -281,6 +299,7 @@ impl RunConfig {
             RunConfig::Gan(c) => &c.training,
             RunConfig::Classifier(c) => &c.training,
             RunConfig::Pix2pix(c) => &c.training,
+            RunConfig::Diffusion(c) => &c.training,
         }
     }
 
@@ -290,6 +309,7 @@ impl RunConfig {
             RunConfig::Gan(c) => &mut c.training,
             RunConfig::Classifier(c) => &mut c.training,
             RunConfig::Pix2pix(c) => &mut c.training,
+            RunConfig::Diffusion(c) => &mut c.training,
         }
     }
 
@@ -300,6 +320,7 @@ impl RunConfig {
             RunConfig::Gan(c) => c.gan.validate(),
             RunConfig::Classifier(c) => c.classifier.validate(),
             RunConfig::Pix2pix(c) => c.pix2pix.validate(),
+            RunConfig::Diffusion(c) => c.diffusion.validate(),
         }
     }
 }
@@ -388,11 +409,13 @@ impl Run {
                  `latentlab sample` and `eval-samples` read GAN runs",
                 self.path.display()
             ))),
-            RunConfig::Classifier(_) | RunConfig::Pix2pix(_) => Err(Error::bad_input(format!(
-                "{}: a {} run has no latent space; this command reads autoencoder and VAE runs",
-                self.path.display(),
-                self.config.kind()
-            ))),
+            RunConfig::Classifier(_) | RunConfig::Pix2pix(_) | RunConfig::Diffusion(_) => {
+                Err(Error::bad_input(format!(
+                    "{}: a {} run has no latent space; this command reads autoencoder and VAE runs",
+                    self.path.display(),
+                    self.config.kind()
+                )))
+            }
         }
     }
 
@@ -452,9 +475,46 @@ impl Run {
         load_weights(model, "pix2pix", &self.weights()?)
     }
 
+    /// The config of a diffusion run.
+    pub fn diffusion_config(&self) -> Result<&DiffusionRunConfig> {
+        match &self.config {
+            RunConfig::Diffusion(c) => Ok(c),
+            other => Err(self.not_a("a diffusion", other)),
+        }
+    }
+
+    /// The trained diffusion model (its EMA weights) with `sampler` and `guidance`, on `device`.
+    pub fn load_diffusion(
+        &self,
+        device: &Device,
+        sampler: Sampler,
+        guidance: f64,
+    ) -> Result<Trained<DiffusionSampling, Denoiser>> {
+        let config = &self.diffusion_config()?.diffusion;
+        let model = load_weights(config.denoiser.init(device), "denoiser", &self.weights()?)?;
+        Ok(Trained {
+            config: DiffusionSampling {
+                config: config.clone(),
+                sampler,
+                guidance,
+            },
+            model,
+        })
+    }
+
     /// The run's model as a generator of images: an autoencoder's or VAE's decoder, a GAN's
-    /// generator. A classifier generates nothing.
-    pub fn load_generative(&self, device: &Device) -> Result<Box<dyn Generative>> {
+    /// generator, a diffusion model's sampler (`sampling`, which only diffusion runs take). A
+    /// classifier generates nothing.
+    pub fn load_generative(
+        &self,
+        device: &Device,
+        sampling: &SamplingArgs,
+    ) -> Result<Box<dyn Generative>> {
+        if let RunConfig::Diffusion(_) = &self.config {
+            let (sampler, guidance) = sampling.choice()?;
+            return Ok(Box::new(self.load_diffusion(device, sampler, guidance)?));
+        }
+        sampling.refuse_for(&self.path, self.config.kind())?;
         match &self.config {
             RunConfig::Ae(c) | RunConfig::Vae(c) => Ok(Box::new(Trained {
                 config: c.model.clone(),
@@ -470,9 +530,10 @@ impl Run {
             ))),
             RunConfig::Pix2pix(_) => Err(Error::bad_input(format!(
                 "{}: a pix2pix run edits images but does not map codes to images; pass an \
-                 autoencoder's, VAE's or GAN's run",
+                 autoencoder's, VAE's, GAN's or diffusion run",
                 self.path.display()
             ))),
+            RunConfig::Diffusion(_) => unreachable!("returned above"),
         }
     }
 
@@ -481,6 +542,7 @@ impl Run {
         match &self.config {
             RunConfig::Gan(c) => Ok(c.class_names.clone()),
             RunConfig::Classifier(c) => Ok(c.class_names.clone()),
+            RunConfig::Diffusion(c) => Ok(c.class_names.clone()),
             RunConfig::Ae(_) | RunConfig::Vae(_) | RunConfig::Pix2pix(_) => {
                 Ok(self.load_data()?.class_names)
             }

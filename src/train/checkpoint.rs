@@ -181,6 +181,40 @@ pub fn restore_model_as<M: burn::module::Module>(
     Ok((model, optimizer))
 }
 
+/// A network kept without an optimizer (an EMA of another's weights) as a checkpoint blob.
+pub fn module_blob<M: burn::module::Module>(
+    module: &M,
+    role: &'static str,
+) -> Result<(&'static str, Vec<u8>)> {
+    let bytes = module
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| Error::Internal(format!("checkpoint: {e}")))?;
+    Ok((role, bytes.to_vec()))
+}
+
+/// Restores what [`module_blob`] saved under `role` into `module`.
+pub fn restore_module<M: burn::module::Module>(
+    module: M,
+    blobs: &BTreeMap<String, Vec<u8>>,
+    role: &str,
+) -> Result<M> {
+    let bytes = blobs
+        .get(role)
+        .ok_or_else(|| Error::bad_input(format!("checkpoint has no {role} state")))?;
+    let bad = |e: burn::store::RecordError| {
+        let detail: String = e.to_string().chars().take(100).collect();
+        Error::bad_input(format!(
+            "checkpoint {role} does not fit this run's model (another model's checkpoint?): {detail}…"
+        ))
+    };
+    let record =
+        burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes.clone()))
+            .map_err(bad)?;
+    module.try_load_record(record).map_err(bad)
+}
+
 /// A learner's own counters (what makes a resumed run continue exactly, beyond the networks and
 /// optimizers) as the `counters` blob.
 pub fn counters_blob<T: serde::Serialize>(counters: &T) -> Result<(&'static str, Vec<u8>)> {

@@ -5,6 +5,7 @@
 
 pub mod checkpoint;
 pub mod classify;
+pub mod diffusion;
 pub mod ema;
 pub mod gan;
 pub mod latent;

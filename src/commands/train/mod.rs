@@ -1,4 +1,4 @@
-//! `latentlab train ae|vae|gan|classifier|pix2pix|espcn`, or `train --resume RUN`: one skeleton for every
+//! `latentlab train ae|vae|gan|classifier|pix2pix|espcn|diffusion`, or `train --resume RUN`: one skeleton for every
 //! model. A new run checks its options, loads the data and records a [`RunConfig`]; a resumed one
 //! reads it back. Then the model's file makes its learner and the shared trainer runs it.
 //!
@@ -6,6 +6,7 @@
 //! KL(q(z|x) ‖ N(0, I)), and the VAE's `loss` is recon + β·kl (the negative ELBO at β = 1).
 
 pub mod classifier;
+pub mod diffusion;
 pub mod gan;
 pub mod job;
 pub mod latent;
@@ -61,6 +62,9 @@ pub enum ModelArgs {
     Pix2pix(pix2pix::Pix2pixArgs),
     /// ESPCN for super-resolution: convolutions on the small image, then a sub-pixel shuffle.
     Espcn(pix2pix::EspcnArgs),
+    /// A diffusion model (DDPM): a U-Net learns the noise added to images; loss = ε's squared
+    /// error per pixel.
+    Diffusion(diffusion::DiffusionArgs),
 }
 
 impl ModelArgs {
@@ -72,6 +76,7 @@ impl ModelArgs {
             ModelArgs::Classifier(_) => "classifier",
             ModelArgs::Pix2pix(_) => "pix2pix",
             ModelArgs::Espcn(_) => "espcn",
+            ModelArgs::Diffusion(_) => "diffusion",
         }
     }
 
@@ -83,6 +88,7 @@ impl ModelArgs {
             ModelArgs::Classifier(a) => &a.training,
             ModelArgs::Pix2pix(a) => &a.training,
             ModelArgs::Espcn(a) => &a.training,
+            ModelArgs::Diffusion(a) => &a.training,
         }
     }
 
@@ -129,7 +135,7 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
         (None, Some(model)) => start(model)?,
         (None, None) => {
             return Err(Error::bad_input(
-                "name a model (ae, vae, gan, classifier, pix2pix or espcn) or --resume RUN",
+                "name a model (ae, vae, gan, classifier, pix2pix, espcn or diffusion) or --resume RUN",
             ));
         }
     };
@@ -149,6 +155,7 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
         RunConfig::Gan(config) => gan::train(config, &job, &device, &autodiff)?,
         RunConfig::Classifier(config) => classifier::train(config, &job, &device, &autodiff)?,
         RunConfig::Pix2pix(config) => pix2pix::train(config, &job, &device, &autodiff)?,
+        RunConfig::Diffusion(config) => diffusion::train(config, &job, &device, &autodiff)?,
     };
     Ok(TrainReport {
         out: job.out,
@@ -184,6 +191,7 @@ fn start(model: &ModelArgs) -> Result<Job> {
         ModelArgs::Classifier(a) => classifier::config(a, &dataset, run, data_args, training)?,
         ModelArgs::Pix2pix(a) => pix2pix::config(a, &dataset, run, data_args, training)?,
         ModelArgs::Espcn(a) => pix2pix::espcn_config(a, &dataset, run, data_args, training)?,
+        ModelArgs::Diffusion(a) => diffusion::config(a, &dataset, run, data_args, training)?,
     };
     Ok(Job {
         config,

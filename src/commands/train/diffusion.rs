@@ -1,0 +1,136 @@
+//! `latentlab train diffusion`: a denoiser (`models/denoiser.rs`) learns the noise of the forward
+//! process (`models/diffusion.rs`) on the shared trainer (`train/diffusion.rs`). `--resume RUN`
+//! continues a diffusion run exactly, its EMA included.
+
+use burn::module::Module;
+
+use crate::commands::train::job::{Job, TrainingArgs};
+use crate::data::Dataset;
+use crate::error::Result;
+use crate::models::denoiser::DenoiserConfig;
+use crate::models::diffusion::{DiffusionConfig, Schedule};
+use crate::rng::{mix, stream};
+use crate::run::{DataArgs, DiffusionRunConfig, RunConfig, RunInfo, TrainingConfig};
+use crate::sample::prior_noise;
+use crate::train::Outcome;
+use crate::train::diffusion::{DiffusionLearner, EPOCH_SAMPLER};
+
+/// Options of `latentlab train diffusion`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DiffusionArgs {
+    /// Condition on the class label, with label dropout for classifier-free guidance.
+    #[arg(long)]
+    pub conditional: bool,
+    /// Noise schedule: cosine (Nichol & Dhariwal) or linear β (Ho et al.).
+    #[arg(long, value_enum, default_value = "cosine")]
+    pub schedule: Schedule,
+    /// T, the steps of the forward process.
+    #[arg(long, default_value_t = 1000)]
+    pub timesteps: usize,
+    /// Channels of the U-Net's first level (a multiple of 8); deeper levels have twice as many.
+    #[arg(long, default_value_t = 32)]
+    pub width: usize,
+    /// U-Net down-sampling levels.
+    #[arg(long, default_value_t = 2)]
+    pub levels: usize,
+    /// Conditional: probability a training label is hidden, so the network also learns p(x).
+    #[arg(long, default_value_t = 0.1)]
+    pub label_dropout: f64,
+    /// Decay of the weights' moving average that is sampled.
+    #[arg(long, default_value_t = 0.999)]
+    pub ema_decay: f64,
+    #[command(flatten)]
+    pub training: TrainingArgs,
+}
+
+/// The config of a new diffusion run.
+pub fn config(
+    args: &DiffusionArgs,
+    dataset: &Dataset,
+    run: RunInfo,
+    data_args: DataArgs,
+    training: TrainingConfig,
+) -> Result<RunConfig> {
+    let denoiser = DenoiserConfig::new(dataset.shape())
+        .with_width(args.width)
+        .with_levels(args.levels)
+        .with_num_classes(if args.conditional {
+            dataset.num_classes()
+        } else {
+            0
+        });
+    let diffusion = DiffusionConfig::new(denoiser)
+        .with_schedule(args.schedule)
+        .with_timesteps(args.timesteps)
+        .with_label_dropout(args.label_dropout)
+        .with_ema_decay(args.ema_decay);
+    diffusion.validate()?;
+    Ok(RunConfig::Diffusion(DiffusionRunConfig {
+        run,
+        data_args,
+        diffusion,
+        class_names: dataset.class_names.clone(),
+        training,
+    }))
+}
+
+/// Trains a diffusion run on `autodiff` (`device` with autodiff, already seeded).
+pub fn train(
+    config: &DiffusionRunConfig,
+    job: &Job,
+    device: &burn::tensor::Device,
+    autodiff: &burn::tensor::Device,
+) -> Result<Outcome> {
+    let diffusion = &config.diffusion;
+    let fixed_noise = prior_noise(
+        64,
+        diffusion.denoiser.shape.len(),
+        mix(job.seed(), stream::SAMPLE, 0),
+        device,
+    );
+    let mut learner = DiffusionLearner::new(
+        diffusion.clone(),
+        diffusion.denoiser.init(autodiff),
+        config.training.adam_settings(),
+        job.seed(),
+        fixed_noise,
+    );
+    let description = vec![
+        format!(
+            "model: diffusion, U-Net denoiser of width {} over {} levels ({} parameters){}; \
+             {:?} schedule over T = {}; EMA decay {}",
+            diffusion.denoiser.width,
+            diffusion.denoiser.levels,
+            learner.model().num_params(),
+            match diffusion.denoiser.num_classes {
+                0 => String::new(),
+                classes => format!(
+                    ", conditioned on {classes} classes (label dropout {})",
+                    diffusion.label_dropout
+                ),
+            },
+            diffusion.schedule,
+            diffusion.timesteps,
+            diffusion.ema_decay,
+        ),
+        format!(
+            "training: {} epochs of batch {}, Adam lr {} ({:?}); epoch samples by {EPOCH_SAMPLER}",
+            config.training.epochs,
+            config.training.batch_size,
+            config.training.lr,
+            config.training.lr_schedule,
+        ),
+    ];
+    let outcome = job.fit(&mut learner, &description, autodiff)?;
+    if let Outcome::Finished { rows } = &outcome
+        && let Some(last) = rows.last()
+    {
+        let parts = crate::train::metrics::format_parts(&last.test);
+        crate::ui::say(&format!(
+            "trained diffusion for {} epochs: test {parts} (ε's squared error per pixel); wrote {}",
+            last.epoch,
+            job.out.display()
+        ));
+    }
+    Ok(outcome)
+}

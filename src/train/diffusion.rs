@@ -1,0 +1,208 @@
+//! Diffusion's side of the shared trainer: one Adam step on Ho et al.'s simple loss, then the
+//! EMA of the weights moved towards the new ones. The EMA is what is evaluated, pictured, exported
+//! and sampled; a checkpoint holds the network, its optimizer, the EMA and the step count (the
+//! stream the time steps are drawn from), so a resumed run continues exactly.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use burn::tensor::Distribution;
+
+use crate::data::{Batch, Batches, PixelScale};
+use crate::error::Result;
+use crate::models::denoiser::Denoiser;
+use crate::models::diffusion::{DiffusionConfig, NoiseSchedule, Sampler, simple_loss};
+use crate::models::save_safetensors;
+use crate::rng::{mix, stream};
+use crate::sample::{DiffusionSampling, Generative, Trained};
+use crate::train::checkpoint::{
+    counters_blob, model_blobs, module_blob, restore_counters, restore_model, restore_module,
+};
+use crate::train::ema::ema_update;
+use crate::train::latent::{save_class_grid, save_grid};
+use crate::train::optim::AdamSettings;
+use crate::train::trainer::{DeviceParts, Learner, PassParts, PendingParts};
+
+/// The sampler of the epoch's pictures: cheap enough to run every epoch.
+pub const EPOCH_SAMPLER: Sampler = Sampler::Ddim {
+    steps: 20,
+    eta: 0.0,
+};
+/// The guidance weight of the epoch's class grid and of `sample` by default.
+pub const DEFAULT_GUIDANCE: f64 = 2.0;
+
+/// The seed the test split's time steps are drawn from: the same for every run.
+const TEST_TIME_SEED: u64 = 0;
+
+/// What makes a resumed run draw the same time steps.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DiffusionCounters {
+    /// Optimizer steps done.
+    pub steps: u64,
+}
+
+pub struct DiffusionLearner {
+    model: Option<Denoiser>,
+    /// The weights' moving average on the same (autodiff) device, its values detached.
+    ema: Option<Denoiser>,
+    optimizer: ModuleOptimizer,
+    adam: AdamSettings,
+    config: DiffusionConfig,
+    schedule: NoiseSchedule,
+    seed: u64,
+    /// x_T of the epoch's sample grid, `[64, c·h·w]`, on the inner device.
+    fixed_noise: Tensor<2>,
+    pub counters: DiffusionCounters,
+    progress: f64,
+}
+
+impl DiffusionLearner {
+    /// `model` lives on an autodiff device, `fixed_noise` on its inner one.
+    pub fn new(
+        config: DiffusionConfig,
+        model: Denoiser,
+        adam: AdamSettings,
+        seed: u64,
+        fixed_noise: Tensor<2>,
+    ) -> Self {
+        Self {
+            ema: Some(model.clone()),
+            model: Some(model),
+            optimizer: adam.init(),
+            adam,
+            schedule: config.noise_schedule(),
+            config,
+            seed,
+            fixed_noise,
+            counters: DiffusionCounters::default(),
+            progress: 0.0,
+        }
+    }
+
+    pub fn model(&self) -> &Denoiser {
+        self.model.as_ref().expect("taken only inside a step")
+    }
+
+    /// The moving average of the weights, for inference.
+    pub fn ema(&self) -> Denoiser {
+        self.ema.as_ref().expect("taken only inside a step").valid()
+    }
+
+    /// The EMA as a generator with `sampler` and the default guidance.
+    pub fn generator(&self, sampler: Sampler) -> Trained<DiffusionSampling, Denoiser> {
+        Trained {
+            config: DiffusionSampling {
+                config: self.config.clone(),
+                sampler,
+                guidance: DEFAULT_GUIDANCE,
+            },
+            model: self.ema(),
+        }
+    }
+
+    /// `labels` with each replaced by "no class" with probability `label_dropout`, drawn from the
+    /// device's generator (seeded per step by the trainer).
+    fn drop_labels(&self, labels: Tensor<1, Int>) -> Tensor<1, Int> {
+        let [n] = labels.dims();
+        let dropped = Tensor::<1>::random([n], Distribution::Default, &labels.device())
+            .lower_elem(self.config.label_dropout);
+        labels.mask_fill(dropped, self.config.denoiser.num_classes as i64)
+    }
+}
+
+impl Learner for DiffusionLearner {
+    fn set_progress(&mut self, progress: f64) {
+        self.progress = progress;
+    }
+
+    fn train_step(&mut self, batch: Batch) -> DeviceParts {
+        let step = self.counters.steps;
+        self.counters.steps += 1;
+        let model = self.model.take().expect("present between steps");
+        let labels = (model.num_classes > 0).then(|| self.drop_labels(batch.labels));
+        let loss = simple_loss(
+            &self.schedule,
+            batch.images,
+            mix(self.seed, stream::TIME, step),
+            |x_t, t| model.forward(x_t, t, labels),
+        ); // [1]
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let model = self
+            .optimizer
+            .step(self.adam.lr_at(self.progress), model, grads);
+        let ema = self.ema.take().expect("present between steps");
+        self.ema = Some(ema_update(ema, &model, self.config.ema_decay_at(step)));
+        self.model = Some(model);
+        vec![("loss", loss)]
+    }
+
+    fn evaluate(&self, batches: Batches<'_>) -> PassParts {
+        let model = self.ema();
+        let mut pending = PendingParts::default();
+        for (index, batch) in batches.enumerate() {
+            let [n, ..] = batch.images.dims();
+            let labels = (model.num_classes > 0).then_some(batch.labels);
+            let loss = simple_loss(
+                &self.schedule,
+                batch.images,
+                mix(TEST_TIME_SEED, stream::TIME, index as u64),
+                |x_t, t| model.forward(x_t, t, labels),
+            );
+            pending.push(n, vec![("loss", loss)]);
+        }
+        pending.means()
+    }
+
+    fn scale(&self) -> PixelScale {
+        PixelScale::MinusOneOne
+    }
+
+    fn write_images(&self, out: &Path, epoch: usize) -> Result<()> {
+        let generator = self.generator(EPOCH_SAMPLER);
+        let path = out.join("samples").join(format!("epoch_{epoch:03}.png"));
+        let shape = generator.image_shape();
+        match generator.num_classes() {
+            0 => save_grid(
+                generator.generate(self.fixed_noise.clone(), None),
+                shape,
+                &path,
+            ),
+            classes => save_class_grid(
+                |z, y| generator.generate(z, Some(y)),
+                self.fixed_noise.clone().narrow(0, 0, 8),
+                classes,
+                shape,
+                &path,
+            ),
+        }
+    }
+
+    fn state_blobs(&self) -> Result<Vec<(&'static str, Vec<u8>)>> {
+        let mut blobs = model_blobs(self.model(), &self.optimizer)?;
+        blobs.push(module_blob(
+            self.ema.as_ref().expect("present between steps"),
+            "ema",
+        )?);
+        blobs.push(counters_blob(&self.counters)?);
+        Ok(blobs)
+    }
+
+    fn restore(&mut self, blobs: &BTreeMap<String, Vec<u8>>) -> Result<()> {
+        let model = self.model.take().expect("present");
+        let optimizer = std::mem::replace(&mut self.optimizer, self.adam.init());
+        let (model, optimizer) = restore_model(model, optimizer, blobs)?;
+        self.model = Some(model);
+        self.optimizer = optimizer;
+        let ema = self.ema.take().expect("present");
+        self.ema = Some(restore_module(ema, blobs, "ema")?);
+        self.counters = restore_counters(blobs, "diffusion")?;
+        Ok(())
+    }
+
+    /// The EMA's weights: what `sample` draws from.
+    fn export(&self, path: &Path) -> Result<()> {
+        save_safetensors(&self.ema(), path)
+    }
+}
