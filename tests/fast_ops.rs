@@ -4,11 +4,11 @@
 
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, GroupNorm, GroupNormConfig};
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use burn::tensor::activation::{leaky_relu, relu};
-use latentlab::ops::{Activation, FastConv, FusedNormAct};
+use burn::tensor::activation::{leaky_relu, relu, silu};
+use latentlab::ops::{Activation, FastConv, FusedGroupNormSilu, FusedNormAct};
 
 fn device() -> Device {
     Device::flex().autodiff()
@@ -356,6 +356,53 @@ fn fused_batch_norm_matches_burn_with_gradients_and_running_statistics() {
             &format!("{what} running variance"),
             norm.running_var.value(),
             reference.running_var.value(),
+        );
+    }
+}
+
+/// Group norm + SiLU fused against burn's `silu(GroupNorm::forward)`: outputs and the gradients
+/// of the input, γ and β, with and without autodiff, for groups of one and several channels.
+#[test]
+fn fused_group_norm_silu_matches_burn_with_gradients() {
+    let device = device();
+    for (what, input, groups) in [
+        ("4 channels a group", [3, 8, 5, 6], 2),
+        ("one channel a group", [2, 4, 7, 7], 4),
+        ("one group, odd sizes", [5, 3, 3, 1], 1),
+    ] {
+        let mut norm = GroupNormConfig::new(groups, input[1]).init(&device);
+        let jitter = |t: Tensor<1>| {
+            let noise = Tensor::random(t.dims(), Distribution::Normal(0.0, 0.7), &device);
+            burn::module::Param::from_tensor((t + noise).detach())
+        };
+        norm.gamma = norm.gamma.map(|g| jitter(g.val()));
+        norm.beta = norm.beta.map(|b| jitter(b.val()));
+        let x = Tensor::<4>::random(input, Distribution::Normal(0.5, 2.0), &device);
+        let weighting = Tensor::<4>::random(input, Distribution::Normal(0.0, 1.0), &device);
+        let run = |n: &GroupNorm, fused: bool| {
+            let x = x.clone().detach().require_grad();
+            let y = match fused {
+                true => n.forward_silu(x.clone()),
+                false => silu(n.forward(x.clone())),
+            };
+            let grads = (y.clone() * weighting.clone()).sum().backward();
+            let param = |p: &Option<burn::module::Param<Tensor<1>>>| {
+                let grad = p.as_ref().unwrap().grad(&grads).unwrap();
+                grad.reshape([1, 1, 1, input[1]])
+            };
+            (y, x.grad(&grads).unwrap(), param(&n.gamma), param(&n.beta))
+        };
+        let (y, dx, d_gamma, d_beta) = run(&norm, true);
+        let (y_ref, dx_ref, d_gamma_ref, d_beta_ref) = run(&norm, false);
+        close(&format!("{what} output"), y, y_ref);
+        close(&format!("{what} input grad"), dx, dx_ref);
+        close(&format!("{what} γ grad"), d_gamma, d_gamma_ref);
+        close(&format!("{what} β grad"), d_beta, d_beta_ref);
+        let (plain, plain_norm) = (x.clone().inner(), norm.valid());
+        close(
+            &format!("{what} without autodiff"),
+            plain_norm.forward_silu(plain.clone()),
+            silu(plain_norm.forward(plain)),
         );
     }
 }

@@ -23,7 +23,7 @@ use burn::tensor::activation::silu;
 
 use crate::data::ImageShape;
 use crate::error::Error;
-use crate::ops::FastConv;
+use crate::ops::{FastConv, FusedGroupNormSilu};
 
 /// A denoiser for images of `shape`.
 #[derive(Config, Debug)]
@@ -170,7 +170,7 @@ impl Denoiser {
             h = up.forward_fast(h); // [n, w_l, s_l, s_l]
             h = block.forward(Tensor::cat(vec![h, skip], 1), time.clone()); // [n, w_l, s_l, s_l]
         }
-        self.conv_out.forward_fast(silu(self.norm_out.forward(h))) // [n, c, side, side]
+        self.conv_out.forward_fast(self.norm_out.forward_silu(h)) // [n, c, side, side]
     }
 
     /// Classifier-free guidance: ε(x, ∅) + w·(ε(x, y) − ε(x, ∅)). w = 0 is the unconditional
@@ -238,11 +238,11 @@ struct ResBlock {
 impl ResBlock {
     fn forward(&self, x: Tensor<4>, time: Tensor<2>) -> Tensor<4> {
         let [n, ..] = x.dims();
-        let h = self.conv1.forward_fast(silu(self.norm1.forward(x.clone()))); // [n, out, h, w]
+        let h = self.conv1.forward_fast(self.norm1.forward_silu(x.clone())); // [n, out, h, w]
         let shift = self.time.forward(silu(time)); // [n, out]
         let [_, out] = shift.dims();
         let h = h + shift.reshape([n, out, 1, 1]); // [n, out, h, w]
-        let h = self.conv2.forward_fast(silu(self.norm2.forward(h))); // [n, out, h, w]
+        let h = self.conv2.forward_fast(self.norm2.forward_silu(h)); // [n, out, h, w]
         let skip = match &self.shortcut {
             Some(conv) => conv.forward_fast(x), // [n, out, h, w]
             None => x,

@@ -1,6 +1,6 @@
 //! Tensor operations of our own where burn's are slow on the CPU: convolutions with their bias
-//! and activation, batch norm fused with its activation, leaky ReLU, the Bernoulli likelihood's
-//! cross-entropy, and pooling for inference. Each is a burn backend extension (all but pooling
+//! and activation, batch norm fused with its activation, group norm fused with SiLU, leaky ReLU,
+//! the Bernoulli likelihood's cross-entropy, and pooling for inference. Each is a burn backend extension (all but pooling
 //! with their own backward pass) tested against the burn operations it replaces
 //! (tests/fast_ops.rs).
 
@@ -9,11 +9,13 @@ pub mod batch_norm;
 pub mod bce;
 pub mod conv;
 pub mod conv_cpu;
+pub mod group_norm;
 pub mod pool;
 
 pub use activation::leaky_relu;
 pub use batch_norm::FusedNormAct;
 pub use conv::{Activation, FastConv, conv_transpose2d, conv2d};
+pub use group_norm::FusedGroupNormSilu;
 
 /// `f()` compiled for the widest vector instructions this CPU has (AVX-512, or AVX2 with FMA),
 /// chosen at run time: the crate is built for baseline x86-64, whose SSE2 runs the elementwise

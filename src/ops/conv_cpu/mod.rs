@@ -22,7 +22,7 @@
 //! where the sub-planes match the output (`Strips`); every product has row-major operands
 //! (`matmul`); a kernel covering its whole input is a dense layer ([`ConvGeometry::dense`]).
 
-mod epilogue;
+pub(crate) mod epilogue;
 mod gemm;
 mod geometry;
 mod im2col;
