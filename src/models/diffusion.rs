@@ -129,6 +129,10 @@ impl NoiseSchedule {
 
     /// One DDIM step from time `t` to `s` < t (`s` = 0: the image) given the predicted noise
     /// `eps` at x_t: the mean of x_s and the standard deviation σ of the noise to add to it.
+    ///
+    /// x̂₀ is clipped to the pixels' range [−1, 1] and ε̂ recomputed from it (Ho et al.'s
+    /// `clip_denoised`): near t = T, 1/√ᾱ_t reaches 2·10⁴ under the cosine schedule, and an
+    /// unclipped x̂₀ would carry the network's error times that into the next state.
     pub fn ddim_step(
         &self,
         x_t: Tensor<4>,
@@ -140,7 +144,8 @@ impl NoiseSchedule {
         assert!(s < t, "DDIM steps go back in time");
         let (a_t, a_s) = (self.alpha_bar(t), self.alpha_bar(s));
         let sigma = eta * ((1.0 - a_s) / (1.0 - a_t) * (1.0 - a_t / a_s)).sqrt();
-        let x0 = self.predict_x0(x_t, eps.clone(), t);
+        let x0 = self.predict_x0(x_t.clone(), eps, t).clamp(-1.0, 1.0);
+        let eps = (x_t - x0.clone() * a_t.sqrt()) / (1.0 - a_t).sqrt();
         let direction = (1.0 - a_s - sigma * sigma).max(0.0).sqrt();
         (x0 * a_s.sqrt() + eps * direction, sigma)
     }
@@ -460,7 +465,10 @@ mod tests {
         let (x_t, eps) = (image(&device, 13), image(&device, 17));
         for t in [2, 100, 999] {
             let (mean, sigma) = schedule.ddim_step(x_t.clone(), eps.clone(), t, t - 1, 1.0);
-            let x0 = schedule.predict_x0(x_t.clone(), eps.clone(), t);
+            // Through the same clipped x̂₀.
+            let x0 = schedule
+                .predict_x0(x_t.clone(), eps.clone(), t)
+                .clamp(-1.0, 1.0);
             let (posterior_mean, variance) = schedule.posterior(x_t.clone(), x0, t);
             assert!(
                 (sigma * sigma - variance).abs() < 1e-12 * variance.max(1.0),
