@@ -114,6 +114,9 @@ pub struct SampleMetrics {
     pub k: usize,
     pub seconds_real_features: f64,
     pub seconds_fake_features: f64,
+    /// Seconds the run's model spent generating the fake images (absent for image folders).
+    #[serde(default)]
+    pub seconds_generating: Option<f64>,
     pub seconds_metrics: f64,
     pub real_features_cached: bool,
     /// Conditional GAN or VAE with `--classifier`: how often our classifier gives a sample the
@@ -200,7 +203,9 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
         None => None,
     };
     let (real, real_source) = real_images(args, run.as_ref())?;
+    let started = Instant::now();
     let (fake, fake_source) = fake_images(args, model.as_deref(), &device)?;
+    let seconds_generating = model.is_some().then(|| started.elapsed().as_secs_f64());
     if let Some(dir) = &args.save_images {
         save_image_files(&real, &dir.join("real"))?;
         save_image_files(&fake, &dir.join("fake"))?;
@@ -279,6 +284,7 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
         k: pr.k,
         seconds_real_features: seconds_real,
         seconds_fake_features: seconds_fake,
+        seconds_generating,
         seconds_metrics: started.elapsed().as_secs_f64(),
         real_features_cached: cached,
         class_accuracy: None,
