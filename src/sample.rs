@@ -101,6 +101,7 @@ impl Trained<DiffusionSampling, Denoiser> {
             &schedule,
             settings.sampler,
             x_t,
+            None,
             labels,
             settings.guidance,
             visit,

@@ -1,6 +1,7 @@
 //! Diffusion end to end on the embedded data: an interrupted run resumes to the same weights,
 //! EMA included; a trained run samples with DDIM and DDPM (and draws its denoising strip),
-//! inpaints with RePaint, and bad input gets one line.
+//! inpaints with RePaint; a run trained for super-resolution (SR3) restores images of its job
+//! only; bad input gets one line.
 
 mod common;
 
@@ -171,6 +172,59 @@ fn a_trained_run_samples_draws_its_strip_and_inpaints() {
     assert_bad_input(
         &latentlab(&["train", "diffusion", "--data", "embedded", "--width", "12"]),
         "multiple of 8",
+    );
+    std::fs::remove_dir_all(&run).unwrap();
+}
+
+#[test]
+fn a_super_resolution_run_restores_its_job_only() {
+    let _serial = serial();
+    let run = temp_out("diffusion-sr3");
+    run_with(
+        &tiny(
+            &run,
+            &["--task", "superres", "--scale", "4", "--epochs", "1"],
+        ),
+        None,
+    )
+    .unwrap();
+    let run_arg = run.to_str().unwrap();
+    // Originals, what the model saw and its outputs: three rows of 8 test images.
+    let (_, height) = png_size(&run.join("edits/epoch_001.png"));
+    assert!(height >= 3 * 56, "{height}");
+    let out = run.join("superres");
+    let stdout = assert_success(&latentlab(&[
+        "superres",
+        "--with",
+        run_arg,
+        "--scale",
+        "4",
+        "--data",
+        "embedded",
+        "--n",
+        "3",
+        "--repaint-steps",
+        "4",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]));
+    assert!(stdout.contains("restored with"), "{stdout}");
+    assert_bad_input(
+        &latentlab(&["inpaint", "--with", run_arg, "--data", "embedded"]),
+        "trained to superres-x4, not to inpaint",
+    );
+    assert_bad_input(&latentlab(&["sample", run_arg]), "restores images");
+    assert_bad_input(
+        &latentlab(&[
+            "train",
+            "diffusion",
+            "--data",
+            "embedded",
+            "--task",
+            "inpaint",
+        ]),
+        "RePaint",
     );
     std::fs::remove_dir_all(&run).unwrap();
 }

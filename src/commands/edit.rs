@@ -44,7 +44,7 @@ pub struct MethodArgs {
     /// Starting draws per image for a GAN run; the best fit is kept.
     #[arg(long, default_value_t = 4)]
     pub restarts: usize,
-    /// RePaint with a diffusion run: time steps of the walk.
+    /// A diffusion run: time steps of its walk (RePaint; DDIM for a run trained for the job).
     #[arg(long, default_value_t = RePaintSettings::default().steps)]
     pub repaint_steps: usize,
     /// RePaint: steps walked forward and back at each resampling.

@@ -17,7 +17,7 @@ use super::{CodePrior, Degradation, NearestBank, Task, mean_image, pca_fill};
 use crate::data::{ImageShape, Split};
 use crate::error::{Error, Result};
 use crate::models::denoiser::Denoiser;
-use crate::models::diffusion::NoiseSchedule;
+use crate::models::diffusion::{NoiseSchedule, Sampler, condition_of, generate};
 use crate::models::pix2pix::{Generator as ConditionalGenerator, conditioning};
 use crate::models::{LatentModel, load_weights};
 use crate::pca::{Components, Pca, PcaConfig, Solver};
@@ -117,9 +117,11 @@ pub enum Editor {
         settings: InversionSettings,
         device: Device,
     },
-    /// A diffusion model's RePaint walk (its unconditional prediction for a conditional run).
+    /// A diffusion model: shown what is seen when trained for the job (SR3, Palette), else its
+    /// RePaint walk (the unconditional prediction of a class-conditional run).
     Diffusion {
         model: Box<Denoiser>,
+        task: Option<Task>,
         schedule: NoiseSchedule,
         settings: RePaintSettings,
         device: Device,
@@ -242,6 +244,16 @@ fn build_run(path: &Path, options: &BuildOptions<'_>) -> Result<Editor> {
         RunConfig::Diffusion(c) => {
             // A conditional run also predicts the unconditional noise (label dropout).
             check(c.diffusion.denoiser.shape, false)?;
+            if let Some(task) = c.diffusion.task
+                && task != options.task
+            {
+                return Err(Error::bad_input(format!(
+                    "{}: a diffusion run trained to {}, not to {}",
+                    path.display(),
+                    task.label(),
+                    options.task.label()
+                )));
+            }
             let device = options.device.clone();
             device.seed(options.inversion.seed);
             let model = load_weights(
@@ -251,6 +263,7 @@ fn build_run(path: &Path, options: &BuildOptions<'_>) -> Result<Editor> {
             )?;
             Ok(Editor::Diffusion {
                 model: Box::new(model),
+                task: c.diffusion.task,
                 schedule: c.diffusion.noise_schedule(),
                 settings: options.repaint,
                 device,
@@ -352,17 +365,41 @@ impl Editor {
             }
             Editor::Diffusion {
                 model,
+                task,
                 schedule,
                 settings,
                 device,
             } => {
-                let observed = ObservedBatch::new(originals, degradations, shape, device);
-                let x_t = Tensor::random(
-                    [originals.len(), shape.channels, shape.height, shape.width],
-                    burn::tensor::Distribution::Normal(0.0, 1.0),
-                    device,
-                );
-                let filled = repaint(model, schedule, &observed, x_t, *settings);
+                let n = originals.len();
+                let dims = [n, shape.channels, shape.height, shape.width];
+                let x_t =
+                    Tensor::random(dims, burn::tensor::Distribution::Normal(0.0, 1.0), device);
+                let filled = match task {
+                    Some(task) => {
+                        let pixels: Vec<f32> = originals.iter().flatten().copied().collect();
+                        let images = Tensor::<4>::from_data(TensorData::new(pixels, dims), device);
+                        let condition = condition_of(*task, images * 2.0 - 1.0);
+                        let sampler = Sampler::Ddim {
+                            steps: settings.steps,
+                            eta: 0.0,
+                        };
+                        let nothing = |_: usize, _: &Tensor<4>| {};
+                        generate(
+                            model,
+                            schedule,
+                            sampler,
+                            x_t,
+                            Some(&condition),
+                            None,
+                            1.0,
+                            nothing,
+                        )
+                    }
+                    None => {
+                        let observed = ObservedBatch::new(originals, degradations, shape, device);
+                        repaint(model, schedule, &observed, x_t, *settings)
+                    }
+                };
                 Ok(unbatch(to_unit(filled.clamp(-1.0, 1.0)), shape))
             }
             Editor::Conditional { generator, device } => {

@@ -38,6 +38,10 @@ pub struct DenoiserConfig {
     /// Classes it can be told (0: unconditional).
     #[config(default = 0)]
     pub num_classes: usize,
+    /// Channels of an image it is conditioned on, joined to x_t's (SR3's blown-up small image,
+    /// Palette's luma; 0: none).
+    #[config(default = 0)]
+    pub condition_channels: usize,
 }
 
 impl DenoiserConfig {
@@ -98,7 +102,7 @@ impl DenoiserConfig {
             ups.push(ResBlockConfig::new(2 * widths[level], widths[level], time).init(device));
         }
         Denoiser {
-            conv_in: conv3([c, self.width]),
+            conv_in: conv3([c + self.condition_channels, self.width]),
             time_hidden: LinearConfig::new(self.width, time).init(device),
             time_out: LinearConfig::new(time, time).init(device),
             classes: (self.num_classes > 0)
@@ -137,8 +141,10 @@ pub struct Denoiser {
 }
 
 impl Denoiser {
-    /// ε̂ for `x_t` `[n, c, h, w]` at time steps `t` (one per image) and, for a conditional model,
-    /// `labels` `[n]` (`num_classes` for "no class"; `None`: no class for any): `[n, c, h, w]`.
+    /// ε̂ for `x_t` `[n, c + k, h, w]` (the noisy image, then the k condition channels of an
+    /// image-conditioned model) at time steps `t` (one per image) and, for a class-conditional
+    /// model, `labels` `[n]` (`num_classes` for "no class"; `None`: no class for any):
+    /// `[n, c, h, w]`.
     pub fn forward(
         &self,
         x_t: Tensor<4>,

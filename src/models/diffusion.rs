@@ -26,8 +26,12 @@
 use burn::prelude::*;
 use burn::tensor::Distribution;
 
+use crate::data::ImageShape;
+use crate::edit::Task;
+use crate::edit::degradation::{box_downsample_tensor, luma_tensor};
 use crate::error::Error;
 use crate::models::denoiser::{Denoiser, DenoiserConfig};
+use crate::models::espcn::upsample_nearest;
 
 /// How the noise level grows with t.
 #[derive(
@@ -244,6 +248,10 @@ pub struct DiffusionConfig {
     /// from their recent weights, not their initialization).
     #[config(default = 0.999)]
     pub ema_decay: f64,
+    /// An image-conditioned model's job (SR3 for super-resolution, Palette for colorization):
+    /// what it is shown of each image, as extra input channels. `None`: it generates from noise.
+    #[config(default = "None")]
+    pub task: Option<Task>,
 }
 
 impl DiffusionConfig {
@@ -262,6 +270,28 @@ impl DiffusionConfig {
             return Err(Error::bad_input(
                 "--conditional needs data with at least two classes",
             ));
+        }
+        let shape = self.denoiser.shape;
+        let want = match self.task {
+            None => 0,
+            Some(task @ (Task::Superres(_) | Task::Colorize)) => {
+                task.random_degradation(shape, 0).check(shape)?;
+                condition_channels(task, shape)
+            }
+            Some(task) => {
+                return Err(Error::bad_input(format!(
+                    "--task {}: a diffusion model conditions on a small or a gray image \
+                     (superres, colorize); for {} use an unconditional run, which edits by RePaint",
+                    task.name(),
+                    task.name()
+                )));
+            }
+        };
+        if self.denoiser.condition_channels != want {
+            return Err(Error::bad_input(format!(
+                "the denoiser takes {} condition channels, its task {want}",
+                self.denoiser.condition_channels
+            )));
         }
         Ok(())
     }
@@ -287,23 +317,57 @@ impl std::fmt::Display for Sampler {
     }
 }
 
-/// A trained denoiser's images: `sampler` from `x_t` `[n, c, h, w]` (pixels in [−1, 1]) with
-/// `labels` guided by weight `guidance` for a conditional model; `visit` as in [`sample`].
+/// The condition channels of `task` for images of `shape`.
+pub fn condition_channels(task: Task, shape: ImageShape) -> usize {
+    match task {
+        Task::Colorize => 1,
+        _ => shape.channels,
+    }
+}
+
+/// What an image-conditioned model is shown of images `[n, c, h, w]` in [−1, 1]: SR3's small
+/// image blown up to full size by pixel replication, Palette's luma `[n, 1, h, w]` (both views
+/// commute with x → 2x − 1). Only super-resolution and colorization pass validation.
+pub fn condition_of(task: Task, images: Tensor<4>) -> Tensor<4> {
+    match task {
+        Task::Superres(s) => upsample_nearest(box_downsample_tensor(images, s), s), // [n, c, h, w]
+        Task::Colorize => luma_tensor(images),                                      // [n, 1, h, w]
+        other => unreachable!("{other:?} is refused by DiffusionConfig::validate"),
+    }
+}
+
+/// `x` `[n, c, h, w]` joined to an image-conditioned model's `condition` channels: the
+/// network's input.
+pub fn with_condition(x: Tensor<4>, condition: Option<&Tensor<4>>) -> Tensor<4> {
+    match condition {
+        Some(condition) => Tensor::cat(vec![x, condition.clone()], 1), // [n, c + k, h, w]
+        None => x,
+    }
+}
+
+/// A trained denoiser's images: `sampler` from `x_t` `[n, c, h, w]` (pixels in [−1, 1]), shown
+/// `condition` (image-conditioned models) and `labels` guided by weight `guidance`
+/// (class-conditional models); `visit` as in [`sample`].
+#[allow(clippy::too_many_arguments)]
 pub fn generate(
     model: &Denoiser,
     schedule: &NoiseSchedule,
     sampler: Sampler,
     x_t: Tensor<4>,
+    condition: Option<&Tensor<4>>,
     labels: Option<Tensor<1, Int>>,
     guidance: f64,
     visit: impl FnMut(usize, &Tensor<4>),
 ) -> Tensor<4> {
     let [n, ..] = x_t.dims();
-    let predict = |x: Tensor<4>, t: usize| match &labels {
-        Some(labels) if model.num_classes > 0 => {
-            model.guided(x, &vec![t; n], labels.clone(), guidance)
+    let predict = |x: Tensor<4>, t: usize| {
+        let input = with_condition(x, condition); // [n, c + k, h, w]
+        match &labels {
+            Some(labels) if model.num_classes > 0 => {
+                model.guided(input, &vec![t; n], labels.clone(), guidance)
+            }
+            _ => model.forward(input, &vec![t; n], None),
         }
-        _ => model.forward(x, &vec![t; n], None),
     };
     sample(schedule, sampler, x_t, predict, visit)
 }

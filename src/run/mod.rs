@@ -510,7 +510,16 @@ impl Run {
         device: &Device,
         sampling: &SamplingArgs,
     ) -> Result<Box<dyn Generative>> {
-        if let RunConfig::Diffusion(_) = &self.config {
+        if let RunConfig::Diffusion(c) = &self.config {
+            if let Some(task) = c.diffusion.task {
+                return Err(Error::bad_input(format!(
+                    "{}: a diffusion run trained to {} restores images, it does not generate \
+                     them from noise; pass it to `{} --with RUN`",
+                    self.path.display(),
+                    task.label(),
+                    task.name()
+                )));
+            }
             let (sampler, guidance) = sampling.choice()?;
             return Ok(Box::new(self.load_diffusion(device, sampler, guidance)?));
         }

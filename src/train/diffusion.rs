@@ -10,13 +10,17 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 
+use crate::data::ImageShape;
 use crate::data::{Batch, Batches, PixelScale};
+use crate::edit::Task;
 use crate::error::Result;
 use crate::models::denoiser::Denoiser;
-use crate::models::diffusion::{DiffusionConfig, NoiseSchedule, Sampler, simple_loss};
+use crate::models::diffusion::{
+    DiffusionConfig, NoiseSchedule, Sampler, condition_of, generate, simple_loss, with_condition,
+};
 use crate::models::save_safetensors;
 use crate::rng::{mix, stream};
-use crate::sample::{DiffusionSampling, Generative, Trained};
+use crate::sample::{DiffusionSampling, Generative, Trained, to_unit};
 use crate::train::checkpoint::{
     counters_blob, model_blobs, module_blob, restore_counters, restore_model, restore_module,
 };
@@ -24,6 +28,7 @@ use crate::train::ema::ema_update;
 use crate::train::latent::{save_class_grid, save_grid};
 use crate::train::optim::AdamSettings;
 use crate::train::trainer::{DeviceParts, Learner, PassParts, PendingParts};
+use crate::viz::ImageGrid;
 
 /// The sampler of the epoch's pictures: cheap enough to run every epoch.
 pub const EPOCH_SAMPLER: Sampler = Sampler::Ddim {
@@ -54,6 +59,8 @@ pub struct DiffusionLearner {
     seed: u64,
     /// x_T of the epoch's sample grid, `[64, c·h·w]`, on the inner device.
     fixed_noise: Tensor<2>,
+    /// An image-conditioned model's pictured test images, `[n, c, h, w]` in [−1, 1], inner device.
+    fixed_images: Option<Tensor<4>>,
     pub counters: DiffusionCounters,
     progress: f64,
 }
@@ -66,6 +73,7 @@ impl DiffusionLearner {
         adam: AdamSettings,
         seed: u64,
         fixed_noise: Tensor<2>,
+        fixed_images: Option<Tensor<4>>,
     ) -> Self {
         Self {
             ema: Some(model.clone()),
@@ -76,6 +84,7 @@ impl DiffusionLearner {
             config,
             seed,
             fixed_noise,
+            fixed_images,
             counters: DiffusionCounters::default(),
             progress: 0.0,
         }
@@ -112,6 +121,59 @@ impl DiffusionLearner {
     }
 }
 
+impl DiffusionLearner {
+    /// An image-conditioned model's restorations of `images` `[n, c, h, w]` (in [−1, 1]): rows
+    /// of originals, what the model was shown, and its outputs made to agree with it.
+    fn write_edits(&self, task: Task, images: Tensor<4>, path: &Path) -> Result<()> {
+        let [n, c, h, w] = images.dims();
+        let shape = ImageShape {
+            channels: c,
+            height: h,
+            width: w,
+        };
+        let x_t = self
+            .fixed_noise
+            .clone()
+            .narrow(0, 0, n)
+            .reshape([n, c, h, w]);
+        let condition = condition_of(task, images.clone());
+        let output = generate(
+            &self.ema(),
+            &self.schedule,
+            EPOCH_SAMPLER,
+            x_t,
+            Some(&condition),
+            None,
+            1.0,
+            |_, _| {},
+        );
+        let unit = |t: Tensor<4>| -> Vec<f32> {
+            to_unit(t.clamp(-1.0, 1.0))
+                .into_data()
+                .iter::<f32>()
+                .collect()
+        };
+        let (originals, outputs) = (unit(images), unit(output));
+        let degradation = task.random_degradation(shape, 0);
+        let mut grid = ImageGrid::new(shape);
+        let originals: Vec<&[f32]> = originals.chunks(shape.len()).collect();
+        for original in &originals {
+            grid.push(original.to_vec());
+        }
+        for original in &originals {
+            grid.push(degradation.picture(original, shape));
+        }
+        for (original, proposal) in originals.iter().zip(outputs.chunks(shape.len())) {
+            grid.push(degradation.project(original, proposal, shape));
+        }
+        grid.save_labelled_rows(
+            n,
+            &["original".into(), "input".into(), "output".into()],
+            path,
+        )
+    }
+}
+
 impl Learner for DiffusionLearner {
     fn set_progress(&mut self, progress: f64) {
         self.progress = progress;
@@ -122,11 +184,15 @@ impl Learner for DiffusionLearner {
         self.counters.steps += 1;
         let model = self.model.take().expect("present between steps");
         let labels = (model.num_classes > 0).then(|| self.drop_labels(batch.labels));
+        let condition = self
+            .config
+            .task
+            .map(|task| condition_of(task, batch.images.clone()));
         let loss = simple_loss(
             &self.schedule,
             batch.images,
             mix(self.seed, stream::TIME, step),
-            |x_t, t| model.forward(x_t, t, labels),
+            |x_t, t| model.forward(with_condition(x_t, condition.as_ref()), t, labels),
         ); // [1]
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let model = self
@@ -144,11 +210,15 @@ impl Learner for DiffusionLearner {
         for (index, batch) in batches.enumerate() {
             let [n, ..] = batch.images.dims();
             let labels = (model.num_classes > 0).then_some(batch.labels);
+            let condition = self
+                .config
+                .task
+                .map(|task| condition_of(task, batch.images.clone()));
             let loss = simple_loss(
                 &self.schedule,
                 batch.images,
                 mix(TEST_TIME_SEED, stream::TIME, index as u64),
-                |x_t, t| model.forward(x_t, t, labels),
+                |x_t, t| model.forward(with_condition(x_t, condition.as_ref()), t, labels),
             );
             pending.push(n, vec![("loss", loss)]);
         }
@@ -160,6 +230,10 @@ impl Learner for DiffusionLearner {
     }
 
     fn write_images(&self, out: &Path, epoch: usize) -> Result<()> {
+        if let (Some(task), Some(images)) = (self.config.task, &self.fixed_images) {
+            let path = out.join("edits").join(format!("epoch_{epoch:03}.png"));
+            return self.write_edits(task, images.clone(), &path);
+        }
         let generator = self.generator(EPOCH_SAMPLER);
         let path = out.join("samples").join(format!("epoch_{epoch:03}.png"));
         let shape = generator.image_shape();

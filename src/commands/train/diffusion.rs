@@ -4,11 +4,13 @@
 
 use burn::module::Module;
 
+use crate::commands::run_args::test_images;
 use crate::commands::train::job::{Job, TrainingArgs};
 use crate::data::Dataset;
+use crate::edit::TaskName;
 use crate::error::Result;
 use crate::models::denoiser::DenoiserConfig;
-use crate::models::diffusion::{DiffusionConfig, Schedule};
+use crate::models::diffusion::{DiffusionConfig, Schedule, condition_channels};
 use crate::rng::{mix, stream};
 use crate::run::{DataArgs, DiffusionRunConfig, RunConfig, RunInfo, TrainingConfig};
 use crate::sample::prior_noise;
@@ -39,6 +41,14 @@ pub struct DiffusionArgs {
     /// Decay of the weights' moving average that is sampled.
     #[arg(long, default_value_t = 0.999)]
     pub ema_decay: f64,
+    /// Condition on what an editing job sees instead of generating from noise: superres (SR3:
+    /// the small image, blown up) or colorize (Palette: the luma). Its run restores images with
+    /// `superres|colorize --with RUN`.
+    #[arg(long, value_enum)]
+    pub task: Option<TaskName>,
+    /// --task superres: the factor.
+    #[arg(long, default_value_t = 4)]
+    pub scale: usize,
     #[command(flatten)]
     pub training: TrainingArgs,
 }
@@ -51,6 +61,7 @@ pub fn config(
     data_args: DataArgs,
     training: TrainingConfig,
 ) -> Result<RunConfig> {
+    let task = args.task.map(|name| name.with_scale(args.scale));
     let denoiser = DenoiserConfig::new(dataset.shape())
         .with_width(args.width)
         .with_levels(args.levels)
@@ -58,12 +69,14 @@ pub fn config(
             dataset.num_classes()
         } else {
             0
-        });
+        })
+        .with_condition_channels(task.map_or(0, |t| condition_channels(t, dataset.shape())));
     let diffusion = DiffusionConfig::new(denoiser)
         .with_schedule(args.schedule)
         .with_timesteps(args.timesteps)
         .with_label_dropout(args.label_dropout)
-        .with_ema_decay(args.ema_decay);
+        .with_ema_decay(args.ema_decay)
+        .with_task(task);
     diffusion.validate()?;
     Ok(RunConfig::Diffusion(DiffusionRunConfig {
         run,
@@ -88,16 +101,22 @@ pub fn train(
         mix(job.seed(), stream::SAMPLE, 0),
         device,
     );
+    // An image-conditioned model pictures its restorations of the first test images.
+    let fixed_images = diffusion.task.map(|_| {
+        let (images, _) = test_images(&job.dataset, 8, device);
+        images * 2.0 - 1.0
+    });
     let mut learner = DiffusionLearner::new(
         diffusion.clone(),
         diffusion.denoiser.init(autodiff),
         config.training.adam_settings(),
         job.seed(),
         fixed_noise,
+        fixed_images,
     );
     let description = vec![
         format!(
-            "model: diffusion, U-Net denoiser of width {} over {} levels ({} parameters){}; \
+            "model: diffusion, U-Net denoiser of width {} over {} levels ({} parameters){}{}; \
              {:?} schedule over T = {}; EMA decay {}",
             diffusion.denoiser.width,
             diffusion.denoiser.levels,
@@ -108,6 +127,10 @@ pub fn train(
                     ", conditioned on {classes} classes (label dropout {})",
                     diffusion.label_dropout
                 ),
+            },
+            match diffusion.task {
+                Some(task) => format!(", shown what {} sees", task.label()),
+                None => String::new(),
             },
             diffusion.schedule,
             diffusion.timesteps,
