@@ -56,8 +56,9 @@ fn a_smoke_tour_writes_a_complete_report_and_reruns_only_what_is_missing() {
         "3. Autoencoder latent space versus VAE latent space",
         "4. The VAE",
         "5. GANs",
-        "6. Editing images",
-        "7. Every model",
+        "6. Diffusion",
+        "7. Editing images",
+        "8. Every model",
     ] {
         assert!(html.contains(section), "no section {section}");
     }
@@ -72,7 +73,15 @@ fn a_smoke_tour_writes_a_complete_report_and_reruns_only_what_is_missing() {
         .collect();
     assert_eq!(
         models,
-        ["pca", "ae", "vae", "gan", "gan-patchgan", "cgan"],
+        [
+            "pca",
+            "ae",
+            "vae",
+            "gan",
+            "gan-patchgan",
+            "cgan",
+            "diffusion"
+        ],
         "a row per model"
     );
     for model in summary["models"].as_array().unwrap() {
@@ -85,6 +94,17 @@ fn a_smoke_tour_writes_a_complete_report_and_reruns_only_what_is_missing() {
     }
     assert!(summary["models"][2]["neg_elbo"].as_f64().unwrap() > 0.0);
     assert!(summary["models"][5]["class_accuracy"].as_f64().is_some());
+    // Diffusion's quality against sampling steps: DDIM-10 and DDIM-50, each timed.
+    let curve = summary["diffusion_curve"].as_array().unwrap();
+    let samplers: Vec<&str> = curve
+        .iter()
+        .map(|p| p["sampler"].as_str().unwrap())
+        .collect();
+    assert_eq!(samplers, ["DDIM-10", "DDIM-50"]);
+    for point in curve {
+        assert!(point["seconds_per_64"].as_f64().unwrap() > 0.0, "{point}");
+        assert!(point["distance"].as_f64().unwrap() >= 0.0, "{point}");
+    }
     // Every editing job, every method scored, the same images pictured for each.
     let edits = summary["edits"].as_array().unwrap();
     let jobs: Vec<&str> = edits.iter().map(|e| e["name"].as_str().unwrap()).collect();

@@ -78,6 +78,13 @@ pub struct Recipe {
     pub patchgan_width: Option<usize>,
     /// `--batch-size` and `--lr` of the GANs; `None`: DCGAN's 128 and 2e-4.
     pub gan_batch_lr: Option<(usize, f64)>,
+    /// The diffusion model: epochs and U-Net width.
+    pub diffusion_epochs: usize,
+    pub diffusion_width: usize,
+    /// The samplers of its quality-against-steps curve beside the scored DDIM-50: `--steps`
+    /// values, then DDPM's T steps when `diffusion_ddpm`.
+    pub diffusion_curve: &'static [usize],
+    pub diffusion_ddpm: bool,
     /// Generated images per model for FID/KID/precision/recall.
     pub samples: usize,
     /// Importance samples per image of the VAE's IWAE bound, and images scored.
@@ -110,6 +117,10 @@ impl Recipe {
                 gan_width: 8,
                 gan_batch_lr: Some((64, 5e-4)),
                 patchgan_width: None,
+                diffusion_epochs: 1,
+                diffusion_width: 8,
+                diffusion_curve: &[10],
+                diffusion_ddpm: false,
                 samples: 128,
                 iwae_k: 4,
                 iwae_images: Some(16),
@@ -136,6 +147,10 @@ impl Recipe {
                 gan_batch_lr: Some((64, 5e-4)),
                 // At 16 it took 72 s against the DCGAN D's 27 s.
                 patchgan_width: Some(8),
+                diffusion_epochs: 8,
+                diffusion_width: 16,
+                diffusion_curve: &[10, 20],
+                diffusion_ddpm: false,
                 samples: 2000,
                 iwae_k: 100,
                 iwae_images: Some(500),
@@ -158,6 +173,10 @@ impl Recipe {
                 gan_width: 32,
                 gan_batch_lr: Some((64, 5e-4)),
                 patchgan_width: Some(16),
+                diffusion_epochs: 3,
+                diffusion_width: 32,
+                diffusion_curve: &[10, 20, 100],
+                diffusion_ddpm: true,
                 samples: 10_000,
                 iwae_k: 1000,
                 iwae_images: Some(1000),
@@ -180,6 +199,10 @@ impl Recipe {
                 gan_width: 64,
                 gan_batch_lr: None,
                 patchgan_width: None,
+                diffusion_epochs: 20,
+                diffusion_width: 64,
+                diffusion_curve: &[10, 20, 100],
+                diffusion_ddpm: true,
                 samples: 10_000,
                 iwae_k: 5000,
                 iwae_images: None,
@@ -224,7 +247,19 @@ pub const LATENT_MODELS: [(&str, &str, usize); 4] = [
 ];
 
 /// The generative runs whose samples are scored.
-pub const SCORED: [&str; 5] = ["ae", "vae", "gan", "gan-patchgan", "cgan"];
+pub const SCORED: [&str; 6] = ["ae", "vae", "gan", "gan-patchgan", "cgan", "diffusion"];
+
+/// Where the diffusion run's sample metrics under another sampler lie (`--steps N`, or
+/// `ddpm`), relative to the tour folder.
+pub fn diffusion_curve_json(sampler: &str, features: &str) -> String {
+    format!("diffusion/eval_samples_{features}_{sampler}.json")
+}
+
+/// The diffusion model's forward passes per second on 2 cores at width 16 (batch 500), for the
+/// estimates: the cost goes with the width squared.
+fn diffusion_rate(width: usize) -> f64 {
+    1400.0 * (16.0 / width as f64).powi(2)
+}
 
 /// An editing job of the tour: its folder under `edits/`, its title, the `eval-edit` flags that
 /// choose it, and whether it needs colour images.
@@ -319,11 +354,24 @@ pub fn edit_methods(job: &EditJob) -> Vec<(&'static str, &'static str)> {
     };
     match job.name {
         "colorize" => methods.extend([("vae", "vae-rgb"), ("pix2pix", "pix2pix-colorize")]),
-        "inpaint-center" | "inpaint-free" => methods.extend([
+        "inpaint-center" => methods.extend([
+            ("vae", "vae"),
+            ("gan", "gan"),
+            ("diffusion", "diffusion"),
+            ("pix2pix L1", "pix2pix-inpaint-l1"),
+            ("pix2pix", "pix2pix-inpaint"),
+        ]),
+        "inpaint-free" => methods.extend([
             ("vae", "vae"),
             ("gan", "gan"),
             ("pix2pix L1", "pix2pix-inpaint-l1"),
             ("pix2pix", "pix2pix-inpaint"),
+        ]),
+        "uncrop-left" => methods.extend([
+            ("vae", "vae"),
+            ("gan", "gan"),
+            ("diffusion", "diffusion"),
+            ("pix2pix", "pix2pix-uncrop"),
         ]),
         _ => methods.extend([
             ("vae", "vae"),
@@ -527,12 +575,35 @@ pub fn plan(options: &TourOptions) -> Result<Vec<Stage>> {
         );
     }
 
+    // The diffusion model: ~4 forward passes' cost per training image.
+    let width = recipe.diffusion_width.to_string();
+    let args = s(&[
+        "train",
+        "diffusion",
+        "--width",
+        &width,
+        "--epochs",
+        &recipe.diffusion_epochs.to_string(),
+    ]);
+    add(
+        "train-diffusion".into(),
+        training(args, "diffusion"),
+        outputs("diffusion", &trained),
+        vec![],
+        epoch_images * recipe.diffusion_epochs as f64 * 4.0
+            / diffusion_rate(recipe.diffusion_width)
+            + 5.0,
+    );
+
     // Pictures from the trained models.
     for folder in SCORED {
         add(
             format!("sample-{folder}"),
             reading(&["sample", &out(folder)]),
-            outputs(folder, &["samples.png"]),
+            match folder {
+                "diffusion" => outputs(folder, &["samples.png", "samples_denoising.png"]),
+                _ => outputs(folder, &["samples.png"]),
+            },
             vec![format!("train-{folder}")],
             2.0,
         );
@@ -595,12 +666,56 @@ pub fn plan(options: &TourOptions) -> Result<Vec<Stage>> {
         args.extend(s(&["--kid-subset-size", &kid_subset]));
         args.extend(common.iter().cloned());
         let rate = if features == "inception" { 3.0 } else { 2000.0 };
+        let generating = match folder {
+            // DDIM-50 by default.
+            "diffusion" => 50.0 * recipe.samples as f64 / diffusion_rate(recipe.diffusion_width),
+            _ => 0.0,
+        };
         add(
             format!("eval-samples-{folder}"),
             args,
             outputs(folder, &[&format!("eval_samples_{features}.json")]),
             inputs,
-            5.0 + recipe.samples as f64 / rate,
+            5.0 + recipe.samples as f64 / rate + generating,
+        );
+    }
+    // Diffusion's quality against its sampling steps (DDIM-50 is scored above).
+    let mut samplers: Vec<(String, Vec<String>, usize)> = recipe
+        .diffusion_curve
+        .iter()
+        .map(|&steps| {
+            let flags = s(&["--steps", &steps.to_string()]);
+            (format!("ddim{steps}"), flags, steps)
+        })
+        .collect();
+    if recipe.diffusion_ddpm {
+        samplers.push(("ddpm".into(), s(&["--sampler", "ddpm"]), 1000));
+    }
+    for (name, flags, steps) in samplers {
+        // DDPM's 1,000 steps on a tenth of the samples.
+        let n = if steps >= 1000 {
+            (recipe.samples / 10).max(100)
+        } else {
+            recipe.samples
+        };
+        let json = diffusion_curve_json(&name, features);
+        let mut args = s(&["eval-samples", "--fake", &out("diffusion")]);
+        args.extend(flags);
+        args.extend(s(&["--n", &n.to_string(), "--features", features]));
+        let mut inputs = vec!["train-diffusion".to_string()];
+        if features == "classifier" {
+            args.extend(s(&["--classifier", &out("classifier")]));
+            inputs.push("train-classifier".into());
+        }
+        args.extend(s(&["--kid-subset-size", &n.min(1000).to_string()]));
+        args.extend(s(&["--out", &out(&json)]));
+        args.extend(common.iter().cloned());
+        add(
+            format!("eval-samples-diffusion-{name}"),
+            args,
+            vec![json],
+            inputs,
+            5.0 + (steps * n) as f64 / diffusion_rate(recipe.diffusion_width),
         );
     }
 
@@ -706,8 +821,13 @@ pub fn plan(options: &TourOptions) -> Result<Vec<Stage>> {
             // times, then the rest once.
             let gan_steps = recipe.inversion_steps * recipe.inversion_restarts / 4
                 + recipe.inversion_steps * 3 / 4;
+            let repaint = crate::edit::repaint::RePaintSettings::default();
             let per_image = match with {
                 "gan" => 2e-4 * gan_steps as f64,
+                "diffusion" => {
+                    (repaint.steps * repaint.resamples) as f64
+                        / diffusion_rate(recipe.diffusion_width)
+                }
                 "vae" | "vae-rgb" => 5e-5 * recipe.inversion_steps as f64,
                 "nearest" => 2e-3,
                 _ => 5e-4,

@@ -101,6 +101,7 @@ pub fn render(s: &Summary) -> String {
     latent_spaces(&mut h, s);
     vae(&mut h, s);
     gans(&mut h, s);
+    diffusion(&mut h, s);
     editing(&mut h, s);
     style_transfer(&mut h, s);
     model_table(&mut h, s);
@@ -115,7 +116,7 @@ fn header(h: &mut String, s: &Summary) {
         h,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <title>latentlab tour: {budget}</title><style>{STYLE}</style></head><body>\n\
-         <h1>From PCA to GANs: the lecture, measured</h1>\n\
+         <h1>From PCA to diffusion: the lecture, measured</h1>\n\
          <p class=\"meta\">latentlab {version} · <b>{budget}</b> budget · {dataset} ({train} \
          training and {test} test images) · device {device} · seed {seed} · this run took {time} \
          ({ran} stages ran, {skipped} reused)</p>\n",
@@ -135,7 +136,8 @@ fn header(h: &mut String, s: &Summary) {
         "<p>Every model below learns a low-dimensional description of the same images. PCA finds \
          the best linear one; a deep autoencoder a non-linear one; a VAE makes its latent space a \
          distribution we can sample; a GAN gives up the encoder and learns to generate by playing \
-         against a discriminator. Sample quality is measured on {} (see the table).</p>",
+         against a discriminator; a diffusion model learns to undo noise, one small step at a \
+         time. Sample quality is measured on {} (see the table).</p>",
         if s.features == "inception" {
             "Inception features (FID as published)"
         } else {
@@ -351,7 +353,73 @@ fn gans(h: &mut String, s: &Summary) {
     );
 }
 
-/// 6. Editing images: every method on every job, pictures and the protocol's numbers.
+/// 6. Diffusion: samples, the walk from noise, quality against sampling steps, RePaint.
+fn diffusion(h: &mut String, s: &Summary) {
+    let dist = distance_name(s);
+    let fd = |folder: &str| row(s, folder).and_then(distance).map_or("—".into(), short);
+    let _ = write!(
+        h,
+        "<h2>6. Diffusion</h2>\n<p>The lecture's last slide: a fixed process adds Gaussian noise \
+         to an image over T = 1,000 steps until nothing is left, and a U-Net (width {width}, \
+         time-embedded residual blocks with group norm and SiLU) learns to predict the noise that \
+         was added at any step (Ho et al. 2020's simple loss). Sampling runs the process \
+         backwards from pure noise: DDPM takes all 1,000 steps, DDIM (Song et al. 2021) jumps \
+         deterministically in 10 to 100. Weights are an exponential moving average of training's. \
+         {dist} with DDIM-50: {diffusion}, against the DCGAN's {gan}.</p>\n",
+        width = s.recipe.diffusion_width,
+        diffusion = fd("diffusion"),
+        gan = fd("gan"),
+    );
+    h.push_str(&side_by_side(&[
+        ("diffusion/samples.png", "Diffusion: DDIM-50 samples."),
+        (
+            "diffusion/samples_denoising.png",
+            "From x_T (left, pure noise) to x_0 (right): the states of DDIM-50, evenly spaced.",
+        ),
+    ]));
+    if !s.diffusion_curve.is_empty() {
+        let _ = write!(
+            h,
+            "<table>\n<tr><th>sampler</th><th>network evaluations</th><th>{dist}</th>\
+             <th>samples scored</th><th>seconds per 64 samples</th></tr>\n"
+        );
+        for point in &s.diffusion_curve {
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&point.sampler),
+                point.steps,
+                point.distance.map_or("—".into(), short),
+                thousands(point.samples),
+                opt(point.seconds_per_64, 2),
+            );
+        }
+        h.push_str(
+            "</table>\n<p class=\"note\">Quality against cost: each step is one pass of the \
+             U-Net over the batch. Scored against as many test images as samples; fewer samples \
+             raise a Fréchet distance, so compare rows of equal counts.</p>\n",
+        );
+    }
+    let repaint = s
+        .edits
+        .iter()
+        .find(|e| e.name == "inpaint-center")
+        .and_then(|e| e.methods.iter().find(|m| m.method == "diffusion"));
+    if let Some(m) = repaint {
+        let _ = writeln!(
+            h,
+            "<p>The same model fills holes without training for it (RePaint, Lugmayr et al. \
+             2022): at every step the known pixels are replaced by the input noised to that \
+             step, and stretches of the walk are re-noised and walked again so that the hole \
+             agrees with its surroundings. Centre-hole PSNR {:.2} dB at {:.0} ms per image; \
+             section 7 sets it beside the other methods.</p>",
+            m.scores.psnr_hole,
+            1000.0 * m.scores.seconds_per_image
+        );
+    }
+}
+
+/// 7. Editing images: every method on every job, pictures and the protocol's numbers.
 fn editing(h: &mut String, s: &Summary) {
     if s.edits.is_empty() {
         return;
@@ -359,7 +427,7 @@ fn editing(h: &mut String, s: &Summary) {
     let n = s.edits[0].methods.first().map_or(0, |m| m.scores.n);
     let _ = write!(
         h,
-        "<h2>6. Editing images</h2>\n<p>The lecture's image editing: fill pre-specified missing \
+        "<h2>7. Editing images</h2>\n<p>The lecture's image editing: fill pre-specified missing \
          pixels (inpainting), make up a missing half (uncropping), restore colour from the luma \
          (colorization, on the embedded colour photographs), restore detail from the means of \
          4×4 blocks (super-resolution). Every method keeps what it was shown exactly (the \
@@ -374,7 +442,8 @@ fn editing(h: &mut String, s: &Summary) {
          <b>pix2pix</b>, a U-Net fed the masked image and its mask (or the luma), with L1 and a \
          PatchGAN that judges input and output together, and <b>pix2pix L1</b> without the \
          PatchGAN; <b>espcn</b>, convolutions on the small image and a sub-pixel shuffle, with \
-         L1 alone or with the PatchGAN. Each table scores {n} test images: PSNR on what had to \
+         L1 alone or with the PatchGAN. <b>diffusion</b> is RePaint with the diffusion model of \
+         section 6. Each table scores {n} test images: PSNR on what had to \
          be made up (the hole; every pixel for colorization and super-resolution) and on the \
          whole image, SSIM, mean absolute error, the \
          accuracy of a classifier on the edited images (CA) and the Fréchet distance of its \
@@ -431,7 +500,7 @@ fn editing(h: &mut String, s: &Summary) {
     }
 }
 
-/// The end of section 6: one photograph in the style of another.
+/// The end of section 7: one photograph in the style of another.
 fn style_transfer(h: &mut String, s: &Summary) {
     let st = &s.style;
     let losses = match (st.first, st.last) {
@@ -465,12 +534,12 @@ fn style_transfer(h: &mut String, s: &Summary) {
     ));
 }
 
-/// 7. One table of every model.
+/// 8. One table of every model.
 fn model_table(h: &mut String, s: &Summary) {
     let dist = distance_name(s);
     let _ = write!(
         h,
-        "<h2>7. Every model</h2>\n<table>\n<tr><th>model</th><th>parameters</th><th>train \
+        "<h2>8. Every model</h2>\n<table>\n<tr><th>model</th><th>parameters</th><th>train \
          time</th><th>test MSE</th><th>−ELBO (nats)</th><th>IWAE NLL (nats)</th><th>{dist}</th>\
          <th>KID</th><th>precision</th><th>recall</th><th>class accuracy</th></tr>\n"
     );
@@ -523,11 +592,11 @@ fn model_table(h: &mut String, s: &Summary) {
     );
 }
 
-/// 8. The published numbers beside ours (paper budget with Inception features).
+/// 9. The published numbers beside ours (paper budget with Inception features).
 fn published(h: &mut String, s: &Summary) {
     if s.budget == "paper" && s.published.is_empty() {
         h.push_str(
-            "<h2>8. Beside the published numbers</h2>\n<p>Published FIDs are on Inception \
+            "<h2>9. Beside the published numbers</h2>\n<p>Published FIDs are on Inception \
              features, and this tour measured on the classifier's: run <code>latentlab \
              fid-weights</code> once, then the tour again (finished stages are reused) to put our \
              FIDs beside them.</p>\n",
@@ -535,7 +604,7 @@ fn published(h: &mut String, s: &Summary) {
     }
     if !s.published.is_empty() {
         h.push_str(
-            "<h2>8. Beside the published numbers</h2>\n<table>\n<tr><th>published \
+            "<h2>9. Beside the published numbers</h2>\n<table>\n<tr><th>published \
              model</th><th>metric</th><th>published</th><th>ours</th><th>source</th></tr>\n",
         );
         for p in &s.published {

@@ -10,7 +10,9 @@ use crate::commands::latent_map::LatentStats;
 use crate::commands::pca::PcaMetrics;
 use crate::error::{Error, Result};
 use crate::tour::plan::TourOptions;
-use crate::tour::plan::{EDIT_JOBS, GANS, Recipe, edit_figure, edit_json, edit_methods, features};
+use crate::tour::plan::{
+    EDIT_JOBS, GANS, Recipe, diffusion_curve_json, edit_figure, edit_json, edit_methods, features,
+};
 use crate::tour::stage::StageOutcome;
 use crate::train::metrics::read_rows;
 
@@ -81,11 +83,26 @@ pub struct Summary {
     pub patch_size: usize,
     pub image_side: usize,
     pub published: Vec<Published>,
+    /// The diffusion model's sample quality under each sampler, fewest steps first.
+    pub diffusion_curve: Vec<SamplerPoint>,
     /// Every editing job: each method's scores.
     pub edits: Vec<EditSection>,
     /// The style transfer of two embedded photographs.
     pub style: crate::commands::style::StyleReport,
     pub latentlab_version: String,
+}
+
+/// The diffusion model sampled one way: how close its samples come and what they cost.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SamplerPoint {
+    /// `DDIM-10`, …, `DDPM-1000`.
+    pub sampler: String,
+    pub steps: usize,
+    /// FID or classifier FD, as the tour's features give it.
+    pub distance: Option<f64>,
+    pub samples: usize,
+    /// Seconds to generate 64 samples on the tour's device.
+    pub seconds_per_64: Option<f64>,
 }
 
 /// One editing job of the tour: every method's `eval-edit` numbers.
@@ -233,6 +250,19 @@ pub fn collect(options: &TourOptions, outcomes: &[StageOutcome], seconds: f64) -
         rows.push(row);
     }
 
+    let run = out.join("diffusion");
+    let mut row = trained_row(
+        &run,
+        "diffusion",
+        &format!(
+            "diffusion (U-Net of width {}, DDIM-50)",
+            recipe.diffusion_width
+        ),
+    )?;
+    add_sample_metrics(&mut row, &run, &features)?;
+    rows.push(row);
+    let diffusion_curve = diffusion_curve(out, &recipe, &features)?;
+
     let config: serde_json::Value = read_json(&out.join("vae/config.json"))?;
     let dataset = &config["run"]["dataset"];
     let classifier_accuracy = read_rows(&out.join("classifier/metrics.jsonl"))?
@@ -280,10 +310,48 @@ pub fn collect(options: &TourOptions, outcomes: &[StageOutcome], seconds: f64) -
         patch_size: crate::models::gan::patchgan::patch_size(layers),
         image_side,
         published,
+        diffusion_curve,
         edits: edit_sections(out)?,
         style: read_json(&out.join("style/style.json"))?,
         latentlab_version: env!("CARGO_PKG_VERSION").into(),
     })
+}
+
+/// The diffusion run's sample metrics under each sampler the tour ran, fewest steps first.
+fn diffusion_curve(out: &Path, recipe: &Recipe, features: &str) -> Result<Vec<SamplerPoint>> {
+    let mut files: Vec<(String, usize, std::path::PathBuf)> = recipe
+        .diffusion_curve
+        .iter()
+        .map(|&steps| {
+            let json = diffusion_curve_json(&format!("ddim{steps}"), features);
+            (format!("DDIM-{steps}"), steps, out.join(json))
+        })
+        .collect();
+    files.push((
+        "DDIM-50".into(),
+        50,
+        out.join(format!("diffusion/eval_samples_{features}.json")),
+    ));
+    if recipe.diffusion_ddpm {
+        let json = diffusion_curve_json("ddpm", features);
+        files.push(("DDPM-1000".into(), 1000, out.join(json)));
+    }
+    files.sort_by_key(|(_, steps, _)| *steps);
+    files
+        .into_iter()
+        .map(|(sampler, steps, path)| {
+            let metrics: SampleMetrics = read_json(&path)?;
+            Ok(SamplerPoint {
+                sampler,
+                steps,
+                distance: metrics.fid.or(metrics.classifier_fd),
+                samples: metrics.fake.n,
+                seconds_per_64: metrics
+                    .seconds_generating
+                    .map(|s| 64.0 * s / metrics.fake.n.max(1) as f64),
+            })
+        })
+        .collect()
 }
 
 /// The `eval-edit` numbers of every job, in the report's order.
