@@ -136,6 +136,7 @@ fn channel_statistics(x: &[f32], [batch, channels, positions]: [usize; 3]) -> (V
 
 /// Σ f(v) over `values`, in eight f64 lanes: one running sum would be a chain of dependent
 /// additions (one per 4 cycles); eight independent ones pipeline and vectorize.
+#[inline(always)]
 pub(super) fn lane_sum(values: &[f32], f: impl Fn(f32) -> f64) -> f64 {
     let mut lanes = [0f64; 8];
     let chunks = values.chunks_exact(8);

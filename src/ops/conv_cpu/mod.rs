@@ -26,7 +26,7 @@ pub(crate) mod epilogue;
 mod gemm;
 mod geometry;
 mod im2col;
-mod scratch;
+pub(crate) mod scratch;
 #[cfg(test)]
 mod tests;
 

@@ -88,7 +88,7 @@ impl Drop for Scratch {
 ///
 /// # Safety
 /// `write` must write all `len` floats before reading any of them.
-pub(super) unsafe fn written_vec(len: usize, write: impl FnOnce(&mut [f32])) -> Vec<f32> {
+pub(crate) unsafe fn written_vec(len: usize, write: impl FnOnce(&mut [f32])) -> Vec<f32> {
     let mut values: Vec<f32> = Vec::with_capacity(len);
     // SAFETY: the capacity is `len` floats, allocated and properly aligned; the caller writes
     // each before reading it, and `set_len` follows only once all are written.
