@@ -187,7 +187,7 @@ impl SamplingArgs {
         }
         let guidance = self
             .guidance
-            .unwrap_or(crate::train::diffusion::DEFAULT_GUIDANCE);
+            .unwrap_or(crate::models::diffusion::DEFAULT_GUIDANCE);
         if !guidance.is_finite() {
             return Err(crate::Error::bad_input("--guidance must be a number"));
         }

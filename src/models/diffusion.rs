@@ -231,6 +231,10 @@ pub fn sample(
     x
 }
 
+/// The classifier-free guidance weight w of samples by default (Ho & Salimans' w' = 1, their
+/// ε = (1 + w')·ε(x, y) − w'·ε(x, ∅), in the form ε(x, ∅) + w·(ε(x, y) − ε(x, ∅))).
+pub const DEFAULT_GUIDANCE: f64 = 2.0;
+
 /// A diffusion model: its denoiser, its noise schedule, and how it is trained.
 #[derive(Config, Debug)]
 pub struct DiffusionConfig {

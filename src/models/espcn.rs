@@ -153,6 +153,8 @@ mod tests {
     #[test]
     fn espcn_upscales_and_starts_near_pixel_replication() {
         let device = Device::flex();
+        // Flex's generator is global: unseeded, the draws depended on the tests before this one.
+        device.seed(0);
         for (channels, side, scale) in [(1, 28, 2), (1, 28, 4), (3, 32, 4)] {
             let shape = ImageShape {
                 channels,

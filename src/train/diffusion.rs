@@ -16,7 +16,8 @@ use crate::edit::Task;
 use crate::error::Result;
 use crate::models::denoiser::Denoiser;
 use crate::models::diffusion::{
-    DiffusionConfig, NoiseSchedule, Sampler, condition_of, generate, simple_loss, with_condition,
+    DEFAULT_GUIDANCE, DiffusionConfig, NoiseSchedule, Sampler, condition_of, generate, simple_loss,
+    with_condition,
 };
 use crate::models::save_safetensors;
 use crate::rng::{mix, stream};
@@ -35,8 +36,6 @@ pub const EPOCH_SAMPLER: Sampler = Sampler::Ddim {
     steps: 20,
     eta: 0.0,
 };
-/// The guidance weight of the epoch's class grid and of `sample` by default.
-pub const DEFAULT_GUIDANCE: f64 = 2.0;
 
 /// The seed the test split's time steps are drawn from: the same for every run.
 const TEST_TIME_SEED: u64 = 0;
@@ -122,6 +121,24 @@ impl DiffusionLearner {
 }
 
 impl DiffusionLearner {
+    /// The simple loss of `model` on `images` (shown what its task sees, told `labels`), the
+    /// time steps drawn from `seed`: `[1]`.
+    fn loss(
+        &self,
+        model: &Denoiser,
+        images: Tensor<4>,
+        labels: Option<Tensor<1, Int>>,
+        seed: u64,
+    ) -> Tensor<1> {
+        let condition = self
+            .config
+            .task
+            .map(|task| condition_of(task, images.clone()));
+        simple_loss(&self.schedule, images, seed, |x_t, t| {
+            model.forward(with_condition(x_t, condition.as_ref()), t, labels)
+        })
+    }
+
     /// An image-conditioned model's restorations of `images` `[n, c, h, w]` (in [−1, 1]): rows
     /// of originals, what the model was shown, and its outputs made to agree with it.
     fn write_edits(&self, task: Task, images: Tensor<4>, path: &Path) -> Result<()> {
@@ -184,16 +201,8 @@ impl Learner for DiffusionLearner {
         self.counters.steps += 1;
         let model = self.model.take().expect("present between steps");
         let labels = (model.num_classes > 0).then(|| self.drop_labels(batch.labels));
-        let condition = self
-            .config
-            .task
-            .map(|task| condition_of(task, batch.images.clone()));
-        let loss = simple_loss(
-            &self.schedule,
-            batch.images,
-            mix(self.seed, stream::TIME, step),
-            |x_t, t| model.forward(with_condition(x_t, condition.as_ref()), t, labels),
-        ); // [1]
+        let seed = mix(self.seed, stream::TIME, step);
+        let loss = self.loss(&model, batch.images, labels, seed); // [1]
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let model = self
             .optimizer
@@ -210,16 +219,8 @@ impl Learner for DiffusionLearner {
         for (index, batch) in batches.enumerate() {
             let [n, ..] = batch.images.dims();
             let labels = (model.num_classes > 0).then_some(batch.labels);
-            let condition = self
-                .config
-                .task
-                .map(|task| condition_of(task, batch.images.clone()));
-            let loss = simple_loss(
-                &self.schedule,
-                batch.images,
-                mix(TEST_TIME_SEED, stream::TIME, index as u64),
-                |x_t, t| model.forward(with_condition(x_t, condition.as_ref()), t, labels),
-            );
+            let seed = mix(TEST_TIME_SEED, stream::TIME, index as u64);
+            let loss = self.loss(&model, batch.images, labels, seed); // [1]
             pending.push(n, vec![("loss", loss)]);
         }
         pending.means()
