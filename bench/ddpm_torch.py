@@ -10,8 +10,10 @@ residual block (1x1 shortcut); GroupNorm -> SiLU -> Conv 3x3 out. Step: t unifor
 eps ~ N(0, I), x_t from the cosine schedule, MSE(eps, net(x_t, t)), Adam lr 2e-4.
 
   python3 bench/ddpm_torch.py [--steps 20] [--batch 64] [--threads 2] [--device cpu]
+  python3 bench/ddpm_torch.py --sample [--steps 20]   # DDIM (eta 0, x0 clipped) in --steps steps
 
-Prints images/s and peak memory as JSON.
+Prints images/s (with --sample: network evaluations of one image per second) and peak memory
+as JSON.
 """
 import argparse
 import json
@@ -105,6 +107,7 @@ def main():
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--sample", action="store_true", help="time DDIM sampling instead")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -127,6 +130,39 @@ def main():
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+
+    def walk(steps):
+        """DDIM, eta 0, from x_T ~ N(0, I) in `steps` evenly spaced steps, x0 clipped."""
+        with torch.inference_mode():
+            x = torch.randn(args.batch, 1, 28, 28, device=device)
+            times = sorted({-(-k * 1000 // steps) for k in range(1, steps + 1)}, reverse=True)
+            for i, t in enumerate(times):
+                s = times[i + 1] if i + 1 < len(times) else 0
+                a_t, a_s = bars[t].item(), bars[s].item()
+                eps = net(x, torch.full((args.batch,), t, device=device))
+                x0 = ((x - math.sqrt(1 - a_t) * eps) / math.sqrt(a_t)).clamp(-1, 1)
+                eps = (x - math.sqrt(a_t) * x0) / math.sqrt(1 - a_t)
+                x = math.sqrt(a_s) * x0 + math.sqrt(1 - a_s) * eps
+        return x
+
+    if args.sample:
+        walk(3)
+        synchronize()
+        start = time.perf_counter()
+        walk(args.steps)
+        synchronize()
+        seconds = time.perf_counter() - start
+        print(
+            json.dumps(
+                {
+                    "images_per_second": args.steps * args.batch / seconds,
+                    "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                    "torch": torch.__version__,
+                    "threads": args.threads,
+                }
+            )
+        )
+        return
 
     for _ in range(args.warmup):
         step()

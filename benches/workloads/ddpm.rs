@@ -1,14 +1,15 @@
 //! W8: one DDPM training step of the diffusion denoiser (28x28 gray, width 32, 2 levels, the
 //! simple loss at uniform t over the cosine schedule, batch 64, Adam), on random images in
-//! [−1, 1]. Written out here (forward, backward, Adam) until `train diffusion` has a learner.
-//! Reference: `bench/ddpm_torch.py`, the same network and step.
+//! [−1, 1]: the step `train/diffusion.rs` takes, without its EMA. W8-sample: DDIM sampling with
+//! the same network (η = 0, x̂₀ clipped), in network evaluations of one image per second.
+//! Reference: `bench/ddpm_torch.py`, the same network, step and sampler.
 
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use latentlab::data::ImageShape;
 use latentlab::models::denoiser::DenoiserConfig;
-use latentlab::models::diffusion::{NoiseSchedule, Schedule, simple_loss};
+use latentlab::models::diffusion::{NoiseSchedule, Sampler, Schedule, sample, simple_loss};
 use latentlab::train::optim::AdamSettings;
 
 const BATCH: usize = 64;
@@ -49,6 +50,30 @@ pub fn images_per_second(steps: usize, device: &Device) -> f64 {
     let start = std::time::Instant::now();
     let loss = run(steps, 3);
     assert!(loss.is_some_and(f32::is_finite), "W8's loss went {loss:?}");
+    (steps * BATCH) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Evaluations of the network on one image per second while DDIM samples a batch of 64 in
+/// `steps` steps (after a warm-up walk of 3 steps), untrained weights: the arithmetic is the same.
+pub fn sampling_evaluations_per_second(steps: usize, device: &Device) -> f64 {
+    device.seed(0);
+    let shape = ImageShape {
+        channels: 1,
+        height: 28,
+        width: 28,
+    };
+    let model = DenoiserConfig::new(shape).with_width(WIDTH).init(device);
+    let schedule = NoiseSchedule::new(Schedule::Cosine, 1000);
+    let walk = |steps: usize| {
+        let x_t = Tensor::<4>::random([BATCH, 1, 28, 28], Distribution::Normal(0.0, 1.0), device);
+        let sampler = Sampler::Ddim { steps, eta: 0.0 };
+        let predict = |x: Tensor<4>, t: usize| model.forward(x, &[t; BATCH], None);
+        let images = sample(&schedule, sampler, x_t, predict, |_, _| {});
+        images.into_data().iter::<f32>().all(f32::is_finite)
+    };
+    walk(3);
+    let start = std::time::Instant::now();
+    assert!(walk(steps), "W8-sample's images went non-finite");
     (steps * BATCH) as f64 / start.elapsed().as_secs_f64()
 }
 

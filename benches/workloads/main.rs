@@ -108,6 +108,11 @@ fn workloads() -> Vec<Workload> {
             what: "DDPM denoiser train step (28x28, width 32, 2 levels, simple loss, batch 64, Adam) vs PyTorch",
             multiply_adds: Some(ddpm::multiply_adds()),
         },
+        Workload {
+            id: "W8-sample",
+            what: "DDIM sampling with the W8 denoiser (batch 64, η = 0, x̂₀ clipped), network evaluations of one image per second, vs PyTorch",
+            multiply_adds: None,
+        },
     ]
 }
 
@@ -119,6 +124,7 @@ const W4_IMAGES: usize = 100;
 const W6_STEPS: usize = 30;
 const W7_STEPS: usize = 200;
 const W8_STEPS: usize = 20;
+const W8_SAMPLE_STEPS: usize = 20;
 
 struct Options {
     only: Option<Vec<String>>,
@@ -253,6 +259,10 @@ fn child(id: &str, o: &Options) {
         "W6" => Some(unet::images_per_second(W6_STEPS * scale, &device)),
         "W7" => Some(espcn::images_per_second(W7_STEPS * scale, &device)),
         "W8" => Some(ddpm::images_per_second(W8_STEPS * scale, &device)),
+        "W8-sample" => Some(ddpm::sampling_evaluations_per_second(
+            W8_SAMPLE_STEPS * scale,
+            &device,
+        )),
         "W5-eigen" => Some(pca::images_per_second(Solver::Eigen, data)),
         "W5-svd" => Some(pca::images_per_second(Solver::Svd, data)),
         "W5-randomized" => Some(pca::images_per_second(Solver::Randomized, data)),
@@ -332,6 +342,15 @@ fn reference_command(id: &str, o: &Options) -> Command {
         "W8" => {
             c.arg(script("ddpm_torch.py"));
             c.args(["--steps", &(W8_STEPS * o.scale).to_string()]);
+            c.args(["--threads", &threads, "--device", device]);
+        }
+        "W8-sample" => {
+            c.arg(script("ddpm_torch.py"));
+            c.args([
+                "--sample",
+                "--steps",
+                &(W8_SAMPLE_STEPS * o.scale).to_string(),
+            ]);
             c.args(["--threads", &threads, "--device", device]);
         }
         "W4" => {

@@ -118,9 +118,7 @@ impl DiffusionLearner {
             .lower_elem(self.config.label_dropout);
         labels.mask_fill(dropped, self.config.denoiser.num_classes as i64)
     }
-}
 
-impl DiffusionLearner {
     /// The simple loss of `model` on `images` (shown what its task sees, told `labels`), the
     /// time steps drawn from `seed`: `[1]`.
     fn loss(
