@@ -361,7 +361,8 @@ fn fused_batch_norm_matches_burn_with_gradients_and_running_statistics() {
 }
 
 /// Group norm + SiLU fused against burn's `silu(GroupNorm::forward)`: outputs and the gradients
-/// of the input, γ and β, with and without autodiff, for groups of one and several channels.
+/// of the input, γ and β, with and without autodiff, for groups of one and several channels; and
+/// with a shift per image and channel added first, against burn's broadcast add, its gradient too.
 #[test]
 fn fused_group_norm_silu_matches_burn_with_gradients() {
     let device = device();
@@ -398,6 +399,34 @@ fn fused_group_norm_silu_matches_burn_with_gradients() {
         close(&format!("{what} input grad"), dx, dx_ref);
         close(&format!("{what} γ grad"), d_gamma, d_gamma_ref);
         close(&format!("{what} β grad"), d_beta, d_beta_ref);
+
+        let shift = Tensor::<2>::random(
+            [input[0], input[1]],
+            Distribution::Normal(0.0, 1.5),
+            &device,
+        );
+        let shifted = |fused: bool| {
+            let (x, shift) = (
+                x.clone().detach().require_grad(),
+                shift.clone().detach().require_grad(),
+            );
+            let y = match fused {
+                true => norm.forward_silu_shifted(x.clone(), shift.clone()),
+                false => silu(
+                    norm.forward(x.clone() + shift.clone().reshape([input[0], input[1], 1, 1])),
+                ),
+            };
+            let grads = (y.clone() * weighting.clone()).sum().backward();
+            let d_shift = shift
+                .grad(&grads)
+                .unwrap()
+                .reshape([1, 1, input[0], input[1]]);
+            (y, x.grad(&grads).unwrap(), d_shift)
+        };
+        let ((y, dx, d_shift), (y_ref, dx_ref, d_shift_ref)) = (shifted(true), shifted(false));
+        close(&format!("{what} shifted output"), y, y_ref);
+        close(&format!("{what} shifted input grad"), dx, dx_ref);
+        close(&format!("{what} shift grad"), d_shift, d_shift_ref);
         let (plain, plain_norm) = (x.clone().inner(), norm.valid());
         close(
             &format!("{what} without autodiff"),

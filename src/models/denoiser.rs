@@ -243,12 +243,12 @@ struct ResBlock {
 
 impl ResBlock {
     fn forward(&self, x: Tensor<4>, time: Tensor<2>) -> Tensor<4> {
-        let [n, ..] = x.dims();
         let h = self.conv1.forward_fast(self.norm1.forward_silu(x.clone())); // [n, out, h, w]
         let shift = self.time.forward(silu(time)); // [n, out]
-        let [_, out] = shift.dims();
-        let h = h + shift.reshape([n, out, 1, 1]); // [n, out, h, w]
-        let h = self.conv2.forward_fast(self.norm2.forward_silu(h)); // [n, out, h, w]
+        // h + the time's shift per image and channel, normalized in one pass.
+        let h = self
+            .conv2
+            .forward_fast(self.norm2.forward_silu_shifted(h, shift)); // [n, out, h, w]
         let skip = match &self.shortcut {
             Some(conv) => conv.forward_fast(x), // [n, out, h, w]
             None => x,

@@ -26,8 +26,8 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{AutodiffBackend, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::nn::GroupNorm;
 use burn::prelude::*;
-use burn::tensor::DType;
 use burn::tensor::activation::silu;
+use burn::tensor::{DType, Slice};
 use rayon::prelude::*;
 
 use super::batch_norm::lane_sum;
@@ -38,9 +38,11 @@ use super::{contiguous_f32, f32_slice};
 /// Group statistics and the fused SiLU.
 #[backend_extension(Flex, Autodiff)]
 pub trait FusedGroupNorm: Backend {
-    /// `(silu(γ·x̂ + β), μ, 1/σ)`, μ and 1/√(σ² + ε) per image and group (`[n·groups]`).
+    /// `(silu(γ·x̂ + β), μ, 1/σ)` for x + `shift` (`[n, c]`, one value per image and channel),
+    /// μ and 1/√(σ² + ε) per image and group (`[n·groups]`).
     fn group_norm_silu(
         x: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         groups: usize,
@@ -48,10 +50,12 @@ pub trait FusedGroupNorm: Backend {
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 
     /// The gradients of [`group_norm_silu`](Self::group_norm_silu)'s output with respect to `x`,
-    /// γ and β.
+    /// the shift, and γ and β as the rows of one `[2, c]` tensor (an extension op returns at most
+    /// three).
     #[allow(clippy::too_many_arguments)]
     fn group_norm_silu_backward(
         x: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         mean: FloatTensor<Self>,
@@ -64,20 +68,28 @@ pub trait FusedGroupNorm: Backend {
 /// Group norm followed by SiLU, fused on the CPU.
 pub trait FusedGroupNormSilu {
     /// `silu(self.forward(x))`.
-    fn forward_silu<const D: usize>(&self, x: Tensor<D>) -> Tensor<D>;
+    fn forward_silu(&self, x: Tensor<4>) -> Tensor<4>;
+    /// `silu(self.forward(x + shift))` with `shift` `[n, c]` one value per image and channel
+    /// (a diffusion block's time embedding): the add is folded into the normalization.
+    fn forward_silu_shifted(&self, x: Tensor<4>, shift: Tensor<2>) -> Tensor<4>;
 }
 
 impl FusedGroupNormSilu for GroupNorm {
-    fn forward_silu<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        let (Some(gamma), Some(beta)) = (&self.gamma, &self.beta) else {
-            return silu(self.forward(x));
+    fn forward_silu(&self, x: Tensor<4>) -> Tensor<4> {
+        let [n, c, ..] = x.dims();
+        let no_shift = Tensor::<2>::zeros([n, c], &x.device());
+        self.forward_silu_shifted(x, no_shift)
+    }
+
+    fn forward_silu_shifted(&self, x: Tensor<4>, shift: Tensor<2>) -> Tensor<4> {
+        let fused = x.device().inner() == Device::flex() && x.dtype() == DType::F32;
+        let (Some(gamma), Some(beta), true) = (&self.gamma, &self.beta, fused) else {
+            let [n, c] = shift.dims();
+            return silu(self.forward(x + shift.reshape([n, c, 1, 1])));
         };
-        let fused = x.device().inner() == Device::flex() && x.dtype() == DType::F32 && D >= 2;
-        if !fused {
-            return silu(self.forward(x));
-        }
         let (output, _, _) = Dispatch::group_norm_silu(
             x.into_dispatch(),
+            shift.into_dispatch(),
             gamma.val().into_dispatch(),
             beta.val().into_dispatch(),
             self.num_groups,
@@ -188,6 +200,7 @@ fn input_grad(dx: &mut [f32], x: &[f32], group: Group, gamma: f32, shift: f32, s
 impl FusedGroupNorm for Flex {
     fn group_norm_silu(
         x: FlexTensor,
+        shift: FlexTensor,
         gamma: FlexTensor,
         beta: FlexTensor,
         groups: usize,
@@ -198,37 +211,45 @@ impl FusedGroupNorm for Flex {
         let positions: usize = shape[2..].iter().product();
         let per_group = channels / groups;
         let block = per_group * positions;
-        let (x, gamma, beta) = (
-            contiguous_f32(&x),
-            contiguous_f32(&gamma),
-            contiguous_f32(&beta),
-        );
-        let (xs, gamma, beta) = (f32_slice(&x), f32_slice(&gamma), f32_slice(&beta));
-        // One task per image and group: a contiguous block of `per_group` channels.
+        let tensors = [&x, &shift, &gamma, &beta].map(contiguous_f32);
+        let [xs, shift, gamma, beta] = tensors.each_ref().map(f32_slice);
+        // One task per image and group: a contiguous block of `per_group` channels, each
+        // shifted by its own value.
         #[inline(always)]
         fn normalize(
-            index: usize,
             y: &mut [f32],
             x: &[f32],
+            shift: &[f32],
             [gamma, beta]: [&[f32]; 2],
-            [groups, per_group, positions]: [usize; 3],
+            [per_group, positions]: [usize; 2],
             epsilon: f64,
         ) -> (f32, f32) {
-            let block = per_group * positions;
-            let count = block as f64;
-            let mean = lane_sum(x, |v| v as f64) / count;
-            let variance = lane_sum(x, |v| (v as f64 - mean).powi(2)) / count;
+            // Plain loops: a `map` closure would be compiled outside the vector dispatch.
+            let count = (per_group * positions) as f64;
+            let mut total = 0.0;
+            for j in 0..per_group {
+                let channel = &x[j * positions..(j + 1) * positions];
+                total += lane_sum(channel, |v| v as f64) + positions as f64 * shift[j] as f64;
+            }
+            let mean = total / count;
+            let mut squares = 0.0;
+            for j in 0..per_group {
+                let channel = &x[j * positions..(j + 1) * positions];
+                let offset = shift[j] as f64 - mean;
+                squares += lane_sum(channel, |v| (v as f64 + offset).powi(2));
+            }
+            let variance = squares / count;
             let inv_std = (1.0 / (variance + epsilon).sqrt()) as f32;
             let mean = mean as f32;
-            let first = (index % groups) * per_group;
             for j in 0..per_group {
                 let at = j * positions..(j + 1) * positions;
-                let scale = gamma[first + j] * inv_std;
-                let shift = beta[first + j] - mean * scale;
-                normalize_silu(&mut y[at.clone()], &x[at], scale, shift);
+                let scale = gamma[j] * inv_std;
+                let offset = beta[j] + (shift[j] - mean) * scale;
+                normalize_silu(&mut y[at.clone()], &x[at], scale, offset);
             }
             (mean, inv_std)
         }
+        let channels_total = channels;
         let mut statistics: Vec<(f32, f32)> = Vec::new();
         let write = |y: &mut [f32]| {
             statistics = y
@@ -239,8 +260,12 @@ impl FusedGroupNorm for Flex {
                     super::vectorized(
                         #[inline(always)]
                         || {
-                            let sizes = [groups, per_group, positions];
-                            normalize(index, y, x, [gamma, beta], sizes, epsilon)
+                            let first = (index % groups) * per_group;
+                            let channels = first..first + per_group;
+                            let image = index / groups * channels_total;
+                            let shift = &shift[image + first..image + first + per_group];
+                            let affine = [&gamma[channels.clone()], &beta[channels]];
+                            normalize(y, x, shift, affine, [per_group, positions], epsilon)
                         },
                     )
                 })
@@ -258,6 +283,7 @@ impl FusedGroupNorm for Flex {
 
     fn group_norm_silu_backward(
         x: FlexTensor,
+        shift: FlexTensor,
         gamma: FlexTensor,
         beta: FlexTensor,
         mean: FlexTensor,
@@ -266,52 +292,58 @@ impl FusedGroupNorm for Flex {
         output_grad: FlexTensor,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
         let shape = x.shape().to_vec();
-        let channels = shape[1];
+        let (batch, channels) = (shape[0], shape[1]);
         let positions: usize = shape[2..].iter().product();
         let per_group = channels / groups;
         let block = per_group * positions;
-        let tensors = [&x, &gamma, &beta, &mean, &inv_std, &output_grad].map(contiguous_f32);
-        let [x, gamma, beta, mean, inv_std, dy] = tensors.each_ref().map(f32_slice);
-        // Per image and group: dz into dx and the channels' sums, then dx in place.
+        let tensors = [&x, &shift, &gamma, &beta, &mean, &inv_std, &output_grad];
+        let tensors = tensors.map(contiguous_f32);
+        let [x, shift, gamma, beta, mean, inv_std, dy] = tensors.each_ref().map(f32_slice);
+        // Per image and group: dz into dx and the channels' sums, then dx in place. A channel's
+        // shift s moves its x̂ = (x + s − μ)/σ: it is normalized about μ − s.
         #[inline(always)]
         fn differentiate(
             dx: &mut [f32],
-            [x, dy]: [&[f32]; 2],
-            group: Group,
-            first: usize,
+            [x, dy, shift]: [&[f32]; 3],
+            [mean, inv_std]: [f32; 2],
             [gamma, beta]: [&[f32]; 2],
             [per_group, positions]: [usize; 2],
-        ) -> Vec<(f64, f64)> {
-            let block = per_group * positions;
+        ) -> Vec<[f64; 3]> {
+            let channel = |j: usize| Group {
+                mean: mean - shift[j],
+                inv_std,
+            };
             let mut sums = Vec::with_capacity(per_group);
             for j in 0..per_group {
                 let at = j * positions..(j + 1) * positions;
-                let (g, b) = (gamma[first + j], beta[first + j]);
                 let (x, dy) = (&x[at.clone()], &dy[at.clone()]);
-                sums.push(silu_grad(&mut dx[at], x, dy, group, g, b));
+                let (sum, sum_x_hat) = silu_grad(&mut dx[at], x, dy, channel(j), gamma[j], beta[j]);
+                sums.push([sum, sum_x_hat, 0.0]);
             }
             // mean(γ·dz) and mean(γ·dz·x̂) over the group.
-            let count = block as f64;
-            let (mut shift, mut slope) = (0.0, 0.0);
-            for (j, (sum, sum_x_hat)) in sums.iter().enumerate() {
-                shift += gamma[first + j] as f64 * sum;
-                slope += gamma[first + j] as f64 * sum_x_hat;
+            let count = (per_group * positions) as f64;
+            let (mut offset, mut slope) = (0.0, 0.0);
+            for (j, [sum, sum_x_hat, _]) in sums.iter().enumerate() {
+                offset += gamma[j] as f64 * sum;
+                slope += gamma[j] as f64 * sum_x_hat;
             }
-            let (shift, slope) = ((shift / count) as f32, (slope / count) as f32);
-            for j in 0..per_group {
+            let (offset, slope) = ((offset / count) as f32, (slope / count) as f32);
+            for (j, sums) in sums.iter_mut().enumerate() {
                 let at = j * positions..(j + 1) * positions;
                 input_grad(
                     &mut dx[at.clone()],
-                    &x[at],
-                    group,
-                    gamma[first + j],
-                    shift,
+                    &x[at.clone()],
+                    channel(j),
+                    gamma[j],
+                    offset,
                     slope,
                 );
+                // The shift's gradient: dx summed over the channel's positions.
+                sums[2] = lane_sum(&dx[at], |v| v as f64);
             }
             sums
         }
-        let mut channel_sums: Vec<Vec<(f64, f64)>> = Vec::new();
+        let mut channel_sums: Vec<Vec<[f64; 3]>> = Vec::new();
         let write = |dx: &mut [f32]| {
             channel_sums = dx
                 .par_chunks_mut(block)
@@ -321,13 +353,14 @@ impl FusedGroupNorm for Flex {
                     super::vectorized(
                         #[inline(always)]
                         || {
-                            let group = Group {
-                                mean: mean[index],
-                                inv_std: inv_std[index],
-                            };
                             let first = (index % groups) * per_group;
+                            let group = first..first + per_group;
+                            let image = index / groups * channels;
+                            let shift = &shift[image + first..image + first + per_group];
+                            let affine = [&gamma[group.clone()], &beta[group]];
+                            let statistics = [mean[index], inv_std[index]];
                             let sizes = [per_group, positions];
-                            differentiate(dx, [x, dy], group, first, [gamma, beta], sizes)
+                            differentiate(dx, [x, dy, shift], statistics, affine, sizes)
                         },
                     )
                 })
@@ -336,18 +369,21 @@ impl FusedGroupNorm for Flex {
         // SAFETY: `silu_grad` writes each channel's dz before `input_grad` reads it.
         let dx = unsafe { written_vec(x.len(), write) };
         let (mut d_gamma, mut d_beta) = (vec![0f64; channels], vec![0f64; channels]);
+        let mut d_shift = vec![0f32; batch * channels];
         for (index, sums) in channel_sums.iter().enumerate() {
             let first = (index % groups) * per_group;
-            for (j, (sum, sum_x_hat)) in sums.iter().enumerate() {
+            let image = index / groups * channels;
+            for (j, [sum, sum_x_hat, sum_dx]) in sums.iter().enumerate() {
                 d_beta[first + j] += sum;
                 d_gamma[first + j] += sum_x_hat;
+                d_shift[image + first + j] = *sum_dx as f32;
             }
         }
         let narrow = |v: Vec<f64>| v.into_iter().map(|v| v as f32).collect::<Vec<f32>>();
         (
             flex(dx, shape),
-            flex(narrow(d_gamma), vec![channels]),
-            flex(narrow(d_beta), vec![channels]),
+            flex(d_shift, vec![batch, channels]),
+            flex(narrow([d_gamma, d_beta].concat()), vec![2, channels]),
         )
     }
 }
@@ -358,6 +394,7 @@ impl FusedGroupNorm for Flex {
 impl<B: FusedGroupNorm, C: CheckpointStrategy> FusedGroupNorm for Autodiff<B, C> {
     fn group_norm_silu(
         x: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         groups: usize,
@@ -366,34 +403,32 @@ impl<B: FusedGroupNorm, C: CheckpointStrategy> FusedGroupNorm for Autodiff<B, C>
         #[derive(Debug)]
         struct NormSiluBackward;
 
-        type State<B> = (
-            NodeId,
-            NodeId,
-            NodeId,
-            FloatTensor<B>,
-            FloatTensor<B>,
-            usize,
-        );
+        /// The four inputs' checkpoints, μ, 1/σ, and the group count.
+        type State<B> = ([NodeId; 4], FloatTensor<B>, FloatTensor<B>, usize);
 
-        impl<B: FusedGroupNorm> Backward<B, 3> for NormSiluBackward {
+        impl<B: FusedGroupNorm> Backward<B, 4> for NormSiluBackward {
             type State = State<B>;
 
             fn backward(
                 self,
-                ops: Ops<Self::State, 3>,
+                ops: Ops<Self::State, 4>,
                 grads: &mut Gradients,
                 checkpointer: &mut Checkpointer,
             ) {
-                let [node_x, node_gamma, node_beta] = ops.parents;
                 let grad = grads.consume::<B>(&ops.node);
-                let (x_state, gamma_state, beta_state, mean, inv_std, groups) = ops.state;
-                let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
-                let gamma =
-                    checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(gamma_state);
-                let beta = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(beta_state);
-                let (dx, d_gamma, d_beta) =
-                    B::group_norm_silu_backward(x, gamma, beta, mean, inv_std, groups, grad);
-                for (node, grad) in [(node_x, dx), (node_gamma, d_gamma), (node_beta, d_beta)] {
+                let (states, mean, inv_std, groups) = ops.state;
+                let [x, shift, gamma, beta] = states.map(|state| {
+                    checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(state)
+                });
+                let (dx, d_shift, d_affine) =
+                    B::group_norm_silu_backward(x, shift, gamma, beta, mean, inv_std, groups, grad);
+                let channels = d_affine.shape().dims::<2>()[1];
+                let row = |i: usize| {
+                    let row = B::float_slice(d_affine.clone(), &[Slice::from(i..i + 1)]);
+                    B::float_reshape(row, Shape::new([channels]))
+                };
+                let (d_gamma, d_beta) = (row(0), row(1));
+                for (node, grad) in ops.parents.into_iter().zip([dx, d_shift, d_gamma, d_beta]) {
                     if let Some(node) = node {
                         grads.register::<B>(node.id, grad);
                     }
@@ -402,34 +437,29 @@ impl<B: FusedGroupNorm, C: CheckpointStrategy> FusedGroupNorm for Autodiff<B, C>
         }
 
         let prep = NormSiluBackward
-            .prepare::<C>([x.node(), gamma.node(), beta.node()])
+            .prepare::<C>([x.node(), shift.node(), gamma.node(), beta.node()])
             .compute_bound()
             .stateful();
         let constant = <Self as AutodiffBackend>::from_inner;
         match prep {
             OpsKind::Tracked(mut prep) => {
-                let states = [&x, &gamma, &beta].map(|t| prep.checkpoint(t));
+                let states = [&x, &shift, &gamma, &beta].map(|t| prep.checkpoint(t));
                 let (output, mean, inv_std) = B::group_norm_silu(
                     x.into_primitive(),
+                    shift.into_primitive(),
                     gamma.into_primitive(),
                     beta.into_primitive(),
                     groups,
                     epsilon,
                 );
-                let state = (
-                    states[0],
-                    states[1],
-                    states[2],
-                    mean.clone(),
-                    inv_std.clone(),
-                    groups,
-                );
+                let state = (states, mean.clone(), inv_std.clone(), groups);
                 let output = prep.finish(state, output);
                 (output, constant(mean), constant(inv_std))
             }
             OpsKind::UnTracked(prep) => {
                 let (output, mean, inv_std) = B::group_norm_silu(
                     x.into_primitive(),
+                    shift.into_primitive(),
                     gamma.into_primitive(),
                     beta.into_primitive(),
                     groups,
@@ -442,6 +472,7 @@ impl<B: FusedGroupNorm, C: CheckpointStrategy> FusedGroupNorm for Autodiff<B, C>
 
     fn group_norm_silu_backward(
         _x: FloatTensor<Self>,
+        _shift: FloatTensor<Self>,
         _gamma: FloatTensor<Self>,
         _beta: FloatTensor<Self>,
         _mean: FloatTensor<Self>,
