@@ -13,8 +13,12 @@
 //! group, dβ = Σ dz, dγ = Σ dz·x̂ (per channel), and
 //! dx = (1/σ)·(γ·dz − mean(γ·dz) − x̂·mean(γ·dz·x̂)) over the group.
 //!
+//! A shift s per image and channel may be added to x first (the denoiser's time embedding): the
+//! channel is then normalized about μ − s, and its gradient is the channel's sum of dx.
+//!
 //! The module stays burn's `GroupNorm`; [`FusedGroupNormSilu::forward_silu`] is
-//! `silu(norm.forward(x))`, fused on Flex (with or without autodiff) for f32 affine layers.
+//! `silu(norm.forward(x))` (and `forward_silu_shifted` the same of x + s), fused on Flex (with
+//! or without autodiff) for f32 affine layers.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
