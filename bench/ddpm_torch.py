@@ -145,11 +145,12 @@ def main():
                 x = math.sqrt(a_s) * x0 + math.sqrt(1 - a_s) * eps
         return x
 
-    if args.sample:
-        walk(3)
+    def timed(run):
+        """Runs `run` once to warm up, then times a second run; prints the JSON line."""
+        run(args.warmup)
         synchronize()
         start = time.perf_counter()
-        walk(args.steps)
+        run(args.steps)
         synchronize()
         seconds = time.perf_counter() - start
         print(
@@ -162,26 +163,11 @@ def main():
                 }
             )
         )
-        return
 
-    for _ in range(args.warmup):
-        step()
-    synchronize()
-    start = time.perf_counter()
-    for _ in range(args.steps):
-        step()
-    synchronize()
-    seconds = time.perf_counter() - start
-    print(
-        json.dumps(
-            {
-                "images_per_second": args.steps * args.batch / seconds,
-                "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                "torch": torch.__version__,
-                "threads": args.threads,
-            }
-        )
-    )
+    if args.sample:
+        timed(walk)
+    else:
+        timed(lambda steps: [step() for _ in range(steps)])
 
 
 if __name__ == "__main__":

@@ -39,7 +39,19 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
     }
     let device = args.run.runtime.device.device()?;
     let run = Run::open(&args.run.run)?;
-    let model = run.load_generative(&device, &args.sampling)?;
+    // A diffusion run is loaded once, for its samples and its denoising strip.
+    let diffusion = match &run.config {
+        RunConfig::Diffusion(_) => Some(run.load_diffusion(&device, &args.sampling)?),
+        _ => None,
+    };
+    let other;
+    let model: &dyn Generative = match &diffusion {
+        Some(diffusion) => diffusion,
+        None => {
+            other = run.load_generative(&device, &args.sampling)?;
+            other.as_ref()
+        }
+    };
     device.seed(args.run.runtime.seed);
     let shape = model.image_shape();
     let z = prior_noise(args.n, model.latent(), args.run.runtime.seed, &device); // [n, latent]
@@ -84,13 +96,11 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
         model.describe(),
         out.display()
     ));
-    if let RunConfig::Diffusion(_) = &run.config {
+    if let Some(model) = &diffusion {
         let strip = out.with_file_name(format!(
             "{}_denoising.png",
             out.file_stem().unwrap_or_default().to_string_lossy()
         ));
-        let (sampler, guidance) = args.sampling.choice()?;
-        let model = run.load_diffusion(&device, sampler, guidance)?;
         let labels = match (&args.class, classes) {
             (_, 0) => None,
             (Some(class), classes) => {
@@ -108,7 +118,7 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
             )),
         };
         let z = prior_noise(STRIP_ROWS, model.latent(), args.run.runtime.seed, &device);
-        save_denoising_strip(&model, z, labels, &strip)?;
+        save_denoising_strip(model, z, labels, &strip)?;
         crate::ui::say(&format!(
             "the walk from x_T (left) to x_0 (right) of {STRIP_ROWS} of them: {}",
             strip.display()

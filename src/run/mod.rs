@@ -21,7 +21,7 @@ use crate::data::{DataSpec, Dataset, ImageShape, limit_split, load_dataset};
 use crate::error::{Error, Result};
 use crate::models::classifier::{Classifier, ClassifierConfig};
 use crate::models::denoiser::Denoiser;
-use crate::models::diffusion::{DiffusionConfig, Sampler};
+use crate::models::diffusion::DiffusionConfig;
 use crate::models::gan::{Gan, GanConfig};
 use crate::models::pix2pix::{Pix2pix, Pix2pixConfig};
 use crate::models::{LatentModel, LatentModelConfig, ModelKind, load_safetensors, load_weights};
@@ -483,14 +483,24 @@ impl Run {
         }
     }
 
-    /// The trained diffusion model (its EMA weights) with `sampler` and `guidance`, on `device`.
+    /// The trained diffusion model (its EMA weights) sampled as `sampling` asks, on `device`; a
+    /// run trained for an editing task generates nothing from noise.
     pub fn load_diffusion(
         &self,
         device: &Device,
-        sampler: Sampler,
-        guidance: f64,
+        sampling: &SamplingArgs,
     ) -> Result<Trained<DiffusionSampling, Denoiser>> {
         let config = &self.diffusion_config()?.diffusion;
+        if let Some(task) = config.task {
+            return Err(Error::bad_input(format!(
+                "{}: a diffusion run trained to {} restores images, it does not generate \
+                 them from noise; pass it to `{} --with RUN`",
+                self.path.display(),
+                task.label(),
+                task.name()
+            )));
+        }
+        let (sampler, guidance) = sampling.choice()?;
         let model = load_weights(config.denoiser.init(device), "denoiser", &self.weights()?)?;
         Ok(Trained {
             config: DiffusionSampling {
@@ -510,18 +520,8 @@ impl Run {
         device: &Device,
         sampling: &SamplingArgs,
     ) -> Result<Box<dyn Generative>> {
-        if let RunConfig::Diffusion(c) = &self.config {
-            if let Some(task) = c.diffusion.task {
-                return Err(Error::bad_input(format!(
-                    "{}: a diffusion run trained to {} restores images, it does not generate \
-                     them from noise; pass it to `{} --with RUN`",
-                    self.path.display(),
-                    task.label(),
-                    task.name()
-                )));
-            }
-            let (sampler, guidance) = sampling.choice()?;
-            return Ok(Box::new(self.load_diffusion(device, sampler, guidance)?));
+        if let RunConfig::Diffusion(_) = &self.config {
+            return Ok(Box::new(self.load_diffusion(device, sampling)?));
         }
         sampling.refuse_for(&self.path, self.config.kind())?;
         match &self.config {
