@@ -26,8 +26,10 @@ pub enum Error {
 }
 
 impl Error {
+    /// A bad-input error; a line break inside `message` (some libraries' errors are whole
+    /// tables) becomes a space, so the user still reads one line.
     pub fn bad_input(message: impl Into<String>) -> Self {
-        Error::BadInput(message.into())
+        Error::BadInput(join_lines(&message.into()))
     }
 
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
@@ -41,6 +43,12 @@ impl Error {
         }
     }
 
+    /// The message on one line, as the CLI prints it: a line break inside a message that another
+    /// library wrote becomes a space.
+    pub fn one_line(&self) -> String {
+        join_lines(&self.to_string())
+    }
+
     /// The process exit code for this error (see DESIGN.md: 2 bad input, 1 internal or
     /// diverged, 130 interrupted by Ctrl-C after saving).
     pub fn exit_code(&self) -> i32 {
@@ -50,6 +58,14 @@ impl Error {
             Error::Interrupted(_) => 130,
         }
     }
+}
+
+fn join_lines(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -8,6 +8,7 @@
 //! implements the CLI's commands on top of them and [`tour`] strings them together into a report.
 //! docs/architecture.md has the map.
 
+pub mod checksum;
 pub mod cli;
 pub mod commands;
 pub mod data;

@@ -23,7 +23,7 @@ fn main() {
         match &error {
             // Not a failure: the user stopped a run, and it was saved.
             latentlab::Error::Interrupted(message) => eprintln!("{message}"),
-            _ => eprintln!("error: {error}"),
+            _ => eprintln!("error: {}", error.one_line()),
         }
         std::process::exit(error.exit_code());
     }

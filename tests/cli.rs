@@ -328,6 +328,12 @@ fn run_folder_bad_input_is_one_line_and_exit_2() {
     let weights = vae.join("model.safetensors");
     let bytes = std::fs::read(&weights).unwrap();
     std::fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
+    // Its header still parses; the data no longer match the SHA-256 the header records.
+    assert_bad_input(
+        &latentlab(&["sample", vae.to_str().unwrap()]),
+        "model.safetensors: damaged",
+    );
+    std::fs::write(&weights, b"not safetensors at all").unwrap();
     assert_bad_input(
         &latentlab(&["sample", vae.to_str().unwrap()]),
         "not a usable weights file",

@@ -39,13 +39,14 @@ impl Features {
         .map_err(|e| Error::Internal(e.to_string()))?;
         let serialized = safetensors::serialize(vec![("features", view)], None)
             .map_err(|e| Error::Internal(e.to_string()))?;
-        crate::fsutil::write_atomic(path, &serialized)
+        crate::fsutil::write_atomic(path, &crate::checksum::seal_safetensors(&serialized)?)
     }
 
     pub fn load(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let bad =
             |e: String| Error::bad_input(format!("{}: not a features file ({e})", path.display()));
+        crate::checksum::verify_safetensors(&bytes, &path.display().to_string())?;
         let file = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
         let view = file.tensor("features").map_err(|e| bad(e.to_string()))?;
         match (view.dtype(), view.shape()) {

@@ -67,6 +67,7 @@ pub fn write_weights(weights: &TorchScriptWeights, path: &Path) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     let serialized = safetensors::serialize(views, Some(metadata))
         .map_err(|e| Error::Internal(format!("serializing Inception weights: {e}")))?;
+    let serialized = crate::checksum::seal_safetensors(&serialized)?;
     let weights = Weights::parse(&serialized, "converted weights")?;
     // Build the network once before writing, so a file that is written is a file that loads.
     InceptionV3::from_weights(&weights, &Device::flex())?;
@@ -97,6 +98,7 @@ impl Weights {
                 "{what}: not a usable Inception weights file ({message}); rerun `latentlab fid-weights`"
             ))
         };
+        crate::checksum::verify_safetensors(bytes, what)?;
         let (_, header) =
             safetensors::SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
         let metadata: BTreeMap<String, String> = header

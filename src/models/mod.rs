@@ -186,31 +186,38 @@ pub fn load_safetensors(
 
 /// Loads `path` into `model` (a freshly initialized model of the right config); `what` names the
 /// model in errors.
-pub fn load_weights<M: Module>(mut model: M, what: &str, path: &std::path::Path) -> Result<M> {
-    use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
+pub fn load_weights<M: Module>(model: M, what: &str, path: &std::path::Path) -> Result<M> {
     if !path.is_file() {
         return Err(Error::bad_input(format!(
             "{}: no such file",
             path.display()
         )));
     }
-    let mut store = SafetensorsStore::from_file(path)
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    load_weights_from_bytes(model, what, bytes, &path.display().to_string())
+}
+
+/// [`load_weights`] on a file's bytes; `name` names the file in errors.
+pub fn load_weights_from_bytes<M: Module>(
+    mut model: M,
+    what: &str,
+    bytes: Vec<u8>,
+    name: &str,
+) -> Result<M> {
+    use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
+    crate::checksum::verify_safetensors(&bytes, name)?;
+    let mut store = SafetensorsStore::from_bytes(Some(bytes))
         .with_from_adapter(PyTorchToBurnAdapter)
         .skip_enum_variants(true);
     let result = model.load_from(&mut store).map_err(|e| {
-        Error::bad_input(format!(
-            "{}: not a usable weights file ({e})",
-            path.display()
-        ))
+        // burn's message ends in a table of every tensor; its first sentence says what failed.
+        let detail: String = e.to_string().chars().take(120).collect();
+        Error::bad_input(format!("{name}: not a usable weights file ({detail}…)"))
     })?;
     if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
         return Err(Error::bad_input(format!(
-            "{}: weights do not fit a {} model of this config (missing {:?}, unexpected {:?}, errors {:?})",
-            path.display(),
-            what,
-            result.missing,
-            result.unused,
-            result.errors
+            "{name}: weights do not fit a {} model of this config (missing {:?}, unexpected {:?}, errors {:?})",
+            what, result.missing, result.unused, result.errors
         )));
     }
     Ok(model)
@@ -230,5 +237,5 @@ pub fn save_safetensors<M: Module>(model: &M, path: &std::path::Path) -> Result<
     let bytes = store
         .get_bytes()
         .map_err(|e| Error::Internal(format!("serializing weights: {e}")))?;
-    crate::fsutil::write_atomic(path, &bytes)
+    crate::fsutil::write_atomic(path, &crate::checksum::seal_safetensors(&bytes)?)
 }

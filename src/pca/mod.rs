@@ -502,7 +502,7 @@ impl Pca {
         ]);
         let data = safetensors::serialize(views, Some(metadata))
             .map_err(|e| Error::Internal(format!("safetensors: {e}")))?;
-        crate::fsutil::write_atomic(path, &data)
+        crate::fsutil::write_atomic(path, &crate::checksum::seal_safetensors(&data)?)
     }
 
     /// Loads what [`Pca::save`] wrote.
@@ -515,6 +515,7 @@ impl Pca {
                 path.display()
             ))
         };
+        crate::checksum::verify_safetensors(&bytes, &path.display().to_string())?;
         let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
         let tensors = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
         let meta = header.metadata().clone().unwrap_or_default();

@@ -5,11 +5,15 @@
 //! then replaces `state.json` (temp file + rename), then deletes the blobs the old state named. A
 //! crash before the last rename leaves the previous `state.json` and its blobs untouched; after
 //! it, the new ones are complete. There is no moment at which `state.json` names a torn file.
+//!
+//! `state.json` also records the SHA-256 of each blob and of the state itself, checked on load:
+//! a byte flipped on disk is refused in one line instead of resuming from damaged weights.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::checksum::{check, sha256_hex};
 use crate::error::{Error, Result};
 use crate::fsutil::{write_atomic, write_json};
 
@@ -45,6 +49,24 @@ struct Manifest {
     state: TrainState,
     /// Blob role → file name inside the checkpoint folder.
     files: BTreeMap<String, String>,
+    /// Blob role → hex SHA-256 of its bytes (absent in checkpoints older than checksums).
+    #[serde(default)]
+    sha256: BTreeMap<String, String>,
+    /// Hex SHA-256 of `state` as compact JSON.
+    #[serde(default)]
+    state_sha256: Option<String>,
+}
+
+/// A state as compact JSON, the bytes its hash covers.
+fn state_json(state: &TrainState) -> Result<Vec<u8>> {
+    serde_json::to_vec(state).map_err(|e| Error::Internal(format!("checkpoint state: {e}")))
+}
+
+/// `state` as a later load will read it back from `state.json`: serde_json's float parsing may
+/// move a value by one ulp, and the hash must be that of what is read.
+fn as_read_back(state: &TrainState) -> Result<TrainState> {
+    serde_json::from_slice(&state_json(state)?)
+        .map_err(|e| Error::Internal(format!("checkpoint state: {e}")))
 }
 
 const STATE_FILE: &str = "state.json";
@@ -54,38 +76,70 @@ pub fn save(dir: &Path, state: &TrainState, blobs: &[(&str, Vec<u8>)]) -> Result
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let old = read_manifest(dir).ok();
     let mut files = BTreeMap::new();
-    for (role, bytes) in blobs {
-        let name = format!("{role}-step{:09}.bpk", state.step);
-        write_atomic(&dir.join(&name), bytes)?;
-        files.insert(role.to_string(), name);
-    }
-    write_json(
-        &dir.join(STATE_FILE),
-        &Manifest {
-            state: state.clone(),
-            files: files.clone(),
-        },
-    )?;
-    // Only now are the old blobs unreferenced.
-    if let Some(old) = old {
-        for name in old.files.values() {
-            if !files.values().any(|n| n == name) {
-                let _ = fs::remove_file(dir.join(name));
-            }
+    let mut sha256 = BTreeMap::new();
+    let written = (|| {
+        for (role, bytes) in blobs {
+            let name = format!("{role}-step{:09}.bpk", state.step);
+            files.insert(role.to_string(), name.clone());
+            write_atomic(&dir.join(&name), bytes)?;
+            sha256.insert(role.to_string(), sha256_hex(bytes));
+        }
+        write_json(
+            &dir.join(STATE_FILE),
+            &Manifest {
+                state: state.clone(),
+                files: files.clone(),
+                sha256,
+                state_sha256: Some(sha256_hex(&state_json(&as_read_back(state)?)?)),
+            },
+        )
+    })();
+    // Whichever state.json is in place now, only the files it names are kept: a failed save
+    // (a full disk) leaves no half of itself behind, nor do the temp files of a killed one.
+    let keep = match written {
+        Ok(()) => files,
+        Err(_) => old.map(|m| m.files).unwrap_or_default(),
+    };
+    remove_unreferenced(dir, &keep);
+    written
+}
+
+/// Deletes what a checkpoint folder holds besides `state.json` and the blobs in `keep`.
+fn remove_unreferenced(dir: &Path, keep: &BTreeMap<String, String>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name != STATE_FILE && !keep.values().any(|k| *k == name) {
+            let _ = fs::remove_file(entry.path());
         }
     }
-    Ok(())
 }
 
 fn read_manifest(dir: &Path) -> Result<Manifest> {
     let path = dir.join(STATE_FILE);
-    let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    serde_json::from_str(&text).map_err(|e| {
-        Error::bad_input(format!(
-            "{}: not a latentlab checkpoint ({e})",
-            path.display()
-        ))
-    })
+    let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    parse_manifest(&bytes, &path.display().to_string())
+}
+
+/// Parses `state.json` (`what` names it) and checks the state against its recorded hash.
+fn parse_manifest(bytes: &[u8], what: &str) -> Result<Manifest> {
+    let manifest: Manifest = serde_json::from_slice(bytes)
+        .map_err(|e| Error::bad_input(format!("{what}: not a latentlab checkpoint ({e})")))?;
+    if let Some(expected) = &manifest.state_sha256 {
+        check(
+            &state_json(&manifest.state)?,
+            expected,
+            &format!("{what} (its training state)"),
+        )?;
+    }
+    Ok(manifest)
+}
+
+/// What `state.json`'s bytes hold, checked as [`load`] checks them (the fuzz tests' entry).
+pub fn parse_state(bytes: &[u8]) -> Result<TrainState> {
+    parse_manifest(bytes, STATE_FILE).map(|m| m.state)
 }
 
 /// A loaded checkpoint.
@@ -101,6 +155,9 @@ pub fn load(dir: &Path) -> Result<Checkpoint> {
     for (role, name) in &manifest.files {
         let path: PathBuf = dir.join(name);
         let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        if let Some(expected) = manifest.sha256.get(role) {
+            check(&bytes, expected, &path.display().to_string())?;
+        }
         blobs.insert(role.clone(), bytes);
     }
     Ok(Checkpoint {
@@ -164,21 +221,42 @@ pub fn restore_model_as<M: burn::module::Module>(
             .map(|b| Bytes::from_bytes_vec(b.clone()))
             .ok_or_else(|| Error::bad_input(format!("checkpoint has no {role} state")))
     };
-    let bad = |what: &str, e: burn::store::RecordError| {
-        let detail: String = e.to_string().chars().take(100).collect();
+    let bad = |what: &str, e: String| {
+        let detail: String = e.chars().take(100).collect();
         Error::bad_input(format!(
             "checkpoint {what} do not fit this run's model (another model's checkpoint?): {detail}…"
         ))
     };
-    let record =
-        burn::store::ModuleRecord::from_bytes(blob(model_role)?).map_err(|e| bad("weights", e))?;
-    let model = model
-        .try_load_record(record)
-        .map_err(|e| bad("weights", e))?;
-    let optimizer = optimizer
-        .from_bytes(blob(optimizer_role)?)
-        .map_err(|e| bad("optimizer state", e))?;
+    let weights = blob(model_role)?;
+    let model = caught(|| {
+        let record = burn::store::ModuleRecord::from_bytes(weights)?;
+        model.try_load_record(record)
+    })
+    .map_err(|e| bad("weights", e))?;
+    let state = blob(optimizer_role)?;
+    let optimizer =
+        caught(|| optimizer.from_bytes(state)).map_err(|e| bad("optimizer state", e))?;
     Ok((model, optimizer))
+}
+
+/// Runs one of burn's record readers, which panic on some malformed records (burn-optim's
+/// "Optimizer record tensors should carry a parameter id", found by tests/fuzz.rs), turning a
+/// panic into an error; the panic hook is silenced meanwhile so the user sees one line.
+fn caught<T>(
+    read: impl FnOnce() -> std::result::Result<T, burn::store::RecordError>,
+) -> std::result::Result<T, String> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(read));
+    std::panic::set_hook(hook);
+    match outcome {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(payload) => Err(payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "malformed record".into())),
+    }
 }
 
 /// A network kept without an optimizer (an EMA of another's weights) as a checkpoint blob.
@@ -203,16 +281,17 @@ pub fn restore_module<M: burn::module::Module>(
     let bytes = blobs
         .get(role)
         .ok_or_else(|| Error::bad_input(format!("checkpoint has no {role} state")))?;
-    let bad = |e: burn::store::RecordError| {
-        let detail: String = e.to_string().chars().take(100).collect();
+    let bad = |e: String| {
+        let detail: String = e.chars().take(100).collect();
         Error::bad_input(format!(
             "checkpoint {role} does not fit this run's model (another model's checkpoint?): {detail}…"
         ))
     };
-    let record =
-        burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes.clone()))
-            .map_err(bad)?;
-    module.try_load_record(record).map_err(bad)
+    caught(|| {
+        let bytes = burn::tensor::Bytes::from_bytes_vec(bytes.clone());
+        module.try_load_record(burn::store::ModuleRecord::from_bytes(bytes)?)
+    })
+    .map_err(bad)
 }
 
 /// A learner's own counters (what makes a resumed run continue exactly, beyond the networks and
@@ -295,6 +374,81 @@ mod tests {
         let loaded = load(&dir).unwrap();
         assert_eq!(loaded.state.step, 5);
         assert_eq!(loaded.blobs["model"], vec![1, 2, 3]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn damaged_blobs_and_states_are_refused_and_legacy_manifests_load() {
+        let dir = std::env::temp_dir().join(format!("latentlab-ckpt-sha-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        save(&dir, &state(5), &[("model", vec![1, 2, 3])]).unwrap();
+        let blob = dir.join("model-step000000005.bpk");
+        fs::write(&blob, [1, 2, 4]).unwrap();
+        let message = load(&dir).err().unwrap().to_string();
+        assert!(
+            message.contains("model-step000000005.bpk: damaged"),
+            "{message}"
+        );
+        fs::write(&blob, [1, 2, 3]).unwrap();
+        load(&dir).unwrap();
+
+        let text = fs::read_to_string(dir.join(STATE_FILE)).unwrap();
+        let damaged = text.replace("\"step\": 5", "\"step\": 6");
+        assert_ne!(damaged, text);
+        fs::write(dir.join(STATE_FILE), &damaged).unwrap();
+        let message = load(&dir).err().unwrap().to_string();
+        assert!(
+            message.contains("(its training state): damaged"),
+            "{message}"
+        );
+
+        // As checkpoints were written before checksums: no hashes, loads unchecked.
+        let mut legacy: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let object = legacy.as_object_mut().unwrap();
+        object.remove("sha256");
+        object.remove("state_sha256");
+        fs::write(dir.join(STATE_FILE), legacy.to_string()).unwrap();
+        assert_eq!(load(&dir).unwrap().state, state(5));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_save_cleans_what_killed_or_failed_saves_left() {
+        let dir = std::env::temp_dir().join(format!("latentlab-ckpt-tidy-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        save(&dir, &state(5), &[("model", vec![1])]).unwrap();
+        fs::write(dir.join(".model-step000000007.bpk.tmp999"), [0; 4]).unwrap();
+        fs::write(dir.join("model-step000000007.bpk"), [7]).unwrap();
+        save(&dir, &state(9), &[("model", vec![9])]).unwrap();
+        let mut names: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["model-step000000009.bpk", "state.json"]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn states_with_any_floats_pass_their_own_check() {
+        // serde_json may parse a float one ulp away from what it printed: the hash must hold.
+        let dir = std::env::temp_dir().join(format!("latentlab-ckpt-ulp-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for step in 0..300 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let value = f64::from_bits(x >> 2) * if x & 1 == 0 { 1e-300 } else { 1.0 };
+            let mut state = state(step);
+            state.epoch_sums = vec![
+                ("loss".into(), value),
+                ("kl".into(), 1.0 / (step + 3) as f64),
+            ];
+            state.epoch_seconds = value.abs().sqrt();
+            save(&dir, &state, &[("model", vec![1])]).unwrap();
+            load(&dir).unwrap();
+        }
         fs::remove_dir_all(&dir).unwrap();
     }
 }
