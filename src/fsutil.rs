@@ -46,10 +46,11 @@ pub fn check_out_dir(out: &Path, force: bool) -> Result<()> {
                 out.display()
             )));
         }
+        // A lock left by a process that died before writing anything is not a result.
         let non_empty = fs::read_dir(out)
             .map_err(|e| Error::io(out, e))?
-            .next()
-            .is_some();
+            .flatten()
+            .any(|entry| entry.file_name() != LOCK_FILE);
         if non_empty && !force {
             return Err(Error::bad_input(format!(
                 "{}: already holds results; pass --force to overwrite or choose another --out",
@@ -58,6 +59,56 @@ pub fn check_out_dir(out: &Path, force: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The file in a run folder locked by the process writing it.
+pub const LOCK_FILE: &str = ".lock";
+
+/// The exclusive right to write a run folder, held until dropped.
+///
+/// An advisory lock (`flock` on Unix, `LockFileEx` on Windows, through std) on `<run>/.lock`, so
+/// the kernel releases it when its process dies, `kill -9` included: a stale lock needs no
+/// cleaning and two processes can never both take one over. The file holds the owner's pid for
+/// the refusal message and is never deleted (deleting it would let a third process lock a new
+/// file while a second still holds the old one).
+#[derive(Debug)]
+pub struct RunLock {
+    _file: fs::File,
+}
+
+impl RunLock {
+    /// Takes the lock of the run folder `dir` (created if missing), or refuses in one line
+    /// naming the process that holds it.
+    pub fn acquire(dir: &Path) -> Result<Self> {
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let path = dir.join(LOCK_FILE);
+        let mut file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                let owner = fs::read_to_string(&path).unwrap_or_default();
+                let owner = match owner.trim() {
+                    "" => String::new(),
+                    pid => format!(" (pid {pid})"),
+                };
+                return Err(Error::bad_input(format!(
+                    "{}: another latentlab process{owner} is writing this run; wait for it to \
+                     finish or stop it, then try again",
+                    dir.display()
+                )));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+        }
+        file.set_len(0).map_err(|e| Error::io(&path, e))?;
+        writeln!(file, "{}", std::process::id()).map_err(|e| Error::io(&path, e))?;
+        Ok(Self { _file: file })
+    }
 }
 
 /// Checks `out` as [`check_out_dir`] does and creates it.
@@ -96,4 +147,27 @@ pub fn data_dir() -> Result<PathBuf> {
     non_empty("HOME")
         .map(|home| home.join(".local/share/latentlab"))
         .ok_or_else(|| Error::bad_input(format!("no home folder: set ${DATA_DIR_ENV}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_writer_is_refused_until_the_first_lets_go() {
+        let dir = std::env::temp_dir().join(format!("latentlab-lock-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let first = RunLock::acquire(&dir).unwrap();
+        // flock locks belong to an open file, so a second open in this process conflicts too.
+        let message = RunLock::acquire(&dir).unwrap_err().to_string();
+        assert!(
+            message.contains(&format!("(pid {})", std::process::id())),
+            "{message}"
+        );
+        drop(first);
+        let _again = RunLock::acquire(&dir).unwrap();
+        // The lock file alone does not make the folder hold results.
+        check_out_dir(&dir, false).unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }

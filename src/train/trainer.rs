@@ -126,6 +126,11 @@ fn checkpoint_dir(out: &Path) -> PathBuf {
     out.join("checkpoint")
 }
 
+/// Whether the run folder `out` holds a checkpoint to resume from.
+pub fn has_checkpoint(out: &Path) -> bool {
+    checkpoint::exists(&checkpoint_dir(out))
+}
+
 /// Restores `learner` from the checkpoint in `out` and returns where training stood.
 pub fn resume(learner: &mut dyn Learner, out: &Path) -> Result<TrainState> {
     if !checkpoint::exists(&checkpoint_dir(out)) {
@@ -183,6 +188,7 @@ pub fn train(
         }
     };
 
+    let mut exported = false;
     while state.epoch < options.epochs {
         let epoch = state.epoch + 1;
         let batches = Batches::new(
@@ -297,13 +303,16 @@ pub fn train(
         metrics::plot_losses(&rows, &out.join("loss.png"))?;
         metrics::plot_steps(&step_rows, 50, &out.join("steps.png"))?;
         learner.write_images(out, epoch)?;
-        learner.export(&out.join("model.safetensors"))?;
         state.epoch = epoch;
         state.step_in_epoch = 0;
         state.epoch_sums.clear();
         state.epoch_images = 0;
         state.epoch_seconds = 0.0;
+        // The checkpoint first: a run killed between the two resumes from it and exports again,
+        // while weights without a checkpoint could not be resumed.
         checkpoint::save(&checkpoint_dir(out), &state, &learner.state_blobs()?)?;
+        learner.export(&out.join("model.safetensors"))?;
+        exported = true;
         let stop_requested = INTERRUPTED.load(Ordering::Relaxed)
             || options.stop_after_steps.is_some_and(|n| state.step >= n);
         if stop_requested && state.epoch < options.epochs {
@@ -313,6 +322,11 @@ pub fn train(
             );
             return Ok(Outcome::Interrupted { state, message });
         }
+    }
+    if !exported {
+        // Resumed with nothing left to train: the kill may have come between the last
+        // checkpoint and its export.
+        learner.export(&out.join("model.safetensors"))?;
     }
     Ok(Outcome::Finished { rows })
 }
@@ -347,6 +361,37 @@ fn diverged(
          Try a lower --lr (or --resume with one)",
         kept_checkpoint(out, good_epoch)
     ))
+}
+
+/// `error` reworded when it is a full disk: what is kept and how to continue once space is
+/// free. Every write is atomic, so the checkpoint on disk is the last one that was complete.
+pub fn explain_disk_full(out: &Path, error: Error) -> Error {
+    let Error::Io { source, .. } = &error else {
+        return error;
+    };
+    if source.kind() != std::io::ErrorKind::StorageFull {
+        return error;
+    }
+    let kept = match checkpoint::load(&checkpoint_dir(out)) {
+        Ok(kept) if kept.state.step_in_epoch > 0 => format!(
+            "the checkpoint of epoch {}, step {} is intact",
+            kept.state.epoch + 1,
+            kept.state.step
+        ),
+        Ok(kept) => format!("the checkpoint of epoch {} is intact", kept.state.epoch),
+        Err(_) => "no checkpoint had been written".into(),
+    };
+    Error::Io {
+        path: out.to_path_buf(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::StorageFull,
+            format!(
+                "the disk is full; {kept}. Free some space, then continue with: \
+                 latentlab train --resume {}",
+                out.display()
+            ),
+        ),
+    }
 }
 
 fn kept_checkpoint(out: &Path, good_epoch: usize) -> String {

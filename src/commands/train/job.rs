@@ -8,7 +8,7 @@ use burn::prelude::*;
 use crate::commands::CommonArgs;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::fsutil::{prepare_out_dir, write_json};
+use crate::fsutil::{RunLock, check_out_dir, write_json};
 use crate::run::{Run, RunConfig};
 use crate::train::optim::LrSchedule;
 use crate::train::trainer::{self, install_interrupt_handler};
@@ -90,13 +90,21 @@ impl Job {
     ) -> Result<Outcome> {
         // Restored before anything is logged or written, so a checkpoint that does not fit is
         // the only line the user sees.
-        let resumed = if self.resume {
+        if !self.resume {
+            check_out_dir(&self.out, self.force)?;
+        }
+        let _lock = RunLock::acquire(&self.out)?;
+        // A run killed before it wrote any weights resumes from the start; one with weights
+        // but no checkpoint is refused rather than trained over.
+        let started =
+            trainer::has_checkpoint(&self.out) || self.out.join("model.safetensors").exists();
+        let resumed = if self.resume && started {
             Some(trainer::resume(learner, &self.out)?)
         } else {
-            prepare_out_dir(&self.out, self.force)?;
             None
         };
-        write_json(&self.out.join("config.json"), &self.config)?;
+        write_json(&self.out.join("config.json"), &self.config)
+            .map_err(|e| trainer::explain_disk_full(&self.out, e))?;
         if !self.quiet {
             crate::ui::log(&format!("data: {}", self.dataset.summary()));
             for line in description {
@@ -113,7 +121,9 @@ impl Job {
             quiet: self.quiet,
             stop_after_steps: self.stop_after_steps,
         };
-        match trainer::train(learner, &self.dataset, &options, device, resumed)? {
+        let outcome = trainer::train(learner, &self.dataset, &options, device, resumed)
+            .map_err(|e| trainer::explain_disk_full(&self.out, e))?;
+        match outcome {
             Outcome::Interrupted { message, .. } if self.stop_after_steps.is_none() => {
                 Err(Error::Interrupted(message))
             }
