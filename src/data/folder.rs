@@ -89,6 +89,64 @@ pub fn channel_major(image: &image::RgbImage) -> Vec<u8> {
         .collect()
 }
 
+/// Pixels a file may hold per byte: deflate (PNG) expands at most 1032:1 and JPEG's entropy
+/// coding less, so a header that claims more pixels lies, and is refused before they are
+/// allocated.
+const MAX_PIXELS_PER_BYTE: u64 = 1100;
+
+/// Decodes an image file's bytes (PNG, JPEG, BMP, guessed from the content); the error is the
+/// reason on one line, for the caller's sentence.
+pub fn decode_image(bytes: &[u8]) -> std::result::Result<image::DynamicImage, String> {
+    let most_pixels = MAX_PIXELS_PER_BYTE * bytes.len() as u64 + 4096;
+    let reader = || image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format();
+    let decode = || {
+        let (width, height) = reader()?.into_dimensions()?;
+        if width as u64 * height as u64 > most_pixels {
+            return Err(image::ImageError::Limits(
+                image::error::LimitError::from_kind(image::error::LimitErrorKind::DimensionError),
+            ));
+        }
+        let mut reader = reader()?;
+        let mut limits = image::Limits::default();
+        // 16-bit RGBA, the widest pixel, and the decoders' own buffers.
+        limits.max_alloc = Some(8 * most_pixels + (1 << 20));
+        reader.limits(limits);
+        reader.decode()
+    };
+    decode().map_err(|e| match e {
+        image::ImageError::Limits(_) => format!(
+            "its header claims more pixels than {} bytes can hold (a limit of the decoder)",
+            bytes.len()
+        ),
+        // Some decoders end their messages with a line break.
+        e => e
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
+    })
+}
+
+/// Reads and decodes an image file; the error is the reason, for the caller's sentence.
+pub fn open_image(path: &Path) -> std::result::Result<image::DynamicImage, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    decode_image(&bytes)
+}
+
+/// An image file's bytes as a dataset keeps them: RGB planes at `size` x `size`, and whether the
+/// picture was gray.
+pub fn decode_for_dataset(bytes: &[u8], size: u32) -> std::result::Result<(Vec<u8>, bool), String> {
+    let image = decode_image(bytes)?;
+    let gray = !image.color().has_color();
+    let rgb = image.to_rgb8();
+    let rgb = if rgb.dimensions() == (size, size) {
+        rgb
+    } else {
+        image::imageops::resize(&rgb, size, size, FilterType::Triangle)
+    };
+    Ok((channel_major(&rgb), gray))
+}
+
 fn decode(files: &[(PathBuf, u8)], size: u32) -> Result<Decoded> {
     let mut out = Decoded {
         rgb: Vec::with_capacity(files.len() * (size * size * 3) as usize),
@@ -96,17 +154,12 @@ fn decode(files: &[(PathBuf, u8)], size: u32) -> Result<Decoded> {
         all_gray: true,
     };
     for (path, label) in files {
-        let image = image::open(path).map_err(|e| {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let (rgb, gray) = decode_for_dataset(&bytes, size).map_err(|e| {
             Error::bad_input(format!("{}: cannot decode image: {e}", path.display()))
         })?;
-        out.all_gray &= !image.color().has_color();
-        let rgb = image.to_rgb8();
-        let rgb = if rgb.dimensions() == (size, size) {
-            rgb
-        } else {
-            image::imageops::resize(&rgb, size, size, FilterType::Triangle)
-        };
-        out.rgb.extend(channel_major(&rgb));
+        out.all_gray &= gray;
+        out.rgb.extend(rgb);
         out.labels.push(*label);
     }
     Ok(out)

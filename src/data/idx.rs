@@ -24,11 +24,8 @@ pub fn parse_idx(bytes: &[u8], name: &str) -> Result<IdxArray> {
     let bad = |why: String| Error::bad_input(format!("{name}: not a valid IDX file: {why}"));
     let decompressed;
     let bytes = if bytes.starts_with(&GZIP_MAGIC) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(bytes)
-            .read_to_end(&mut out)
-            .map_err(|e| bad(format!("gzip stream is damaged or truncated ({e})")))?;
-        decompressed = out;
+        decompressed =
+            gunzip(bytes).map_err(|e| bad(format!("gzip stream is damaged or truncated ({e})")))?;
         &decompressed[..]
     } else {
         bytes
@@ -83,6 +80,28 @@ pub fn parse_idx(bytes: &[u8], name: &str) -> Result<IdxArray> {
         dims,
         data: body.to_vec(),
     })
+}
+
+/// Decompresses an IDX file, reading no further than its header says the data go (and one byte
+/// more, to notice extra data): a header that claims 2³¹ images costs only the bytes that are
+/// really there.
+fn gunzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut decoder = flate2::read::GzDecoder::new(bytes);
+    let mut head = [0u8; 4];
+    decoder.read_exact(&mut head)?;
+    let mut out = head.to_vec();
+    let ndim = head[3] as u64;
+    (&mut decoder).take(4 * ndim).read_to_end(&mut out)?;
+    let claimed = out[4..]
+        .chunks_exact(4)
+        .try_fold(1u64, |n, d| {
+            n.checked_mul(u32::from_be_bytes([d[0], d[1], d[2], d[3]]) as u64)
+        })
+        .unwrap_or(u64::MAX - 1);
+    decoder
+        .take(claimed.saturating_add(1))
+        .read_to_end(&mut out)?;
+    Ok(out)
 }
 
 /// Reads and decodes one IDX file.

@@ -107,18 +107,19 @@ impl Mask {
     /// marks missing pixels, black visible ones. It must be gray: a colour picture is refused
     /// rather than guessed at. (`crate::edit::check_mask` checks its size against the images.)
     pub fn read(path: &Path) -> Result<Self> {
-        let picture = image::open(path).map_err(|e| {
-            Error::bad_input(format!(
-                "{}: not a readable mask image ({e})",
-                path.display()
-            ))
-        })?;
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Self::decode(&bytes, &path.display().to_string())
+    }
+
+    /// [`Mask::read`] on the file's bytes; `what` names it in errors.
+    pub fn decode(bytes: &[u8], what: &str) -> Result<Self> {
+        let picture = crate::data::folder::decode_image(bytes)
+            .map_err(|e| Error::bad_input(format!("{what}: not a readable mask image ({e})")))?;
         let (height, width) = (picture.height() as usize, picture.width() as usize);
         let rgb = picture.to_rgb8();
         if rgb.pixels().any(|p| p.0[0] != p.0[1] || p.0[1] != p.0[2]) {
             return Err(Error::bad_input(format!(
-                "{}: a colour mask; draw it in gray, white where pixels are missing",
-                path.display()
+                "{what}: a colour mask; draw it in gray, white where pixels are missing"
             )));
         }
         let missing = rgb.pixels().map(|p| p.0[0] >= 128).collect();

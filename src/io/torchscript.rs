@@ -36,6 +36,13 @@ pub fn read_torchscript<R: Read + Seek>(reader: R, what: &str) -> Result<TorchSc
         .filter_map(|name| name.ok().map(|name| name.to_string()))
         .find(|name| name.ends_with("/data.pkl") && name.matches('/').count() == 1)
         .ok_or_else(|| bad("no data.pkl".into()))?;
+    // Entries are only looked up by name, never extracted, but a name that climbs out of the
+    // archive (`../data.pkl`, `/x/data.pkl`) is no TorchScript file's and is refused.
+    if pickle_name.starts_with('/') || pickle_name.split('/').any(|part| part == "..") {
+        return Err(bad(format!(
+            "entry {pickle_name:?} points outside the archive"
+        )));
+    }
     let prefix = pickle_name.trim_end_matches("data.pkl").to_string();
     let pickle = read_entry(&mut archive, &pickle_name).map_err(bad)?;
     let root = Unpickler::new(&pickle)
@@ -81,7 +88,8 @@ fn read_entry<R: Read + Seek>(
     name: &str,
 ) -> std::result::Result<Vec<u8>, String> {
     let mut file = archive.by_name(name).map_err(|e| format!("{name}: {e}"))?;
-    let mut bytes = Vec::with_capacity(file.size() as usize);
+    // Grown as bytes arrive: the size the zip header claims is not trusted.
+    let mut bytes = Vec::new();
     // The zip reader checks each entry's CRC at its end, so a corrupted download fails here.
     file.read_to_end(&mut bytes)
         .map_err(|e| format!("{name}: {e}"))?;
@@ -94,7 +102,28 @@ fn gather(bytes: &[u8], tensor: &TensorRef) -> std::result::Result<Vec<f32>, Str
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
-    let numel: usize = tensor.shape.iter().product();
+    // Checked before anything is allocated: the element count, and the furthest element the
+    // view reaches, must both fit in the storage (weights are never broadcast views).
+    let numel = tensor
+        .shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|&n| n <= storage.len())
+        .ok_or("more elements than its storage holds")?;
+    if tensor.stride.len() != tensor.shape.len() {
+        return Err("strides do not match the shape".into());
+    }
+    if numel > 0 {
+        tensor
+            .shape
+            .iter()
+            .zip(&tensor.stride)
+            .try_fold(tensor.offset, |at, (&d, &s)| {
+                (d - 1).checked_mul(s).and_then(|step| at.checked_add(step))
+            })
+            .filter(|&last| last < storage.len())
+            .ok_or("storage shorter than the tensor")?;
+    }
     let mut values = Vec::with_capacity(numel);
     let mut index = vec![0usize; tensor.shape.len()];
     for _ in 0..numel {

@@ -38,15 +38,18 @@ pub fn read_rows(path: &Path) -> Result<Vec<EpochRow>> {
 
 /// Reads the epoch rows and the step rows of a `metrics.jsonl`.
 pub fn read_all(path: &Path) -> Result<(Vec<EpochRow>, Vec<StepRow>)> {
-    let (mut rows, mut steps) = (Vec::new(), Vec::new());
     if !path.exists() {
-        return Ok((rows, steps));
+        return Ok((Vec::new(), Vec::new()));
     }
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    parse_all(&text, &path.display().to_string())
+}
+
+/// [`read_all`] on the file's text; `what` names it in errors.
+pub fn parse_all(text: &str, what: &str) -> Result<(Vec<EpochRow>, Vec<StepRow>)> {
+    let (mut rows, mut steps) = (Vec::new(), Vec::new());
     for (i, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
-        let bad = |e: serde_json::Error| {
-            Error::bad_input(format!("{}: line {}: {e}", path.display(), i + 1))
-        };
+        let bad = |e: serde_json::Error| Error::bad_input(format!("{what}: line {}: {e}", i + 1));
         let value: serde_json::Value = serde_json::from_str(line).map_err(bad)?;
         if value.get("test").is_some() {
             rows.push(serde_json::from_value(value).map_err(bad)?);
