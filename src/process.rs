@@ -46,6 +46,29 @@ pub fn keep_freed_memory() -> bool {
     }
 }
 
+/// The process's peak resident memory so far, in MiB (`getrusage`; `None` off Unix).
+pub fn peak_rss_mib() -> Option<f64> {
+    #[cfg(unix)]
+    {
+        // SAFETY: getrusage fills the struct it is given; a zeroed rusage is a valid one.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+            return None;
+        }
+        // Linux reports kibibytes, macOS bytes.
+        let unit = if cfg!(target_os = "macos") {
+            1.0
+        } else {
+            1024.0
+        };
+        Some(usage.ru_maxrss as f64 * unit / (1024.0 * 1024.0))
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// The settings are accepted where they exist (a rejected value would leave glibc's defaults

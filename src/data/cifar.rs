@@ -11,8 +11,8 @@ pub const SHAPE: ImageShape = ImageShape {
     height: 32,
     width: 32,
 };
-const RECORD: usize = 1 + 3 * 32 * 32;
-const TRAIN_FILES: [&str; 5] = [
+pub(crate) const RECORD: usize = 1 + 3 * 32 * 32;
+pub(crate) const TRAIN_FILES: [&str; 5] = [
     "data_batch_1.bin",
     "data_batch_2.bin",
     "data_batch_3.bin",

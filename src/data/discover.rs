@@ -86,3 +86,28 @@ pub fn load_dataset(spec: &DataSpec, options: FolderOptions) -> Result<Dataset> 
         }
     }
 }
+
+/// The file or folder a streamed pass reads `spec` from: `--data PATH`, `$LATENTLAB_DATA` or
+/// Debian's Fashion-MNIST; the embedded sets live in memory and are refused.
+pub fn stream_path(spec: &DataSpec) -> Result<PathBuf> {
+    let embedded = || {
+        Error::bad_input(
+            "--stream reads --data PATH from disk; the embedded subset is in memory already \
+             (drop --stream)",
+        )
+    };
+    match spec {
+        DataSpec::Path(path) => Ok(path.clone()),
+        DataSpec::Embedded | DataSpec::EmbeddedRgb => Err(embedded()),
+        DataSpec::Auto => {
+            if let Some(env) = std::env::var(DATA_ENV).ok().filter(|v| !v.is_empty()) {
+                return stream_path(&DataSpec::from_arg(Some(&env)));
+            }
+            let debian = Path::new(DEBIAN_FASHION_MNIST);
+            if idx::is_idx_dir(debian) {
+                return Ok(debian.to_path_buf());
+            }
+            Err(embedded())
+        }
+    }
+}

@@ -174,30 +174,25 @@ fn to_split(decoded: &Decoded, channels: usize, size: usize) -> Split {
     let pixels = if channels == 3 {
         decoded.rgb.clone()
     } else {
-        let plane = size * size;
         decoded
             .rgb
-            .chunks_exact(3 * plane)
-            .flat_map(|img| {
-                (0..plane).map(move |i| {
-                    // ITU-R 601 luma, as `image` and PIL convert to gray.
-                    let (r, g, b) = (
-                        img[i] as f32,
-                        img[plane + i] as f32,
-                        img[2 * plane + i] as f32,
-                    );
-                    (0.299 * r + 0.587 * g + 0.114 * b)
-                        .round()
-                        .clamp(0.0, 255.0) as u8
-                })
-            })
+            .chunks_exact(3 * size * size)
+            .flat_map(luma)
             .collect()
     };
     Split::new(shape, pixels, decoded.labels.clone())
 }
 
-/// Loads an image folder.
-pub fn load_image_folder(root: &Path, options: FolderOptions) -> Result<Dataset> {
+/// An image folder's files by split, with their labels, and its class names.
+pub struct FolderFiles {
+    pub class_names: Vec<String>,
+    pub train: Vec<(PathBuf, u8)>,
+    pub test: Vec<(PathBuf, u8)>,
+}
+
+/// Lists an image folder's images: `train/` and `test/` when it has them, otherwise every sixth
+/// image of each class (in name order) held out for test.
+pub fn folder_files(root: &Path, options: FolderOptions) -> Result<FolderFiles> {
     if let Some(c) = options.channels
         && c != 1
         && c != 3
@@ -266,6 +261,37 @@ pub fn load_image_folder(root: &Path, options: FolderOptions) -> Result<Dataset>
             root.display()
         )));
     }
+    Ok(FolderFiles {
+        class_names,
+        train: train_files,
+        test: test_files,
+    })
+}
+
+/// One image's RGB planes as one gray plane: ITU-R 601 luma, as `image` and PIL convert.
+pub fn luma(rgb: &[u8]) -> Vec<u8> {
+    let plane = rgb.len() / 3;
+    (0..plane)
+        .map(|i| {
+            let (r, g, b) = (
+                rgb[i] as f32,
+                rgb[plane + i] as f32,
+                rgb[2 * plane + i] as f32,
+            );
+            (0.299 * r + 0.587 * g + 0.114 * b)
+                .round()
+                .clamp(0.0, 255.0) as u8
+        })
+        .collect()
+}
+
+/// Loads an image folder.
+pub fn load_image_folder(root: &Path, options: FolderOptions) -> Result<Dataset> {
+    let FolderFiles {
+        class_names,
+        train: train_files,
+        test: test_files,
+    } = folder_files(root, options)?;
     let size = options.image_size;
     let train = decode(&train_files, size)?;
     let test = decode(&test_files, size)?;

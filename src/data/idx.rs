@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 
 /// Type code of unsigned bytes, the only element type image datasets use.
 const IDX_U8: u8 = 0x08;
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+pub(crate) const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// A decoded IDX array: its dimensions and its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,7 +167,7 @@ fn candidates(stem: &str, kind: &str) -> Vec<String> {
     names
 }
 
-fn find_file(dir: &Path, stem: &str, kind: &str) -> Option<PathBuf> {
+pub(crate) fn find_file(dir: &Path, stem: &str, kind: &str) -> Option<PathBuf> {
     candidates(stem, kind)
         .into_iter()
         .map(|name| dir.join(name))

@@ -11,6 +11,7 @@ pub mod discover;
 pub mod embedded;
 pub mod folder;
 pub mod idx;
+pub mod stream;
 
 pub use batcher::{Batch, BatchConfig, Batches, PixelScale};
 pub use discover::{DataSpec, load_dataset};

@@ -23,11 +23,13 @@ use crate::error::{Error, Result};
 
 mod gram;
 mod solvers;
+mod statistics;
 #[cfg(test)]
 mod tests;
 
 use gram::*;
 use solvers::*;
+pub use statistics::Statistics;
 
 /// How the components are computed.
 #[derive(
@@ -337,17 +339,11 @@ impl Pca {
             .map(|(s, q)| (q - s * s / nf) * scale)
             .sum();
         match config.solver {
+            // The streamed fit's statistics, gathered in one chunk: the two agree bit for bit.
             Solver::Eigen => {
-                // Covariance = (BᵀB - s sᵀ/n) / (n-1) / max², with B the bytes and s their sums.
-                let mut covariance = byte_gram(pixels, n, d);
-                for j in 0..d {
-                    for i in j..d {
-                        covariance[(i, j)] = (covariance[(i, j)] - sums[i] * sums[j] / nf) * scale;
-                    }
-                }
-                fit_with(config, (n, d), mean, total, |k| {
-                    spectrum_of_covariance(&covariance, k)
-                })
+                let mut statistics = Statistics::bytes(d);
+                statistics.add_bytes(pixels)?;
+                statistics.fit(max_value, config)
             }
             Solver::Svd => {
                 let block = |start: usize, rows: usize| {
