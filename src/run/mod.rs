@@ -110,6 +110,9 @@ pub struct TrainingConfig {
     pub adam_beta_1: f32,
     pub adam_beta_2: f32,
     pub adam_epsilon: f32,
+    /// Data-parallel replicas (`--devices cpu,cpu`); empty for one device.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<crate::device::DeviceChoice>,
 }
 
 impl TrainingConfig {
@@ -125,6 +128,7 @@ impl TrainingConfig {
             adam_beta_1: adam.beta_1,
             adam_beta_2: adam.beta_2,
             adam_epsilon: adam.epsilon,
+            devices: Vec::new(),
         }
     }
 

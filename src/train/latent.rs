@@ -12,6 +12,7 @@ use crate::data::{Batch, Batches, ImageShape, PixelScale};
 use crate::error::Result;
 use crate::models::{LatentModel, save_safetensors};
 use crate::train::optim::AdamSettings;
+use crate::train::parallel;
 use crate::train::trainer::{DeviceParts, Learner, PassParts, PendingParts};
 use crate::viz::grid::{Colormap, GridOptions, ImageGrid};
 
@@ -28,6 +29,8 @@ pub struct LatentLearner {
     fixed_labels: Tensor<1, Int>,
     /// Fraction of the run done, for the learning-rate schedule.
     progress: f64,
+    /// Data-parallel replicas' devices (autodiff), the first the model's; empty for one device.
+    replicas: Vec<burn::tensor::Device>,
 }
 
 impl LatentLearner {
@@ -49,7 +52,14 @@ impl LatentLearner {
             fixed_images,
             fixed_labels,
             progress: 0.0,
+            replicas: Vec::new(),
         }
+    }
+
+    /// Splits each batch across `devices` (autodiff, the model's first): see `train::parallel`.
+    pub fn with_replicas(mut self, devices: Vec<burn::tensor::Device>) -> Self {
+        self.replicas = devices;
+        self
     }
 
     pub fn model(&self) -> &LatentModel {
@@ -69,15 +79,29 @@ impl Learner for LatentLearner {
             .model
             .take()
             .expect("model is only taken inside a step");
-        let labels = model.condition(&batch.labels);
-        let objective = model.objective(batch.images, labels);
-        let grads = objective.loss.backward();
-        let grads = GradientsParams::from_grads(grads, &model);
+        let (grads, parts) = if self.replicas.len() > 1 {
+            parallel::gradients(
+                &model,
+                batch.images,
+                batch.labels,
+                &self.replicas,
+                |replica, share| {
+                    let labels = replica.condition(&share.labels);
+                    let objective = replica.objective(share.images, labels);
+                    (objective.loss, objective.parts)
+                },
+            )
+        } else {
+            let labels = model.condition(&batch.labels);
+            let objective = model.objective(batch.images, labels);
+            let grads = GradientsParams::from_grads(objective.loss.backward(), &model);
+            (grads, objective.parts)
+        };
         self.model = Some(
             self.optimizer
                 .step(self.adam.lr_at(self.progress), model, grads),
         );
-        objective.parts
+        parts
     }
 
     fn evaluate(&self, batches: Batches<'_>) -> PassParts {

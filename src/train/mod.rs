@@ -11,6 +11,7 @@ pub mod gan;
 pub mod latent;
 pub mod metrics;
 pub mod optim;
+pub mod parallel;
 pub mod pix2pix;
 pub mod trainer;
 

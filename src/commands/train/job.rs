@@ -30,6 +30,11 @@ pub struct TrainingArgs {
     /// Learning-rate schedule over the run: constant, or cosine decay to 0.
     #[arg(long, value_enum, default_value = "constant")]
     pub lr_schedule: LrSchedule,
+    /// Data parallelism (autoencoders and VAEs): replicas of one kind that split each batch,
+    /// gradients averaged, one optimizer step: `cpu,cpu`, or `vulkan,vulkan` with `--device
+    /// vulkan`.
+    #[arg(long, value_name = "LIST")]
+    pub devices: Option<String>,
     /// Use only the first N images of each split (smoke runs).
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,

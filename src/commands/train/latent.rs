@@ -151,6 +151,12 @@ pub fn train(
     )
     .next()
     .ok_or_else(|| Error::bad_input("the test split is empty"))?;
+    let replicas = config
+        .training
+        .devices
+        .iter()
+        .map(|choice| choice.device().map(|d| d.autodiff()))
+        .collect::<Result<Vec<_>>>()?;
     let mut learner = LatentLearner::new(
         model,
         config.training.adam_settings(),
@@ -158,9 +164,22 @@ pub fn train(
         fixed_noise,
         fixed.images,
         fixed.labels,
-    );
+    )
+    .with_replicas(replicas);
+    let replicas = match config.training.devices.as_slice() {
+        [] => String::new(),
+        devices => format!(
+            "; each batch split over {} replicas ({})",
+            devices.len(),
+            devices
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    };
     let description = format!(
-        "model: {} {} ({} parameters), latent {}; {} epochs of batch {}, Adam lr {}",
+        "model: {} {} ({} parameters), latent {}; {} epochs of batch {}, Adam lr {}{replicas}",
         config.model.kind(),
         arch_name(&config.model),
         learner.model().num_params(),

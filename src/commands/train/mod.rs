@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::fsutil::check_out_dir;
 use crate::rng::{mix, stream};
 use crate::run::{RunConfig, TrainingConfig};
-use crate::train::Outcome;
+use crate::train::{Outcome, parallel};
 use crate::ui::spinner;
 
 /// Arguments of `latentlab train`: a model to train, or `--resume RUN`.
@@ -93,7 +93,7 @@ impl ModelArgs {
     }
 
     /// The optimizer a new run of this model records.
-    fn training_config(&self) -> TrainingConfig {
+    fn training_config(&self) -> Result<TrainingConfig> {
         let args = self.training();
         let lr = args.lr.unwrap_or(match self {
             ModelArgs::Gan(_) => 2e-4,
@@ -102,6 +102,10 @@ impl ModelArgs {
         let mut config = TrainingConfig {
             lr_schedule: args.lr_schedule,
             ..TrainingConfig::adam(args.epochs, args.batch_size, lr)
+        };
+        config.devices = match &args.devices {
+            Some(list) => parallel::parse_devices(list)?,
+            None => Vec::new(),
         };
         let adversarial = match self {
             ModelArgs::Gan(_) | ModelArgs::Pix2pix(_) => true,
@@ -113,7 +117,7 @@ impl ModelArgs {
             // see TrainingArgs::lr).
             config.adam_beta_1 = 0.5;
         }
-        config
+        Ok(config)
     }
 }
 
@@ -167,8 +171,24 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
 fn start(model: &ModelArgs) -> Result<Job> {
     let args = model.training();
     let common = &args.common;
-    let training = model.training_config();
+    let training = model.training_config()?;
     training.validate()?;
+    if !training.devices.is_empty() {
+        if !matches!(model, ModelArgs::Ae(_) | ModelArgs::Vae(_)) {
+            return Err(Error::bad_input(format!(
+                "--devices: data parallelism is built for ae and vae runs; a {} trains on one device",
+                model.kind()
+            )));
+        }
+        let device = args.common.runtime.device;
+        if training.devices[0] != device {
+            return Err(Error::bad_input(format!(
+                "--devices {}: the replicas' kind must be --device's ({device}); pass --device {} too",
+                args.devices.as_deref().unwrap_or_default(),
+                training.devices[0]
+            )));
+        }
+    }
     if args.limit == Some(0) {
         return Err(Error::bad_input("--limit must be at least 1"));
     }

@@ -1,0 +1,169 @@
+//! Data parallelism over several devices of one machine (`train --devices cpu,cpu`, or two GPUs
+//! of one kind): each replica takes its share of the batch, the gradients are summed on the
+//! first device, and one optimizer step updates the one model the replicas are copies of.
+//!
+//! Each share's mean loss is weighted by its share of the batch before its backward pass, so the
+//! summed gradient is the gradient of the whole batch's mean loss, whatever the split
+//! (burn-train's multi-device path sums the replicas' unweighted means: N times the gradient).
+//! Replicas are the model moved to each device for the step (`Module::fork`), so they cannot
+//! drift apart. burn 0.22's own collective all-reduces only CUDA devices through NCCL; this is
+//! the host path every backend takes.
+
+use burn::module::Module;
+use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::tensor::{Device, Int, Tensor};
+
+use crate::data::Batch;
+use crate::device::DeviceChoice;
+use crate::error::{Error, Result};
+use crate::train::trainer::DeviceParts;
+
+/// The `[start, start + len)` row ranges of `n` rows split into `replicas` shares of sizes
+/// differing by at most one (empty shares dropped).
+pub fn shares(n: usize, replicas: usize) -> Vec<(usize, usize)> {
+    let replicas = replicas.max(1);
+    let (base, extra) = (n / replicas, n % replicas);
+    let mut start = 0;
+    (0..replicas)
+        .map(|i| {
+            let len = base + usize::from(i < extra);
+            let share = (start, len);
+            start += len;
+            share
+        })
+        .filter(|&(_, len)| len > 0)
+        .collect()
+}
+
+/// Parses `--devices cpu,cpu`: one kind, at least two replicas.
+pub fn parse_devices(list: &str) -> Result<Vec<DeviceChoice>> {
+    let choices = list
+        .split(',')
+        .map(|name| name.trim().parse::<DeviceChoice>())
+        .collect::<Result<Vec<_>>>()?;
+    if choices.len() < 2 {
+        return Err(Error::bad_input(format!(
+            "--devices {list}: name two or more replicas (cpu,cpu), or use --device for one"
+        )));
+    }
+    if choices.iter().any(|c| *c != choices[0]) {
+        return Err(Error::bad_input(format!(
+            "--devices {list}: replicas must be of one kind; gradients are summed on the first, \
+             and a mix of backends has no common device"
+        )));
+    }
+    Ok(choices)
+}
+
+/// The gradients of the mean loss over `images`/`labels`, each replica's share computed on its
+/// device by `loss` (which returns the share's mean loss and its parts), summed on `devices[0]`;
+/// with the parts as batch means.
+pub fn gradients<M: Module>(
+    model: &M,
+    images: Tensor<4>,
+    labels: Tensor<1, Int>,
+    devices: &[Device],
+    loss: impl Fn(&M, Batch) -> (Tensor<1>, DeviceParts),
+) -> (GradientsParams, DeviceParts) {
+    let main = &devices[0];
+    let n = images.dims()[0];
+    let mut accumulator = GradientsAccumulator::<M>::new();
+    let mut parts: DeviceParts = Vec::new();
+    for ((start, len), device) in shares(n, devices.len()).into_iter().zip(devices) {
+        let replica = if device == main {
+            model.clone()
+        } else {
+            model.clone().fork(device)
+        };
+        let share = Batch {
+            images: images.clone().narrow(0, start, len).to_device(device),
+            labels: labels.clone().narrow(0, start, len).to_device(device),
+        };
+        let weight = len as f64 / n as f64;
+        let (share_loss, share_parts) = loss(&replica, share);
+        let grads = GradientsParams::from_grads((share_loss * weight).backward(), &replica)
+            .to_device(main, &replica);
+        accumulator.accumulate(model, grads);
+        for (i, (name, value)) in share_parts.into_iter().enumerate() {
+            let value = value.to_device(main) * weight;
+            match parts.get_mut(i) {
+                Some((_, sum)) => *sum = sum.clone() + value,
+                None => parts.push((name, value)),
+            }
+        }
+    }
+    (accumulator.grads(), parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_cover_the_batch_in_order_and_differ_by_at_most_one() {
+        for (n, replicas) in [(128, 2), (7, 3), (2, 4), (1, 1)] {
+            let split = shares(n, replicas);
+            assert_eq!(split.iter().map(|s| s.1).sum::<usize>(), n);
+            assert_eq!(split[0].0, 0);
+            for pair in split.windows(2) {
+                assert_eq!(pair[0].0 + pair[0].1, pair[1].0);
+            }
+            let (min, max) = (
+                split.iter().map(|s| s.1).min().unwrap(),
+                split.iter().map(|s| s.1).max().unwrap(),
+            );
+            assert!(max - min <= 1);
+        }
+    }
+
+    #[test]
+    fn devices_must_be_two_or_more_of_one_kind() {
+        assert_eq!(parse_devices("cpu,cpu").unwrap().len(), 2);
+        assert!(parse_devices("cpu").is_err());
+        let mixed = parse_devices("cpu,vulkan").unwrap_err().to_string();
+        assert!(mixed.contains("one kind"), "{mixed}");
+        assert!(parse_devices("cpu,tpu").is_err());
+    }
+
+    #[test]
+    fn a_step_on_two_half_batches_equals_a_step_on_the_whole_batch() {
+        use burn::nn::{Linear, LinearConfig};
+        use burn::optim::SgdConfig;
+        use burn::tensor::Distribution;
+        let device = Device::flex().autodiff();
+        device.seed(5);
+        let model: Linear = LinearConfig::new(6, 6).init(&device);
+        let images = Tensor::<4>::random([8, 1, 2, 3], Distribution::Default, &device);
+        let labels = Tensor::<1, Int>::zeros([8], &device);
+        let loss = |model: &Linear, batch: Batch| {
+            let x = batch.images.flatten::<2>(1, 3); // [n, 6]
+            let error = (model.forward(x.clone()) - x).powi_scalar(2).mean(); // [1]
+            (error.clone(), vec![("loss", error)])
+        };
+        let step = |devices: &[Device]| {
+            let (grads, parts) = gradients(&model, images.clone(), labels.clone(), devices, loss);
+            let stepped = SgdConfig::new().init().step(0.1, model.clone(), grads);
+            let weights: Vec<f32> = stepped
+                .weight
+                .val()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            let loss: f32 = parts[0].1.clone().into_scalar();
+            (weights, loss)
+        };
+        let (whole, whole_loss) = step(std::slice::from_ref(&device));
+        let before: Vec<f32> = model.weight.val().into_data().try_to_vec::<f32>().unwrap();
+        assert!(before.iter().zip(&whole).any(|(a, b)| (a - b).abs() > 1e-4));
+        let (halves, halves_loss) = step(&[device.clone(), device.clone()]);
+        assert!((whole_loss - halves_loss).abs() < 1e-6);
+        for (a, b) in whole.iter().zip(&halves) {
+            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+        }
+        // Unequal shares (3 of 8) are weighted by their sizes, so they agree too.
+        let (thirds, _) = step(&[device.clone(), device.clone(), device.clone()]);
+        for (a, b) in whole.iter().zip(&thirds) {
+            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+        }
+    }
+}
