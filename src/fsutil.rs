@@ -46,11 +46,12 @@ pub fn check_out_dir(out: &Path, force: bool) -> Result<()> {
                 out.display()
             )));
         }
-        // A lock left by a process that died before writing anything is not a result.
+        // Results are never hidden files: a lock, or the temp file of a write killed before its
+        // rename, left by a process that died before writing anything, is not a result.
         let non_empty = fs::read_dir(out)
             .map_err(|e| Error::io(out, e))?
             .flatten()
-            .any(|entry| entry.file_name() != LOCK_FILE);
+            .any(|entry| !entry.file_name().to_string_lossy().starts_with('.'));
         if non_empty && !force {
             return Err(Error::bad_input(format!(
                 "{}: already holds results; pass --force to overwrite or choose another --out",
@@ -166,8 +167,12 @@ mod tests {
         );
         drop(first);
         let _again = RunLock::acquire(&dir).unwrap();
-        // The lock file alone does not make the folder hold results.
+        // The lock file alone does not make the folder hold results, nor does a killed write's
+        // temp file; a result does.
+        fs::write(dir.join(".config.json.tmp123"), "{").unwrap();
         check_out_dir(&dir, false).unwrap();
+        fs::write(dir.join("config.json"), "{}").unwrap();
+        assert!(check_out_dir(&dir, false).is_err());
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -421,3 +421,16 @@ fn a_kill_between_the_last_checkpoint_and_its_weights_is_repaired_by_resume() {
     assert_eq!(weights(&out), straight);
     let _ = std::fs::remove_dir_all(out);
 }
+
+#[test]
+fn a_run_killed_while_writing_its_config_starts_again_without_force() {
+    // What SIGKILL leaves when it lands inside the first atomic write: the lock and a temp file.
+    let model = &MODELS[0];
+    let out = temp_out("killed-config");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join(".lock"), "12345\n").unwrap();
+    std::fs::write(out.join(".config.json.tmp12345"), "{\"kind\": \"a").unwrap();
+    finish(start_training(model, 1, &out));
+    assert!(out.join("model.safetensors").is_file());
+    let _ = std::fs::remove_dir_all(out);
+}
