@@ -13,6 +13,7 @@ pub mod cli;
 pub mod commands;
 pub mod data;
 pub mod device;
+pub mod distributed;
 pub mod edit;
 pub mod error;
 pub mod eval;

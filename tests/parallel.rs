@@ -102,3 +102,33 @@ fn unsupported_device_lists_are_refused_in_one_line() {
         "built for ae and vae runs",
     );
 }
+
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn distributed_mpi_without_the_feature_is_refused_in_one_line() {
+    let out = temp_out("parallel-mpi");
+    let out = out.to_str().unwrap();
+    for args in [
+        vec![
+            "train",
+            "ae",
+            "--data",
+            "embedded",
+            "--distributed",
+            "mpi",
+            "--out",
+            out,
+        ],
+        vec![
+            "pca",
+            "--data",
+            "embedded",
+            "--distributed",
+            "mpi",
+            "--out",
+            out,
+        ],
+    ] {
+        assert_bad_input(&latentlab(&args), "built without the 'mpi' feature");
+    }
+}

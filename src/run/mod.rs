@@ -113,6 +113,17 @@ pub struct TrainingConfig {
     /// Data-parallel replicas (`--devices cpu,cpu`); empty for one device.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub devices: Vec<crate::device::DeviceChoice>,
+    /// MPI ranks sharing each batch (`--distributed mpi`; `batch_size` is all ranks' together).
+    #[serde(default = "one_rank", skip_serializing_if = "is_one_rank")]
+    pub ranks: usize,
+}
+
+fn one_rank() -> usize {
+    1
+}
+
+fn is_one_rank(ranks: &usize) -> bool {
+    *ranks == 1
 }
 
 impl TrainingConfig {
@@ -129,6 +140,7 @@ impl TrainingConfig {
             adam_beta_2: adam.beta_2,
             adam_epsilon: adam.epsilon,
             devices: Vec::new(),
+            ranks: 1,
         }
     }
 

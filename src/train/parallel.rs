@@ -9,12 +9,13 @@
 //! drift apart. burn 0.22's own collective all-reduces only CUDA devices through NCCL; this is
 //! the host path every backend takes.
 
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{GradientsAccumulator, GradientsParams};
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::data::Batch;
 use crate::device::DeviceChoice;
+use crate::distributed::World;
 use crate::error::{Error, Result};
 use crate::train::trainer::DeviceParts;
 
@@ -93,6 +94,72 @@ pub fn gradients<M: Module>(
         }
     }
     (accumulator.grads(), parts)
+}
+
+/// Sums `grads` of `model` (and `extra` values riding along: the step's loss parts) over the
+/// ranks of `world` with one all-reduce, every rank getting the same sum. Parameters without a
+/// gradient on a rank count as zero there.
+pub fn all_reduce_gradients<M: Module>(
+    model: &M,
+    mut grads: GradientsParams,
+    extra: &mut [f64],
+    world: &World,
+) -> GradientsParams {
+    if world.size() == 1 {
+        return grads;
+    }
+    struct Flatten<'a> {
+        grads: &'a mut GradientsParams,
+        values: Vec<f64>,
+    }
+    impl ModuleVisitor for Flatten<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let count = param.shape().num_elements();
+            match self.grads.remove::<D>(param.id) {
+                Some(grad) => self.values.extend(
+                    grad.into_data()
+                        .convert::<f32>()
+                        .try_to_vec::<f32>()
+                        .unwrap_or_else(|_| vec![0.0; count])
+                        .into_iter()
+                        .map(f64::from),
+                ),
+                None => self.values.extend(std::iter::repeat_n(0.0, count)),
+            }
+        }
+    }
+    struct Unflatten<'a> {
+        grads: GradientsParams,
+        values: std::slice::Iter<'a, f64>,
+    }
+    impl ModuleVisitor for Unflatten<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let shape = param.shape();
+            let values: Vec<f32> = (&mut self.values)
+                .take(shape.num_elements())
+                .map(|&v| v as f32)
+                .collect();
+            let device = param.val().device();
+            let grad = Tensor::<D>::from_data(TensorData::new(values, shape), &device);
+            self.grads.register::<D>(param.id, grad);
+        }
+    }
+    let mut flatten = Flatten {
+        grads: &mut grads,
+        values: Vec::new(),
+    };
+    model.visit(&mut flatten);
+    let mut values = flatten.values;
+    let parameters = values.len();
+    values.extend(extra.iter());
+    world.all_reduce_sum(&mut values);
+    extra.copy_from_slice(&values[parameters..]);
+    let mut unflatten = Unflatten {
+        grads: GradientsParams::new(),
+        values: values[..parameters].iter(),
+    };
+    model.visit(&mut unflatten);
+    unflatten.grads
 }
 
 #[cfg(test)]

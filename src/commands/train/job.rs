@@ -2,11 +2,13 @@
 //! way every model's learner is run ([`Job::fit`]).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use burn::prelude::*;
 
 use crate::commands::CommonArgs;
 use crate::data::Dataset;
+use crate::distributed::{DistributedChoice, World};
 use crate::error::{Error, Result};
 use crate::fsutil::{RunLock, check_out_dir, write_json};
 use crate::run::{Run, RunConfig};
@@ -35,6 +37,10 @@ pub struct TrainingArgs {
     /// vulkan`.
     #[arg(long, value_name = "LIST")]
     pub devices: Option<String>,
+    /// Share each batch among the ranks `mpirun -n N` started (autoencoders and VAEs; feature
+    /// `mpi`): --batch-size is each rank's, rank 0 writes the run folder.
+    #[arg(long, value_enum, default_value = "none")]
+    pub distributed: DistributedChoice,
     /// Use only the first N images of each split (smoke runs).
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
@@ -56,11 +62,18 @@ pub struct Job {
     pub quiet: bool,
     /// Interrupt as Ctrl-C would after this many steps (tests).
     pub stop_after_steps: Option<u64>,
+    /// The processes training together; rank 0 writes the folder.
+    pub world: Arc<World>,
 }
 
 impl Job {
     /// The job of continuing the run in `run` (to `epochs` in all when given).
     pub fn resume(run: &Path, epochs: Option<usize>, quiet: bool) -> Result<Self> {
+        // A folder another process is writing is refused as such, even before its config.json
+        // exists.
+        if run.is_dir() {
+            drop(RunLock::acquire(run)?);
+        }
         let run = Run::open(run)?;
         let mut config = run.config.clone();
         if let Some(epochs) = epochs {
@@ -76,6 +89,7 @@ impl Job {
             force: false,
             quiet,
             stop_after_steps: None,
+            world: Arc::new(World::single()),
         })
     }
 
@@ -95,10 +109,33 @@ impl Job {
     ) -> Result<Outcome> {
         // Restored before anything is logged or written, so a checkpoint that does not fit is
         // the only line the user sees.
+        // Ranks other than 0 read the run folder but write into a scratch folder of their own.
+        if !self.world.writes() {
+            let scratch = std::env::temp_dir().join(format!(
+                "latentlab-rank{}-{}",
+                self.world.rank(),
+                std::process::id()
+            ));
+            let _ = std::fs::remove_dir_all(&scratch);
+            let result = self.fit_into(learner, description, device, &scratch);
+            let _ = std::fs::remove_dir_all(&scratch);
+            return result;
+        }
         if !self.resume {
             check_out_dir(&self.out, self.force)?;
         }
         let _lock = RunLock::acquire(&self.out)?;
+        self.fit_into(learner, description, device, &self.out)
+    }
+
+    /// [`Job::fit`] writing into `write_dir` (the run folder, or a rank's scratch folder).
+    fn fit_into(
+        &self,
+        learner: &mut dyn Learner,
+        description: &[String],
+        device: &Device,
+        write_dir: &Path,
+    ) -> Result<Outcome> {
         // A run killed before it wrote any weights resumes from the start; one with weights
         // but no checkpoint is refused rather than trained over.
         let started =
@@ -108,9 +145,9 @@ impl Job {
         } else {
             None
         };
-        write_json(&self.out.join("config.json"), &self.config)
-            .map_err(|e| trainer::explain_disk_full(&self.out, e))?;
-        if !self.quiet {
+        write_json(&write_dir.join("config.json"), &self.config)
+            .map_err(|e| trainer::explain_disk_full(write_dir, e))?;
+        if !self.quiet && self.world.writes() {
             crate::ui::log(&format!("data: {}", self.dataset.summary()));
             for line in description {
                 crate::ui::log(line);
@@ -122,12 +159,12 @@ impl Job {
             epochs: training.epochs,
             batch_size: training.batch_size,
             seed: self.seed(),
-            out: self.out.clone(),
-            quiet: self.quiet,
+            out: write_dir.to_path_buf(),
+            quiet: self.quiet || !self.world.writes(),
             stop_after_steps: self.stop_after_steps,
         };
         let outcome = trainer::train(learner, &self.dataset, &options, device, resumed)
-            .map_err(|e| trainer::explain_disk_full(&self.out, e))?;
+            .map_err(|e| trainer::explain_disk_full(write_dir, e))?;
         match outcome {
             Outcome::Interrupted { message, .. } if self.stop_after_steps.is_none() => {
                 Err(Error::Interrupted(message))

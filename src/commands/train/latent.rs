@@ -165,7 +165,8 @@ pub fn train(
         fixed.images,
         fixed.labels,
     )
-    .with_replicas(replicas);
+    .with_replicas(replicas)
+    .with_world(job.world.clone());
     let replicas = match config.training.devices.as_slice() {
         [] => String::new(),
         devices => format!(
@@ -191,6 +192,7 @@ pub fn train(
     let outcome = job.fit(&mut learner, &[description], autodiff)?;
     if let Outcome::Finished { rows } = &outcome
         && let Some(last) = rows.last()
+        && job.world.writes()
     {
         crate::ui::say(&final_line(config, last, &job.out));
     }

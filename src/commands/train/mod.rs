@@ -15,8 +15,10 @@ pub mod pix2pix;
 pub use job::{Job, TrainingArgs};
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::commands::default_out;
+use crate::distributed::{DistributedChoice, World};
 use crate::error::{Error, Result};
 use crate::fsutil::check_out_dir;
 use crate::rng::{mix, stream};
@@ -44,6 +46,9 @@ pub struct TrainArgs {
     /// No progress bars or log lines; results only.
     #[arg(long, short)]
     pub quiet: bool,
+    /// With --resume: the ranks of an MPI run, started again by `mpirun -n N`.
+    #[arg(long, value_enum, default_value = "none")]
+    pub distributed: DistributedChoice,
 }
 
 /// The model to train, with its options.
@@ -135,7 +140,24 @@ pub fn run(args: &TrainArgs) -> Result<TrainReport> {
 /// Runs the command; `stop_after_steps` interrupts as Ctrl-C would (for tests).
 pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<TrainReport> {
     let mut job = match (&args.resume, &args.model) {
-        (Some(run), _) => Job::resume(run, args.epochs, args.quiet)?,
+        (Some(run), _) => {
+            let mut job = Job::resume(run, args.epochs, args.quiet)?;
+            job.world = Arc::new(World::join(args.distributed)?);
+            let (trained, now) = (job.config.training().ranks, job.world.size());
+            if trained != now {
+                return Err(Error::bad_input(format!(
+                    "{}: trained on {trained} rank(s), resumed on {now}; resume it with \
+                     `mpirun -n {trained} latentlab train --resume RUN{}`",
+                    run.display(),
+                    if trained > 1 {
+                        " --distributed mpi"
+                    } else {
+                        ""
+                    }
+                )));
+            }
+            job
+        }
         (None, Some(model)) => start(model)?,
         (None, None) => {
             return Err(Error::bad_input(
@@ -173,6 +195,24 @@ fn start(model: &ModelArgs) -> Result<Job> {
     let common = &args.common;
     let training = model.training_config()?;
     training.validate()?;
+    let world = Arc::new(World::join(args.distributed)?);
+    let mut training = training;
+    if world.size() > 1 {
+        if !matches!(model, ModelArgs::Ae(_) | ModelArgs::Vae(_)) {
+            return Err(Error::bad_input(format!(
+                "--distributed mpi: built for ae and vae runs; a {} trains in one process",
+                model.kind()
+            )));
+        }
+        if !training.devices.is_empty() {
+            return Err(Error::bad_input(
+                "--distributed mpi with --devices: choose one way to split batches",
+            ));
+        }
+        // Each rank takes --batch-size images of every batch.
+        training.batch_size *= world.size();
+        training.ranks = world.size();
+    }
     if !training.devices.is_empty() {
         if !matches!(model, ModelArgs::Ae(_) | ModelArgs::Vae(_)) {
             return Err(Error::bad_input(format!(
@@ -221,5 +261,6 @@ fn start(model: &ModelArgs) -> Result<Job> {
         force: common.force,
         quiet: common.runtime.quiet,
         stop_after_steps: None,
+        world,
     })
 }
