@@ -534,4 +534,60 @@ mod tests {
         }
         std::fs::remove_dir_all(dir).unwrap();
     }
+
+    #[test]
+    fn cifar_and_image_folders_stream_what_their_loaders_load() {
+        use super::super::{cifar, folder};
+        let root =
+            std::env::temp_dir().join(format!("latentlab-stream-dirs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        // CIFAR-10: five training batches of 2 records and a test batch.
+        let batches = root.join("cifar");
+        std::fs::create_dir_all(&batches).unwrap();
+        for (i, name) in cifar::TRAIN_FILES
+            .iter()
+            .chain(["test_batch.bin"].iter())
+            .enumerate()
+        {
+            let pixels: Vec<u8> = (0..2 * 3072)
+                .map(|p| ((p * 7 + i * 13) % 256) as u8)
+                .collect();
+            std::fs::write(batches.join(name), cifar::encode_batch(&[1, 2], &pixels)).unwrap();
+        }
+        let mut source = RowSource::open(&batches, FolderOptions::default()).unwrap();
+        assert_eq!(source.rows, Some(10));
+        let streamed = drain(&mut source, 3);
+        assert_eq!(
+            streamed,
+            cifar::load_cifar10(&batches).unwrap().train.pixels
+        );
+
+        // An image folder of two classes, gray and colour pictures of other sizes.
+        let images = root.join("images");
+        for (class, color) in [("a", false), ("b", true)] {
+            std::fs::create_dir_all(images.join(class)).unwrap();
+            for i in 0..7u32 {
+                let picture = image::RgbImage::from_fn(10 + i, 12, |x, y| {
+                    let v = ((x * 20 + y * 7 + i) % 256) as u8;
+                    image::Rgb(if color {
+                        [v, 255 - v, i as u8 * 30]
+                    } else {
+                        [v, v, v]
+                    })
+                });
+                picture
+                    .save(images.join(class).join(format!("{i}.png")))
+                    .unwrap();
+            }
+        }
+        let options = FolderOptions {
+            image_size: 8,
+            channels: None,
+        };
+        let mut source = RowSource::open(&images, options).unwrap();
+        let loaded = folder::load_image_folder(&images, options).unwrap();
+        assert_eq!(source.shape, Some(loaded.train.shape));
+        assert_eq!(drain(&mut source, 4), loaded.train.pixels);
+        std::fs::remove_dir_all(root).unwrap();
+    }
 }
