@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The MPI path run for real on this machine: `mpirun -n 2 --oversubscribe` against one process.
 # Installs Open MPI from Debian, builds `--features mpi`, then checks
-#   1. training: 2 ranks of --batch-size 32 equal one process of --batch-size 64 (float rounding
+#   1. training (autoencoder): 2 ranks of --batch-size 32 equal one process of --batch-size 64 (float rounding
 #      only), and a 2-rank run interrupted at an epoch and resumed equals the straight one;
 #   2. PCA: 2 ranks streaming their chunks equal one process streaming all of them.
 # Usage: bash bench/mpi-check.sh   (as root; CI does not run it)

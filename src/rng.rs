@@ -22,4 +22,6 @@ pub mod stream {
     pub const MASK: u64 = 6;
     /// Diffusion's time steps, drawn on the host.
     pub const TIME: u64 = 7;
+    /// An MPI rank's own draws within a step (`train::parallel::rank_gradients`).
+    pub const RANK: u64 = 8;
 }

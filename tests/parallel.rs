@@ -82,6 +82,47 @@ fn two_replicas_train_as_one_device_does_and_resume_exactly() {
 }
 
 #[test]
+fn a_classifier_on_two_replicas_trains_as_on_one_device() {
+    let _serial = serial();
+    let run = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "classifier",
+            "--data",
+            "embedded",
+            "--limit",
+            "192",
+            "--batch-size",
+            "64",
+            "--hidden",
+            "16",
+            "--conv-channels",
+            "4,8",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        run_with(&train_args(&args), None).unwrap();
+    };
+    let (one, two) = (temp_out("parallel-cls-one"), temp_out("parallel-cls-two"));
+    run(&one, &[]);
+    run(&two, &["--devices", "cpu,cpu"]);
+    let (a, b) = (floats(weights(&one)), floats(weights(&two)));
+    let largest = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
+    eprintln!("classifier, one device against two replicas: largest weight difference {largest:e}");
+    assert!(largest < 1e-3, "largest weight difference {largest}");
+    for out in [one, two] {
+        let _ = std::fs::remove_dir_all(out);
+    }
+}
+
+#[test]
 fn unsupported_device_lists_are_refused_in_one_line() {
     let out = temp_out("parallel-refused");
     let out = out.to_str().unwrap();
@@ -99,7 +140,7 @@ fn unsupported_device_lists_are_refused_in_one_line() {
     );
     assert_bad_input(
         &train(&["gan", "--devices", "cpu,cpu"]),
-        "built for ae and vae runs",
+        "built for ae, vae and classifier runs",
     );
 }
 

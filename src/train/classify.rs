@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 
@@ -14,6 +14,7 @@ use crate::models::classifier::Classifier;
 use crate::models::save_safetensors;
 use crate::train::checkpoint::{model_blobs, restore_model};
 use crate::train::optim::AdamSettings;
+use crate::train::parallel::BatchSplit;
 use crate::train::trainer::{DeviceParts, Learner, PassParts, PendingParts};
 
 pub struct ClassifierLearner {
@@ -23,18 +24,32 @@ pub struct ClassifierLearner {
     /// Flip each training image left-right with probability ½.
     hflip: bool,
     progress: f64,
+    /// How each batch is split over replicas or MPI ranks (`train::parallel`).
+    split: BatchSplit,
 }
 
 impl ClassifierLearner {
     /// `model` must live on an autodiff device.
     pub fn new(model: Classifier, adam: AdamSettings, hflip: bool) -> Self {
+        // burn initializes parameters lazily, at first use: in the first step, after dropout's
+        // mask has drawn from the same generator, so the last layer's initial weights would
+        // depend on how that step splits its batch (`--devices`). Drawn now, from the seed the
+        // caller set for initialization, they do not.
+        crate::train::parallel::materialize(&model);
         Self {
             model: Some(model),
             optimizer: adam.init(),
             adam,
             hflip,
             progress: 0.0,
+            split: BatchSplit::default(),
         }
+    }
+
+    /// Splits each batch over replicas or MPI ranks.
+    pub fn with_split(mut self, split: BatchSplit) -> Self {
+        self.split = split;
+        self
     }
 
     pub fn model(&self) -> &Classifier {
@@ -71,13 +86,19 @@ impl Learner for ClassifierLearner {
         } else {
             batch.images
         };
-        let (loss, accuracy) = model.loss(images, batch.labels);
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let batch = Batch {
+            images,
+            labels: batch.labels,
+        };
+        let (grads, parts) = self.split.gradients(&model, batch, |model, share| {
+            let (loss, accuracy) = model.loss(share.images, share.labels);
+            (loss.clone(), vec![("loss", loss), ("accuracy", accuracy)])
+        });
         self.model = Some(
             self.optimizer
                 .step(self.adam.lr_at(self.progress), model, grads),
         );
-        vec![("loss", loss), ("accuracy", accuracy)]
+        parts
     }
 
     fn evaluate(&self, batches: Batches<'_>) -> PassParts {

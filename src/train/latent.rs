@@ -5,18 +5,16 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::train::checkpoint::{model_blobs, restore_model};
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 
 use crate::data::{Batch, Batches, ImageShape, PixelScale};
-use crate::distributed::World;
 use crate::error::Result;
 use crate::models::{LatentModel, save_safetensors};
 use crate::train::optim::AdamSettings;
-use crate::train::parallel;
+use crate::train::parallel::BatchSplit;
 use crate::train::trainer::{DeviceParts, Learner, PassParts, PendingParts};
 use crate::viz::grid::{Colormap, GridOptions, ImageGrid};
-use std::sync::Arc;
 
 /// Trains an autoencoder or a VAE.
 pub struct LatentLearner {
@@ -31,10 +29,8 @@ pub struct LatentLearner {
     fixed_labels: Tensor<1, Int>,
     /// Fraction of the run done, for the learning-rate schedule.
     progress: f64,
-    /// Data-parallel replicas' devices (autodiff), the first the model's; empty for one device.
-    replicas: Vec<burn::tensor::Device>,
-    /// The MPI ranks sharing each batch (one process: this one alone).
-    world: Arc<World>,
+    /// How each batch is split over replicas or MPI ranks (`train::parallel`).
+    split: BatchSplit,
 }
 
 impl LatentLearner {
@@ -47,6 +43,8 @@ impl LatentLearner {
         fixed_images: Tensor<4>,
         fixed_labels: Tensor<1, Int>,
     ) -> Self {
+        // Drawn now from the initialization seed, not lazily inside the first (split) step.
+        crate::train::parallel::materialize(&model);
         Self {
             model: Some(model),
             optimizer: adam.init(),
@@ -56,20 +54,13 @@ impl LatentLearner {
             fixed_images,
             fixed_labels,
             progress: 0.0,
-            replicas: Vec::new(),
-            world: Arc::new(World::single()),
+            split: BatchSplit::default(),
         }
     }
 
-    /// Shares each batch among `world`'s ranks: see `train::parallel::all_reduce_gradients`.
-    pub fn with_world(mut self, world: Arc<World>) -> Self {
-        self.world = world;
-        self
-    }
-
-    /// Splits each batch across `devices` (autodiff, the model's first): see `train::parallel`.
-    pub fn with_replicas(mut self, devices: Vec<burn::tensor::Device>) -> Self {
-        self.replicas = devices;
+    /// Splits each batch over replicas or MPI ranks.
+    pub fn with_split(mut self, split: BatchSplit) -> Self {
+        self.split = split;
         self
     }
 
@@ -78,54 +69,6 @@ impl LatentLearner {
             .as_ref()
             .expect("model is only taken inside a step")
     }
-}
-
-impl LatentLearner {
-    /// This rank's share of `batch`, its gradient weighted by the share, summed over the ranks;
-    /// the loss parts summed the same way, as batch means.
-    fn distributed_gradients(
-        &self,
-        model: &LatentModel,
-        batch: Batch,
-    ) -> (GradientsParams, DeviceParts) {
-        let n = batch.images.dims()[0];
-        let (start, len) = parallel::shares(n, self.world.size())
-            .get(self.world.rank())
-            .copied()
-            .unwrap_or((0, 0));
-        let device = batch.images.device();
-        // A last batch smaller than the ranks leaves some without a share: they take one image
-        // at weight 0, so every rank sends the same parts and a gradient of zeros.
-        let (start, len, weight) = match len {
-            0 => (0, 1, 0.0),
-            len => (start, len, len as f64 / n as f64),
-        };
-        let images = batch.images.narrow(0, start, len);
-        let labels = model.condition(&batch.labels.narrow(0, start, len));
-        let objective = model.objective(images, labels);
-        let grads = GradientsParams::from_grads((objective.loss * weight).backward(), model);
-        let names: Vec<&'static str> = objective.parts.iter().map(|(name, _)| *name).collect();
-        let mut values: Vec<f64> = objective
-            .parts
-            .into_iter()
-            .map(|(_, value)| value.into_scalar::<f32>() as f64 * weight)
-            .collect();
-        let grads = parallel::all_reduce_gradients(model, grads, &mut values, &self.world);
-        (grads, rebuild_parts(&names, &values, &device))
-    }
-}
-
-/// Loss parts from host values, as `[1]` tensors on `device`.
-fn rebuild_parts(
-    names: &[&'static str],
-    values: &[f64],
-    device: &burn::tensor::Device,
-) -> DeviceParts {
-    names
-        .iter()
-        .zip(values)
-        .map(|(name, &value)| (*name, Tensor::<1>::from_floats([value as f32], device)))
-        .collect()
 }
 
 impl Learner for LatentLearner {
@@ -138,26 +81,11 @@ impl Learner for LatentLearner {
             .model
             .take()
             .expect("model is only taken inside a step");
-        let (grads, parts) = if self.world.size() > 1 {
-            self.distributed_gradients(&model, batch)
-        } else if self.replicas.len() > 1 {
-            parallel::gradients(
-                &model,
-                batch.images,
-                batch.labels,
-                &self.replicas,
-                |replica, share| {
-                    let labels = replica.condition(&share.labels);
-                    let objective = replica.objective(share.images, labels);
-                    (objective.loss, objective.parts)
-                },
-            )
-        } else {
-            let labels = model.condition(&batch.labels);
-            let objective = model.objective(batch.images, labels);
-            let grads = GradientsParams::from_grads(objective.loss.backward(), &model);
-            (grads, objective.parts)
-        };
+        let (grads, parts) = self.split.gradients(&model, batch, |model, share| {
+            let labels = model.condition(&share.labels);
+            let objective = model.objective(share.images, labels);
+            (objective.loss, objective.parts)
+        });
         self.model = Some(
             self.optimizer
                 .step(self.adam.lr_at(self.progress), model, grads),

@@ -11,13 +11,15 @@
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{GradientsAccumulator, GradientsParams};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 
 use crate::data::Batch;
 use crate::device::DeviceChoice;
 use crate::distributed::World;
 use crate::error::{Error, Result};
+use crate::rng::{mix, stream};
 use crate::train::trainer::DeviceParts;
+use std::sync::Arc;
 
 /// The `[start, start + len)` row ranges of `n` rows split into `replicas` shares of sizes
 /// differing by at most one (empty shares dropped).
@@ -160,6 +162,121 @@ pub fn all_reduce_gradients<M: Module>(
     };
     model.visit(&mut unflatten);
     unflatten.grads
+}
+
+/// Touches every parameter of `module`, so that those burn initializes lazily (at first use)
+/// are drawn now, from the generator's present state: before a step splits its batch, whose
+/// shares would otherwise each draw them (differently on each MPI rank).
+pub fn materialize<M: Module>(module: &M) {
+    struct Touch;
+    impl ModuleVisitor for Touch {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let _ = param.val();
+        }
+    }
+    module.visit(&mut Touch);
+}
+
+/// This rank's share of `batch`: its loss (weighted by the share) differentiated, then the
+/// gradients and loss parts summed over `world`'s ranks, the parts as batch means. A rank left
+/// without a share (a last batch smaller than the ranks) takes one image at weight 0, so every
+/// rank sends the same parts.
+pub fn rank_gradients<M: Module>(
+    model: &M,
+    batch: Batch,
+    world: &World,
+    loss: impl Fn(&M, Batch) -> (Tensor<1>, DeviceParts),
+) -> (GradientsParams, DeviceParts) {
+    let n = batch.images.dims()[0];
+    let (start, len) = shares(n, world.size())
+        .get(world.rank())
+        .copied()
+        .unwrap_or((0, 0));
+    let (start, len, weight) = match len {
+        0 => (0, 1, 0.0),
+        len => (start, len, len as f64 / n as f64),
+    };
+    let device = batch.images.device();
+    materialize(model);
+    // Every rank's generator was seeded alike for this step (the batch's shuffle and flips must
+    // agree); the share's own draws (dropout masks, a VAE's noise) must not repeat across ranks.
+    let step_draw: f32 =
+        Tensor::<1>::random([1], Distribution::Uniform(0.0, 1.0), &device).into_scalar();
+    device.seed(mix(
+        u64::from(step_draw.to_bits()),
+        stream::RANK,
+        world.rank() as u64,
+    ));
+    let share = Batch {
+        images: batch.images.narrow(0, start, len),
+        labels: batch.labels.narrow(0, start, len),
+    };
+    let (share_loss, parts) = loss(model, share);
+    let grads = GradientsParams::from_grads((share_loss * weight).backward(), model);
+    let names: Vec<&'static str> = parts.iter().map(|(name, _)| *name).collect();
+    let mut values: Vec<f64> = parts
+        .into_iter()
+        .map(|(_, value)| value.into_scalar::<f32>() as f64 * weight)
+        .collect();
+    let grads = all_reduce_gradients(model, grads, &mut values, world);
+    let parts = names
+        .into_iter()
+        .zip(values)
+        .map(|(name, value)| (name, Tensor::<1>::from_floats([value as f32], &device)))
+        .collect();
+    (grads, parts)
+}
+
+/// How a learner splits each batch: over replicas on this machine's devices (`--devices`), over
+/// MPI ranks (`--distributed mpi`), or not at all.
+#[derive(Clone)]
+pub struct BatchSplit {
+    replicas: Vec<Device>,
+    world: Arc<World>,
+}
+
+impl Default for BatchSplit {
+    fn default() -> Self {
+        Self {
+            replicas: Vec::new(),
+            world: Arc::new(World::single()),
+        }
+    }
+}
+
+impl BatchSplit {
+    /// Replicas on `replicas` (autodiff devices, the model's first; fewer than two: none) and
+    /// the ranks of `world`.
+    pub fn new(replicas: Vec<Device>, world: Arc<World>) -> Self {
+        Self { replicas, world }
+    }
+
+    /// The split a run's config asks for: its `--devices` (as autodiff devices) and `world`.
+    pub fn for_run(devices: &[DeviceChoice], world: Arc<World>) -> Result<Self> {
+        let replicas = devices
+            .iter()
+            .map(|choice| choice.device().map(|d| d.autodiff()))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self::new(replicas, world))
+    }
+
+    /// The gradients of the batch's mean loss and its parts, `loss` giving a share's mean loss
+    /// and parts.
+    pub fn gradients<M: Module>(
+        &self,
+        model: &M,
+        batch: Batch,
+        loss: impl Fn(&M, Batch) -> (Tensor<1>, DeviceParts),
+    ) -> (GradientsParams, DeviceParts) {
+        if self.world.size() > 1 {
+            rank_gradients(model, batch, &self.world, loss)
+        } else if self.replicas.len() > 1 {
+            gradients(model, batch.images, batch.labels, &self.replicas, loss)
+        } else {
+            let (loss, parts) = loss(model, batch);
+            (GradientsParams::from_grads(loss.backward(), model), parts)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use crate::models::classifier::{Classifier, ClassifierConfig};
 use crate::run::{ClassifierRunConfig, DataArgs, RunConfig, RunInfo, TrainingConfig};
 use crate::train::Outcome;
 use crate::train::classify::ClassifierLearner;
+use crate::train::parallel::BatchSplit;
 use crate::viz::confusion::save_confusion;
 
 /// Options of `latentlab train classifier`.
@@ -73,7 +74,10 @@ pub fn train(
     autodiff: &Device,
 ) -> Result<Outcome> {
     let adam = config.training.adam_settings();
-    let mut learner = ClassifierLearner::new(config.classifier.init(autodiff), adam, config.hflip);
+    let mut learner =
+        ClassifierLearner::new(config.classifier.init(autodiff), adam, config.hflip).with_split(
+            BatchSplit::for_run(&config.training.devices, job.world.clone())?,
+        );
     let description = format!(
         "model: classifier, conv {:?} + {} hidden ({} parameters); {} epochs of batch {}, Adam lr {} ({:?}){}",
         config.classifier.channels,
@@ -86,7 +90,9 @@ pub fn train(
         if config.hflip { ", random flips" } else { "" }
     );
     let outcome = job.fit(&mut learner, &[description], autodiff)?;
-    if let Outcome::Finished { rows } = &outcome {
+    if let Outcome::Finished { rows } = &outcome
+        && job.world.writes()
+    {
         let accuracy = write_confusion(&learner.model().valid(), &job.dataset, &job.out, device)?;
         let epochs = rows.last().map(|r| r.epoch).unwrap_or(0);
         crate::ui::say(&format!(

@@ -32,12 +32,12 @@ pub struct TrainingArgs {
     /// Learning-rate schedule over the run: constant, or cosine decay to 0.
     #[arg(long, value_enum, default_value = "constant")]
     pub lr_schedule: LrSchedule,
-    /// Data parallelism (autoencoders and VAEs): replicas of one kind that split each batch,
+    /// Data parallelism (autoencoders, VAEs, classifiers): replicas of one kind that split each batch,
     /// gradients averaged, one optimizer step: `cpu,cpu`, or `vulkan,vulkan` with `--device
     /// vulkan`.
     #[arg(long, value_name = "LIST")]
     pub devices: Option<String>,
-    /// Share each batch among the ranks `mpirun -n N` started (autoencoders and VAEs; feature
+    /// Share each batch among the ranks `mpirun -n N` started (autoencoders, VAEs, classifiers; feature
     /// `mpi`): --batch-size is each rank's, rank 0 writes the run folder.
     #[arg(long, value_enum, default_value = "none")]
     pub distributed: DistributedChoice,

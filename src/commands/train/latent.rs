@@ -15,6 +15,7 @@ use crate::sample::prior_noise;
 use crate::train::Outcome;
 use crate::train::latent::LatentLearner;
 use crate::train::metrics::EpochRow;
+use crate::train::parallel::BatchSplit;
 
 /// The encoder/decoder options an autoencoder and a VAE share.
 #[derive(Debug, Clone, clap::Args)]
@@ -151,12 +152,6 @@ pub fn train(
     )
     .next()
     .ok_or_else(|| Error::bad_input("the test split is empty"))?;
-    let replicas = config
-        .training
-        .devices
-        .iter()
-        .map(|choice| choice.device().map(|d| d.autodiff()))
-        .collect::<Result<Vec<_>>>()?;
     let mut learner = LatentLearner::new(
         model,
         config.training.adam_settings(),
@@ -165,8 +160,10 @@ pub fn train(
         fixed.images,
         fixed.labels,
     )
-    .with_replicas(replicas)
-    .with_world(job.world.clone());
+    .with_split(BatchSplit::for_run(
+        &config.training.devices,
+        job.world.clone(),
+    )?);
     let replicas = match config.training.devices.as_slice() {
         [] => String::new(),
         devices => format!(

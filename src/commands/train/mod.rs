@@ -189,6 +189,14 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
     })
 }
 
+/// Whether `model`'s learner splits its batches over replicas or ranks (`train::parallel`).
+fn splits_batches(model: &ModelArgs) -> bool {
+    matches!(
+        model,
+        ModelArgs::Ae(_) | ModelArgs::Vae(_) | ModelArgs::Classifier(_)
+    )
+}
+
 /// The job of a new run of `model`: options checked, data loaded, config recorded.
 fn start(model: &ModelArgs) -> Result<Job> {
     let args = model.training();
@@ -198,9 +206,9 @@ fn start(model: &ModelArgs) -> Result<Job> {
     let world = Arc::new(World::join(args.distributed)?);
     let mut training = training;
     if world.size() > 1 {
-        if !matches!(model, ModelArgs::Ae(_) | ModelArgs::Vae(_)) {
+        if !splits_batches(model) {
             return Err(Error::bad_input(format!(
-                "--distributed mpi: built for ae and vae runs; a {} trains in one process",
+                "--distributed mpi: built for ae, vae and classifier runs; a {} trains in one process",
                 model.kind()
             )));
         }
@@ -214,9 +222,9 @@ fn start(model: &ModelArgs) -> Result<Job> {
         training.ranks = world.size();
     }
     if !training.devices.is_empty() {
-        if !matches!(model, ModelArgs::Ae(_) | ModelArgs::Vae(_)) {
+        if !splits_batches(model) {
             return Err(Error::bad_input(format!(
-                "--devices: data parallelism is built for ae and vae runs; a {} trains on one device",
+                "--devices: data parallelism is built for ae, vae and classifier runs; a {} trains on one device",
                 model.kind()
             )));
         }
