@@ -249,11 +249,19 @@ fn run_streamed(args: &PcaArgs, requested: Components) -> Result<PcaMetrics> {
     let started = Instant::now();
     let mut statistics: Option<Statistics> = None;
     // Chunk i belongs to rank i mod N; every rank reads the first, whose first row is the
-    // shift float statistics share.
-    let mut chunk = 0;
-    while let Some(rows) = source.next_chunk(chunk_rows)? {
+    // shift float statistics share, and passes over the others' without decoding them.
+    for chunk in 0.. {
         let mine = chunk % world.size() == world.rank();
-        chunk += 1;
+        if chunk > 0 && !mine {
+            match source.skip_chunk(chunk_rows)? {
+                Some(count) => bar.inc(count as u64),
+                None => break,
+            }
+            continue;
+        }
+        let Some(rows) = source.next_chunk(chunk_rows)? else {
+            break;
+        };
         let (added, count) = match rows {
             Rows::Bytes(bytes) => {
                 let s = statistics.get_or_insert_with(|| Statistics::bytes(d));

@@ -147,6 +147,51 @@ impl RowSource {
     }
 }
 
+impl RowSource {
+    /// Passes over the next chunk of at most `max_rows` rows without converting or decoding
+    /// them (another MPI rank's); returns how many there were, `None` after the last.
+    pub fn skip_chunk(&mut self, max_rows: usize) -> Result<Option<usize>> {
+        let width = self.width;
+        let skipped = match &mut self.inner {
+            Inner::Records {
+                files,
+                skip,
+                floats,
+            } => {
+                let record = *skip + width * if *floats { 4 } else { 1 };
+                let mut rows = 0;
+                while rows < max_rows {
+                    let Some((name, reader, left)) = files.front_mut() else {
+                        break;
+                    };
+                    if *left == 0 {
+                        files.pop_front();
+                        continue;
+                    }
+                    let take = (*left).min((max_rows - rows) as u64);
+                    let bytes = take * record as u64;
+                    let copied = std::io::copy(&mut reader.take(bytes), &mut std::io::sink())
+                        .map_err(|e| Error::io(name.as_str(), e))?;
+                    if copied != bytes {
+                        return Err(Error::bad_input(format!(
+                            "{name}: truncated: its header promises {left} more rows"
+                        )));
+                    }
+                    *left -= take;
+                    rows += take as usize;
+                }
+                rows
+            }
+            Inner::Images { files, .. } => {
+                let rows = files.len().min(max_rows);
+                files.drain(..rows);
+                rows
+            }
+        };
+        Ok((skipped > 0).then_some(skipped))
+    }
+}
+
 fn open_file(path: &Path) -> Result<BufReader<File>> {
     File::open(path)
         .map(|f| BufReader::with_capacity(1 << 20, f))
@@ -589,5 +634,30 @@ mod tests {
         assert_eq!(source.shape, Some(loaded.train.shape));
         assert_eq!(drain(&mut source, 4), loaded.train.pixels);
         std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn skipped_chunks_are_the_rows_a_read_would_give() {
+        let dir =
+            std::env::temp_dir().join(format!("latentlab-stream-skip-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("m.npy");
+        let mut v = 0u8;
+        write_npy_u8(&path, 10, 4, |row| {
+            for x in row {
+                *x = v;
+                v = v.wrapping_add(1);
+            }
+        })
+        .unwrap();
+        let mut source = RowSource::open(&path, FolderOptions::default()).unwrap();
+        assert_eq!(source.skip_chunk(3).unwrap(), Some(3));
+        assert_eq!(
+            source.next_chunk(2).unwrap(),
+            Some(Rows::Bytes((12..20).collect()))
+        );
+        assert_eq!(source.skip_chunk(9).unwrap(), Some(5));
+        assert_eq!(source.skip_chunk(1).unwrap(), None);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

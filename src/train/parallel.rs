@@ -122,7 +122,7 @@ pub fn all_reduce_gradients<M: Module>(
                     grad.into_data()
                         .convert::<f32>()
                         .try_to_vec::<f32>()
-                        .unwrap_or_else(|_| vec![0.0; count])
+                        .expect("a gradient converted to f32 reads as f32")
                         .into_iter()
                         .map(f64::from),
                 ),
@@ -165,8 +165,9 @@ pub fn all_reduce_gradients<M: Module>(
 }
 
 /// Touches every parameter of `module`, so that those burn initializes lazily (at first use)
-/// are drawn now, from the generator's present state: before a step splits its batch, whose
-/// shares would otherwise each draw them (differently on each MPI rank).
+/// are drawn now, from the generator's present state. Learners that split batches call it when
+/// they are made: drawn inside the first step, a parameter would depend on how the step splits
+/// its batch (and differ between MPI ranks, whose draws are seeded per rank).
 pub fn materialize<M: Module>(module: &M) {
     struct Touch;
     impl ModuleVisitor for Touch {
@@ -180,7 +181,7 @@ pub fn materialize<M: Module>(module: &M) {
 /// This rank's share of `batch`: its loss (weighted by the share) differentiated, then the
 /// gradients and loss parts summed over `world`'s ranks, the parts as batch means. A rank left
 /// without a share (a last batch smaller than the ranks) takes one image at weight 0, so every
-/// rank sends the same parts.
+/// rank sends the same parts. The model's parameters must already be drawn ([`materialize`]).
 pub fn rank_gradients<M: Module>(
     model: &M,
     batch: Batch,
@@ -197,7 +198,6 @@ pub fn rank_gradients<M: Module>(
         len => (start, len, len as f64 / n as f64),
     };
     let device = batch.images.device();
-    materialize(model);
     // Every rank's generator was seeded alike for this step (the batch's shuffle and flips must
     // agree); the share's own draws (dropout masks, a VAE's noise) must not repeat across ranks.
     let step_draw: f32 =

@@ -78,6 +78,9 @@ pub struct TrainOptions {
     /// Stop as Ctrl-C would after this many steps in all: tests use it to interrupt a run at a
     /// chosen point through the same code path as a real Ctrl-C.
     pub stop_after_steps: Option<u64>,
+    /// Whether this process writes the run folder: false on MPI ranks other than 0, which
+    /// train in step with rank 0 and read its checkpoints.
+    pub writes: bool,
 }
 
 /// How a call to [`train`] ended.
@@ -260,8 +263,10 @@ pub fn train(
             if stop_requested && state.step_in_epoch < steps {
                 (state.epoch_sums, state.epoch_images) = sums.totals();
                 state.epoch_seconds += started.elapsed().as_secs_f64();
-                checkpoint::save(&checkpoint_dir(out), &state, &learner.state_blobs()?)?;
-                metrics::write_all(&metrics_path, &rows, &step_rows)?;
+                if options.writes {
+                    checkpoint::save(&checkpoint_dir(out), &state, &learner.state_blobs()?)?;
+                    metrics::write_all(&metrics_path, &rows, &step_rows)?;
+                }
                 bar.finish();
                 let message = format!(
                     "stopped at epoch {epoch}, step {} ({}/{steps} of this epoch); checkpoint saved. \
@@ -299,10 +304,12 @@ pub fn train(
         log(&bar, &summary(&row));
         bar.finish();
         rows.push(row);
-        metrics::write_all(&metrics_path, &rows, &step_rows)?;
-        metrics::plot_losses(&rows, &out.join("loss.png"))?;
-        metrics::plot_steps(&step_rows, 50, &out.join("steps.png"))?;
-        learner.write_images(out, epoch)?;
+        if options.writes {
+            metrics::write_all(&metrics_path, &rows, &step_rows)?;
+            metrics::plot_losses(&rows, &out.join("loss.png"))?;
+            metrics::plot_steps(&step_rows, 50, &out.join("steps.png"))?;
+            learner.write_images(out, epoch)?;
+        }
         state.epoch = epoch;
         state.step_in_epoch = 0;
         state.epoch_sums.clear();
@@ -310,8 +317,10 @@ pub fn train(
         state.epoch_seconds = 0.0;
         // The checkpoint first: a run killed between the two resumes from it and exports again,
         // while weights without a checkpoint could not be resumed.
-        checkpoint::save(&checkpoint_dir(out), &state, &learner.state_blobs()?)?;
-        learner.export(&out.join("model.safetensors"))?;
+        if options.writes {
+            checkpoint::save(&checkpoint_dir(out), &state, &learner.state_blobs()?)?;
+            learner.export(&out.join("model.safetensors"))?;
+        }
         exported = true;
         let stop_requested = INTERRUPTED.load(Ordering::Relaxed)
             || options.stop_after_steps.is_some_and(|n| state.step >= n);
@@ -323,7 +332,7 @@ pub fn train(
             return Ok(Outcome::Interrupted { state, message });
         }
     }
-    if !exported {
+    if !exported && options.writes {
         // Resumed with nothing left to train: the kill may have come between the last
         // checkpoint and its export.
         learner.export(&out.join("model.safetensors"))?;
@@ -563,6 +572,7 @@ mod tests {
             out: out.clone(),
             quiet: true,
             stop_after_steps: None,
+            writes: true,
         };
         (out, options)
     }

@@ -107,37 +107,18 @@ impl Job {
         description: &[String],
         device: &Device,
     ) -> Result<Outcome> {
+        // Ranks other than 0 read the run folder, take no lock and write nothing.
+        let _lock = if self.world.writes() {
+            if !self.resume {
+                check_out_dir(&self.out, self.force)?;
+            }
+            Some(RunLock::acquire(&self.out)?)
+        } else {
+            None
+        };
         // Restored before anything is logged or written, so a checkpoint that does not fit is
-        // the only line the user sees.
-        // Ranks other than 0 read the run folder but write into a scratch folder of their own.
-        if !self.world.writes() {
-            let scratch = std::env::temp_dir().join(format!(
-                "latentlab-rank{}-{}",
-                self.world.rank(),
-                std::process::id()
-            ));
-            let _ = std::fs::remove_dir_all(&scratch);
-            let result = self.fit_into(learner, description, device, &scratch);
-            let _ = std::fs::remove_dir_all(&scratch);
-            return result;
-        }
-        if !self.resume {
-            check_out_dir(&self.out, self.force)?;
-        }
-        let _lock = RunLock::acquire(&self.out)?;
-        self.fit_into(learner, description, device, &self.out)
-    }
-
-    /// [`Job::fit`] writing into `write_dir` (the run folder, or a rank's scratch folder).
-    fn fit_into(
-        &self,
-        learner: &mut dyn Learner,
-        description: &[String],
-        device: &Device,
-        write_dir: &Path,
-    ) -> Result<Outcome> {
-        // A run killed before it wrote any weights resumes from the start; one with weights
-        // but no checkpoint is refused rather than trained over.
+        // the only line the user sees. A run killed before it wrote any weights resumes from
+        // the start; one with weights but no checkpoint is refused rather than trained over.
         let started =
             trainer::has_checkpoint(&self.out) || self.out.join("model.safetensors").exists();
         let resumed = if self.resume && started {
@@ -145,12 +126,14 @@ impl Job {
         } else {
             None
         };
-        write_json(&write_dir.join("config.json"), &self.config)
-            .map_err(|e| trainer::explain_disk_full(write_dir, e))?;
-        if !self.quiet && self.world.writes() {
-            crate::ui::log(&format!("data: {}", self.dataset.summary()));
-            for line in description {
-                crate::ui::log(line);
+        if self.world.writes() {
+            write_json(&self.out.join("config.json"), &self.config)
+                .map_err(|e| trainer::explain_disk_full(&self.out, e))?;
+            if !self.quiet {
+                crate::ui::log(&format!("data: {}", self.dataset.summary()));
+                for line in description {
+                    crate::ui::log(line);
+                }
             }
         }
         install_interrupt_handler();
@@ -159,12 +142,13 @@ impl Job {
             epochs: training.epochs,
             batch_size: training.batch_size,
             seed: self.seed(),
-            out: write_dir.to_path_buf(),
+            out: self.out.clone(),
             quiet: self.quiet || !self.world.writes(),
             stop_after_steps: self.stop_after_steps,
+            writes: self.world.writes(),
         };
         let outcome = trainer::train(learner, &self.dataset, &options, device, resumed)
-            .map_err(|e| trainer::explain_disk_full(write_dir, e))?;
+            .map_err(|e| trainer::explain_disk_full(&self.out, e))?;
         match outcome {
             Outcome::Interrupted { message, .. } if self.stop_after_steps.is_none() => {
                 Err(Error::Interrupted(message))

@@ -201,10 +201,9 @@ fn splits_batches(model: &ModelArgs) -> bool {
 fn start(model: &ModelArgs) -> Result<Job> {
     let args = model.training();
     let common = &args.common;
-    let training = model.training_config()?;
+    let mut training = model.training_config()?;
     training.validate()?;
     let world = Arc::new(World::join(args.distributed)?);
-    let mut training = training;
     if world.size() > 1 {
         if !splits_batches(model) {
             return Err(Error::bad_input(format!(
