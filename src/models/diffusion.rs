@@ -178,15 +178,61 @@ pub fn simple_loss(
     seed: u64,
     predict_noise: impl FnOnce(Tensor<4>, &[usize]) -> Tensor<4>,
 ) -> Tensor<1> {
-    use rand::{RngExt, SeedableRng};
-    let [n, ..] = x0.dims();
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let t: Vec<usize> = (0..n)
-        .map(|_| rng.random_range(1..=schedule.steps()))
-        .collect();
-    let noise = Tensor::random(x0.shape(), Distribution::Normal(0.0, 1.0), &x0.device());
-    let x_t = schedule.q_sample(x0, &t, noise.clone()); // [n, c, h, w]
-    (predict_noise(x_t, &t) - noise).square().mean() // [1]
+    let draws = LossDraws::new(schedule, x0.shape().dims(), seed, &x0.device());
+    draws.loss(schedule, x0, predict_noise)
+}
+
+/// What the simple loss draws for a batch: each image's time step and noise. Drawn for the
+/// whole batch before it is split over replicas or ranks, so a split batch sees the same.
+#[derive(Clone)]
+pub struct LossDraws {
+    /// t of each image, in 1..=T.
+    pub t: Vec<usize>,
+    /// ε, `[n, c, h, w]`.
+    pub noise: Tensor<4>,
+}
+
+impl LossDraws {
+    /// Time steps from `seed`, noise from `device`'s generator, for a batch of `shape`.
+    pub fn new(schedule: &NoiseSchedule, shape: [usize; 4], seed: u64, device: &Device) -> Self {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let t = (0..shape[0])
+            .map(|_| rng.random_range(1..=schedule.steps()))
+            .collect();
+        let noise = Tensor::random(shape, Distribution::Normal(0.0, 1.0), device);
+        Self { t, noise }
+    }
+
+    /// The simple loss of `x0`, rows `[start, start + n)` of the batch drawn for: `[1]`.
+    pub fn loss_of_rows(
+        &self,
+        schedule: &NoiseSchedule,
+        x0: Tensor<4>,
+        start: usize,
+        predict_noise: impl FnOnce(Tensor<4>, &[usize]) -> Tensor<4>,
+    ) -> Tensor<1> {
+        let [n, ..] = x0.dims();
+        let t = &self.t[start..start + n];
+        let noise = if n == self.t.len() {
+            self.noise.clone()
+        } else {
+            self.noise.clone().narrow(0, start, n)
+        };
+        let noise = noise.to_device(&x0.device());
+        let x_t = schedule.q_sample(x0, t, noise.clone()); // [n, c, h, w]
+        (predict_noise(x_t, t) - noise).square().mean() // [1]
+    }
+
+    /// The simple loss of the whole batch `x0`: `[1]`.
+    pub fn loss(
+        &self,
+        schedule: &NoiseSchedule,
+        x0: Tensor<4>,
+        predict_noise: impl FnOnce(Tensor<4>, &[usize]) -> Tensor<4>,
+    ) -> Tensor<1> {
+        self.loss_of_rows(schedule, x0, 0, predict_noise)
+    }
 }
 
 /// How to walk from noise back to an image.

@@ -263,6 +263,36 @@ impl Conditioned {
             None => error.mean(),
         }
     }
+
+    /// The L1 term of rows that are `fraction` of a batch whose masks hide `batch_unknown`
+    /// entries (see [`unknown_entries`]): scaled so that the fraction-weighted sum over the
+    /// batch's shares is the batch's L1, however the holes' sizes differ between shares.
+    pub fn share_l1(
+        &self,
+        output: Tensor<4>,
+        images: Tensor<4>,
+        batch_unknown: f64,
+        fraction: f64,
+    ) -> Tensor<1> {
+        let error = (output - images).abs(); // [n, c, h, w]
+        match &self.missing {
+            Some(m) => (error * m.clone()).sum() / (batch_unknown * fraction),
+            None => error.mean(),
+        }
+    }
+}
+
+/// The entries (pixels × `channels`) the masks among `degradations` hide, as
+/// [`Conditioned::l1`] counts them.
+pub fn unknown_entries(degradations: &[Degradation], channels: usize) -> f64 {
+    let missing: usize = degradations
+        .iter()
+        .map(|d| match d {
+            Degradation::Mask(mask) => mask.missing().iter().filter(|&&m| m).count(),
+            _ => 0,
+        })
+        .sum();
+    (missing * channels) as f64 + 1e-6
 }
 
 /// The PatchGAN's view of an (input, output) pair: their channels joined.
@@ -337,6 +367,40 @@ mod tests {
             .collect();
         assert_eq!(gray.len(), 16);
         assert!(gray.iter().all(|v| (v - 1.0).abs() < 1e-6));
+    }
+
+    #[test]
+    fn shares_l1_terms_weighted_by_rows_sum_to_the_batchs() {
+        use burn::tensor::Distribution;
+        let device = Device::flex();
+        device.seed(3);
+        let (images, output) = (
+            Tensor::<4>::random([5, 2, 8, 8], Distribution::Default, &device),
+            Tensor::<4>::random([5, 2, 8, 8], Distribution::Default, &device),
+        );
+        // Holes of different sizes, so rows are the wrong weights.
+        let masks: Vec<Degradation> = (0..5)
+            .map(|i| Degradation::Mask(Mask::free(8, 8, i)))
+            .collect();
+        let whole: f32 = conditioning(images.clone(), &masks)
+            .l1(output.clone(), images.clone())
+            .into_scalar();
+        let unknown = unknown_entries(&masks, 2);
+        let mut summed = 0.0;
+        for (start, len) in [(0, 2), (2, 3)] {
+            let fraction = len as f64 / 5.0;
+            let rows = |t: Tensor<4>| t.narrow(0, start, len);
+            let share: f32 = conditioning(rows(images.clone()), &masks[start..start + len])
+                .share_l1(
+                    rows(output.clone()),
+                    rows(images.clone()),
+                    unknown,
+                    fraction,
+                )
+                .into_scalar();
+            summed += share * fraction as f32;
+        }
+        assert!((whole - summed).abs() < 1e-6, "{whole} vs {summed}");
     }
 
     #[test]

@@ -110,9 +110,9 @@ pub struct TrainingConfig {
     pub adam_beta_1: f32,
     pub adam_beta_2: f32,
     pub adam_epsilon: f32,
-    /// Data-parallel replicas (`--devices cpu,cpu`); empty for one device.
+    /// Data-parallel replicas (`--devices cpu,cpu`, `vulkan:0,vulkan:1`); empty for one device.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub devices: Vec<crate::device::DeviceChoice>,
+    pub devices: Vec<crate::device::DeviceSpec>,
     /// MPI ranks sharing each batch (`--distributed mpi`; `batch_size` is all ranks' together).
     #[serde(default = "one_rank", skip_serializing_if = "is_one_rank")]
     pub ranks: usize,

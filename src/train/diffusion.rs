@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 
@@ -16,7 +16,7 @@ use crate::edit::Task;
 use crate::error::Result;
 use crate::models::denoiser::Denoiser;
 use crate::models::diffusion::{
-    DEFAULT_GUIDANCE, DiffusionConfig, NoiseSchedule, Sampler, condition_of, generate, simple_loss,
+    DEFAULT_GUIDANCE, DiffusionConfig, LossDraws, NoiseSchedule, Sampler, condition_of, generate,
     with_condition,
 };
 use crate::models::save_safetensors;
@@ -28,6 +28,7 @@ use crate::train::checkpoint::{
 use crate::train::ema::ema_update;
 use crate::train::latent::{save_class_grid, save_grid};
 use crate::train::optim::AdamSettings;
+use crate::train::parallel::BatchSplit;
 use crate::train::trainer::{DeviceParts, Learner, PassParts, PendingParts};
 use crate::viz::ImageGrid;
 
@@ -62,6 +63,7 @@ pub struct DiffusionLearner {
     fixed_images: Option<Tensor<4>>,
     pub counters: DiffusionCounters,
     progress: f64,
+    split: BatchSplit,
 }
 
 impl DiffusionLearner {
@@ -74,6 +76,7 @@ impl DiffusionLearner {
         fixed_noise: Tensor<2>,
         fixed_images: Option<Tensor<4>>,
     ) -> Self {
+        crate::train::parallel::materialize(&model);
         Self {
             ema: Some(model.clone()),
             model: Some(model),
@@ -86,7 +89,14 @@ impl DiffusionLearner {
             fixed_images,
             counters: DiffusionCounters::default(),
             progress: 0.0,
+            split: BatchSplit::default(),
         }
+    }
+
+    /// Splits each batch as `split` says.
+    pub fn with_split(mut self, split: BatchSplit) -> Self {
+        self.split = split;
+        self
     }
 
     pub fn model(&self) -> &Denoiser {
@@ -128,11 +138,25 @@ impl DiffusionLearner {
         labels: Option<Tensor<1, Int>>,
         seed: u64,
     ) -> Tensor<1> {
+        let draws = LossDraws::new(&self.schedule, images.dims(), seed, &images.device());
+        self.loss_of_rows(model, &draws, images, labels, 0)
+    }
+
+    /// The simple loss of `model` on `images`, rows `[start, ..)` of the batch `draws` were
+    /// drawn for: `[1]`.
+    fn loss_of_rows(
+        &self,
+        model: &Denoiser,
+        draws: &LossDraws,
+        images: Tensor<4>,
+        labels: Option<Tensor<1, Int>>,
+        start: usize,
+    ) -> Tensor<1> {
         let condition = self
             .config
             .task
             .map(|task| condition_of(task, images.clone()));
-        simple_loss(&self.schedule, images, seed, |x_t, t| {
+        draws.loss_of_rows(&self.schedule, images, start, |x_t, t| {
             model.forward(with_condition(x_t, condition.as_ref()), t, labels)
         })
     }
@@ -200,15 +224,25 @@ impl Learner for DiffusionLearner {
         let model = self.model.take().expect("present between steps");
         let labels = (model.num_classes > 0).then(|| self.drop_labels(batch.labels));
         let seed = mix(self.seed, stream::TIME, step);
-        let loss = self.loss(&model, batch.images, labels, seed); // [1]
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let device = batch.images.device();
+        let draws = LossDraws::new(&self.schedule, batch.images.dims(), seed, &device);
+        let [size, ..] = batch.images.dims();
+        let mut sum = self.split.sum(&model);
+        for share in self.split.shares(size, &device) {
+            let replica = share.place(&model);
+            let images = share.rows(batch.images.clone());
+            let labels = labels.clone().map(|labels| share.rows(labels));
+            let loss = self.loss_of_rows(&replica, &draws, images, labels, share.start); // [1]
+            sum.add(&model, &replica, &share, loss.clone(), vec![("loss", loss)]);
+        }
+        let (grads, parts) = sum.finish(&model);
         let model = self
             .optimizer
             .step(self.adam.lr_at(self.progress), model, grads);
         let ema = self.ema.take().expect("present between steps");
         self.ema = Some(ema_update(ema, &model, self.config.ema_decay_at(step)));
         self.model = Some(model);
-        vec![("loss", loss)]
+        parts
     }
 
     fn evaluate(&self, batches: Batches<'_>) -> PassParts {

@@ -1,6 +1,12 @@
 //! Data parallelism over several devices of one machine (`train --devices cpu,cpu`, or two GPUs
-//! of one kind): each replica takes its share of the batch, the gradients are summed on the
-//! first device, and one optimizer step updates the one model the replicas are copies of.
+//! of one kind) or over MPI ranks: each replica (rank) takes its share of the batch, the
+//! gradients are summed on the first device (over the ranks), and one optimizer step updates the
+//! one model the replicas are copies of.
+//!
+//! A learner asks [`BatchSplit::shares`] for its shares, places each network on a share's device
+//! ([`Share::place`]), and adds each share's loss to a [`GradientSum`] per network; one-network
+//! learners call [`BatchSplit::gradients`], which does just that. A GAN or pix2pix does it once
+//! per network, so any learner splits without a trainer of its own.
 //!
 //! Each share's mean loss is weighted by its share of the batch before its backward pass, so the
 //! summed gradient is the gradient of the whole batch's mean loss, whatever the split
@@ -11,10 +17,11 @@
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{GradientsAccumulator, GradientsParams};
-use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+use burn::tensor::kind::Basic;
+use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
 use crate::data::Batch;
-use crate::device::DeviceChoice;
+use crate::device::DeviceSpec;
 use crate::distributed::World;
 use crate::error::{Error, Result};
 use crate::rng::{mix, stream};
@@ -38,64 +45,24 @@ pub fn shares(n: usize, replicas: usize) -> Vec<(usize, usize)> {
         .collect()
 }
 
-/// Parses `--devices cpu,cpu`: one kind, at least two replicas.
-pub fn parse_devices(list: &str) -> Result<Vec<DeviceChoice>> {
+/// Parses `--devices cpu,cpu` or `vulkan:0,vulkan:1`: one kind, at least two replicas.
+pub fn parse_devices(list: &str) -> Result<Vec<DeviceSpec>> {
     let choices = list
         .split(',')
-        .map(|name| name.trim().parse::<DeviceChoice>())
+        .map(|name| name.trim().parse::<DeviceSpec>())
         .collect::<Result<Vec<_>>>()?;
     if choices.len() < 2 {
         return Err(Error::bad_input(format!(
             "--devices {list}: name two or more replicas (cpu,cpu), or use --device for one"
         )));
     }
-    if choices.iter().any(|c| *c != choices[0]) {
+    if choices.iter().any(|c| c.kind != choices[0].kind) {
         return Err(Error::bad_input(format!(
             "--devices {list}: replicas must be of one kind; gradients are summed on the first, \
              and a mix of backends has no common device"
         )));
     }
     Ok(choices)
-}
-
-/// The gradients of the mean loss over `images`/`labels`, each replica's share computed on its
-/// device by `loss` (which returns the share's mean loss and its parts), summed on `devices[0]`;
-/// with the parts as batch means.
-pub fn gradients<M: Module>(
-    model: &M,
-    images: Tensor<4>,
-    labels: Tensor<1, Int>,
-    devices: &[Device],
-    loss: impl Fn(&M, Batch) -> (Tensor<1>, DeviceParts),
-) -> (GradientsParams, DeviceParts) {
-    let main = &devices[0];
-    let n = images.dims()[0];
-    let mut accumulator = GradientsAccumulator::<M>::new();
-    let mut parts: DeviceParts = Vec::new();
-    for ((start, len), device) in shares(n, devices.len()).into_iter().zip(devices) {
-        let replica = if device == main {
-            model.clone()
-        } else {
-            model.clone().fork(device)
-        };
-        let share = Batch {
-            images: images.clone().narrow(0, start, len).to_device(device),
-            labels: labels.clone().narrow(0, start, len).to_device(device),
-        };
-        let weight = len as f64 / n as f64;
-        let (share_loss, share_parts) = loss(&replica, share);
-        let grads = GradientsParams::from_grads((share_loss * weight).backward(), &replica)
-            .to_device(main, &replica);
-        accumulator.accumulate(model, grads);
-        for (i, (name, value)) in share_parts.into_iter().enumerate() {
-            let value = value.to_device(main) * weight;
-            match parts.get_mut(i) {
-                Some((_, sum)) => *sum = sum.clone() + value,
-                None => parts.push((name, value)),
-            }
-        }
-    }
-    (accumulator.grads(), parts)
 }
 
 /// Sums `grads` of `model` (and `extra` values riding along: the step's loss parts) over the
@@ -178,55 +145,6 @@ pub fn materialize<M: Module>(module: &M) {
     module.visit(&mut Touch);
 }
 
-/// This rank's share of `batch`: its loss (weighted by the share) differentiated, then the
-/// gradients and loss parts summed over `world`'s ranks, the parts as batch means. A rank left
-/// without a share (a last batch smaller than the ranks) takes one image at weight 0, so every
-/// rank sends the same parts. The model's parameters must already be drawn ([`materialize`]).
-pub fn rank_gradients<M: Module>(
-    model: &M,
-    batch: Batch,
-    world: &World,
-    loss: impl Fn(&M, Batch) -> (Tensor<1>, DeviceParts),
-) -> (GradientsParams, DeviceParts) {
-    let n = batch.images.dims()[0];
-    let (start, len) = shares(n, world.size())
-        .get(world.rank())
-        .copied()
-        .unwrap_or((0, 0));
-    let (start, len, weight) = match len {
-        0 => (0, 1, 0.0),
-        len => (start, len, len as f64 / n as f64),
-    };
-    let device = batch.images.device();
-    // Every rank's generator was seeded alike for this step (the batch's shuffle and flips must
-    // agree); the share's own draws (dropout masks, a VAE's noise) must not repeat across ranks.
-    let step_draw: f32 =
-        Tensor::<1>::random([1], Distribution::Uniform(0.0, 1.0), &device).into_scalar();
-    device.seed(mix(
-        u64::from(step_draw.to_bits()),
-        stream::RANK,
-        world.rank() as u64,
-    ));
-    let share = Batch {
-        images: batch.images.narrow(0, start, len),
-        labels: batch.labels.narrow(0, start, len),
-    };
-    let (share_loss, parts) = loss(model, share);
-    let grads = GradientsParams::from_grads((share_loss * weight).backward(), model);
-    let names: Vec<&'static str> = parts.iter().map(|(name, _)| *name).collect();
-    let mut values: Vec<f64> = parts
-        .into_iter()
-        .map(|(_, value)| value.into_scalar::<f32>() as f64 * weight)
-        .collect();
-    let grads = all_reduce_gradients(model, grads, &mut values, world);
-    let parts = names
-        .into_iter()
-        .zip(values)
-        .map(|(name, value)| (name, Tensor::<1>::from_floats([value as f32], &device)))
-        .collect();
-    (grads, parts)
-}
-
 /// How a learner splits each batch: over replicas on this machine's devices (`--devices`), over
 /// MPI ranks (`--distributed mpi`), or not at all.
 #[derive(Clone)]
@@ -252,30 +170,201 @@ impl BatchSplit {
     }
 
     /// The split a run's config asks for: its `--devices` (as autodiff devices) and `world`.
-    pub fn for_run(devices: &[DeviceChoice], world: Arc<World>) -> Result<Self> {
+    pub fn for_run(devices: &[DeviceSpec], world: Arc<World>) -> Result<Self> {
         let replicas = devices
             .iter()
-            .map(|choice| choice.device().map(|d| d.autodiff()))
+            .map(|spec| spec.device().map(|d| d.autodiff()))
             .collect::<Result<Vec<_>>>()?;
         Ok(Self::new(replicas, world))
     }
 
+    /// Whether batches are split at all.
+    pub fn splits(&self) -> bool {
+        self.world.size() > 1 || self.replicas.len() > 1
+    }
+
+    /// The shares of a batch of `n` rows living on `device` that this process computes: one per
+    /// replica, this rank's one, or the whole batch.
+    ///
+    /// On MPI ranks this reseeds `device`: every rank's generator was seeded alike for the step
+    /// (the batch's shuffle, and whatever the learner drew for the whole batch before asking,
+    /// must agree), but what a share draws itself (dropout masks, a VAE's noise) must not repeat
+    /// across ranks.
+    pub fn shares(&self, n: usize, device: &Device) -> Vec<Share> {
+        let whole = |start, len| Share {
+            start,
+            len,
+            weight: len as f64 / n as f64,
+            device: device.clone(),
+        };
+        if self.world.size() > 1 {
+            let step_draw: f32 =
+                Tensor::<1>::random([1], Distribution::Uniform(0.0, 1.0), device).into_scalar();
+            device.seed(mix(
+                u64::from(step_draw.to_bits()),
+                stream::RANK,
+                self.world.rank() as u64,
+            ));
+            // A rank left without rows (a last batch smaller than the ranks) takes one at
+            // weight 0, so every rank sends the same parts.
+            return vec![match shares(n, self.world.size()).get(self.world.rank()) {
+                Some(&(start, len)) => whole(start, len),
+                None => Share {
+                    weight: 0.0,
+                    ..whole(0, 1)
+                },
+            }];
+        }
+        if self.replicas.len() > 1 {
+            return shares(n, self.replicas.len())
+                .into_iter()
+                .zip(&self.replicas)
+                .map(|((start, len), replica)| Share {
+                    device: replica.clone(),
+                    ..whole(start, len)
+                })
+                .collect();
+        }
+        vec![whole(0, n)]
+    }
+
+    /// An empty sum of `model`'s gradients over shares.
+    pub fn sum<M: Module>(&self, model: &M) -> GradientSum<'_, M> {
+        GradientSum {
+            split: self,
+            main: model.devices()[0].clone(),
+            accumulator: GradientsAccumulator::new(),
+            parts: Vec::new(),
+            whole: None,
+        }
+    }
+
     /// The gradients of the batch's mean loss and its parts, `loss` giving a share's mean loss
-    /// and parts.
+    /// and parts: the one-network case of [`BatchSplit::shares`] and [`BatchSplit::sum`].
     pub fn gradients<M: Module>(
         &self,
         model: &M,
         batch: Batch,
         loss: impl Fn(&M, Batch) -> (Tensor<1>, DeviceParts),
     ) -> (GradientsParams, DeviceParts) {
-        if self.world.size() > 1 {
-            rank_gradients(model, batch, &self.world, loss)
-        } else if self.replicas.len() > 1 {
-            gradients(model, batch.images, batch.labels, &self.replicas, loss)
-        } else {
-            let (loss, parts) = loss(model, batch);
-            (GradientsParams::from_grads(loss.backward(), model), parts)
+        let [n, ..] = batch.images.dims();
+        let mut sum = self.sum(model);
+        for share in self.shares(n, &batch.images.device()) {
+            let replica = share.place(model);
+            let rows = Batch {
+                images: share.rows(batch.images.clone()),
+                labels: share.rows(batch.labels.clone()),
+            };
+            let (share_loss, parts) = loss(&replica, rows);
+            sum.add(model, &replica, &share, share_loss, parts);
         }
+        sum.finish(model)
+    }
+}
+
+/// Rows `[start, start + len)` of a batch, computed on `device`, whose mean loss counts `weight`
+/// (its share of the batch) in the batch's.
+#[derive(Debug, Clone)]
+pub struct Share {
+    pub start: usize,
+    pub len: usize,
+    pub weight: f64,
+    pub device: Device,
+}
+
+impl Share {
+    /// The share's rows of `tensor` (a whole batch, rows first), on the share's device.
+    pub fn rows<const D: usize, K: Basic>(&self, tensor: Tensor<D, K>) -> Tensor<D, K> {
+        let rows = if self.start == 0 && tensor.dims()[0] == self.len {
+            tensor
+        } else {
+            tensor.narrow(0, self.start, self.len)
+        };
+        if rows.device() == self.device {
+            rows
+        } else {
+            rows.to_device(&self.device)
+        }
+    }
+
+    /// The share's items of a per-row list.
+    pub fn items<'a, T>(&self, items: &'a [T]) -> &'a [T] {
+        &items[self.start..self.start + self.len]
+    }
+
+    /// `module` on the share's device: itself where it lives there, else a fork (burn's copy
+    /// onto another device that tracks gradients of its own).
+    pub fn place<M: Module>(&self, module: &M) -> M {
+        if module.devices().first() == Some(&self.device) {
+            module.clone()
+        } else {
+            module.clone().fork(&self.device)
+        }
+    }
+}
+
+/// Gradients of one network summed over shares (then over ranks), with the loss parts.
+pub struct GradientSum<'a, M: Module> {
+    split: &'a BatchSplit,
+    main: Device,
+    accumulator: GradientsAccumulator<M>,
+    parts: DeviceParts,
+    /// An unsplit batch's gradients, kept as they are: bit for bit what a plain step computes.
+    whole: Option<GradientsParams>,
+}
+
+impl<M: Module> GradientSum<'_, M> {
+    /// Adds a share's gradients: `replica` (the share's placing of `model`) differentiated
+    /// through `share_loss`, the share's mean loss, weighted by its share; and its parts.
+    pub fn add(
+        &mut self,
+        model: &M,
+        replica: &M,
+        share: &Share,
+        share_loss: Tensor<1>,
+        parts: DeviceParts,
+    ) {
+        if share.weight == 1.0 && !self.split.splits() {
+            self.whole = Some(GradientsParams::from_grads(share_loss.backward(), replica));
+            self.parts = parts;
+            return;
+        }
+        let grads = GradientsParams::from_grads((share_loss * share.weight).backward(), replica)
+            .to_device(&self.main, replica);
+        self.accumulator.accumulate(model, grads);
+        for (i, (name, value)) in parts.into_iter().enumerate() {
+            let value = value.to_device(&self.main) * share.weight;
+            match self.parts.get_mut(i) {
+                Some((_, sum)) => *sum = sum.clone() + value,
+                None => self.parts.push((name, value)),
+            }
+        }
+    }
+
+    /// The batch's gradients and parts (batch means), summed over the ranks where there are
+    /// several: one all-reduce.
+    pub fn finish(mut self, model: &M) -> (GradientsParams, DeviceParts) {
+        if let Some(grads) = self.whole.take() {
+            return (grads, self.parts);
+        }
+        let grads = self.accumulator.grads();
+        let world = &self.split.world;
+        if world.size() == 1 {
+            return (grads, self.parts);
+        }
+        let names: Vec<&'static str> = self.parts.iter().map(|(name, _)| *name).collect();
+        let mut values: Vec<f64> = self
+            .parts
+            .into_iter()
+            .map(|(_, value)| value.into_scalar::<f32>() as f64)
+            .collect();
+        let grads = all_reduce_gradients(model, grads, &mut values, world);
+        let parts = names
+            .into_iter()
+            .zip(values)
+            .map(|(name, value)| (name, Tensor::<1>::from_floats([value as f32], &self.main)))
+            .collect();
+        (grads, parts)
     }
 }
 
@@ -318,14 +407,19 @@ mod tests {
         device.seed(5);
         let model: Linear = LinearConfig::new(6, 6).init(&device);
         let images = Tensor::<4>::random([8, 1, 2, 3], Distribution::Default, &device);
-        let labels = Tensor::<1, Int>::zeros([8], &device);
+        let labels = Tensor::<1, burn::tensor::Int>::zeros([8], &device);
         let loss = |model: &Linear, batch: Batch| {
             let x = batch.images.flatten::<2>(1, 3); // [n, 6]
             let error = (model.forward(x.clone()) - x).powi_scalar(2).mean(); // [1]
             (error.clone(), vec![("loss", error)])
         };
         let step = |devices: &[Device]| {
-            let (grads, parts) = gradients(&model, images.clone(), labels.clone(), devices, loss);
+            let split = BatchSplit::new(devices.to_vec(), Arc::new(World::single()));
+            let batch = Batch {
+                images: images.clone(),
+                labels: labels.clone(),
+            };
+            let (grads, parts) = split.gradients(&model, batch, loss);
             let stepped = SgdConfig::new().init().step(0.1, model.clone(), grads);
             let weights: Vec<f32> = stepped
                 .weight

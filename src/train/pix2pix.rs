@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 
 use crate::data::{Batch, Batches, ImageShape, PixelScale};
@@ -17,12 +17,13 @@ use crate::models::gan::mean_probability;
 use crate::models::gan::patchgan::PatchDiscriminator;
 use crate::models::pix2pix::{
     Generator, Pix2pix, Pix2pixConfig, conditioning, discriminator_objective, generator_objective,
-    judge,
+    judge, unknown_entries,
 };
 use crate::models::save_safetensors;
 use crate::rng::{mix, stream};
 use crate::train::checkpoint::{counters_blob, model_blobs_as, restore_counters, restore_model_as};
 use crate::train::optim::AdamSettings;
+use crate::train::parallel::{BatchSplit, Share};
 use crate::train::trainer::{DeviceParts, Learner, PassParts, PendingParts};
 use crate::viz::ImageGrid;
 
@@ -48,6 +49,7 @@ pub struct Pix2pixLearner {
     fixed: Vec<(Vec<f32>, Degradation)>,
     pub counters: Pix2pixCounters,
     progress: f64,
+    split: BatchSplit,
 }
 
 /// What test image `index` loses, the same in every run.
@@ -68,6 +70,10 @@ impl Pix2pixLearner {
         seed: u64,
         fixed: Vec<Vec<f32>>,
     ) -> Self {
+        crate::train::parallel::materialize(&generator);
+        if let Some(discriminator) = &discriminator {
+            crate::train::parallel::materialize(discriminator);
+        }
         let fixed = fixed
             .into_iter()
             .enumerate()
@@ -84,7 +90,14 @@ impl Pix2pixLearner {
             fixed,
             counters: Pix2pixCounters::default(),
             progress: 0.0,
+            split: BatchSplit::default(),
         }
+    }
+
+    /// Splits each batch (both networks' steps) as `split` says.
+    pub fn with_split(mut self, split: BatchSplit) -> Self {
+        self.split = split;
+        self
     }
 
     pub fn generator(&self) -> &Generator {
@@ -126,41 +139,95 @@ impl Learner for Pix2pixLearner {
             .collect();
         self.counters.images_seen += size as u64;
         let generator = self.generator.take().expect("present between steps");
-        let conditioned = conditioning(batch.images.clone(), &degradations);
-        let input = conditioned.input.clone(); // [batch, inputs, h, w]
-        let output = generator.forward(&conditioned); // [batch, c, h, w]
-        let target = batch.images;
-        let l1 = conditioned.l1(output.clone(), target.clone()); // [1]
-        // What D judges, like what an edit keeps: the visible pixels put back.
-        let output = conditioned.composite(output, target.clone()); // [batch, c, h, w]
+        let device = batch.images.device();
+        let [_, channels, ..] = batch.images.dims();
+        let batch_unknown = unknown_entries(&degradations, channels);
 
-        let mut parts = Vec::new();
-        let fake_logits = match self.discriminator.take() {
+        // G's output on each share of the batch, on the share's replica: graphs kept for G's
+        // step, which comes after D's.
+        struct ShareWork {
+            share: Share,
+            replica: Generator,
+            input: Tensor<4>,
+            output: Tensor<4>,
+            l1: Tensor<1>,
+        }
+        let work: Vec<ShareWork> = self
+            .split
+            .shares(size, &device)
+            .into_iter()
+            .map(|share| {
+                let replica = share.place(&generator);
+                let target = share.rows(batch.images.clone()); // [share, c, h, w]
+                let conditioned = conditioning(target.clone(), share.items(&degradations));
+                let output = replica.forward(&conditioned); // [share, c, h, w]
+                let l1 = if self.split.splits() {
+                    conditioned.share_l1(
+                        output.clone(),
+                        target.clone(),
+                        batch_unknown,
+                        share.weight,
+                    )
+                } else {
+                    conditioned.l1(output.clone(), target.clone())
+                }; // [1]
+                // What D judges, like what an edit keeps: the visible pixels put back.
+                let output = conditioned.composite(output, target); // [share, c, h, w]
+                ShareWork {
+                    share,
+                    replica,
+                    input: conditioned.input,
+                    output,
+                    l1,
+                }
+            })
+            .collect();
+
+        let mut d_parts = Vec::new();
+        let judge_of_g = match self.discriminator.take() {
             Some(discriminator) => {
-                // D step on this batch's real pair and G's output, detached.
-                let real_logits = judge(&discriminator, input.clone(), target.clone()); // [batch, patches]
-                let fake_logits = judge(&discriminator, input.clone(), output.clone().detach()); // [batch, patches]
-                parts.push(("d_real", mean_probability(real_logits.clone().detach())));
-                parts.push(("d_fake", mean_probability(fake_logits.clone().detach())));
-                let d_loss = discriminator_objective(real_logits, fake_logits); // [1]
-                let grads = GradientsParams::from_grads(d_loss.backward(), &discriminator);
+                // D step on this batch's real pairs and G's outputs, detached.
+                let mut d_sum = self.split.sum(&discriminator);
+                for w in &work {
+                    let d = w.share.place(&discriminator);
+                    let target = w.share.rows(batch.images.clone());
+                    let real_logits = judge(&d, w.input.clone(), target); // [share, patches]
+                    let fake_logits = judge(&d, w.input.clone(), w.output.clone().detach()); // [share, patches]
+                    let parts = vec![
+                        ("d_real", mean_probability(real_logits.clone().detach())),
+                        ("d_fake", mean_probability(fake_logits.clone().detach())),
+                    ];
+                    let d_loss = discriminator_objective(real_logits, fake_logits); // [1]
+                    let mut parts = parts;
+                    parts.push(("d_loss", d_loss.clone()));
+                    d_sum.add(&discriminator, &d, &w.share, d_loss, parts);
+                }
+                let (grads, parts) = d_sum.finish(&discriminator);
+                d_parts = parts;
                 let discriminator = self.d_optimizer.step(lr, discriminator, grads);
-                parts.push(("d_loss", d_loss));
                 // G's gradient flows through D to the output; D's weights need none.
-                let logits = judge(&discriminator.clone().no_grad(), input, output.clone()); // [batch, patches]
+                let judge_of_g = discriminator.clone().no_grad();
                 self.discriminator = Some(discriminator);
-                Some(logits)
+                Some(judge_of_g)
             }
             None => None,
         };
-        let (loss, l1, adversarial) = generator_objective(self.config.l1_weight, l1, fake_logits);
-        let grads = GradientsParams::from_grads(loss.backward(), &generator);
-        self.generator = Some(self.g_optimizer.step(lr, generator, grads));
-        let mut named = vec![("loss", loss), ("l1", l1)];
-        if let Some(adversarial) = adversarial {
-            named.push(("g_adv", adversarial));
+        let mut g_sum = self.split.sum(&generator);
+        for w in work {
+            let fake_logits = judge_of_g.as_ref().map(|d| {
+                judge(&w.share.place(d), w.input.clone(), w.output.clone()) // [share, patches]
+            });
+            let (loss, l1, adversarial) =
+                generator_objective(self.config.l1_weight, w.l1, fake_logits);
+            let mut parts = vec![("loss", loss.clone()), ("l1", l1)];
+            if let Some(adversarial) = adversarial {
+                parts.push(("g_adv", adversarial));
+            }
+            g_sum.add(&generator, &w.replica, &w.share, loss, parts);
         }
-        named.extend(parts);
+        let (grads, mut named) = g_sum.finish(&generator);
+        self.generator = Some(self.g_optimizer.step(lr, generator, grads));
+        named.extend(d_parts);
         named
     }
 

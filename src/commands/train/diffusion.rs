@@ -16,6 +16,7 @@ use crate::run::{DataArgs, DiffusionRunConfig, RunConfig, RunInfo, TrainingConfi
 use crate::sample::prior_noise;
 use crate::train::Outcome;
 use crate::train::diffusion::{DiffusionLearner, EPOCH_SAMPLER};
+use crate::train::parallel::BatchSplit;
 
 /// Options of `latentlab train diffusion`.
 #[derive(Debug, Clone, clap::Args)]
@@ -113,7 +114,11 @@ pub fn train(
         job.seed(),
         fixed_noise,
         fixed_images,
-    );
+    )
+    .with_split(BatchSplit::for_run(
+        &config.training.devices,
+        job.world.clone(),
+    )?);
     let description = vec![
         format!(
             "model: diffusion, U-Net denoiser of width {} over {} levels ({} parameters){}{}; \

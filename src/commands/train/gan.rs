@@ -13,6 +13,7 @@ use crate::run::{DataArgs, GanRunConfig, RunConfig, RunInfo, TrainingConfig};
 use crate::sample::prior_noise;
 use crate::train::Outcome;
 use crate::train::gan::GanLearner;
+use crate::train::parallel::BatchSplit;
 
 /// Options of `latentlab train gan`.
 #[derive(Debug, Clone, clap::Args)]
@@ -109,7 +110,11 @@ pub fn train(
         discriminator,
         config.training.adam_settings(),
         fixed_noise,
-    );
+    )
+    .with_split(BatchSplit::for_run(
+        &config.training.devices,
+        job.world.clone(),
+    )?);
     let mut description = vec![format!(
         "model: gan, {} generator ({} parameters) vs {} discriminator ({} parameters){}; \
          z of {}, k = {}, {} G loss",

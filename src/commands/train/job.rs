@@ -32,13 +32,12 @@ pub struct TrainingArgs {
     /// Learning-rate schedule over the run: constant, or cosine decay to 0.
     #[arg(long, value_enum, default_value = "constant")]
     pub lr_schedule: LrSchedule,
-    /// Data parallelism (autoencoders, VAEs, classifiers): replicas of one kind that split each batch,
-    /// gradients averaged, one optimizer step: `cpu,cpu`, or `vulkan,vulkan` with `--device
-    /// vulkan`.
+    /// Data parallelism: replicas of one kind that split each batch, gradients averaged, one
+    /// optimizer step: `cpu,cpu`, or `vulkan:0,vulkan:1` with `--device vulkan`.
     #[arg(long, value_name = "LIST")]
     pub devices: Option<String>,
-    /// Share each batch among the ranks `mpirun -n N` started (autoencoders, VAEs, classifiers; feature
-    /// `mpi`): --batch-size is each rank's, rank 0 writes the run folder.
+    /// Share each batch among the ranks `mpirun -n N` started (feature `mpi`): --batch-size is
+    /// each rank's, rank 0 writes the run folder.
     #[arg(long, value_enum, default_value = "none")]
     pub distributed: DistributedChoice,
     /// Use only the first N images of each split (smoke runs).
@@ -101,6 +100,24 @@ impl Job {
     /// `description`, and runs the shared trainer on `device` (an autodiff one). A real Ctrl-C
     /// comes back as the exit-130 error carrying the trainer's message; a stop asked for by
     /// `stop_after_steps` (tests) is a result.
+    /// How each batch is split, if it is, for the log.
+    fn split_summary(&self) -> Option<String> {
+        let training = self.config.training();
+        let names: Vec<String> = training.devices.iter().map(|d| d.to_string()).collect();
+        match (training.ranks, names.len()) {
+            (ranks, _) if ranks > 1 => Some(format!(
+                "data parallel: each batch of {} split over {ranks} MPI ranks",
+                training.batch_size
+            )),
+            (_, 0) => None,
+            (_, replicas) => Some(format!(
+                "data parallel: each batch of {} split over {replicas} replicas ({})",
+                training.batch_size,
+                names.join(",")
+            )),
+        }
+    }
+
     pub fn fit(
         &self,
         learner: &mut dyn Learner,
@@ -133,6 +150,9 @@ impl Job {
                 crate::ui::log(&format!("data: {}", self.dataset.summary()));
                 for line in description {
                     crate::ui::log(line);
+                }
+                if let Some(split) = self.split_summary() {
+                    crate::ui::log(&split);
                 }
             }
         }

@@ -164,20 +164,8 @@ pub fn train(
         &config.training.devices,
         job.world.clone(),
     )?);
-    let replicas = match config.training.devices.as_slice() {
-        [] => String::new(),
-        devices => format!(
-            "; each batch split over {} replicas ({})",
-            devices.len(),
-            devices
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
-    };
     let description = format!(
-        "model: {} {} ({} parameters), latent {}; {} epochs of batch {}, Adam lr {}{replicas}",
+        "model: {} {} ({} parameters), latent {}; {} epochs of batch {}, Adam lr {}",
         config.model.kind(),
         arch_name(&config.model),
         learner.model().num_params(),

@@ -189,14 +189,6 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
     })
 }
 
-/// Whether `model`'s learner splits its batches over replicas or ranks (`train::parallel`).
-fn splits_batches(model: &ModelArgs) -> bool {
-    matches!(
-        model,
-        ModelArgs::Ae(_) | ModelArgs::Vae(_) | ModelArgs::Classifier(_)
-    )
-}
-
 /// The job of a new run of `model`: options checked, data loaded, config recorded.
 fn start(model: &ModelArgs) -> Result<Job> {
     let args = model.training();
@@ -205,12 +197,6 @@ fn start(model: &ModelArgs) -> Result<Job> {
     training.validate()?;
     let world = Arc::new(World::join(args.distributed)?);
     if world.size() > 1 {
-        if !splits_batches(model) {
-            return Err(Error::bad_input(format!(
-                "--distributed mpi: built for ae, vae and classifier runs; a {} trains in one process",
-                model.kind()
-            )));
-        }
         if !training.devices.is_empty() {
             return Err(Error::bad_input(
                 "--distributed mpi with --devices: choose one way to split batches",
@@ -221,18 +207,12 @@ fn start(model: &ModelArgs) -> Result<Job> {
         training.ranks = world.size();
     }
     if !training.devices.is_empty() {
-        if !splits_batches(model) {
-            return Err(Error::bad_input(format!(
-                "--devices: data parallelism is built for ae, vae and classifier runs; a {} trains on one device",
-                model.kind()
-            )));
-        }
         let device = args.common.runtime.device;
-        if training.devices[0] != device {
+        if training.devices[0].kind != device {
             return Err(Error::bad_input(format!(
                 "--devices {}: the replicas' kind must be --device's ({device}); pass --device {} too",
                 args.devices.as_deref().unwrap_or_default(),
-                training.devices[0]
+                training.devices[0].kind
             )));
         }
     }

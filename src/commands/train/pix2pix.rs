@@ -17,6 +17,7 @@ use crate::models::pix2pix::{GeneratorConfig, Pix2pixConfig, input_channels};
 use crate::models::unet::UnetConfig;
 use crate::run::{DataArgs, Pix2pixRunConfig, RunConfig, RunInfo, TrainingConfig};
 use crate::train::Outcome;
+use crate::train::parallel::BatchSplit;
 use crate::train::pix2pix::Pix2pixLearner;
 
 /// Whether pix2pix trains against a discriminator.
@@ -174,7 +175,11 @@ pub fn train(
         config.training.adam_settings(),
         job.seed(),
         fixed,
-    );
+    )
+    .with_split(BatchSplit::for_run(
+        &config.training.devices,
+        job.world.clone(),
+    )?);
     let mut description = vec![format!(
         "model: pix2pix for {}, {} ({} parameters){}",
         model.task.label(),
