@@ -161,7 +161,8 @@ impl Learner for Pix2pixLearner {
                 let target = share.rows(batch.images.clone()); // [share, c, h, w]
                 let conditioned = conditioning(target.clone(), share.items(&degradations));
                 let output = replica.forward(&conditioned); // [share, c, h, w]
-                let l1 = if self.split.splits() {
+                // (A rank without rows computes one at weight 0: its plain L1 keeps it finite.)
+                let l1 = if self.split.splits() && share.weight > 0.0 {
                     conditioned.share_l1(
                         output.clone(),
                         target.clone(),
@@ -193,13 +194,16 @@ impl Learner for Pix2pixLearner {
                     let target = w.share.rows(batch.images.clone());
                     let real_logits = judge(&d, w.input.clone(), target); // [share, patches]
                     let fake_logits = judge(&d, w.input.clone(), w.output.clone().detach()); // [share, patches]
-                    let parts = vec![
-                        ("d_real", mean_probability(real_logits.clone().detach())),
-                        ("d_fake", mean_probability(fake_logits.clone().detach())),
-                    ];
+                    let (d_real, d_fake) = (
+                        mean_probability(real_logits.clone().detach()),
+                        mean_probability(fake_logits.clone().detach()),
+                    );
                     let d_loss = discriminator_objective(real_logits, fake_logits); // [1]
-                    let mut parts = parts;
-                    parts.push(("d_loss", d_loss.clone()));
+                    let parts = vec![
+                        ("d_real", d_real),
+                        ("d_fake", d_fake),
+                        ("d_loss", d_loss.clone()),
+                    ];
                     d_sum.add(&discriminator, &d, &w.share, d_loss, parts);
                 }
                 let (grads, parts) = d_sum.finish(&discriminator);
