@@ -8,29 +8,6 @@ use common::{assert_bad_input, latentlab, serial, temp_out, train_args, weights}
 use latentlab::commands::train::run_with;
 use latentlab::train::Outcome;
 
-fn ae(out: &Path, extra: &[&str]) -> latentlab::commands::train::TrainArgs {
-    let mut args = vec![
-        "ae",
-        "--data",
-        "embedded",
-        "--limit",
-        "192",
-        "--batch-size",
-        "64",
-        "--latent",
-        "4",
-        "--hidden",
-        "32",
-        "--epochs",
-        "2",
-        "--quiet",
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend(extra);
-    train_args(&args)
-}
-
 fn floats(named: Vec<(String, Vec<u8>)>) -> Vec<f32> {
     named
         .into_iter()
@@ -45,81 +22,15 @@ fn floats(named: Vec<(String, Vec<u8>)>) -> Vec<f32> {
 
 #[test]
 fn two_replicas_train_as_one_device_does_and_resume_exactly() {
-    let _serial = serial();
-    let one = temp_out("parallel-one");
-    run_with(&ae(&one, &[]), None).unwrap();
-    let two = temp_out("parallel-two");
-    run_with(&ae(&two, &["--devices", "cpu,cpu"]), None).unwrap();
-    let config = std::fs::read_to_string(two.join("config.json")).unwrap();
-    assert!(config.contains("\"devices\""), "{config}");
     // The summed half-batch gradients are the whole batch's up to float rounding, which Adam
     // carries through six steps.
-    let (a, b) = (floats(weights(&one)), floats(weights(&two)));
-    let largest = a
-        .iter()
-        .zip(&b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0f32, f32::max);
-    eprintln!("one device against two replicas: largest weight difference {largest:e}");
+    let ae = "ae --limit 192 --batch-size 64 --latent 4 --hidden 32 --epochs 2";
+    let largest = one_against_two("ae", ae, 4);
     assert!(largest < 1e-3, "largest weight difference {largest}");
-
-    // Interrupted after 4 of 6 steps and resumed: the replicas' run continues exactly.
-    let resumed = temp_out("parallel-resumed");
-    let report = run_with(&ae(&resumed, &["--devices", "cpu,cpu"]), Some(4)).unwrap();
-    assert!(matches!(report.outcome, Outcome::Interrupted { .. }));
-    run_with(
-        &train_args(&["--resume", resumed.to_str().unwrap(), "--quiet"]),
-        None,
-    )
-    .unwrap();
-    assert!(
-        weights(&two) == weights(&resumed),
-        "resumed replicas differ"
-    );
-    for out in [one, two, resumed] {
-        let _ = std::fs::remove_dir_all(out);
-    }
-}
-
-#[test]
-fn a_classifier_on_two_replicas_trains_as_on_one_device() {
-    let _serial = serial();
-    let run = |out: &Path, extra: &[&str]| {
-        let mut args = vec![
-            "classifier",
-            "--data",
-            "embedded",
-            "--limit",
-            "192",
-            "--batch-size",
-            "64",
-            "--hidden",
-            "16",
-            "--conv-channels",
-            "4,8",
-            "--epochs",
-            "1",
-            "--quiet",
-            "--out",
-            out.to_str().unwrap(),
-        ];
-        args.extend(extra);
-        run_with(&train_args(&args), None).unwrap();
-    };
-    let (one, two) = (temp_out("parallel-cls-one"), temp_out("parallel-cls-two"));
-    run(&one, &[]);
-    run(&two, &["--devices", "cpu,cpu"]);
-    let (a, b) = (floats(weights(&one)), floats(weights(&two)));
-    let largest = a
-        .iter()
-        .zip(&b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0f32, f32::max);
-    eprintln!("classifier, one device against two replicas: largest weight difference {largest:e}");
+    let classifier =
+        "classifier --limit 192 --batch-size 64 --hidden 16 --conv-channels 4,8 --epochs 1";
+    let largest = one_against_two("classifier", classifier, 2);
     assert!(largest < 1e-3, "largest weight difference {largest}");
-    for out in [one, two] {
-        let _ = std::fs::remove_dir_all(out);
-    }
 }
 
 #[test]
@@ -155,13 +66,13 @@ fn largest_difference(a: &Path, b: &Path) -> f32 {
         .fold(0f32, f32::max)
 }
 
-/// Trains `args` (a model and its options) for `epochs` on one device and on `cpu,cpu`, then
+/// Trains `args` (a model and its options, space-separated) for `epochs` on one device and on `cpu,cpu`, then
 /// the replicas' run again interrupted after `stop` steps and resumed; returns the largest weight
 /// difference between one device and the replicas, and asserts the resumed run exact.
-fn one_against_two(name: &str, args: &[&str], stop: u64) -> f32 {
+fn one_against_two(name: &str, args: &str, stop: u64) -> f32 {
     let _serial = serial();
     let run = |out: &Path, extra: &[&str], stop: Option<u64>| {
-        let mut all: Vec<&str> = args.to_vec();
+        let mut all: Vec<&str> = args.split_whitespace().collect();
         all.extend([
             "--data",
             "embedded",
@@ -177,6 +88,8 @@ fn one_against_two(name: &str, args: &[&str], stop: u64) -> f32 {
     let resumed = temp_out(&format!("parallel-{name}-resumed"));
     run(&one, &[], None);
     run(&two, &["--devices", "cpu,cpu"], None);
+    let config = std::fs::read_to_string(two.join("config.json")).unwrap();
+    assert!(config.contains("\"devices\""), "{config}");
     let report = run(&resumed, &["--devices", "cpu,cpu"], Some(stop));
     assert!(matches!(report.outcome, Outcome::Interrupted { .. }));
     run_with(
@@ -200,103 +113,30 @@ fn one_against_two(name: &str, args: &[&str], stop: u64) -> f32 {
 fn a_gan_splits_both_steps_over_replicas() {
     // MLP networks: no batch norm, whose statistics are each share's own (as under PyTorch's
     // DDP without SyncBatchNorm), so the split run must equal the whole-batch one.
-    let mlp = [
-        "gan",
-        "--generator",
-        "mlp",
-        "--discriminator",
-        "mlp",
-        "--hidden",
-        "16,16",
-        "--latent",
-        "8",
-        "--k",
-        "2",
-        "--limit",
-        "96",
-        "--batch-size",
-        "32",
-        "--epochs",
-        "2",
-    ];
-    let largest = one_against_two("gan-mlp", &mlp, 4);
+    let mlp = "gan --generator mlp --discriminator mlp --hidden 16,16 --latent 8 --k 2 --limit 96 --batch-size 32 --epochs 2";
+    let largest = one_against_two("gan-mlp", mlp, 4);
     assert!(largest < 1e-3, "largest weight difference {largest}");
     // DCGAN networks normalize each share by its own statistics: not equal, but the replicas'
     // run trains and resumes exactly.
-    let dcgan = [
-        "gan",
-        "--conditional",
-        "--ngf",
-        "4",
-        "--ndf",
-        "4",
-        "--latent",
-        "8",
-        "--limit",
-        "64",
-        "--batch-size",
-        "32",
-        "--epochs",
-        "1",
-    ];
-    one_against_two("gan-dcgan", &dcgan, 1);
+    let dcgan =
+        "gan --conditional --ngf 4 --ndf 4 --latent 8 --limit 64 --batch-size 32 --epochs 1";
+    one_against_two("gan-dcgan", dcgan, 1);
 }
 
 #[test]
 fn editing_models_and_diffusion_split_over_replicas() {
     // ESPCN has no batch norm: the split run equals the whole-batch one.
-    let espcn = [
-        "espcn",
-        "--scale",
-        "2",
-        "--width",
-        "4",
-        "--limit",
-        "96",
-        "--batch-size",
-        "32",
-        "--epochs",
-        "2",
-    ];
-    let largest = one_against_two("espcn", &espcn, 4);
+    let espcn = "espcn --scale 2 --width 4 --limit 96 --batch-size 32 --epochs 2";
+    let largest = one_against_two("espcn", espcn, 4);
     assert!(largest < 1e-3, "largest weight difference {largest}");
     // pix2pix's U-Net and PatchGAN normalize each share by its own statistics; the split run
     // trains and resumes exactly (the L1 term's weighting is pinned in models::pix2pix).
-    let pix2pix = [
-        "pix2pix",
-        "--task",
-        "inpaint",
-        "--width",
-        "4",
-        "--ndf",
-        "4",
-        "--limit",
-        "64",
-        "--batch-size",
-        "32",
-        "--epochs",
-        "1",
-    ];
-    one_against_two("pix2pix", &pix2pix, 1);
-    let diffusion = [
-        "diffusion",
-        "--conditional",
-        "--width",
-        "8",
-        "--levels",
-        "1",
-        "--timesteps",
-        "50",
-        "--limit",
-        "96",
-        "--batch-size",
-        "32",
-        "--epochs",
-        "2",
-    ];
+    let pix2pix = "pix2pix --task inpaint --width 4 --ndf 4 --limit 64 --batch-size 32 --epochs 1";
+    one_against_two("pix2pix", pix2pix, 1);
+    let diffusion = "diffusion --conditional --width 8 --levels 1 --timesteps 50 --limit 96 --batch-size 32 --epochs 2";
     // The biases a GroupNorm follows have a gradient that is zero but for rounding, which
     // Adam's first steps still move by about ±lr: they differ by up to ~5e-4, the rest by ~1e-7.
-    let largest = one_against_two("diffusion", &diffusion, 4);
+    let largest = one_against_two("diffusion", diffusion, 4);
     assert!(largest < 2e-3, "largest weight difference {largest}");
 }
 
