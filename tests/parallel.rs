@@ -66,9 +66,9 @@ fn largest_difference(a: &Path, b: &Path) -> f32 {
         .fold(0f32, f32::max)
 }
 
-/// Trains `args` (a model and its options, space-separated) for `epochs` on one device and on `cpu,cpu`, then
-/// the replicas' run again interrupted after `stop` steps and resumed; returns the largest weight
-/// difference between one device and the replicas, and asserts the resumed run exact.
+/// Trains `args` (a model and its options, space-separated) on one device and on `cpu,cpu`,
+/// then the replicas' run again interrupted after `stop` steps and resumed; returns the largest
+/// weight difference between one device and the replicas, and asserts the resumed run exact.
 fn one_against_two(name: &str, args: &str, stop: u64) -> f32 {
     let _serial = serial();
     let run = |out: &Path, extra: &[&str], stop: Option<u64>| {

@@ -485,6 +485,24 @@ pub fn write_npy_u8(
 mod tests {
     use super::*;
 
+    /// A temporary folder holding `m.npy`, `rows` × `width` bytes counting up by `step` (mod
+    /// 256) in row-major order.
+    fn counting_npy(name: &str, rows: u64, width: usize, step: u8) -> (PathBuf, PathBuf) {
+        let dir =
+            std::env::temp_dir().join(format!("latentlab-stream-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("m.npy");
+        let mut counter = 0u8;
+        write_npy_u8(&path, rows, width, |row| {
+            for v in row {
+                *v = counter;
+                counter = counter.wrapping_add(step);
+            }
+        })
+        .unwrap();
+        (dir, path)
+    }
+
     fn drain(source: &mut RowSource, chunk: usize) -> Vec<u8> {
         let mut all = Vec::new();
         while let Some(rows) = source.next_chunk(chunk).unwrap() {
@@ -530,17 +548,7 @@ mod tests {
 
     #[test]
     fn npy_round_trips_and_refuses_what_it_cannot_read() {
-        let dir = std::env::temp_dir().join(format!("latentlab-stream-npy-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("m.npy");
-        let mut counter = 0u8;
-        write_npy_u8(&path, 7, 9, |row| {
-            for v in row {
-                *v = counter;
-                counter = counter.wrapping_add(3);
-            }
-        })
-        .unwrap();
+        let (dir, path) = counting_npy("npy", 7, 9, 3);
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!((bytes.len() - 63) % 64, 0, "data start 64-byte aligned");
         let mut source = RowSource::open(&path, FolderOptions::default()).unwrap();
@@ -638,18 +646,7 @@ mod tests {
 
     #[test]
     fn skipped_chunks_are_the_rows_a_read_would_give() {
-        let dir =
-            std::env::temp_dir().join(format!("latentlab-stream-skip-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("m.npy");
-        let mut v = 0u8;
-        write_npy_u8(&path, 10, 4, |row| {
-            for x in row {
-                *x = v;
-                v = v.wrapping_add(1);
-            }
-        })
-        .unwrap();
+        let (dir, path) = counting_npy("skip", 10, 4, 1);
         let mut source = RowSource::open(&path, FolderOptions::default()).unwrap();
         assert_eq!(source.skip_chunk(3).unwrap(), Some(3));
         assert_eq!(

@@ -196,6 +196,7 @@ impl BatchSplit {
             len,
             weight: len as f64 / n as f64,
             device: device.clone(),
+            on_main: true,
         };
         if self.world.size() > 1 {
             let step_draw: f32 =
@@ -221,6 +222,7 @@ impl BatchSplit {
                 .zip(&self.replicas)
                 .map(|((start, len), replica)| Share {
                     device: replica.clone(),
+                    on_main: replica == device,
                     ..whole(start, len)
                 })
                 .collect();
@@ -270,6 +272,8 @@ pub struct Share {
     pub len: usize,
     pub weight: f64,
     pub device: Device,
+    /// Whether `device` is the batch's (and the model's) own.
+    on_main: bool,
 }
 
 impl Share {
@@ -292,10 +296,10 @@ impl Share {
         &items[self.start..self.start + self.len]
     }
 
-    /// `module` on the share's device: itself where it lives there, else a fork (burn's copy
-    /// onto another device that tracks gradients of its own).
+    /// `module` (living where the batch does) on the share's device: itself there, else a fork
+    /// (burn's copy onto another device that tracks gradients of its own).
     pub fn place<M: Module>(&self, module: &M) -> M {
-        if module.devices().first() == Some(&self.device) {
+        if self.on_main {
             module.clone()
         } else {
             module.clone().fork(&self.device)

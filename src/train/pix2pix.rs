@@ -148,6 +148,7 @@ impl Learner for Pix2pixLearner {
         struct ShareWork {
             share: Share,
             replica: Generator,
+            target: Tensor<4>,
             input: Tensor<4>,
             output: Tensor<4>,
             l1: Tensor<1>,
@@ -173,10 +174,11 @@ impl Learner for Pix2pixLearner {
                     conditioned.l1(output.clone(), target.clone())
                 }; // [1]
                 // What D judges, like what an edit keeps: the visible pixels put back.
-                let output = conditioned.composite(output, target); // [share, c, h, w]
+                let output = conditioned.composite(output, target.clone()); // [share, c, h, w]
                 ShareWork {
                     share,
                     replica,
+                    target,
                     input: conditioned.input,
                     output,
                     l1,
@@ -191,8 +193,7 @@ impl Learner for Pix2pixLearner {
                 let mut d_sum = self.split.sum(&discriminator);
                 for w in &work {
                     let d = w.share.place(&discriminator);
-                    let target = w.share.rows(batch.images.clone());
-                    let real_logits = judge(&d, w.input.clone(), target); // [share, patches]
+                    let real_logits = judge(&d, w.input.clone(), w.target.clone()); // [share, patches]
                     let fake_logits = judge(&d, w.input.clone(), w.output.clone().detach()); // [share, patches]
                     let (d_real, d_fake) = (
                         mean_probability(real_logits.clone().detach()),

@@ -96,10 +96,6 @@ impl Job {
         self.config.run().seed
     }
 
-    /// Restores the checkpoint or prepares the folder, writes `config.json`, logs the data and
-    /// `description`, and runs the shared trainer on `device` (an autodiff one). A real Ctrl-C
-    /// comes back as the exit-130 error carrying the trainer's message; a stop asked for by
-    /// `stop_after_steps` (tests) is a result.
     /// How each batch is split, if it is, for the log.
     fn split_summary(&self) -> Option<String> {
         let training = self.config.training();
@@ -118,6 +114,10 @@ impl Job {
         }
     }
 
+    /// Restores the checkpoint or prepares the folder, writes `config.json`, logs the data and
+    /// `description`, and runs the shared trainer on `device` (an autodiff one). A real Ctrl-C
+    /// comes back as the exit-130 error carrying the trainer's message; a stop asked for by
+    /// `stop_after_steps` (tests) is a result.
     pub fn fit(
         &self,
         learner: &mut dyn Learner,
