@@ -70,6 +70,8 @@ fn geometries() -> Vec<ConvGeometry> {
         (16, 64, 32, 3, 1, 1, 1, 0), // ≥ 256 output pixels, 1 M multiply-adds: image by image
         (32, 32, 32, 1, 1, 0, 1, 0), // pointwise, image by image: no im2col
         (4, 16, 66, 4, 2, 1, 1, 1),  // strided, image by image
+        (8, 12, 14, 3, 1, 1, 1, 1),  // "same" 3x3: channels-last frames
+        (9, 8, 15, 5, 1, 2, 1, 2),   // "same" 5x5
     ] {
         let mut g = ConvGeometry {
             batch: 3,
@@ -121,6 +123,25 @@ fn geometries() -> Vec<ConvGeometry> {
         padding: [1, 1],
         dilation: [1, 1],
     });
+    // Halving convolutions, run as stride-1 ones on the input's stride phases: DCGAN's and
+    // the U-Net's 4x4 on a non-square input, a 6x6 (padding 2), and stride 3 with a 3x3.
+    for (c_in, c_out, in_size, k, s) in [
+        (32, 5, [32, 28], 4, 2),
+        (32, 3, [32, 32], 6, 2),
+        (16, 2, [45, 48], 3, 3),
+    ] {
+        out.push(ConvGeometry {
+            batch: 3,
+            in_channels: c_in,
+            out_channels: c_out,
+            in_size,
+            out_size: in_size.map(|side| side / s),
+            kernel: [k, k],
+            stride: [s, s],
+            padding: [(k - s) / 2; 2],
+            dilation: [1, 1],
+        });
+    }
     // A kernel as large as the input, no padding: the dense path (DCGAN's last layer).
     let dense = ConvGeometry {
         batch: 3,
@@ -146,6 +167,8 @@ fn transposes_match_the_definition() {
         [1, 9, 9, 3],
         [69, 130, 131, 80],
         [128, 1040, 1040, 128],
+        [14, 64, 196, 64],
+        [29, 35, 40, 33],
     ] {
         let src = values(rows * src_ld, 3);
         for parallel in [false, true] {
@@ -174,6 +197,8 @@ fn forward_matches_the_definition() {
     let aligned = |g: &ConvGeometry| Phases::new(g).aligned(g);
     assert!(all.iter().any(|g| aligned(g) && g.per_image()));
     assert!(all.iter().any(|g| aligned(g) && !g.per_image()));
+    assert!(all.iter().filter(|g| frames::same(g)).count() >= 2);
+    assert!(all.iter().filter(|g| frames::halving(g)).count() >= 3);
     assert!(
         all.iter()
             .any(|g| !aligned(g) && Phases::new(g).block_copy(g))
@@ -360,11 +385,21 @@ fn chunks_give_the_same_answer_as_one_pass() {
 /// part, so that a resumed training run repeats an uninterrupted one exactly.
 #[test]
 fn sums_do_not_depend_on_scheduling() {
-    let mut g = geometries()
-        .into_iter()
-        .find(|g| g.per_image() && !g.pointwise())
-        .unwrap();
-    g.batch = 24;
+    let image_by_image = |g: &ConvGeometry| g.per_image() && !g.pointwise() && !frames::same(g);
+    let all = geometries();
+    let picks = [
+        all.iter().find(|g| image_by_image(g)),
+        all.iter().find(|g| frames::same(g)),
+        all.iter().find(|g| frames::halving(g)),
+    ];
+    for mut g in picks.map(|g| *g.unwrap()) {
+        g.batch = 24;
+        sums_repeat(&g);
+    }
+}
+
+fn sums_repeat(g: &ConvGeometry) {
+    let g = *g;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(3)
         .build()
@@ -390,16 +425,19 @@ fn units_side_by_side_match_one_after_another() {
     // divide evenly. Both must give the same numbers, for chunks and image by image.
     let mut per_image = geometries()
         .into_iter()
-        .find(|g| g.per_image() && !g.pointwise())
+        .find(|g| g.per_image() && !g.pointwise() && !frames::same(g))
         .unwrap();
     per_image.batch = 4;
+    let mut same_size = geometries().into_iter().find(frames::same).unwrap();
+    // Fewer images than threads: one image at a time, each product on all threads.
+    same_size.batch = 2;
     let pool = |threads: usize| {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
             .unwrap()
     };
-    for g in [chunked(), per_image] {
+    for g in [chunked(), per_image, same_size] {
         let x = values(g.input_len(), 9);
         let w = values(g.weight_len(), 10);
         let dy = values(g.output_len(), 11);
@@ -419,8 +457,8 @@ fn units_side_by_side_match_one_after_another() {
         };
         let (one_units, one) = pool(1).install(all);
         let (three_units, three) = pool(3).install(all);
-        assert!(!one_units.side_by_side && three_units.side_by_side);
-        assert!(three_units.count.is_multiple_of(3) || g.per_image());
+        assert!(frames::same(&g) || !one_units.side_by_side && three_units.side_by_side);
+        assert!(three_units.count.is_multiple_of(3) || g.per_image() || frames::same(&g));
         for (a, b) in one.iter().zip(&three) {
             for (a, b) in a.iter().zip(b) {
                 assert!((a - b).abs() < 1e-4 * b.abs().max(1.0), "{a} vs {b}");
