@@ -52,8 +52,8 @@ pub(super) fn same(g: &ConvGeometry) -> bool {
 
 /// Input channels times stride phases from which a halving convolution takes this path: the
 /// depth of its products and the width of its input gradient's. Below, its three passes ran as
-/// fast as with `col` (16 → 32 channels, 28 → 14) or slower (1 → 32: 1.2 against 2.0 ms at
-/// batch 128); above, faster (32 → 64: 11.4 against 15.5 ms at batch 64).
+/// fast as with `col` (16 → 32 channels, 28 → 14) or slower (1 → 32: 2.0 ms against `col`'s 1.2
+/// at batch 128); above, faster (32 → 64: 12.4 against 15.2 ms at batch 64).
 const MIN_PHASE_CHANNELS: usize = 128;
 
 /// Whether `g` is a halving convolution this module computes: stride s > 1 dividing the input,
