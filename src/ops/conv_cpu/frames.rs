@@ -41,7 +41,9 @@ const MIN_PIXELS: usize = 196;
 /// Whether `g` is a "same" convolution this module computes.
 pub(super) fn same(g: &ConvGeometry) -> bool {
     let odd_half = |d: usize| g.kernel[d] % 2 == 1 && g.padding[d] == g.kernel[d] / 2;
-    g.stride == [1, 1]
+    g.in_channels > 0
+        && g.out_channels > 0
+        && g.stride == [1, 1]
         && g.dilation == [1, 1]
         && g.in_size == g.out_size
         && odd_half(0)
@@ -70,7 +72,8 @@ pub(super) fn halving(g: &ConvGeometry) -> bool {
             && g.in_size[d].is_multiple_of(s)
             && g.out_size[d] == g.in_size[d] / s
     };
-    g.dilation == [1, 1]
+    g.out_channels > 0
+        && g.dilation == [1, 1]
         && fits(0)
         && fits(1)
         && g.out_pixels() >= MIN_PIXELS
