@@ -11,7 +11,7 @@ use super::scratch::*;
 /// operand read across its rows one float at a time, and every product here is arranged so that
 /// none is (see [`conv_weight_grad`] and [`transposed_weight`]).
 pub(super) fn matmul(
-    [m, k, n]: [usize; 3],
+    shape: [usize; 3],
     dst: &mut [f32],
     accumulate: bool,
     lhs: &[f32],
@@ -19,50 +19,21 @@ pub(super) fn matmul(
     [dst_ld, lhs_ld, rhs_ld]: [usize; 3],
     parallel: bool,
 ) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    let last = |ld: usize, rows: usize, cols: usize| (rows - 1) * ld + cols - 1;
-    assert!(last(dst_ld, m, n) < dst.len(), "matmul: dst too short");
-    if k > 0 {
-        assert!(last(lhs_ld, m, k) < lhs.len(), "matmul: lhs too short");
-        assert!(last(rhs_ld, k, n) < rhs.len(), "matmul: rhs too short");
-    }
-    let threads = rayon::current_num_threads();
-    let parallelism = if parallel && threads > 1 && m * n * k > 1 << 16 {
-        gemm::Parallelism::Rayon(threads)
-    } else {
-        gemm::Parallelism::None
-    };
-    // SAFETY: every (row, column) the product touches lies inside its slice (asserted above
-    // from the largest index each matrix reaches), and `dst` does not alias `lhs` or `rhs`.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            dst_ld as isize,
-            accumulate,
-            lhs.as_ptr(),
-            1,
-            lhs_ld as isize,
-            rhs.as_ptr(),
-            1,
-            rhs_ld as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        );
-    }
+    matmul_strided(
+        shape,
+        dst,
+        dst_ld,
+        accumulate,
+        lhs,
+        [lhs_ld, 1],
+        rhs,
+        [rhs_ld, 1],
+        parallel,
+    );
 }
 
 /// `dst (+)= lhs · rhs` as [`matmul`], with each operand's strides given as [between rows,
-/// between columns]: the channels-last products of `same` read overlapping rows in place.
+/// between columns]: the channels-last products of `frames` read overlapping rows in place.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn matmul_strided(
     [m, k, n]: [usize; 3],
@@ -124,8 +95,7 @@ pub(super) fn matmul_strided(
 }
 
 /// `dst[c·dst_ld + r] = src[r·src_ld + c]` for `rows` rows and `cols` columns of `src`: 8x8
-/// tiles with AVX where the CPU has it (see [`transpose_tiles_avx`]), else 4x4 tiles (see
-/// [`transpose_tile`]) and the edges one float at a time.
+/// tiles with AVX where the CPU has it (see [`transpose_tiles_avx`]), else [`transpose_sse`].
 pub(super) fn transpose(
     src: &[f32],
     [rows, cols]: [usize; 2],
@@ -150,37 +120,32 @@ pub(super) fn transpose(
         unsafe { transpose_tiles_avx(src, [rows, cols], src_ld, dst, dst_ld) };
         return;
     }
-    transpose_rest(src, [0, rows], [0, cols], src_ld, dst, dst_ld);
+    transpose_sse(src, [rows, cols], src_ld, dst, dst_ld);
 }
 
-/// [`transpose`] of rows `r0..r1` and columns `c0..c1` with 4x4 tiles and single floats.
-fn transpose_rest(
+/// [`transpose`] with 4x4 tiles (see [`transpose_tile`]), the edges one float at a time.
+pub(super) fn transpose_sse(
     src: &[f32],
-    [r0, r1]: [usize; 2],
-    [c0, c1]: [usize; 2],
+    [rows, cols]: [usize; 2],
     src_ld: usize,
     dst: &mut [f32],
     dst_ld: usize,
 ) {
     const T: usize = 4;
-    let (tiled_rows, tiled_cols) = (r0 + (r1 - r0) / T * T, c0 + (c1 - c0) / T * T);
-    for r in (r0..tiled_rows).step_by(T) {
-        for c in (c0..tiled_cols).step_by(T) {
-            transpose_tile(
-                &src[r * src_ld + c..],
-                src_ld,
-                &mut dst[c * dst_ld + r..],
-                dst_ld,
-            );
+    let (tiled_rows, tiled_cols) = (rows / T * T, cols / T * T);
+    for r0 in (0..tiled_rows).step_by(T) {
+        for c0 in (0..tiled_cols).step_by(T) {
+            let src = &src[r0 * src_ld + c0..];
+            transpose_tile(src, src_ld, &mut dst[c0 * dst_ld + r0..], dst_ld);
         }
-        for c in tiled_cols..c1 {
-            for r in r..r + T {
+        for c in tiled_cols..cols {
+            for r in r0..r0 + T {
                 dst[c * dst_ld + r] = src[r * src_ld + c];
             }
         }
     }
-    for r in tiled_rows..r1 {
-        for c in c0..c1 {
+    for r in tiled_rows..rows {
+        for c in 0..cols {
             dst[c * dst_ld + r] = src[r * src_ld + c];
         }
     }

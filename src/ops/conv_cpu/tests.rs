@@ -171,12 +171,13 @@ fn transposes_match_the_definition() {
         [29, 35, 40, 33],
     ] {
         let src = values(rows * src_ld, 3);
-        for parallel in [false, true] {
+        // All threads, this one (AVX tiles where the CPU has them), and the SSE fallback.
+        for way in 0..3 {
             let mut dst = vec![f32::NAN; cols * dst_ld];
-            if parallel {
-                par_transpose(&src, [rows, cols], src_ld, &mut dst, dst_ld);
-            } else {
-                transpose(&src, [rows, cols], src_ld, &mut dst, dst_ld);
+            match way {
+                0 => par_transpose(&src, [rows, cols], src_ld, &mut dst, dst_ld),
+                1 => transpose(&src, [rows, cols], src_ld, &mut dst, dst_ld),
+                _ => gemm::transpose_sse(&src, [rows, cols], src_ld, &mut dst, dst_ld),
             }
             for r in 0..rows {
                 for c in 0..cols {
