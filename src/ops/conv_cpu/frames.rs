@@ -32,6 +32,7 @@ use super::epilogue::Epilogue;
 use super::gemm::{matmul_strided, transpose};
 use super::geometry::ConvGeometry;
 use super::scratch::{Scratch, written_vec};
+use super::sum_in_fixed_groups;
 
 /// Output pixels per image from which this path is taken: at 7x7 a frame has 64 % more
 /// positions than pixels, and the products are too short. Any channel counts: even the
@@ -295,6 +296,25 @@ fn frame_conv(g: &ConvGeometry) -> FrameConv {
     }
 }
 
+/// Phase channel `index` of a halving convolution's frame as (input channel, row phase, column
+/// phase): the frame's channels run (c, vy, vx).
+fn phase_channel(index: usize, [sy, sx]: [usize; 2]) -> (usize, usize, usize) {
+    (index / (sy * sx), index / sx % sy, index % sx)
+}
+
+/// One image of `x` [c_in, h·w] into `framed` for `conv` (= [`frame_conv`] of `g`): the image
+/// itself for a "same" convolution, its stride phases for a halving one.
+fn frame_input(g: &ConvGeometry, conv: &FrameConv, image: &[f32], framed: &mut [f32]) {
+    let frame = conv.frame;
+    if same(g) {
+        frame.fill(image, conv.positions(), framed);
+    } else {
+        let mut phases = Scratch::new(frame.channels * frame.size[0] * frame.size[1]);
+        split_phases(g, image, frame.size, &mut phases);
+        frame.fill(&phases, conv.positions(), framed);
+    }
+}
+
 /// The phase positions m along one dimension (stride `s`, phase `v`, padding `p`, input side
 /// `side`, `len` positions) that read an input pixel, s·m + v − p in [0, side): a range of m,
 /// and the first pixel.
@@ -320,7 +340,7 @@ fn split_phases(g: &ConvGeometry, planes: &[f32], size: [usize; 2], phases: &mut
         .chunks_exact_mut(ph * pw)
         .enumerate()
     {
-        let (c, vy, vx) = (index / (sy * sx), index / sx % sy, index % sx);
+        let (c, vy, vx) = phase_channel(index, g.stride);
         let plane = &planes[c * h * w..][..h * w];
         let (rows, y0) = phase_span(sy, vy, p0, h, ph);
         let (cols, x0) = phase_span(sx, vx, p1, w, pw);
@@ -349,7 +369,7 @@ fn merge_phases(g: &ConvGeometry, phases: &[f32], size: [usize; 2], planes: &mut
         .chunks_exact(ph * pw)
         .enumerate()
     {
-        let (c, vy, vx) = (index / (sy * sx), index / sx % sy, index % sx);
+        let (c, vy, vx) = phase_channel(index, g.stride);
         let plane = &mut planes[c * h * w..][..h * w];
         let (rows, y0) = phase_span(sy, vy, p0, h, ph);
         let (cols, x0) = phase_span(sx, vx, p1, w, pw);
@@ -373,22 +393,15 @@ pub(super) fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], epilogue: Epi
     let ([sy, sx], ci) = (g.stride, g.in_channels);
     // W'[o, (c, vy, vx), u, u'] = w[o, c, s·u + vy, s·u' + vx] (the identity for stride 1).
     let weight_rows = conv.weight_rows(|o, c, u, u2| {
-        let (c, vy, vx) = (c / (sy * sx), c / sx % sy, c % sx);
+        let (c, vy, vx) = phase_channel(c, g.stride);
         weight[((o * ci + c) * kh + sy * u + vy) * kw + sx * u2 + vx]
     });
     let (in_len, out_len) = (ci * g.in_pixels(), g.out_channels * g.out_pixels());
     let parallel = !side_by_side(g);
     // Each image's output: `from_rows` writes every pixel of every channel.
     each_image(g, out_len, |i, y| {
-        let image = &x[i * in_len..][..in_len];
         let mut framed = Scratch::new(conv.frame_len());
-        if same(g) {
-            frame.fill(image, conv.positions(), &mut framed);
-        } else {
-            let mut phases = Scratch::new(frame.channels * frame.size[0] * frame.size[1]);
-            split_phases(g, image, frame.size, &mut phases);
-            frame.fill(&phases, conv.positions(), &mut framed);
-        }
+        frame_input(g, &conv, &x[i * in_len..][..in_len], &mut framed);
         let mut rows = Scratch::new(conv.grid() * g.out_channels);
         conv.forward(&framed, &weight_rows, &mut rows, parallel);
         from_rows(&rows, g.out_size, g.out_channels, frame.row(), y);
@@ -421,7 +434,7 @@ pub(super) fn input_grad(
     };
     debug_assert_eq!(conv.out_size(), phase_conv.frame.size);
     let weight_rows = conv.weight_rows(|phase, o, t, t2| {
-        let (c, vy, vx) = (phase / (sy * sx), phase / sx % sy, phase % sx);
+        let (c, vy, vx) = phase_channel(phase, g.stride);
         let (ky, kx) = (sy * (k0 - 1 - t) + vy, sx * (k1 - 1 - t2) + vx);
         weight[((o * ci + c) * kh + ky) * kw + kx]
     });
@@ -456,59 +469,27 @@ pub(super) fn weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let frame = conv.frame;
     let (ci, co) = (g.in_channels, g.out_channels);
     let (in_len, out_len) = (ci * g.in_pixels(), co * g.out_pixels());
-    let threads = rayon::current_num_threads().max(1);
     let parallel = !side_by_side(g);
-    // Fixed groups of images, one partial sum each, added up in order: the result must not
-    // depend on which thread runs what (a resumed run repeats an uninterrupted one).
-    let group = if parallel {
-        g.batch
-    } else {
-        g.batch.div_ceil(threads)
-    };
-    let partial = |images: std::ops::Range<usize>| {
+    let sum = sum_in_fixed_groups(g.batch, !parallel, conv.weight_len(), |images| {
         let mut dw_rows = vec![0.0f32; conv.weight_len()];
         let mut framed = Scratch::new(conv.frame_len());
-        let mut phases = Scratch::new(if same(g) {
-            0
-        } else {
-            frame.channels * frame.size[0] * frame.size[1]
-        });
         let mut dy_rows = Scratch::new(conv.grid() * co);
         for i in images {
-            let image = &x[i * in_len..][..in_len];
-            if same(g) {
-                frame.fill(image, conv.positions(), &mut framed);
-            } else {
-                split_phases(g, image, frame.size, &mut phases);
-                frame.fill(&phases, conv.positions(), &mut framed);
-            }
+            frame_input(g, &conv, &x[i * in_len..][..in_len], &mut framed);
             // Zeros past the output's width: their products add nothing.
             let dy = &dy[i * out_len..][..out_len];
             to_rows(dy, g.out_size, co, frame.row(), &mut dy_rows);
             conv.add_weight_grad(&framed, &dy_rows, &mut dw_rows, parallel);
         }
         dw_rows
-    };
-    let groups: Vec<_> = (0..g.batch)
-        .step_by(group.max(1))
-        .map(|first| first..(first + group).min(g.batch))
-        .collect();
-    let partials: Vec<Vec<f32>> = if parallel {
-        groups.into_iter().map(partial).collect()
-    } else {
-        groups.into_par_iter().map(partial).collect()
-    };
-    let mut sum = vec![0.0f32; conv.weight_len()];
-    for part in &partials {
-        sum.iter_mut().zip(part).for_each(|(s, p)| *s += p);
-    }
+    });
     // [(u, u', (c, vy, vx)), o] back to [o, c, s·u + vy, s·u' + vx].
     let ([kh, kw], [sy, sx], [_, k1]) = (g.kernel, g.stride, conv.kernel);
     let mut dw = vec![0.0; g.weight_len()];
     for (index, values) in sum.chunks_exact(co).enumerate() {
         let (tap, phase) = (index / frame.channels, index % frame.channels);
         let (u, u2) = (tap / k1, tap % k1);
-        let (c, vy, vx) = (phase / (sy * sx), phase / sx % sy, phase % sx);
+        let (c, vy, vx) = phase_channel(phase, g.stride);
         let (ky, kx) = (sy * u + vy, sx * u2 + vx);
         for (o, &v) in values.iter().enumerate() {
             dw[((o * ci + c) * kh + ky) * kw + kx] = v;

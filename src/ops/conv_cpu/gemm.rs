@@ -49,7 +49,7 @@ pub(super) fn matmul_strided(
     if m == 0 || n == 0 {
         return;
     }
-    let last = |[rs, cs]: [usize; 2], rows: usize, cols: usize| (rows - 1) * rs + (cols - 1) * cs;
+    let last = last_index;
     assert!(last([dst_ld, 1], m, n) < dst.len(), "matmul: dst too short");
     if k > 0 {
         assert!(
@@ -94,6 +94,12 @@ pub(super) fn matmul_strided(
     }
 }
 
+/// The largest index a `rows` x `cols` matrix with strides [between rows, between columns]
+/// reaches (both at least 1).
+fn last_index([rs, cs]: [usize; 2], rows: usize, cols: usize) -> usize {
+    (rows - 1) * rs + (cols - 1) * cs
+}
+
 /// `dst[c·dst_ld + r] = src[r·src_ld + c]` for `rows` rows and `cols` columns of `src`: 8x8
 /// tiles with AVX where the CPU has it (see [`transpose_tiles_avx`]), else [`transpose_sse`].
 pub(super) fn transpose(
@@ -106,12 +112,13 @@ pub(super) fn transpose(
     if rows == 0 || cols == 0 {
         return;
     }
+    let last = last_index;
     assert!(
-        src.len() > (rows - 1) * src_ld + cols - 1,
+        last([src_ld, 1], rows, cols) < src.len(),
         "transpose: src too short"
     );
     assert!(
-        dst.len() > (cols - 1) * dst_ld + rows - 1,
+        last([dst_ld, 1], cols, rows) < dst.len(),
         "transpose: dst too short"
     );
     #[cfg(target_arch = "x86_64")]

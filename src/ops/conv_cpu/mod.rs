@@ -407,35 +407,44 @@ pub fn conv_weight_grad_from(
             matmul(shape, dw_t, true, col, &dy_t, [dw_ld, ld, dw_ld], parallel);
         }
     };
-    let zeros = || vec![0.0f32; patch * dw_ld];
-    let dw_t = if units.side_by_side {
-        // One group of units per thread, summed in a fixed order: the result must not depend on
-        // which thread steals what, or a resumed run would not repeat an uninterrupted one.
-        let group = units.count.div_ceil(rayon::current_num_threads());
-        let partials: Vec<Vec<f32>> = (0..units.count)
-            .into_par_iter()
-            .chunks(group)
-            .map(|group| {
-                let mut dw_t = zeros();
-                group
-                    .into_iter()
-                    .for_each(|unit| add_unit(&mut dw_t, unit, false));
-                dw_t
-            })
-            .collect();
-        partials
-            .into_iter()
-            .reduce(|mut sum, part| {
-                sum.iter_mut().zip(&part).for_each(|(s, p)| *s += p);
-                sum
-            })
-            .unwrap_or_else(zeros)
-    } else {
-        let mut dw_t = zeros();
-        (0..units.count).for_each(|unit| add_unit(&mut dw_t, unit, true));
+    let dw_t = sum_in_fixed_groups(units.count, units.side_by_side, patch * dw_ld, |group| {
+        let mut dw_t = vec![0.0f32; patch * dw_ld];
+        group.for_each(|unit| add_unit(&mut dw_t, unit, !units.side_by_side));
         dw_t
-    };
+    });
     let mut dw = vec![0.0; g.weight_len()];
     par_transpose(&dw_t, [patch, g.out_channels], dw_ld, &mut dw, patch);
     dw
+}
+
+/// Σ `partial(items)` over `count` items in fixed groups: with `side_by_side`, one group per
+/// thread (side by side), else all in one. The partial sums (each `len` floats) are added in
+/// group order, so the result does not depend on which thread steals what: a resumed run must
+/// repeat an uninterrupted one.
+pub(super) fn sum_in_fixed_groups(
+    count: usize,
+    side_by_side: bool,
+    len: usize,
+    partial: impl Fn(std::ops::Range<usize>) -> Vec<f32> + Sync,
+) -> Vec<f32> {
+    if !side_by_side {
+        return if count == 0 {
+            vec![0.0; len]
+        } else {
+            partial(0..count)
+        };
+    }
+    let group = count.div_ceil(rayon::current_num_threads()).max(1);
+    let groups: Vec<_> = (0..count)
+        .step_by(group)
+        .map(|first| first..(first + group).min(count))
+        .collect();
+    let partials: Vec<Vec<f32>> = groups.into_par_iter().map(&partial).collect();
+    partials
+        .into_iter()
+        .reduce(|mut sum, part| {
+            sum.iter_mut().zip(&part).for_each(|(s, p)| *s += p);
+            sum
+        })
+        .unwrap_or_else(|| vec![0.0; len])
 }
