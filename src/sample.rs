@@ -125,7 +125,11 @@ impl Generative for Trained<DiffusionSampling, Denoiser> {
             0 => String::new(),
             _ => format!(", guidance {}", self.config.guidance),
         };
-        format!("denoiser ({}{guidance})", self.config.sampler)
+        let sampler = self
+            .config
+            .sampler
+            .label(&self.config.config.noise_schedule());
+        format!("denoiser ({sampler}{guidance})")
     }
     fn generate(&self, z: Tensor<2>, labels: Option<Tensor<1, Int>>) -> Tensor<4> {
         self.generate_visiting(z, labels, |_, _| {})
@@ -213,11 +217,31 @@ impl SamplingArgs {
 /// `n` draws from the prior N(0, I) in `latent` dimensions, from a seeded CPU generator so the
 /// same seed gives the same points on any device.
 pub fn prior_noise(n: usize, latent: usize, seed: u64, device: &Device) -> Tensor<2> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let values: Vec<f32> = (0..n * latent)
-        .map(|_| StandardNormal.sample(&mut rng))
-        .collect();
-    Tensor::from_data(TensorData::new(values, [n, latent]), device)
+    PriorDraws::new(latent, seed).next(n, device)
+}
+
+/// [`prior_noise`] a batch at a time: the batches of one seed, taken in turn, are the rows of
+/// one `prior_noise` of their total, so many samples need no more memory than one batch.
+pub struct PriorDraws {
+    rng: StdRng,
+    latent: usize,
+}
+
+impl PriorDraws {
+    pub fn new(latent: usize, seed: u64) -> Self {
+        Self {
+            rng: StdRng::seed_from_u64(seed),
+            latent,
+        }
+    }
+
+    /// The next `n` draws, `[n, latent]`.
+    pub fn next(&mut self, n: usize, device: &Device) -> Tensor<2> {
+        let values: Vec<f32> = (0..n * self.latent)
+            .map(|_| StandardNormal.sample(&mut self.rng))
+            .collect();
+        Tensor::from_data(TensorData::new(values, [n, self.latent]), device)
+    }
 }
 
 /// Images in [-1, 1] mapped to [0, 1] for pictures.
@@ -234,6 +258,27 @@ pub fn label_tensor(labels: &[u8], device: &Device) -> Tensor<1, Int> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prior_draws_in_batches_are_one_draw_of_them_all() {
+        let device = Device::flex();
+        let whole: Vec<f32> = prior_noise(10, 3, 7, &device)
+            .into_data()
+            .iter::<f32>()
+            .collect();
+        let mut draws = PriorDraws::new(3, 7);
+        let parts: Vec<f32> = [4, 1, 5]
+            .iter()
+            .flat_map(|&n| {
+                draws
+                    .next(n, &device)
+                    .into_data()
+                    .iter::<f32>()
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(whole, parts);
+    }
 
     #[test]
     fn sampling_options_default_to_ddim_50_and_refuse_contradictions() {

@@ -12,8 +12,11 @@ use crate::error::{Error, Result};
 use crate::models::denoiser::Denoiser;
 use crate::models::diffusion::Sampler;
 use crate::run::{Run, RunConfig};
-use crate::sample::{DiffusionSampling, Generative, SamplingArgs, Trained, prior_noise, to_unit};
-use crate::train::latent::{save_class_grid, save_grid, save_grid_with_columns};
+use crate::sample::{
+    DiffusionSampling, Generative, PriorDraws, SamplingArgs, Trained, label_tensor, to_unit,
+};
+use crate::train::latent::{push_images, save_grid_with_columns, save_unit_grid};
+use crate::viz::ImageGrid;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct SampleArgs {
@@ -33,9 +36,27 @@ pub struct SampleArgs {
     pub sampling: SamplingArgs,
 }
 
+/// Images one grid may hold: a 64-column PNG of more would be too large to look at, and larger
+/// sample sets are `eval-samples --save-images`' job.
+pub const MAX_GRID_IMAGES: usize = 4096;
+
+/// Images generated per pass through the network.
+const BATCH: usize = 128;
+
+/// Rows of the denoising strip at most, and states shown along each.
+const STRIP_ROWS: usize = 8;
+const STRIP_STATES: usize = 11;
+
 pub fn run(args: &SampleArgs) -> Result<PathBuf> {
     if args.n == 0 {
         return Err(Error::bad_input("--n must be at least 1"));
+    }
+    if args.n > MAX_GRID_IMAGES {
+        return Err(Error::bad_input(format!(
+            "--n {}: a sample grid holds at most {MAX_GRID_IMAGES} images; for more samples \
+             use eval-samples --n N --save-images DIR",
+            args.n
+        )));
     }
     let device = args.run.runtime.device.device()?;
     let run = Run::open(&args.run.run)?;
@@ -54,10 +75,12 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
     };
     device.seed(args.run.runtime.seed);
     let shape = model.image_shape();
-    let z = prior_noise(args.n, model.latent(), args.run.runtime.seed, &device); // [n, latent]
     let out = args.run.out_path(&args.out, "samples.png");
     let classes = model.num_classes();
-    let what = match (&args.class, classes) {
+    let mut draws = PriorDraws::new(model.latent(), args.run.runtime.seed);
+    // What each image of the grid is drawn from: its z (streamed, or one of a few shared by
+    // every class row) and its class.
+    let plan = match (&args.class, classes) {
         (Some(_), 0) => {
             return Err(Error::bad_input(format!(
                 "--class: {} is not conditional (train gan or vae with --conditional)",
@@ -67,102 +90,187 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
         (Some(class), classes) => {
             let names = run.class_names()?;
             let index = class_index(class, &names, classes)?;
-            let labels = Tensor::<1, Int>::full([args.n], index as i64, &device);
-            save_grid(model.generate(z, Some(labels)), shape, &out)?;
             let name = names
                 .get(index)
                 .map(|n| format!(" ({n})"))
                 .unwrap_or_default();
-            format!("{} samples of class {index}{name}", args.n)
+            Plan {
+                count: args.n,
+                columns: 8,
+                shared: None,
+                label: Some(Box::new(move |_| index)),
+                walk: (0..args.n.min(STRIP_ROWS)).collect(),
+                what: format!("{} samples of class {index}{name}", args.n),
+            }
         }
-        (None, 0) => {
-            save_grid(model.generate(z, None), shape, &out)?; // [n, c, h, w]
-            format!("{} samples", args.n)
-        }
+        (None, 0) => Plan {
+            count: args.n,
+            columns: 8,
+            shared: None,
+            label: None,
+            walk: (0..args.n.min(STRIP_ROWS)).collect(),
+            what: format!("{} samples", args.n),
+        },
         (None, classes) => {
+            // One row per class, one column per z: a row shows what the label controls, a
+            // column what z does.
             let columns = args.n.min(16);
-            save_class_grid(
-                |z, y| model.generate(z, Some(y)),
-                z.narrow(0, 0, columns),
-                classes,
-                shape,
-                &out,
-            )?;
-            format!("{columns} samples of each of {classes} classes, one row per class")
+            Plan {
+                count: classes * columns,
+                columns,
+                shared: Some(draws.next(columns, &device)),
+                label: Some(Box::new(move |i| i / columns)),
+                walk: (0..classes.min(STRIP_ROWS)).map(|c| c * columns).collect(),
+                what: format!("{columns} samples of each of {classes} classes, one row per class"),
+            }
         }
     };
+    let mut grid = ImageGrid::new(shape);
+    let mut strip = diffusion.as_ref().map(|d| Strip::new(d, plan.walk.clone()));
+    for start in (0..plan.count).step_by(BATCH) {
+        let rows = BATCH.min(plan.count - start);
+        let z = match &plan.shared {
+            Some(shared) => {
+                let columns = shared.dims()[0];
+                let picks: Vec<i64> = (start..start + rows)
+                    .map(|i| (i % columns) as i64)
+                    .collect();
+                shared.clone().select(
+                    0,
+                    Tensor::from_data(TensorData::new(picks, [rows]), &device),
+                )
+            }
+            None => draws.next(rows, &device),
+        }; // [rows, latent]
+        let labels = plan.label.as_ref().map(|label| {
+            let labels: Vec<u8> = (start..start + rows).map(|i| label(i) as u8).collect();
+            label_tensor(&labels, &device)
+        });
+        let images = match (&diffusion, &mut strip) {
+            (Some(diffusion), Some(strip)) => {
+                let mut visit = strip.visitor(start, rows, &device);
+                diffusion.generate_visiting(z, labels, |_, x| visit(x))
+            }
+            _ => model.generate(z, labels),
+        }; // [rows, c, h, w] in [0, 1]
+        push_images(&mut grid, images);
+    }
+    save_unit_grid(&grid, plan.columns, &out)?;
     crate::ui::say(&format!(
-        "{what} from N(0, I) through the {}: {}",
+        "{} from N(0, I) through the {}: {}",
+        plan.what,
         model.describe(),
         out.display()
     ));
-    if let Some(model) = &diffusion {
-        let strip = out.with_file_name(format!(
+    if let Some(strip) = strip {
+        let path = out.with_file_name(format!(
             "{}_denoising.png",
             out.file_stem().unwrap_or_default().to_string_lossy()
         ));
-        let labels = match (&args.class, classes) {
-            (_, 0) => None,
-            (Some(class), classes) => {
-                let index = class_index(class, &run.class_names()?, classes)?;
-                Some(Tensor::<1, Int>::full([STRIP_ROWS], index as i64, &device))
-            }
-            (None, classes) => Some(Tensor::<1, Int>::from_data(
-                TensorData::new(
-                    (0..STRIP_ROWS)
-                        .map(|i| (i % classes) as i64)
-                        .collect::<Vec<_>>(),
-                    [STRIP_ROWS],
-                ),
-                &device,
-            )),
+        let whose = match (&args.class, classes) {
+            (None, classes) if classes > 0 => format!(
+                "the first sample of each of {} classes",
+                classes.min(STRIP_ROWS)
+            ),
+            _ => format!("the first {} of them", plan.walk.len()),
         };
-        let z = prior_noise(STRIP_ROWS, model.latent(), args.run.runtime.seed, &device);
-        save_denoising_strip(model, z, labels, &strip)?;
+        strip.save(shape, &path)?;
         crate::ui::say(&format!(
-            "the walk from x_T (left) to x_0 (right) of {STRIP_ROWS} of them: {}",
-            strip.display()
+            "the walk from x_T (left) to x_0 (right) of {whose}: {}",
+            path.display()
         ));
     }
     Ok(out)
 }
 
-/// Rows of the denoising strip, and states shown along each.
-const STRIP_ROWS: usize = 8;
-const STRIP_STATES: usize = 11;
+/// What `sample` draws.
+struct Plan {
+    /// Images in the grid.
+    count: usize,
+    columns: usize,
+    /// z shared by every row (the class grid: image i takes row i % columns); `None`: one fresh
+    /// draw per image.
+    shared: Option<Tensor<2>>,
+    /// The class of image i (conditional models).
+    #[allow(clippy::type_complexity)]
+    label: Option<Box<dyn Fn(usize) -> usize>>,
+    /// The images whose walk from noise the strip shows, in order.
+    walk: Vec<usize>,
+    what: String,
+}
 
-/// Writes `STRIP_ROWS` walks from x_T = `z` to x₀, `STRIP_STATES` evenly spaced states of each.
-fn save_denoising_strip(
-    model: &Trained<DiffusionSampling, Denoiser>,
-    z: Tensor<2>,
-    labels: Option<Tensor<1, Int>>,
-    path: &std::path::Path,
-) -> Result<()> {
-    let schedule = model.config.config.noise_schedule();
-    let visits = 1 + match model.config.sampler {
-        Sampler::Ddpm => schedule.steps(),
-        Sampler::Ddim { steps, .. } => schedule.timesteps(steps).len(),
-    };
-    let shown: Vec<usize> = (0..STRIP_STATES)
-        .map(|j| (j * (visits - 1)).div_ceil(STRIP_STATES - 1))
-        .collect();
-    let mut states = Vec::new();
-    let mut index = 0;
-    model.generate_visiting(z, labels, |_, x| {
-        if shown.contains(&index) && states.len() < shown.len() {
-            states.push(to_unit(x.clone().clamp(-1.0, 1.0)));
+/// A diffusion model's walks from x_T to x₀ for some of the images it draws, gathered while they
+/// are drawn: `STRIP_STATES` evenly spaced states of each.
+struct Strip {
+    rows: Vec<usize>,
+    /// The indices of the states shown among those the sampler visits (x_T is 0).
+    shown: Vec<usize>,
+    /// Per shown state, the walked images' pieces from each batch, in order.
+    states: Vec<Vec<Tensor<4>>>,
+}
+
+impl Strip {
+    fn new(model: &Trained<DiffusionSampling, Denoiser>, rows: Vec<usize>) -> Self {
+        let schedule = model.config.config.noise_schedule();
+        let visits = 1 + match model.config.sampler {
+            Sampler::Ddpm => schedule.steps(),
+            Sampler::Ddim { steps, .. } => schedule.timesteps(steps).len(),
+        };
+        let mut shown: Vec<usize> = (0..STRIP_STATES)
+            .map(|j| (j * (visits - 1)).div_ceil(STRIP_STATES - 1))
+            .collect();
+        shown.dedup();
+        let states = vec![Vec::new(); shown.len()];
+        Self {
+            rows,
+            shown,
+            states,
         }
-        index += 1;
-    });
-    let columns = states.len();
-    let shape = model.image_shape();
-    let images = Tensor::stack::<5>(states, 1).reshape([
-        STRIP_ROWS * columns,
-        shape.channels,
-        shape.height,
-        shape.width,
-    ]); // [rows · states, c, h, w]
-    save_grid_with_columns(images, shape, columns, path)
+    }
+
+    /// What the sampler of the batch of `rows` images from `start` shows each state to.
+    fn visitor<'a>(
+        &'a mut self,
+        start: usize,
+        rows: usize,
+        device: &Device,
+    ) -> impl FnMut(&Tensor<4>) + 'a {
+        let picks: Vec<i64> = self
+            .rows
+            .iter()
+            .filter(|&&i| (start..start + rows).contains(&i))
+            .map(|&i| (i - start) as i64)
+            .collect();
+        let picks = (!picks.is_empty()).then(|| {
+            Tensor::<1, Int>::from_data(TensorData::new(picks.clone(), [picks.len()]), device)
+        });
+        let mut index = 0;
+        move |x| {
+            if let (Some(picks), Some(j)) = (&picks, self.shown.iter().position(|&s| s == index)) {
+                let state = x.clone().select(0, picks.clone()).clamp(-1.0, 1.0);
+                self.states[j].push(to_unit(state));
+            }
+            index += 1;
+        }
+    }
+
+    /// Writes one row per walked image, x_T on the left.
+    fn save(self, shape: crate::data::ImageShape, path: &std::path::Path) -> Result<()> {
+        let columns = self.states.len();
+        let rows = self.rows.len();
+        let states: Vec<Tensor<4>> = self
+            .states
+            .into_iter()
+            .map(|pieces| Tensor::cat(pieces, 0)) // [rows, c, h, w]
+            .collect();
+        let images = Tensor::stack::<5>(states, 1).reshape([
+            rows * columns,
+            shape.channels,
+            shape.height,
+            shape.width,
+        ]); // [rows · states, c, h, w]
+        save_grid_with_columns(images, shape, columns, path)
+    }
 }
 
 /// Parses `--class` as an index or a class name of the run's data.

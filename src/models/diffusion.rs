@@ -18,9 +18,11 @@
 //!   η = 0 is deterministic and may skip steps (10-100 instead of 1,000); η = 1 over consecutive
 //!   steps is DDPM's step, the same mean and variance.
 //!
-//! Schedules: DDPM's linear β from 10⁻⁴ to 0.02 over T = 1,000, and the cosine schedule of
-//! Nichol & Dhariwal 2021 ("Improved DDPM"), ᾱ_t = f(t)/f(0), f(t) = cos²((t/T + s)/(1 + s)·π/2),
-//! s = 0.008, which destroys the image more evenly over t (β capped at 0.999 near t = T).
+//! Schedules: DDPM's linear β from 10⁻⁴ to 0.02 over T = 1,000, both ends scaled by 1000/T for
+//! other T as improved-diffusion does (unscaled, T = 50 would end at ᾱ_T = 0.60, far from the
+//! N(0, I) every sampler starts from), and the cosine schedule of Nichol & Dhariwal 2021
+//! ("Improved DDPM"), ᾱ_t = f(t)/f(0), f(t) = cos²((t/T + s)/(1 + s)·π/2), s = 0.008, which
+//! destroys the image more evenly over t. β is capped at 0.999 in both.
 //! Time steps count from 1 (t = 0 is the data, ᾱ₀ = 1). Pixels live in [−1, 1] for diffusion.
 
 use burn::prelude::*;
@@ -39,11 +41,15 @@ use crate::models::espcn::upsample_nearest;
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Schedule {
-    /// β_t linear from 10⁻⁴ to 0.02 (Ho et al.).
+    /// β_t linear from 10⁻⁴ to 0.02 at T = 1000 (Ho et al.), both ends times 1000/T.
     Linear,
     /// ᾱ_t from a squared cosine (Nichol & Dhariwal).
     Cosine,
 }
+
+/// The largest β_t of either schedule: a step that keeps some of x_{t−1}, so ᾱ_t never reaches 0
+/// and x̂₀ = (x_t − √(1 − ᾱ_t)·ε̂)/√ᾱ_t stays defined.
+const MAX_BETA: f64 = 0.999;
 
 /// β_t and ᾱ_t for t = 1..=T, in f64: ᾱ_T of the linear schedule is 4·10⁻⁵, whose square root
 /// f32 products would round.
@@ -59,26 +65,41 @@ impl NoiseSchedule {
     /// `kind` over `steps` = T steps.
     pub fn new(kind: Schedule, steps: usize) -> Self {
         assert!(steps >= 1, "a schedule needs at least one step");
-        let betas: Vec<f64> = match kind {
+        match kind {
             Schedule::Linear => {
-                let (first, last) = (1e-4, 0.02);
-                let span = (steps - 1).max(1) as f64;
-                (0..steps)
-                    .map(|i| first + (last - first) * i as f64 / span)
-                    .collect()
+                let scale = 1000.0 / steps as f64;
+                Self::linear(1e-4 * scale, 0.02 * scale, steps)
             }
-            Schedule::Cosine => {
-                const OFFSET: f64 = 0.008;
-                let f = |t: usize| {
-                    let phase = (t as f64 / steps as f64 + OFFSET) / (1.0 + OFFSET);
-                    (phase * std::f64::consts::FRAC_PI_2).cos().powi(2)
-                };
-                (1..=steps)
-                    .map(|t| (1.0 - f(t) / f(t - 1)).min(0.999))
-                    .collect()
-            }
+            Schedule::Cosine => Self::cosine(steps),
+        }
+    }
+
+    /// β_t linear from `first` (t = 1) to `last` (t = T), capped at 0.999.
+    pub fn linear(first: f64, last: f64, steps: usize) -> Self {
+        assert!(steps >= 1, "a schedule needs at least one step");
+        let span = (steps - 1).max(1) as f64;
+        Self::from_betas(
+            (0..steps)
+                .map(|i| (first + (last - first) * i as f64 / span).min(MAX_BETA))
+                .collect(),
+        )
+    }
+
+    fn cosine(steps: usize) -> Self {
+        const OFFSET: f64 = 0.008;
+        let f = |t: usize| {
+            let phase = (t as f64 / steps as f64 + OFFSET) / (1.0 + OFFSET);
+            (phase * std::f64::consts::FRAC_PI_2).cos().powi(2)
         };
-        let mut alpha_bars = Vec::with_capacity(steps + 1);
+        Self::from_betas(
+            (1..=steps)
+                .map(|t| (1.0 - f(t) / f(t - 1)).min(MAX_BETA))
+                .collect(),
+        )
+    }
+
+    fn from_betas(betas: Vec<f64>) -> Self {
+        let mut alpha_bars = Vec::with_capacity(betas.len() + 1);
         alpha_bars.push(1.0);
         for beta in &betas {
             let last = alpha_bars[alpha_bars.len() - 1];
@@ -155,7 +176,10 @@ impl NoiseSchedule {
     }
 
     /// The time steps a sampler of `count` steps visits, from T down: T·k/count rounded up for
-    /// k = count..1 (DDIM's uniform skip), all of 1..=T when `count` ≥ T.
+    /// k = count..1, all of 1..=T when `count` ≥ T. This is "trailing" spacing (Lin et al. 2024,
+    /// "Common diffusion noise schedules and sample steps are flawed"): it always starts at T,
+    /// where x_T ~ N(0, I) holds, unlike DDIM's own uniform skip 1, 1 + T/count, … which starts
+    /// below T.
     pub fn timesteps(&self, count: usize) -> Vec<usize> {
         let steps = self.steps();
         let count = count.clamp(1, steps);
@@ -290,6 +314,10 @@ pub struct DiffusionConfig {
     /// T, the steps of the forward process.
     #[config(default = 1000)]
     pub timesteps: usize,
+    /// Whether the linear schedule's β endpoints are scaled by 1000/T. `None` in runs written
+    /// before they were: those were trained with 10⁻⁴ and 0.02 at any T, and keep them.
+    #[config(default = "Some(true)")]
+    pub linear_betas_scaled: Option<bool>,
     /// Conditional models: the probability a training label is replaced by "no class", which
     /// teaches the same network the unconditional ε for guidance (Ho & Salimans: 0.1-0.2).
     #[config(default = 0.1)]
@@ -347,7 +375,12 @@ impl DiffusionConfig {
     }
 
     pub fn noise_schedule(&self) -> NoiseSchedule {
-        NoiseSchedule::new(self.schedule, self.timesteps)
+        match (self.schedule, self.linear_betas_scaled) {
+            (Schedule::Linear, None | Some(false)) => {
+                NoiseSchedule::linear(1e-4, 0.02, self.timesteps)
+            }
+            (kind, _) => NoiseSchedule::new(kind, self.timesteps),
+        }
     }
 
     /// The EMA decay after `step` optimizer steps.
@@ -357,12 +390,18 @@ impl DiffusionConfig {
     }
 }
 
-impl std::fmt::Display for Sampler {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Sampler {
+    /// "DDPM-T", "DDIM-50" or "DDIM-50 (η 0.5)", with the steps it takes under `schedule`.
+    pub fn label(&self, schedule: &NoiseSchedule) -> String {
         match self {
-            Sampler::Ddpm => f.write_str("DDPM-1000"),
-            Sampler::Ddim { steps, eta } if *eta == 0.0 => write!(f, "DDIM-{steps}"),
-            Sampler::Ddim { steps, eta } => write!(f, "DDIM-{steps} (η {eta})"),
+            Sampler::Ddpm => format!("DDPM-{}", schedule.steps()),
+            Sampler::Ddim { steps, eta } => {
+                let steps = schedule.timesteps(*steps).len();
+                match *eta == 0.0 {
+                    true => format!("DDIM-{steps}"),
+                    false => format!("DDIM-{steps} (η {eta})"),
+                }
+            }
         }
     }
 }
@@ -440,21 +479,87 @@ mod tests {
     }
 
     #[test]
-    fn alpha_bar_falls_from_one_towards_zero() {
-        for kind in [Schedule::Linear, Schedule::Cosine] {
-            let s = NoiseSchedule::new(kind, T);
-            assert_eq!(s.alpha_bar(0), 1.0);
-            for t in 1..=T {
-                assert!(s.beta(t) > 0.0 && s.beta(t) < 1.0, "{kind:?} β_{t}");
-                assert!(s.alpha_bar(t) < s.alpha_bar(t - 1), "{kind:?} at {t}");
-                assert!(s.alpha_bar(t) > 0.0, "{kind:?} at {t}");
+    fn alpha_bar_falls_from_one_to_pure_noise_at_any_t() {
+        for steps in [50, 100, 250, T] {
+            for kind in [Schedule::Linear, Schedule::Cosine] {
+                let s = NoiseSchedule::new(kind, steps);
+                assert_eq!(s.alpha_bar(0), 1.0);
+                for t in 1..=steps {
+                    assert!(
+                        s.beta(t) > 0.0 && s.beta(t) < 1.0,
+                        "{kind:?} T {steps} β_{t}"
+                    );
+                    assert!(s.alpha_bar(t) < s.alpha_bar(t - 1), "{kind:?} at {t}");
+                    assert!(s.alpha_bar(t) > 0.0, "{kind:?} at {t}");
+                }
+                // Samplers start from N(0, I): x_T must be nearly pure noise.
+                let last = s.alpha_bar(steps);
+                assert!(last < 1e-3, "{kind:?} T {steps}: ᾱ_T {last}");
             }
-            // Nearly pure noise at the end.
-            assert!(s.alpha_bar(T) < 1e-3, "{kind:?}: {}", s.alpha_bar(T));
         }
         // Ho et al.'s linear schedule: ᾱ_T ≈ 4.0·10⁻⁵.
         let linear = NoiseSchedule::new(Schedule::Linear, T).alpha_bar(T);
         assert!((linear - 4.04e-5).abs() < 0.1e-5, "{linear}");
+    }
+
+    #[test]
+    fn schedules_follow_their_formulas() {
+        let close =
+            |a: f64, b: f64, what: &str| assert!((a - b).abs() < 1e-12, "{what}: {a} vs {b}");
+        // Linear: β_t = (1000/T)·(10⁻⁴ + (0.02 − 10⁻⁴)·(t − 1)/(T − 1)).
+        for steps in [50, 250, T] {
+            let s = NoiseSchedule::new(Schedule::Linear, steps);
+            let scale = 1000.0 / steps as f64;
+            for t in [1, steps / 2, steps] {
+                let want = scale * (1e-4 + (0.02 - 1e-4) * (t - 1) as f64 / (steps - 1) as f64);
+                close(s.beta(t), want, &format!("linear T {steps} β_{t}"));
+            }
+            let product: f64 = (1..=7).map(|t| 1.0 - s.beta(t)).product();
+            close(s.alpha_bar(7), product, "ᾱ_7 = Π (1 − β)");
+        }
+        // Cosine: ᾱ_t = f(t)/f(0) where β is not capped.
+        let f = |t: f64, steps: f64| {
+            (((t / steps + 0.008) / 1.008) * std::f64::consts::FRAC_PI_2)
+                .cos()
+                .powi(2)
+        };
+        for steps in [100, T] {
+            let s = NoiseSchedule::new(Schedule::Cosine, steps);
+            for t in [1, steps / 4, steps / 2, 3 * steps / 4] {
+                let want = f(t as f64, steps as f64) / f(0.0, steps as f64);
+                close(s.alpha_bar(t), want, &format!("cosine T {steps} ᾱ_{t}"));
+            }
+            assert!(s.beta(steps) <= 0.999);
+        }
+    }
+
+    #[test]
+    fn runs_trained_before_the_scaling_keep_their_schedule() {
+        let shape = ImageShape {
+            channels: 1,
+            height: 8,
+            width: 8,
+        };
+        let config = DiffusionConfig::new(DenoiserConfig::new(shape))
+            .with_schedule(Schedule::Linear)
+            .with_timesteps(100);
+        assert_eq!(config.linear_betas_scaled, Some(true));
+        assert!((config.noise_schedule().beta(100) - 0.2).abs() < 1e-12);
+        // What an older config.json holds: no field, unscaled endpoints.
+        let mut json: serde_json::Value = serde_json::to_value(&config).unwrap();
+        json.as_object_mut().unwrap().remove("linear_betas_scaled");
+        let old: DiffusionConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(old.linear_betas_scaled, None);
+        let schedule = old.noise_schedule();
+        assert!(
+            (schedule.beta(1) - 1e-4).abs() < 1e-15 && (schedule.beta(100) - 0.02).abs() < 1e-15
+        );
+        // Its ᾱ_T is the 0.36 it was trained with.
+        assert!(
+            (schedule.alpha_bar(100) - 0.36).abs() < 0.01,
+            "{}",
+            schedule.alpha_bar(100)
+        );
     }
 
     #[test]
@@ -554,6 +659,87 @@ mod tests {
         }
     }
 
+    /// With the oracle ε, deterministic DDIM keeps the noise x_T started with: every state it
+    /// visits is √ᾱ_s·x₀ + √(1 − ᾱ_s)·ε (Song et al., eq. 12 with σ = 0).
+    #[test]
+    fn deterministic_ddim_visits_the_forward_marginals_of_its_noise() {
+        let device = Device::flex();
+        for kind in [Schedule::Linear, Schedule::Cosine] {
+            let schedule = NoiseSchedule::new(kind, T);
+            let (x0, eps) = (image(&device, 11), image(&device, 23));
+            let x_t = schedule.q_sample(x0.clone(), &[T, T], eps.clone());
+            let sampler = Sampler::Ddim {
+                steps: 20,
+                eta: 0.0,
+            };
+            let mut visited = 0;
+            sample(
+                &schedule,
+                sampler,
+                x_t,
+                oracle(&schedule, x0.clone()),
+                |s, x| {
+                    let a = schedule.alpha_bar(s);
+                    let want = values(x0.clone() * a.sqrt() + eps.clone() * (1.0 - a).sqrt());
+                    for (got, want) in values(x.clone()).iter().zip(want) {
+                        assert!((got - want).abs() < 2e-4, "{kind:?} s {s}: {got} vs {want}");
+                    }
+                    visited += 1;
+                },
+            );
+            assert_eq!(visited, 21);
+        }
+    }
+
+    /// A stochastic DDIM step from t to s adds noise of Song et al.'s
+    /// σ = η·√((1 − ᾱ_s)/(1 − ᾱ_t))·√(1 − ᾱ_t/ᾱ_s) around √ᾱ_s·x₀ + √(1 − ᾱ_s − σ²)·ε.
+    #[test]
+    fn a_stochastic_ddim_step_adds_song_et_als_variance() {
+        let device = Device::flex();
+        device.seed(3);
+        let schedule = NoiseSchedule::new(Schedule::Cosine, T);
+        let draws = 20_000;
+        let (x0_value, eps_value) = (0.3f32, -0.8f32);
+        let x0 = Tensor::<4>::full([draws, 1, 1, 1], x0_value, &device);
+        let eps = Tensor::<4>::full([draws, 1, 1, 1], eps_value, &device);
+        let x_t = schedule.q_sample(x0.clone(), &vec![T; draws], eps);
+        for eta in [1.0, 0.5] {
+            // Two steps: T → T/2 adds noise, T/2 → 0 returns x̂₀.
+            let sampler = Sampler::Ddim { steps: 2, eta };
+            let (t, s) = (T, T / 2);
+            let (a_t, a_s) = (schedule.alpha_bar(t), schedule.alpha_bar(s));
+            let sigma = eta * ((1.0 - a_s) / (1.0 - a_t) * (1.0 - a_t / a_s)).sqrt();
+            let mut middle = None;
+            sample(
+                &schedule,
+                sampler,
+                x_t.clone(),
+                oracle(&schedule, x0.clone()),
+                |at, x| {
+                    if at == s {
+                        middle = Some(values(x.clone()));
+                    }
+                },
+            );
+            let xs = middle.expect("the sampler visits T/2");
+            let mean = xs.iter().map(|&v| v as f64).sum::<f64>() / draws as f64;
+            let var = xs.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / draws as f64;
+            let want_mean = a_s.sqrt() * x0_value as f64
+                + (1.0 - a_s - sigma * sigma).sqrt() * eps_value as f64;
+            let se_mean = (sigma * sigma / draws as f64).sqrt();
+            let se_var = sigma * sigma * (2.0 / draws as f64).sqrt();
+            assert!(
+                (mean - want_mean).abs() < 5.0 * se_mean,
+                "η {eta}: mean {mean} vs {want_mean}"
+            );
+            assert!(
+                (var - sigma * sigma).abs() < 5.0 * se_var,
+                "η {eta}: var {var} vs {}",
+                sigma * sigma
+            );
+        }
+    }
+
     #[test]
     fn ddim_without_noise_is_deterministic() {
         let device = Device::flex();
@@ -630,6 +816,20 @@ mod tests {
         let last = loss_at(&denoiser).into_scalar::<f32>();
         // An untrained network predicts ε with an error near Var(ε) = 1.
         assert!(last < 0.5 * first, "{first} → {last}");
+    }
+
+    #[test]
+    fn a_sampler_names_the_steps_it_takes() {
+        let short = NoiseSchedule::new(Schedule::Cosine, 100);
+        assert_eq!(Sampler::Ddpm.label(&short), "DDPM-100");
+        assert_eq!(
+            Sampler::Ddpm.label(&NoiseSchedule::new(Schedule::Cosine, T)),
+            "DDPM-1000"
+        );
+        let ddim = |steps, eta| Sampler::Ddim { steps, eta };
+        assert_eq!(ddim(50, 0.0).label(&short), "DDIM-50");
+        assert_eq!(ddim(500, 0.0).label(&short), "DDIM-100");
+        assert_eq!(ddim(20, 0.5).label(&short), "DDIM-20 (η 0.5)");
     }
 
     #[test]

@@ -516,6 +516,13 @@ impl Run {
                 task.name()
             )));
         }
+        if sampling.guidance.is_some() && config.denoiser.num_classes == 0 {
+            return Err(Error::bad_input(format!(
+                "{}: --guidance weighs the class against no class, and this diffusion run is \
+                 unconditional (train diffusion --conditional)",
+                self.path.display()
+            )));
+        }
         let (sampler, guidance) = sampling.choice()?;
         let model = load_weights(config.denoiser.init(device), "denoiser", &self.weights()?)?;
         Ok(Trained {

@@ -213,11 +213,22 @@ pub fn save_grid_with_columns(
     columns: usize,
     path: &Path,
 ) -> Result<()> {
-    let values: Vec<f32> = images.into_data().iter::<f32>().collect();
     let mut grid = ImageGrid::new(shape);
-    for image in values.chunks(shape.len()) {
+    push_images(&mut grid, images);
+    save_unit_grid(&grid, columns, path)
+}
+
+/// Appends images in [0, 1] (`[n, c, h, w]`) to `grid`.
+pub fn push_images(grid: &mut ImageGrid, images: Tensor<4>) {
+    let shape = images.dims();
+    let values: Vec<f32> = images.into_data().iter::<f32>().collect();
+    for image in values.chunks(shape[1] * shape[2] * shape[3]) {
         grid.push(image.to_vec());
     }
+}
+
+/// Writes a grid of images in [0, 1], `columns` per row, each pixel drawn 2x2.
+pub fn save_unit_grid(grid: &ImageGrid, columns: usize, path: &Path) -> Result<()> {
     grid.save(
         path,
         Colormap::Linear {

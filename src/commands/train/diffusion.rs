@@ -142,11 +142,12 @@ pub fn train(
             diffusion.ema_decay,
         ),
         format!(
-            "training: {} epochs of batch {}, Adam lr {} ({:?}); epoch samples by {EPOCH_SAMPLER}",
+            "training: {} epochs of batch {}, Adam lr {} ({:?}); epoch samples by {}",
             config.training.epochs,
             config.training.batch_size,
             config.training.lr,
             config.training.lr_schedule,
+            EPOCH_SAMPLER.label(&diffusion.noise_schedule()),
         ),
     ];
     let outcome = job.fit(&mut learner, &description, autodiff)?;
