@@ -161,26 +161,27 @@ impl FeatureNet {
         }
     }
 
-    /// The feature maps style is read from (`[1, c_l, h_l, w_l]` each) and the index of the
-    /// one content is read from, for `image` `[1, 3, h, w]` in [0, 1].
-    pub fn features(&self, image: Tensor<4>) -> (Vec<Tensor<4>>, usize) {
+    /// The feature maps of `image` `[1, 3, h, w]` in [0, 1] that style and content are read
+    /// from.
+    pub fn features(&self, image: Tensor<4>) -> FeatureMaps {
         match self {
             FeatureNet::Random { convs, pool } => {
-                let mut maps = Vec::with_capacity(convs.len());
+                let mut style = Vec::with_capacity(convs.len());
                 let mut h = image - 0.5; // centred, as the weights are
                 for (i, conv) in convs.iter().enumerate() {
                     if i > 0 {
                         h = pool.forward(h); // [1, c, h/2, w/2]
                     }
                     h = conv.forward_fast_relu(h); // [1, width_i, h_i, w_i]
-                    maps.push(h.clone());
+                    style.push(h.clone());
                 }
-                (maps, 2)
+                let content = style[2].clone();
+                FeatureMaps { style, content }
             }
             FeatureNet::Classifier(classifier) => {
-                let maps = classifier.conv_features(image);
-                let content = maps.len().saturating_sub(1);
-                (maps, content)
+                let style = classifier.conv_features(image);
+                let content = style.last().expect("a classifier has convolutions").clone();
+                FeatureMaps { style, content }
             }
             FeatureNet::Vgg19 {
                 blocks,
@@ -189,7 +190,7 @@ impl FeatureNet {
                 std,
             } => {
                 let mut h = (image - mean.clone()) / std.clone();
-                let mut maps = Vec::new();
+                let mut style = Vec::new();
                 let mut content = None;
                 for (b, block) in blocks.iter().enumerate() {
                     if b > 0 {
@@ -198,18 +199,28 @@ impl FeatureNet {
                     for (i, conv) in block.iter().enumerate() {
                         h = conv.forward_fast_relu(h); // [1, c, h_b, w_b]
                         if i == 0 {
-                            maps.push(h.clone()); // conv{b+1}_1: style
+                            style.push(h.clone()); // conv{b+1}_1
                         }
                         if b == 3 && i == 1 {
-                            content = Some(maps.len());
-                            maps.push(h.clone()); // conv4_2: content only
+                            content = Some(h.clone()); // conv4_2
                         }
                     }
                 }
-                (maps, content.expect("VGG-19 has a fourth block"))
+                FeatureMaps {
+                    style,
+                    content: content.expect("VGG-19 has a fourth block"),
+                }
             }
         }
     }
+}
+
+/// What a [`FeatureNet`] sees of an image.
+pub struct FeatureMaps {
+    /// The maps whose Gram matrices measure style (`[1, c_l, h_l, w_l]` each), weighted equally.
+    pub style: Vec<Tensor<4>>,
+    /// The map content is measured on; with VGG-19 (conv4_2) it is in no style term.
+    pub content: Tensor<4>,
 }
 
 /// A 3×3 same-padded convolution with the given weights `[out, in, 3, 3]` (and bias).
@@ -298,30 +309,32 @@ pub fn gram(features: Tensor<4>) -> Tensor<3> {
 /// What the result is compared with: the content's feature map and the style's Gram matrices.
 pub struct Targets {
     content: Tensor<4>,
-    content_layer: usize,
     grams: Vec<Tensor<3>>,
 }
 
 impl Targets {
     pub fn new(net: &FeatureNet, content: Tensor<4>, style: Tensor<4>) -> Self {
-        let (maps, content_layer) = net.features(content);
-        let (style_maps, _) = net.features(style);
         Self {
-            content: maps[content_layer].clone().detach(),
-            content_layer,
-            grams: style_maps.into_iter().map(|m| gram(m).detach()).collect(),
+            content: net.features(content).content.detach(),
+            grams: net
+                .features(style)
+                .style
+                .into_iter()
+                .map(|m| gram(m).detach())
+                .collect(),
         }
     }
 
     /// (L_content, L_style) of `image` `[1, 3, h, w]`, each `[1]`.
     pub fn losses(&self, net: &FeatureNet, image: Tensor<4>) -> (Tensor<1>, Tensor<1>) {
-        let (maps, _) = net.features(image);
+        let maps = net.features(image);
         let relative = |a: Tensor<4>, b: Tensor<4>| {
             (a - b.clone()).powi_scalar(2).sum() / (b.powi_scalar(2).sum() + 1e-12)
         };
-        let content = relative(maps[self.content_layer].clone(), self.content.clone());
+        let content = relative(maps.content, self.content.clone());
         let layers = self.grams.len() as f64;
         let style = maps
+            .style
             .into_iter()
             .zip(&self.grams)
             .map(|(m, target)| {
@@ -438,6 +451,71 @@ mod tests {
             })
             .collect();
         Tensor::<4>::from_data(TensorData::new(values, [1, 3, side, side]), device)
+    }
+
+    /// A narrow VGG-19 file of torchvision's names and layout (4 channels throughout) whose
+    /// conv5_1 is all zeros, so no style term depends on conv4_2 through it; `conv4_2_shift` is
+    /// added to conv4_2's weights.
+    fn write_narrow_vgg19(path: &Path, conv4_2_shift: f32) {
+        use safetensors::tensor::{Dtype, TensorView};
+        let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+        let mut previous = 3;
+        for &index in VGG19_BLOCKS.iter().flat_map(|b| b.iter()) {
+            let width = 4;
+            let weight: Vec<f32> = (0..width * previous * 9)
+                .map(|i| match index {
+                    28 => 0.0,
+                    21 => ((i * 37 % 17) as f32 - 8.0) * 0.05 + conv4_2_shift,
+                    _ => ((i * 37 % 17) as f32 - 8.0) * 0.05,
+                })
+                .collect();
+            let bias = vec![if index == 28 { 0.0 } else { 0.01f32 }; width];
+            let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+            tensors.push((
+                format!("features.{index}.weight"),
+                vec![width, previous, 3, 3],
+                bytes(&weight),
+            ));
+            tensors.push((format!("features.{index}.bias"), vec![width], bytes(&bias)));
+            previous = width;
+        }
+        let views: Vec<(String, TensorView)> = tensors
+            .iter()
+            .map(|(name, shape, data)| {
+                let view = TensorView::new(Dtype::F32, shape.clone(), data).unwrap();
+                (name.clone(), view)
+            })
+            .collect();
+        std::fs::write(path, safetensors::serialize(views, None).unwrap()).unwrap();
+    }
+
+    /// Gatys et al.: style from conv1_1 … conv5_1, content from conv4_2 alone.
+    #[test]
+    fn vgg19_reads_content_at_conv4_2_and_style_at_the_five_first_convolutions() {
+        let device = Device::flex().autodiff();
+        let dir = std::env::temp_dir().join(format!("latentlab-vgg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (content, style) = (photo(0, 32, &device), photo(4, 32, &device));
+        let image = photo(9, 32, &device);
+        let losses = |shift: f32| {
+            let path = dir.join(format!("vgg-{shift}.safetensors"));
+            write_narrow_vgg19(&path, shift);
+            let net = load_vgg19(&path, &device).unwrap();
+            let maps = net.features(image.clone());
+            assert_eq!(maps.style.len(), 5, "conv1_1 … conv5_1");
+            let targets = Targets::new(&net, content.clone(), style.clone());
+            let (c, s) = targets.losses(&net, image.clone());
+            (c.into_scalar::<f32>(), s.into_scalar::<f32>())
+        };
+        let (content_loss, style_loss) = losses(0.0);
+        let (moved_content, moved_style) = losses(0.3);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            (moved_content - content_loss).abs() > 1e-3 * content_loss,
+            "conv4_2 moves the content loss: {content_loss} → {moved_content}"
+        );
+        assert_eq!(style_loss, moved_style, "no style term reads conv4_2");
+        assert!(style_loss > 0.0);
     }
 
     #[test]
