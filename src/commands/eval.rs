@@ -177,11 +177,13 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
             bar.finish_and_clear();
             let nll = nll_sum / n as f64;
             let dims = shape.len();
-            // A density on [0, 1]^D becomes a probability of 256-level pixels by adding D·ln 256.
+            // Pixels are k/255: the density at them times the bin width 1/255 approximates the
+            // probability of the bin (adding D·ln 255). An approximation, not a bound: a
+            // discretized likelihood would integrate the density over each bin.
             let discrete_nll = if bernoulli {
                 nll
             } else {
-                nll + dims as f64 * 256f64.ln()
+                nll + dims as f64 * 255f64.ln()
             };
             Some(IwaeResult {
                 k,
@@ -194,7 +196,9 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
                         args.run.runtime.seed
                     )
                 } else {
-                    "test intensities in [0, 1] (a density; bits_per_dim adds D·ln 256)".into()
+                    "test intensities k/255 (a density; bits_per_dim adds D·ln 255: the density at the \
+                     pixel values times the bin width, an approximation, not a bound)"
+                        .into()
                 },
                 seconds: started.elapsed().as_secs_f64(),
                 images: n,

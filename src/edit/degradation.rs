@@ -151,10 +151,18 @@ impl Degradation {
 
 /// Writes into `out[entries]` the `estimate[entries]` shifted by one δ and clipped to [0, 1] so
 /// that their weighted mean (weights summing to 1) is `y`: the shift keeps every difference
-/// between the entries wherever none clips. The mean of clip(v + δ) grows with δ from 0 to 1,
-/// so bisection finds δ for any y in [0, 1].
+/// between the entries wherever none clips. For the luma this is a right-inverse of A that
+/// keeps chroma (the same δ in R, G and B), not the pseudo-inverse (which would move each
+/// channel by its weight). The mean of clip(v + δ) grows with δ from 0, at δ = −max v, to 1, at
+/// δ = 1 − min v, so bisection on that bracket finds δ for any y in [0, 1], whatever range the
+/// estimate has (an unclamped network output may leave [0, 1] far behind).
 fn shift_to_mean(estimate: &[f32], out: &mut [f32], entries: &[usize], weights: &[f32], y: f32) {
-    let shifted = |delta: f64, i: usize| (estimate[i] as f64 + delta).clamp(0.0, 1.0);
+    // A non-finite estimate says nothing about the entry: start it at mid-gray.
+    let value = |i: usize| match estimate[i] {
+        v if v.is_finite() => v as f64,
+        _ => 0.5,
+    };
+    let shifted = |delta: f64, i: usize| (value(i) + delta).clamp(0.0, 1.0);
     let mean_of = |delta: f64| {
         entries
             .iter()
@@ -162,8 +170,12 @@ fn shift_to_mean(estimate: &[f32], out: &mut [f32], entries: &[usize], weights: 
             .map(|(&i, &w)| w as f64 * shifted(delta, i))
             .sum::<f64>()
     };
-    let (mut low, mut high) = (-1.0f64, 1.0f64);
-    for _ in 0..40 {
+    let (lowest, highest) = entries.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &i| {
+        (lo.min(value(i)), hi.max(value(i)))
+    });
+    let (mut low, mut high) = (-highest, 1.0 - lowest);
+    // Halving the bracket until it is below f64's resolution of its ends.
+    for _ in 0..100 {
         let mid = 0.5 * (low + high);
         if mean_of(mid) < y as f64 {
             low = mid;
@@ -381,6 +393,38 @@ mod tests {
         assert!(projected.iter().all(|v| (0.0..=1.0).contains(v)));
         for (a, b) in luma(&original, 64).iter().zip(luma(&projected, 64)) {
             assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+    }
+
+    /// An unclamped network may propose values far outside [0, 1]; the projection must still
+    /// meet what was seen (a bracket of δ ∈ [−1, 1] cannot).
+    #[test]
+    fn projecting_an_estimate_far_outside_the_unit_range_still_meets_the_observation() {
+        let (original, shape) = rgb(8, 8);
+        for offset in [-7.5f32, 4.0, 250.0] {
+            let estimate: Vec<f32> = original.iter().map(|v| v * 3.0 + offset).collect();
+            let mut broken = estimate.clone();
+            broken[5] = f32::NAN;
+            for degradation in [
+                Degradation::Gray,
+                Degradation::Downsample(2),
+                Degradation::Downsample(4),
+            ] {
+                for proposal in [&estimate, &broken] {
+                    let projected = degradation.project(&original, proposal, shape);
+                    assert!(projected.iter().all(|v| (0.0..=1.0).contains(v)));
+                    let (want, got) = (
+                        degradation.observe(&original, shape),
+                        degradation.observe(&projected, shape),
+                    );
+                    for (a, b) in want.iter().zip(&got) {
+                        assert!(
+                            (a - b).abs() < 1e-5,
+                            "{degradation:?} offset {offset}: {a} vs {b}"
+                        );
+                    }
+                }
+            }
         }
     }
 
