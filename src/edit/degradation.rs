@@ -100,6 +100,18 @@ impl Degradation {
         }
     }
 
+    /// g in A·Aᵀ = g·I: what A does to white pixel noise of variance σ², which it turns into
+    /// noise of variance g·σ² on each observed value. Every row of A reads its own pixels (one
+    /// pixel, one pixel's three channels, one block), so A·Aᵀ is diagonal, with each row's
+    /// squared weights on it: 1 for a mask, Σ w² ≈ 0.447 for the luma, 1/s² for a block mean.
+    pub fn noise_gain(&self) -> f64 {
+        match self {
+            Degradation::Mask(_) => 1.0,
+            Degradation::Gray => LUMA.iter().map(|&w| (w as f64).powi(2)).sum(),
+            Degradation::Downsample(s) => 1.0 / (s * s) as f64,
+        }
+    }
+
     /// `estimate` made to agree with what `original` shows through A.
     pub fn project(&self, original: &[f32], estimate: &[f32], shape: ImageShape) -> Vec<f32> {
         match self {
@@ -393,6 +405,41 @@ mod tests {
         assert!(projected.iter().all(|v| (0.0..=1.0).contains(v)));
         for (a, b) in luma(&original, 64).iter().zip(luma(&projected, 64)) {
             assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn the_noise_gain_is_the_diagonal_of_a_a_transpose() {
+        let (_, shape) = rgb(8, 4);
+        for degradation in [
+            Degradation::Mask(Mask::center(8, 4)),
+            Degradation::Gray,
+            Degradation::Downsample(2),
+            Degradation::Downsample(4),
+        ] {
+            // Column p of A is what A sees of the p-th basis image.
+            let columns: Vec<Vec<f32>> = (0..shape.len())
+                .map(|p| {
+                    let mut basis = vec![0.0; shape.len()];
+                    basis[p] = 1.0;
+                    degradation.observe(&basis, shape)
+                })
+                .collect();
+            let m = columns[0].len();
+            for i in 0..m {
+                for j in 0..m {
+                    let entry: f64 = columns.iter().map(|c| c[i] as f64 * c[j] as f64).sum();
+                    let want = if i == j {
+                        degradation.noise_gain()
+                    } else {
+                        0.0
+                    };
+                    assert!(
+                        (entry - want).abs() < 1e-6,
+                        "{degradation:?} ({i}, {j}): {entry}"
+                    );
+                }
+            }
         }
     }
 

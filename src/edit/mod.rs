@@ -116,9 +116,11 @@ pub fn mean_image(split: &Split) -> Vec<f32> {
 pub enum CodePrior {
     /// Plain least squares: the codes that best explain what is seen.
     None,
-    /// Probabilistic PCA (Tipping & Bishop 1999): codes aᵢ ~ N(0, λᵢ), pixel noise σ² = the mean
-    /// variance of the discarded directions; the posterior mean shrinks codes that what is seen
-    /// barely determines (colour, from luma alone) instead of letting them blow up.
+    /// Probabilistic PCA (Tipping & Bishop 1999): x = mean + Cᵀa + ε with codes aᵢ ~ N(0, λᵢ − σ²)
+    /// and pixel noise ε ~ N(0, σ²·I), σ² the mean variance of the discarded directions (so
+    /// that x's variance along component i is λᵢ). What is seen, y = A·x, carries that noise
+    /// as σ²·A·Aᵀ (g·σ²·I: [`Degradation::noise_gain`]). The posterior mean of a shrinks the
+    /// codes that y barely determines (colour, from luma alone) instead of letting them blow up.
     Probabilistic,
 }
 
@@ -244,10 +246,10 @@ pub fn pca_fill(
         .collect())
 }
 
-/// The codes a that minimise ‖A(mean + Cᵀa) − y‖² (+ σ²·Σ aᵢ²/λᵢ under the probabilistic
-/// prior) for what `degradation` lets through (A), in closed form from the k×k normal equations
-/// ((A Cᵀ)ᵀ(A Cᵀ) + σ²Λ⁻¹) a = (A Cᵀ)ᵀ (y − A·mean). `pca` must be fitted on images of `shape`
-/// with pixels in [0, 1].
+/// The codes a that minimise ‖A(mean + Cᵀa) − y‖² (+ g·σ²·Σ aᵢ²/(λᵢ − σ²) under the
+/// probabilistic prior: the posterior mean) for what `degradation` lets through (A), in closed
+/// form from the k×k normal equations ((A Cᵀ)ᵀ(A Cᵀ) + g·σ²·(Λ − σ²)⁻¹) a = (A Cᵀ)ᵀ (y − A·mean).
+/// `pca` must be fitted on images of `shape` with pixels in [0, 1].
 pub fn pca_codes(
     pca: &Pca,
     image: &[f32],
@@ -293,10 +295,13 @@ pub fn pca_codes(
     let discarded = (d - k).max(1) as f64;
     let noise = ((pca.total_variance - pca.explained_variance.iter().sum::<f64>()) / discarded)
         .max(f64::MIN_POSITIVE);
+    let seen_noise = noise * degradation.noise_gain();
     for i in 0..k {
+        // The codes' own variance: what component i holds beyond the isotropic noise.
+        let code_variance = (pca.explained_variance[i] - noise).max(f64::MIN_POSITIVE);
         gram[(i, i)] += match prior {
             CodePrior::None => 1e-12 * largest.max(f64::MIN_POSITIVE),
-            CodePrior::Probabilistic => noise / pca.explained_variance[i].max(f64::MIN_POSITIVE),
+            CodePrior::Probabilistic => seen_noise / code_variance,
         };
     }
     let residual: Vec<f64> = seen.iter().zip(&seen_mean).map(|(y, m)| y - m).collect();
@@ -505,6 +510,74 @@ mod tests {
             cost(&shrunk),
             cost(&codes)
         );
+    }
+
+    /// The probabilistic prior's codes are the posterior mean E[a | y] of probabilistic PCA
+    /// seen through A, computed here the other way round, in the space of what is seen:
+    /// E[a | y] = D·Bᵀ·(B·D·Bᵀ + σ²·A·Aᵀ)⁻¹·(y − A·mean), B = A·Cᵀ, D = diag(λᵢ − σ²), with A·Aᵀ
+    /// built from A's columns rather than from the noise gain.
+    #[test]
+    fn the_probabilistic_codes_are_the_ppca_posterior_mean_of_what_is_seen() {
+        let data = crate::data::embedded::load_embedded_rgb().unwrap();
+        let shape = ImageShape {
+            channels: 3,
+            ..data.shape()
+        };
+        let train = crate::data::limit_split(&data.train, Some(300));
+        let config = PcaConfig::new(Components::Count(12), Solver::Eigen);
+        let pca = Pca::fit_bytes(&train.pixels, train.len(), 255.0, &config).unwrap();
+        let (d, k) = (shape.len(), pca.n_components());
+        let sigma2 =
+            (pca.total_variance - pca.explained_variance.iter().sum::<f64>()) / (d - k) as f64;
+        let image = data.test.unit_image(3);
+        for degradation in [
+            Degradation::Gray,
+            Degradation::Downsample(2),
+            Degradation::Downsample(4),
+        ] {
+            let see = |v: Vec<f64>| -> Vec<f64> {
+                let v: Vec<f32> = v.into_iter().map(|x| x as f32).collect();
+                degradation
+                    .observe(&v, shape)
+                    .into_iter()
+                    .map(f64::from)
+                    .collect()
+            };
+            let m = see(vec![0.0; d]).len();
+            let a = Mat::<f64>::from_fn(m, d, |_, _| 0.0);
+            let mut a = a;
+            for p in 0..d {
+                let mut basis = vec![0.0; d];
+                basis[p] = 1.0;
+                for (i, v) in see(basis).into_iter().enumerate() {
+                    a[(i, p)] = v;
+                }
+            }
+            let c = Mat::<f64>::from_fn(d, k, |p, i| pca.components[(i, p)]); // Cᵀ, [d, k]
+            let b = &a * &c; // [m, k]
+            let dvar = Mat::<f64>::from_fn(k, k, |i, j| {
+                if i == j {
+                    pca.explained_variance[i] - sigma2
+                } else {
+                    0.0
+                }
+            });
+            let cov_y = &b * &dvar * b.transpose() + (&a * a.transpose()) * faer::Scale(sigma2); // [m, m]
+            let y = see(image.iter().map(|&v| v as f64).collect());
+            let seen_mean = see(pca.mean.clone());
+            let r = Mat::<f64>::from_fn(m, 1, |i, _| y[i] - seen_mean[i]);
+            let solved = cov_y.llt(FaerSide::Lower).unwrap().solve(&r); // [m, 1]
+            let want = &dvar * b.transpose() * &solved; // [k, 1]
+            let got =
+                pca_codes(&pca, &image, &degradation, shape, CodePrior::Probabilistic).unwrap();
+            for i in 0..k {
+                let (g, w) = (got[i], want[(i, 0)]);
+                assert!(
+                    (g - w).abs() < 1e-6 * (1.0 + w.abs()),
+                    "{degradation:?} code {i}: {g} vs the posterior mean {w}"
+                );
+            }
+        }
     }
 
     #[test]
