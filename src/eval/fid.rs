@@ -169,6 +169,26 @@ mod tests {
         assert!((fd - 4.0).abs() < 1e-6, "{fd}");
     }
 
+    /// Covariances that do not commute tell the true trace term tr((Σ₁^½ Σ₂ Σ₁^½)^½) from the
+    /// common wrong one, tr(Σ₁^½ Σ₂^½): the eigenvalues of Σ₁Σ₂ are 4 ± √7, whose square roots
+    /// sum to √14, so d² = 8 − 2√14 (the wrong formula gives 0.5358984).
+    #[test]
+    fn non_commuting_covariances_match_the_closed_form() {
+        let stats = |covariance: [[f64; 2]; 2]| FeatureStats {
+            n: 100,
+            mean: vec![0.5, -1.0],
+            covariance: Mat::from_fn(2, 2, |i, j| covariance[i][j]),
+        };
+        let s1 = stats([[2.0, 1.0], [1.0, 2.0]]);
+        let s2 = stats([[1.0, 0.0], [0.0, 3.0]]);
+        let want = 8.0 - 2.0 * 14f64.sqrt();
+        assert!((want - 0.5166852).abs() < 1e-7);
+        for (a, b) in [(&s1, &s2), (&s2, &s1)] {
+            let fd = frechet_distance(a, b).unwrap();
+            assert!((fd - want).abs() < 1e-9, "{fd} vs {want}");
+        }
+    }
+
     #[test]
     fn covariance_is_numpy_cov() {
         let f = Features {

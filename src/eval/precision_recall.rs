@@ -132,6 +132,23 @@ mod tests {
         assert_eq!((pr.precision, pr.recall), (1.0, 1.0));
     }
 
+    /// The ball around a point reaches its k-th nearest other point, not its (k−1)-th: real
+    /// points (i, 0) have 3rd-neighbour radius 2 (the 2nd: 1), and fakes 1.5 above the line are
+    /// inside only with the right radius.
+    #[test]
+    fn the_radius_is_the_kth_neighbour() {
+        let real = line(100, 0.0);
+        let fake = Features {
+            n: 5,
+            dim: 2,
+            values: (0..5).flat_map(|i| [20.0 * i as f32 + 10.0, 1.5]).collect(),
+        };
+        let pr = precision_recall(&real, &fake, 3).unwrap();
+        assert_eq!((pr.precision, pr.recall), (1.0, 1.0));
+        // At k = 1 the real radius is 1 and no fake is within it.
+        assert_eq!(precision_recall(&real, &fake, 1).unwrap().precision, 0.0);
+    }
+
     #[test]
     fn a_collapsed_generator_is_precise_but_has_no_recall() {
         // Points 0..100 on a line (3rd-neighbour radius 3) vs 20 copies of a point near 50.
