@@ -335,9 +335,11 @@ impl ObservedBatch {
         }
     }
 
-    /// `images` `[n, c, h, w]` changed by the least that makes their view `view` (the shape of
-    /// `targets`): the visible pixels replaced, or x + A⁺(view − A·x) for a luma (copied to R, G
-    /// and B) or block means (spread over each block).
+    /// `images` `[n, c, h, w]` changed so that their view is `view` (the shape of `targets`):
+    /// the visible pixels replaced; block means by x + A⁺(view − A·x), the pseudo-inverse (each
+    /// block's shift spread evenly over it, the least change); a luma by adding its shift to R,
+    /// G and B alike, a right-inverse of A that keeps chroma (A⁺ would move each channel by its
+    /// weight and tint a gray estimate).
     pub fn replace(&self, images: Tensor<4>, view: Tensor<4>) -> Tensor<4> {
         match &self.view {
             None | Some(Degradation::Mask(_)) => {

@@ -397,7 +397,7 @@ impl Editor {
                     }
                     None => {
                         let observed = ObservedBatch::new(originals, degradations, shape, device);
-                        repaint(model, schedule, &observed, x_t, *settings)
+                        repaint(model, schedule, &observed, x_t, *settings, |_, _| {})
                     }
                 };
                 Ok(unbatch(to_unit(filled.clamp(-1.0, 1.0)), shape))

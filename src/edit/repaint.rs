@@ -88,19 +88,21 @@ pub fn levels(settings: RePaintSettings) -> Vec<usize> {
 /// Fills in what `observed` does not show, for images `[n, c, h, w]` of pixels in [−1, 1]:
 /// `observed` holds the batch's views in [0, 1] (as the other editing methods take them). The
 /// device's generator draws the noise. Returns images in [−1, 1] whose view equals the input's.
+/// `visit(t, x)` sees each state the walk reaches on its way down, t its time step.
 pub fn repaint(
     model: &Denoiser,
     schedule: &NoiseSchedule,
     observed: &ObservedBatch,
     x_t: Tensor<4>,
     settings: RePaintSettings,
+    mut visit: impl FnMut(usize, &Tensor<4>),
 ) -> Tensor<4> {
     let [n, ..] = x_t.dims();
     let device = x_t.device();
     // What is known, on the diffusion's scale: every view here is affine with weights summing
     // to 1, so it commutes with x → 2x − 1.
     let known = observed.targets.clone() * 2.0 - 1.0;
-    // Level k's time step: 0 for the image, then DDIM's uniform skip ascending.
+    // Level k's time step: 0 for the image, then the sampler's (trailing) spacing ascending.
     let mut times = schedule.timesteps(settings.steps);
     times.push(0);
     times.reverse();
@@ -131,6 +133,7 @@ pub fn repaint(
         let noise = observed.observe(gaussian(&unknown));
         let known_t = known.clone() * a.sqrt() + noise * (1.0 - a).sqrt();
         x = observed.replace(unknown, known_t);
+        visit(to, &x);
     }
     x
 }
@@ -205,8 +208,63 @@ mod tests {
             jump: 2,
             resamples: 2,
         };
-        let out = repaint(&model, &schedule, &observed, x_t, settings);
+        let out = repaint(&model, &schedule, &observed, x_t, settings, |_, _| {});
         (originals, out.into_data().iter::<f32>().collect())
+    }
+
+    /// Each state on the way down shows the known pixels noised to its own level:
+    /// √ᾱ_t·(2y − 1) + √(1 − ᾱ_t)·ε (Lugmayr et al., eq. 8), not to the level it came from.
+    #[test]
+    fn the_known_region_is_noised_to_the_level_of_each_state() {
+        let shape = ImageShape {
+            channels: 1,
+            height: 32,
+            width: 32,
+        };
+        let device = Device::flex();
+        device.seed(5);
+        let model = DenoiserConfig::new(shape).with_width(8).init(&device);
+        let schedule = NoiseSchedule::new(Schedule::Cosine, 100);
+        let n = 8;
+        let value = 0.8f32; // every known pixel; 0.6 on the diffusion's scale
+        let originals = vec![vec![value; shape.len()]; n];
+        let mask = Mask::center(32, 32);
+        let degradations = vec![Degradation::Mask(mask.clone()); n];
+        let observed = ObservedBatch::new(&originals, &degradations, shape, &device);
+        let x_t = Tensor::random([n, 1, 32, 32], Distribution::Normal(0.0, 1.0), &device);
+        let settings = RePaintSettings {
+            steps: 5,
+            jump: 2,
+            resamples: 2,
+        };
+        let mut checked = 0;
+        repaint(&model, &schedule, &observed, x_t, settings, |t, x| {
+            if t == 0 {
+                return;
+            }
+            let values: Vec<f32> = x.clone().into_data().iter::<f32>().collect();
+            let known: Vec<f64> = values
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !mask.missing()[i % shape.len()])
+                .map(|(_, &v)| v as f64)
+                .collect();
+            let m = known.len() as f64;
+            let mean = known.iter().sum::<f64>() / m;
+            let var = known.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / m;
+            let a = schedule.alpha_bar(t);
+            let (want_mean, want_var) = (a.sqrt() * (2.0 * value as f64 - 1.0), 1.0 - a);
+            assert!(
+                (mean - want_mean).abs() < 5.0 * (want_var / m).sqrt(),
+                "t {t}: mean {mean} vs {want_mean}"
+            );
+            assert!(
+                (var - want_var).abs() < 5.0 * want_var * (2.0 / m).sqrt(),
+                "t {t}: variance {var} vs {want_var}"
+            );
+            checked += 1;
+        });
+        assert!(checked >= 5, "{checked} states");
     }
 
     #[test]
