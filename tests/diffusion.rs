@@ -71,6 +71,10 @@ fn an_interrupted_conditional_run_resumes_exactly_ema_included() {
     .unwrap();
     // model.safetensors holds the EMA; the checkpoint the network and the EMA apart.
     assert!(weights(&straight) == weights(&interrupted), "EMA differs");
+    assert!(
+        weights(&straight) == blob(&straight, "ema"),
+        "model.safetensors holds the EMA weights"
+    );
     assert!(blob(&straight, "model") == blob(&interrupted, "model"));
     assert!(blob(&straight, "ema") == blob(&interrupted, "ema"));
     assert!(
