@@ -471,6 +471,69 @@ fn classifier_trains_draws_its_confusion_matrix_and_classifies_files() {
         &latentlab(&["classify", dir, "/no/such.png"]),
         "not a readable image",
     );
+    // 81 M pixels of zeros in 80 KB: refused from the header, not decoded and classified.
+    let bomb = out.join("bomb.png");
+    std::fs::write(&bomb, common::png_bomb(9_000, 9_000, 9_000)).unwrap();
+    assert_bad_input(
+        &latentlab(&["classify", dir, bomb.to_str().unwrap()]),
+        "LATENTLAB_MAX_IMAGE_PIXELS",
+    );
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn image_bombs_are_refused_from_their_headers_by_every_reader() {
+    let out = temp_out("bombs");
+    std::fs::create_dir_all(out.join("images")).unwrap();
+    let bomb = out.join("bomb.png");
+    std::fs::write(&bomb, common::png_bomb(9_000, 9_000, 9_000)).unwrap();
+    std::fs::write(
+        out.join("images/bomb.png"),
+        common::png_bomb(9_000, 9_000, 9_000),
+    )
+    .unwrap();
+    let jpeg = out.join("bomb.jpg");
+    std::fs::write(&jpeg, common::jpeg_bomb(50_000, 50_000)).unwrap();
+    let result = out.join("result");
+    let result = result.to_str().unwrap();
+    let edit = |extra: &[&str]| {
+        let mut args = vec![
+            "inpaint", "--with", "mean", "--data", "embedded", "--out", result,
+        ];
+        args.extend(extra);
+        latentlab(&args)
+    };
+    assert_bad_input(
+        &edit(&["--mask", bomb.to_str().unwrap()]),
+        "the mask is 9000x9000, the images 28x28",
+    );
+    assert_bad_input(
+        &edit(&["--images", out.join("images").to_str().unwrap()]),
+        "LATENTLAB_MAX_IMAGE_PIXELS",
+    );
+    for picture in [&bomb, &jpeg] {
+        let style = latentlab(&[
+            "style",
+            "--content",
+            picture.to_str().unwrap(),
+            "--style",
+            "embedded:retina",
+            "--out",
+            result,
+        ]);
+        assert_bad_input(&style, "more than the limit of 67108864");
+    }
+    // The limit can be raised for a real large image; this one then fails only on its size.
+    let raised = std::process::Command::new(env!("CARGO_BIN_EXE_latentlab"))
+        .args([
+            "inpaint", "--with", "mean", "--data", "embedded", "--out", result,
+        ])
+        .args(["--images", out.join("images").to_str().unwrap()])
+        .env("LATENTLAB_MAX_IMAGE_PIXELS", "100000000")
+        .output()
+        .unwrap();
+    assert_eq!(raised.status.code(), Some(2));
+    assert!(!String::from_utf8_lossy(&raised.stderr).contains("LATENTLAB_MAX_IMAGE_PIXELS"));
     let _ = std::fs::remove_dir_all(&out);
 }
 

@@ -207,12 +207,40 @@ fn executions() -> usize {
 
 /// Runs `read` on `executions()` mutants of `seeds` and asserts what the file says it must.
 fn fuzz(name: &str, seeds: &[Vec<u8>], read: impl Fn(&[u8]) -> Result<(), Error>) {
+    fuzz_with_bombs(name, seeds, &[], read)
+}
+
+/// [`fuzz`] whose mutants also start from `bombs`: files whose headers claim more pixels than
+/// the limits allow, each of which must itself be refused in one line from its header, before
+/// a pixel buffer is allocated (no allocation over 16 MiB).
+fn fuzz_with_bombs(
+    name: &str,
+    seeds: &[Vec<u8>],
+    bombs: &[Vec<u8>],
+    read: impl Fn(&[u8]) -> Result<(), Error>,
+) {
     install_quiet_panic_hook();
     for (i, seed) in seeds.iter().enumerate() {
         if let Err(e) = read(seed) {
             panic!("{name}: seed {i} is refused ({e}); the target tests nothing");
         }
     }
+    for (i, bomb) in bombs.iter().enumerate() {
+        LARGEST.with(|l| l.set(0));
+        let outcome = read(bomb);
+        let largest = LARGEST.with(|l| l.get());
+        match outcome {
+            Ok(()) => panic!("{name}: bomb {i} is accepted"),
+            Err(e) => assert!(!e.to_string().contains('\n'), "{name}: bomb {i}: {e}"),
+        }
+        assert!(
+            largest <= 16 << 20,
+            "{name}: bomb {i} allocated {largest} bytes for {} bytes of input",
+            bomb.len()
+        );
+    }
+    let seeds: Vec<Vec<u8>> = seeds.iter().chain(bombs).cloned().collect();
+    let seeds = &seeds[..];
     let base_seed: u64 = std::env::var("LATENTLAB_FUZZ_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -484,13 +512,23 @@ fn image_file(bytes: &[u8]) -> Result<(), Error> {
         .map_err(|e| Error::bad_input(format!("f: cannot decode image: {e}")))
 }
 
+/// Headers claiming 50,000 x 50,000 pixels (2.5 G, past the 64 M limit) with a short body,
+/// and a whole 9,000 x 9,000 image of zeros (81 M pixels, past the limit, in 80 KB: deflate
+/// holds them honestly, so only the pixel limit refuses it).
+fn png_bombs() -> Vec<Vec<u8>> {
+    vec![
+        common::png_bomb(50_000, 50_000, 4),
+        common::png_bomb(9_000, 9_000, 9_000),
+    ]
+}
+
 #[test]
 fn fuzz_png() {
     let seeds = vec![
         picture(image::ImageFormat::Png, false),
         picture(image::ImageFormat::Png, true),
     ];
-    fuzz("png", &seeds, image_file);
+    fuzz_with_bombs("png", &seeds, &png_bombs(), image_file);
 }
 
 #[test]
@@ -499,14 +537,22 @@ fn fuzz_jpeg() {
         picture(image::ImageFormat::Jpeg, false),
         picture(image::ImageFormat::Jpeg, true),
     ];
-    fuzz("jpeg", &seeds, image_file);
+    let bombs = vec![
+        common::jpeg_bomb(50_000, 50_000),
+        common::jpeg_bomb(65_535, 1_200),
+    ];
+    fuzz_with_bombs("jpeg", &seeds, &bombs, image_file);
 }
 
 #[test]
 fn fuzz_mask() {
     let seeds = vec![picture(image::ImageFormat::Png, false)];
-    fuzz("mask", &seeds, |bytes| {
+    fuzz_with_bombs("mask", &seeds, &png_bombs(), |bytes| {
         latentlab::edit::mask::Mask::decode(bytes, "mask.png").map(drop)
+    });
+    // A mask is refused by its header's size before anything is decoded.
+    fuzz_with_bombs("sized mask", &seeds, &png_bombs(), |bytes| {
+        latentlab::edit::mask::Mask::decode_sized(bytes, "mask.png", 12, 12).map(drop)
     });
 }
 

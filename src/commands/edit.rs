@@ -184,24 +184,29 @@ struct Job {
     task: Task,
     mask: MaskKind,
     side: Side,
-    /// A mask file, read once before anything is written.
+    /// A mask file, read once the images' shape is known and before anything is written.
     file_mask: Option<Mask>,
     seed: u64,
 }
 
 impl Job {
-    fn new(task: Task, mask: &MaskKind, side: Side, seed: u64) -> Result<Self> {
-        let file_mask = match (task, mask) {
-            (Task::Inpaint, MaskKind::File(path)) => Some(Mask::read(path)?),
-            _ => None,
-        };
-        Ok(Self {
+    fn new(task: Task, mask: &MaskKind, side: Side, seed: u64) -> Self {
+        Self {
             task,
             mask: mask.clone(),
             side,
-            file_mask,
+            file_mask: None,
             seed,
-        })
+        }
+    }
+
+    /// Reads a mask file for images of `shape`: its header's size is checked before a pixel
+    /// is decoded (a small file may claim billions of pixels).
+    fn for_images(mut self, shape: ImageShape) -> Result<Self> {
+        if let (Task::Inpaint, MaskKind::File(path)) = (self.task, &self.mask) {
+            self.file_mask = Some(Mask::read_sized(path, shape.height, shape.width)?);
+        }
+        Ok(self)
     }
 
     fn degradation(&self, i: usize, shape: ImageShape) -> Degradation {
@@ -264,7 +269,7 @@ pub fn inpaint(args: &InpaintArgs) -> Result<EditReport> {
     let seed = args.edit.common.runtime.seed;
     edit(
         &args.edit,
-        &Job::new(Task::Inpaint, &args.mask, Side::Left, seed)?,
+        Job::new(Task::Inpaint, &args.mask, Side::Left, seed),
     )
 }
 
@@ -272,7 +277,7 @@ pub fn uncrop(args: &UncropArgs) -> Result<EditReport> {
     let seed = args.edit.common.runtime.seed;
     edit(
         &args.edit,
-        &Job::new(Task::Uncrop, &MaskKind::Center, args.side, seed)?,
+        Job::new(Task::Uncrop, &MaskKind::Center, args.side, seed),
     )
 }
 
@@ -280,7 +285,7 @@ pub fn colorize(args: &ColorizeArgs) -> Result<EditReport> {
     let seed = args.edit.common.runtime.seed;
     edit(
         &args.edit,
-        &Job::new(Task::Colorize, &MaskKind::Center, Side::Left, seed)?,
+        Job::new(Task::Colorize, &MaskKind::Center, Side::Left, seed),
     )
 }
 
@@ -288,12 +293,12 @@ pub fn superres(args: &SuperresArgs) -> Result<EditReport> {
     let seed = args.edit.common.runtime.seed;
     edit(
         &args.edit,
-        &Job::new(
+        Job::new(
             Task::Superres(args.scale),
             &MaskKind::Center,
             Side::Left,
             seed,
-        )?,
+        ),
     )
 }
 
@@ -326,7 +331,7 @@ fn degrade(split: &Split, job: &Job) -> Result<(Vec<Vec<f32>>, Vec<Degradation>)
     Ok((originals, degradations))
 }
 
-fn edit(args: &EditArgs, job: &Job) -> Result<EditReport> {
+fn edit(args: &EditArgs, job: Job) -> Result<EditReport> {
     let common = &args.common;
     let command = job.name();
     if args.n == 0 {
@@ -336,6 +341,7 @@ fn edit(args: &EditArgs, job: &Job) -> Result<EditReport> {
     check_out_dir(&out, common.force)?;
     let dataset = common.load_data()?;
     let shape = dataset.shape();
+    let job = &job.for_images(shape)?;
     let inputs = match &args.images {
         Some(dir) => {
             let files = crate::data::folder::load_image_files(dir)?;
@@ -478,9 +484,9 @@ pub fn eval_edit(args: &EvalEditArgs) -> Result<EditScores> {
         return Err(Error::bad_input("--n must be at least 1"));
     }
     let task = args.task.with_scale(args.scale);
-    let job = Job::new(task, &args.mask, args.side, common.runtime.seed)?;
     let dataset = common.load_data()?;
     let shape = dataset.shape();
+    let job = Job::new(task, &args.mask, args.side, common.runtime.seed).for_images(shape)?;
     let test = dataset.test.select(&dataset.test.spread(args.n));
     let (originals, degradations) = degrade(&test, &job)?;
     let device = common.runtime.device.device()?;

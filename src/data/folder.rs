@@ -94,36 +94,70 @@ pub fn channel_major(image: &image::RgbImage) -> Vec<u8> {
 /// allocated.
 const MAX_PIXELS_PER_BYTE: u64 = 1100;
 
+/// Pixels an image file may have unless `LATENTLAB_MAX_IMAGE_PIXELS` says otherwise: 64 M, a
+/// 64-megapixel photograph, 256 MB decoded as RGBA. A 2.4 MB PNG of zeros can honestly claim
+/// 2.5 G pixels, so the per-byte bound alone lets it through.
+pub const MAX_IMAGE_PIXELS: u64 = 1 << 26;
+
+/// The pixel limit in force: `LATENTLAB_MAX_IMAGE_PIXELS` if set to a number, else
+/// [`MAX_IMAGE_PIXELS`].
+pub fn max_image_pixels() -> u64 {
+    std::env::var("LATENTLAB_MAX_IMAGE_PIXELS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(MAX_IMAGE_PIXELS)
+}
+
+/// An image file's width and height from its header, nothing decoded.
+pub fn image_dimensions(bytes: &[u8]) -> std::result::Result<(u32, u32), String> {
+    image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| e.to_string())?
+        .into_dimensions()
+        .map_err(|e| one_line(&e.to_string()))
+}
+
+fn one_line(message: &str) -> String {
+    // Some decoders end their messages with a line break.
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// Decodes an image file's bytes (PNG, JPEG, BMP, guessed from the content); the error is the
-/// reason on one line, for the caller's sentence.
+/// reason on one line, for the caller's sentence. The header's size is checked against the
+/// pixel limit and against what the file's bytes can hold before anything is allocated, and
+/// the decoder runs under an allocation limit that follows from them.
 pub fn decode_image(bytes: &[u8]) -> std::result::Result<image::DynamicImage, String> {
-    let most_pixels = MAX_PIXELS_PER_BYTE * bytes.len() as u64 + 4096;
-    let reader = || image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format();
-    let decode = || {
-        let (width, height) = reader()?.into_dimensions()?;
-        if width as u64 * height as u64 > most_pixels {
-            return Err(image::ImageError::Limits(
-                image::error::LimitError::from_kind(image::error::LimitErrorKind::DimensionError),
-            ));
-        }
-        let mut reader = reader()?;
-        let mut limits = image::Limits::default();
-        // 16-bit RGBA, the widest pixel, and the decoders' own buffers.
-        limits.max_alloc = Some(8 * most_pixels + (1 << 20));
-        reader.limits(limits);
-        reader.decode()
-    };
-    decode().map_err(|e| match e {
-        image::ImageError::Limits(_) => format!(
-            "its header claims more pixels than {} bytes can hold (a limit of the decoder)",
+    let (width, height) = image_dimensions(bytes)?;
+    let pixels = width as u64 * height as u64;
+    let limit = max_image_pixels();
+    if pixels > limit {
+        return Err(format!(
+            "its header claims {width}x{height} pixels, more than the limit of {limit} \
+             (set LATENTLAB_MAX_IMAGE_PIXELS to raise it)"
+        ));
+    }
+    let most_pixels = (MAX_PIXELS_PER_BYTE * bytes.len() as u64 + 4096).min(limit);
+    if pixels > most_pixels {
+        return Err(format!(
+            "its header claims {width}x{height} pixels, more than {} bytes can hold",
             bytes.len()
+        ));
+    }
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| e.to_string())?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(width);
+    limits.max_image_height = Some(height);
+    // 16-bit RGBA, the widest pixel, and the decoders' own buffers.
+    limits.max_alloc = Some(8 * most_pixels + (1 << 20));
+    reader.limits(limits);
+    reader.decode().map_err(|e| match e {
+        image::ImageError::Limits(_) => format!(
+            "decoding it needs more memory than its {width}x{height} pixels allow (a limit of \
+             the decoder)"
         ),
-        // Some decoders end their messages with a line break.
-        e => e
-            .to_string()
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" "),
+        e => one_line(&e.to_string()),
     })
 }
 

@@ -111,6 +111,25 @@ impl Mask {
         Self::decode(&bytes, &path.display().to_string())
     }
 
+    /// [`Mask::read`] for images of `height` x `width`: a file of another size is refused from
+    /// its header, before anything is decoded.
+    pub fn read_sized(path: &Path, height: usize, width: usize) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Self::decode_sized(&bytes, &path.display().to_string(), height, width)
+    }
+
+    /// [`Mask::read_sized`] on the file's bytes.
+    pub fn decode_sized(bytes: &[u8], what: &str, height: usize, width: usize) -> Result<Self> {
+        let (w, h) = crate::data::folder::image_dimensions(bytes)
+            .map_err(|e| Error::bad_input(format!("{what}: not a readable mask image ({e})")))?;
+        if (h as usize, w as usize) != (height, width) {
+            return Err(Error::bad_input(format!(
+                "{what}: the mask is {h}x{w}, the images {height}x{width}"
+            )));
+        }
+        Self::decode(bytes, what)
+    }
+
     /// [`Mask::read`] on the file's bytes; `what` names it in errors.
     pub fn decode(bytes: &[u8], what: &str) -> Result<Self> {
         let picture = crate::data::folder::decode_image(bytes)

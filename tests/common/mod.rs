@@ -97,3 +97,51 @@ pub fn weights(out: &Path) -> Vec<(String, Vec<u8>)> {
     named.sort();
     named
 }
+
+/// A PNG whose header claims `width` x `height` 8-bit gray pixels and whose data are the first
+/// `rows` rows of zeros: a decompression bomb's header with a short body (a decoder that trusts
+/// the header allocates width·height bytes before it finds the data short).
+pub fn png_bomb(width: u32, height: u32, rows: u32) -> Vec<u8> {
+    use std::io::Write;
+    let chunk = |out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]| {
+        out.extend((data.len() as u32).to_be_bytes());
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(data);
+        out.extend(kind);
+        out.extend(data);
+        out.extend(crc.sum().to_be_bytes());
+    };
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut header = Vec::new();
+    header.extend(width.to_be_bytes());
+    header.extend(height.to_be_bytes());
+    header.extend([8, 0, 0, 0, 0]); // 8-bit gray, deflate, no interlace
+    chunk(&mut png, b"IHDR", &header);
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    let row = vec![0u8; width as usize + 1]; // filter byte, then the pixels
+    for _ in 0..rows {
+        z.write_all(&row).unwrap();
+    }
+    chunk(&mut png, b"IDAT", &z.finish().unwrap());
+    chunk(&mut png, b"IEND", &[]);
+    png
+}
+
+/// A real 16x16 JPEG whose frame header then claims `width` x `height` pixels.
+pub fn jpeg_bomb(width: u16, height: u16) -> Vec<u8> {
+    let image = image::GrayImage::from_fn(16, 16, |x, y| image::Luma([(x * 9 + y * 5) as u8]));
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    image
+        .write_to(&mut bytes, image::ImageFormat::Jpeg)
+        .unwrap();
+    let mut jpeg = bytes.into_inner();
+    // SOF0: FF C0, length (2), precision (1), height (2), width (2).
+    let sof = jpeg
+        .windows(2)
+        .position(|w| w == [0xFF, 0xC0])
+        .expect("a baseline JPEG");
+    jpeg[sof + 5..sof + 7].copy_from_slice(&height.to_be_bytes());
+    jpeg[sof + 7..sof + 9].copy_from_slice(&width.to_be_bytes());
+    jpeg
+}
