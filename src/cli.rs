@@ -5,7 +5,8 @@ use clap::{Parser, Subcommand};
 use crate::commands;
 use crate::error::Result;
 
-/// latentlab: PCA, autoencoders, VAEs and GANs on real images.
+/// latentlab: PCA, autoencoders, VAEs, GANs and diffusion models on real images, and the
+/// editing and evaluation that go with them.
 ///
 /// Likelihood terms are reported in nats per image; pixel errors as mean squared error per pixel
 /// with pixels in [0, 1].
@@ -20,16 +21,16 @@ pub struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// The whole lecture in one command: PCA, autoencoder, VAE and GANs trained, measured and
-    /// compared in runs/tour/report.html.
+    /// The whole lecture in one command: PCA, autoencoder, VAE, GANs, diffusion, editing and
+    /// style transfer trained, measured and compared in runs/tour/report.html.
     Tour(commands::tour::TourArgs),
     /// Principal component analysis: eigen-images, explained variance, reconstructions at k.
     Pca(commands::pca::PcaArgs),
-    /// Train an autoencoder, a VAE (losses in nats per image), a GAN or a classifier
-    /// (`train ae|vae|gan|classifier`), or `train --resume RUN`.
+    /// Train a model (`train ae|vae|gan|classifier|pix2pix|espcn|diffusion`; VAE losses in nats
+    /// per image), or `train --resume RUN`.
     Train(commands::train::TrainArgs),
-    /// Decode draws from the prior N(0, I) of a trained autoencoder, VAE or GAN (--class N for a
-    /// conditional GAN).
+    /// Draw samples of a trained autoencoder, VAE or GAN (z ~ N(0, I) decoded) or diffusion model
+    /// (x_T ~ N(0, I) denoised); --class N for a conditional one.
     Sample(commands::sample::SampleArgs),
     /// Test images beside their reconstructions.
     Reconstruct(commands::reconstruct::ReconstructArgs),

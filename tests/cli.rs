@@ -225,6 +225,36 @@ fn help_lists_the_commands_and_shared_flags() {
     }
 }
 
+/// The help says what exists: `train`'s line names every `train` subcommand, and the
+/// top-level and `sample` lines name diffusion.
+#[test]
+fn help_names_every_model_that_exists() {
+    use clap::CommandFactory;
+    let cli = latentlab::cli::Cli::command();
+    let train = cli.find_subcommand("train").unwrap();
+    let models: Vec<String> = train
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    assert!(models.len() >= 7, "{models:?}");
+    let help = assert_success(&latentlab(&["--help"]));
+    let train_line = help
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("train"))
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    for model in &models {
+        assert!(
+            train_line.contains(model.as_str()),
+            "`train` in --help does not name {model}: {train_line}"
+        );
+    }
+    assert!(help.contains("diffusion"), "{help}");
+    let sample = assert_success(&latentlab(&["sample", "--help"]));
+    assert!(sample.contains("diffusion"), "{sample}");
+}
+
 /// Trains a tiny model through the binary and returns its run folder.
 fn tiny_run(name: &str, model: &str, latent: &str) -> PathBuf {
     let out = temp_out(name);
@@ -534,6 +564,63 @@ fn image_bombs_are_refused_from_their_headers_by_every_reader() {
         .unwrap();
     assert_eq!(raised.status.code(), Some(2));
     assert!(!String::from_utf8_lossy(&raised.stderr).contains("LATENTLAB_MAX_IMAGE_PIXELS"));
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+/// What `latentlab pca` writes is what a user passes to `inpaint --with` next: it is used, and
+/// commands that need a trained model say so in words, not in serde's.
+#[test]
+fn a_pca_folder_edits_and_other_commands_refuse_it_in_words() {
+    let out = temp_out("pca-as-method");
+    let pca = out.join("pca");
+    assert_success(&latentlab(&[
+        "pca",
+        "--k",
+        "10",
+        "--data",
+        "embedded",
+        "--out",
+        pca.to_str().unwrap(),
+        "--quiet",
+    ]));
+    let edited = out.join("edited");
+    let stdout = assert_success(&latentlab(&[
+        "inpaint",
+        "--with",
+        pca.to_str().unwrap(),
+        "--data",
+        "embedded",
+        "--n",
+        "3",
+        "--out",
+        edited.to_str().unwrap(),
+        "--quiet",
+    ]));
+    assert!(stdout.contains("hole PSNR"), "{stdout}");
+    let names_a_type = |stderr: &str| {
+        ["struct", "enum", "::", "Config", "usize"]
+            .iter()
+            .any(|w| stderr.contains(w))
+    };
+    for command in ["sample", "eval", "reconstruct"] {
+        let refused = latentlab(&[command, pca.to_str().unwrap()]);
+        assert_bad_input(&refused, "a PCA folder (latentlab pca)");
+        assert!(!names_a_type(&String::from_utf8_lossy(&refused.stderr)));
+    }
+    // A config.json that is not a run's: said without Rust's words.
+    let fake = out.join("fake");
+    std::fs::create_dir_all(&fake).unwrap();
+    for config in [
+        r#"{"kind": "ae", "run": 3}"#,
+        r#"{"kind": "telescope"}"#,
+        "[1, 2",
+    ] {
+        std::fs::write(fake.join("config.json"), config).unwrap();
+        let refused = latentlab(&["sample", fake.to_str().unwrap()]);
+        assert_bad_input(&refused, "not the config of a latentlab run");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(!names_a_type(&stderr), "{config}: {stderr}");
+    }
     let _ = std::fs::remove_dir_all(&out);
 }
 

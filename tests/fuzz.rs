@@ -210,6 +210,17 @@ fn fuzz(name: &str, seeds: &[Vec<u8>], read: impl Fn(&[u8]) -> Result<(), Error>
     fuzz_with_bombs(name, seeds, &[], read)
 }
 
+/// Whether a message shows Rust's or serde's names for types, which mean nothing to a user.
+fn names_a_type(message: &str) -> bool {
+    let words = [
+        "struct", "enum", "usize", "u64", "u32", "f64", "f32", "Option", "Vec",
+    ];
+    message.contains("::")
+        || message
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|word| words.contains(&word))
+}
+
 /// [`fuzz`] whose mutants also start from `bombs`: files whose headers claim more pixels than
 /// the limits allow, each of which must itself be refused in one line from its header, before
 /// a pixel buffer is allocated (no allocation over 16 MiB).
@@ -281,8 +292,11 @@ fn fuzz_with_bombs(
             Ok(Err(e)) => {
                 refused += 1;
                 let message = e.to_string();
-                (message.contains('\n') || message.is_empty())
-                    .then(|| format!("refused in more than one line: {message:?}"))
+                if message.contains('\n') || message.is_empty() {
+                    Some(format!("refused in more than one line: {message:?}"))
+                } else {
+                    names_a_type(&message).then(|| format!("refused in Rust's words: {message:?}"))
+                }
             }
         };
         let problem = problem.or_else(|| {
@@ -621,8 +635,11 @@ fn fuzz_config_json() {
     fuzz("config.json", &seeds, |bytes| {
         let text = std::str::from_utf8(bytes)
             .map_err(|e| Error::bad_input(format!("config.json: {e}")))?;
-        let config = latentlab::run::RunConfig::from_json(text)
-            .map_err(|e| Error::bad_input(format!("config.json: {e}")))?;
+        // As `Run::open` says it.
+        let config = latentlab::run::RunConfig::from_json(text).map_err(|e| {
+            let problem = latentlab::error::json_problem(&e);
+            Error::bad_input(format!("config.json: {problem}"))
+        })?;
         config.validate()?;
         config.training().validate()
     });

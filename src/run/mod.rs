@@ -365,10 +365,19 @@ impl Run {
                 path.display()
             ))
         })?;
+        if Self::is_pca(path) {
+            return Err(Error::bad_input(format!(
+                "{}: a PCA folder (latentlab pca), not a trained model's run; editing takes it \
+                 as --with {}",
+                path.display(),
+                path.display()
+            )));
+        }
         let config = RunConfig::from_json(&text).map_err(|e| {
             Error::bad_input(format!(
-                "{}: not the config of a latentlab run ({e})",
-                config_path.display()
+                "{}: not the config of a latentlab run ({})",
+                config_path.display(),
+                crate::error::json_problem(&e)
             ))
         })?;
         config.validate()?;
@@ -376,6 +385,14 @@ impl Run {
             path: path.to_path_buf(),
             config,
         })
+    }
+
+    /// Whether `path` is what `latentlab pca` writes: its config names the model `pca`.
+    pub fn is_pca(path: &Path) -> bool {
+        std::fs::read_to_string(path.join("config.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .is_some_and(|config| config.get("model").and_then(|m| m.as_str()) == Some("pca"))
     }
 
     /// Whether `path` holds a `config.json` (a run, or a folder that claims to be one).

@@ -125,8 +125,10 @@ fn read_manifest(dir: &Path) -> Result<Manifest> {
 
 /// Parses `state.json` (`what` names it) and checks the state against its recorded hash.
 fn parse_manifest(bytes: &[u8], what: &str) -> Result<Manifest> {
-    let manifest: Manifest = serde_json::from_slice(bytes)
-        .map_err(|e| Error::bad_input(format!("{what}: not a latentlab checkpoint ({e})")))?;
+    let manifest: Manifest = serde_json::from_slice(bytes).map_err(|e| {
+        let problem = crate::error::json_problem(&e);
+        Error::bad_input(format!("{what}: not a latentlab checkpoint ({problem})"))
+    })?;
     if let Some(expected) = &manifest.state_sha256 {
         check(
             &state_json(&manifest.state)?,
@@ -310,7 +312,12 @@ pub fn restore_counters<T: serde::de::DeserializeOwned>(
     let bytes = blobs
         .get("counters")
         .ok_or_else(|| Error::bad_input(format!("checkpoint has no {what} counters")))?;
-    serde_json::from_slice(bytes).map_err(|e| Error::bad_input(format!("checkpoint counters: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| {
+        Error::bad_input(format!(
+            "checkpoint counters: {}",
+            crate::error::json_problem(&e)
+        ))
+    })
 }
 
 #[cfg(test)]

@@ -49,7 +49,10 @@ pub fn read_all(path: &Path) -> Result<(Vec<EpochRow>, Vec<StepRow>)> {
 pub fn parse_all(text: &str, what: &str) -> Result<(Vec<EpochRow>, Vec<StepRow>)> {
     let (mut rows, mut steps) = (Vec::new(), Vec::new());
     for (i, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
-        let bad = |e: serde_json::Error| Error::bad_input(format!("{what}: line {}: {e}", i + 1));
+        let bad = |e: serde_json::Error| {
+            let problem = crate::error::json_problem(&e);
+            Error::bad_input(format!("{what}: line {}: {problem}", i + 1))
+        };
         let value: serde_json::Value = serde_json::from_str(line).map_err(bad)?;
         if value.get("test").is_some() {
             rows.push(serde_json::from_value(value).map_err(bad)?);
