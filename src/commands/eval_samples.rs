@@ -10,7 +10,9 @@ use burn::prelude::*;
 
 use crate::commands::DeviceArgs;
 use crate::commands::fid_weights::default_weights_path;
-use crate::data::folder::{FolderOptions, load_image_files, save_image_files};
+use crate::data::folder::{
+    FolderOptions, load_image_files, save_image_files, save_image_files_from,
+};
 use crate::data::limit_split;
 use crate::data::{DataSpec, Split, load_dataset};
 use crate::error::{Error, Result};
@@ -21,7 +23,7 @@ use crate::eval::precision_recall::precision_recall;
 use crate::fsutil::{data_dir, write_json};
 use crate::models::inception::InceptionV3;
 use crate::run::Run;
-use crate::sample::{Generative, SamplingArgs, label_tensor, prior_noise};
+use crate::sample::{Generative, PriorDraws, SamplingArgs, label_tensor};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct EvalSamplesArgs {
@@ -132,45 +134,77 @@ pub struct ClassAccuracy {
     pub per_class: Vec<f64>,
 }
 
-/// The share of `samples` (labelled with the class they were generated for) that the classifier
-/// run assigns to that class, overall and per class.
-fn class_accuracy(
-    classifier: &Path,
-    samples: &Split,
+/// The classifier that checks a conditional model's samples: how often it gives a sample the
+/// class it was generated for, counted a chunk of samples at a time.
+struct ClassJudge {
+    path: PathBuf,
+    model: crate::models::classifier::Classifier,
     classes: usize,
-    device: &Device,
-) -> Result<ClassAccuracy> {
-    let run = Run::open(classifier)?;
-    let config = run.classifier_config()?;
-    let model = run.load_classifier(device)?;
-    if config.classifier.shape != samples.shape {
-        return Err(Error::bad_input(format!(
-            "{}: the classifier reads {} images, the samples are {}",
-            classifier.display(),
-            config.classifier.shape,
-            samples.shape
-        )));
-    }
-    let predictions = crate::eval::predict::predict(&model, samples, device);
-    let counts = crate::eval::predict::confusion(
-        &samples.labels,
-        &predictions,
-        classes.max(config.classifier.num_classes),
-    );
-    let per_class: Vec<f64> = (0..classes)
-        .map(|c| counts[c][c] as f64 / counts[c].iter().sum::<usize>().max(1) as f64)
-        .collect();
-    let correct: usize = (0..classes).map(|c| counts[c][c]).sum();
-    Ok(ClassAccuracy {
-        classifier: classifier.display().to_string(),
-        overall: correct as f64 / samples.len().max(1) as f64,
-        per_class,
-    })
+    /// `counts[intended][predicted]`.
+    counts: Vec<Vec<usize>>,
 }
+
+impl ClassJudge {
+    fn new(
+        path: &Path,
+        shape: crate::data::ImageShape,
+        classes: usize,
+        device: &Device,
+    ) -> Result<Self> {
+        let run = Run::open(path)?;
+        let config = run.classifier_config()?;
+        if config.classifier.shape != shape {
+            return Err(Error::bad_input(format!(
+                "{}: the classifier reads {} images, the samples are {shape}",
+                path.display(),
+                config.classifier.shape,
+            )));
+        }
+        let width = classes.max(config.classifier.num_classes);
+        Ok(Self {
+            path: path.to_path_buf(),
+            model: run.load_classifier(device)?,
+            classes,
+            counts: vec![vec![0; width]; width],
+        })
+    }
+
+    /// Counts `samples`, labelled with the class each was generated for.
+    fn judge(&mut self, samples: &Split, device: &Device) {
+        let predictions = crate::eval::predict::predict(&self.model, samples, device);
+        for (&intended, &predicted) in samples.labels.iter().zip(&predictions) {
+            self.counts[intended as usize][predicted] += 1;
+        }
+    }
+
+    fn accuracy(&self) -> ClassAccuracy {
+        let counts = &self.counts;
+        let per_class: Vec<f64> = (0..self.classes)
+            .map(|c| counts[c][c] as f64 / counts[c].iter().sum::<usize>().max(1) as f64)
+            .collect();
+        let correct: usize = (0..self.classes).map(|c| counts[c][c]).sum();
+        let total: usize = counts.iter().flatten().sum();
+        ClassAccuracy {
+            classifier: self.path.display().to_string(),
+            overall: correct as f64 / total.max(1) as f64,
+            per_class,
+        }
+    }
+}
+
+/// Samples at most: FID is measured on 10,000 to 50,000 of them, and every sample's features
+/// are kept for precision/recall.
+pub const MAX_SAMPLES: usize = 100_000;
 
 pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
     if args.n < 2 {
         return Err(Error::bad_input("--n must be at least 2"));
+    }
+    if args.n > MAX_SAMPLES {
+        return Err(Error::bad_input(format!(
+            "--n {}: at most {MAX_SAMPLES} samples (FID is measured on 10,000-50,000)",
+            args.n
+        )));
     }
     let device = args.runtime.device.device()?;
     let log = |line: &str| args.runtime.log(line);
@@ -200,20 +234,17 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
     };
     let model = match &run {
         Some(run) => Some(run.load_generative(&device, &args.sampling)?),
+        None if !args.fake.exists() => {
+            return Err(Error::bad_input(format!(
+                "{}: no such folder",
+                args.fake.display()
+            )));
+        }
         None => None,
     };
     let (real, real_source) = real_images(args, run.as_ref())?;
-    let started = Instant::now();
-    let (fake, fake_source) = fake_images(args, model.as_deref(), &device)?;
-    let seconds_generating = model.is_some().then(|| started.elapsed().as_secs_f64());
     if let Some(dir) = &args.save_images {
         save_image_files(&real, &dir.join("real"))?;
-        save_image_files(&fake, &dir.join("fake"))?;
-        log(&format!(
-            "images written to {}/real and {}/fake",
-            dir.display(),
-            dir.display()
-        ));
     }
 
     let started = Instant::now();
@@ -242,10 +273,28 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
         }
     };
     let seconds_real = started.elapsed().as_secs_f64();
-    let started = Instant::now();
-    let fake_features =
-        extractor.extract(&fake, &device, "generated images", args.runtime.quiet)?;
-    let seconds_fake = started.elapsed().as_secs_f64();
+    let classes = model.as_ref().map_or(0, |m| m.num_classes());
+    let mut judge = match (&args.classifier, &model) {
+        (Some(path), Some(model)) if classes > 0 => Some(ClassJudge::new(
+            path,
+            model.image_shape(),
+            classes,
+            &device,
+        )?),
+        _ => None,
+    };
+    let fake = match model.as_deref() {
+        Some(model) => sample_features(args, model, &extractor, judge.as_mut(), &device)?,
+        None => folder_features(args, &extractor, &device)?,
+    };
+    if let Some(dir) = &args.save_images {
+        log(&format!(
+            "images written to {}/real and {}/fake",
+            dir.display(),
+            dir.display()
+        ));
+    }
+    let fake_features = fake.features;
     if let Some(dir) = &args.save_features {
         real_features.save(&dir.join("real.safetensors"))?;
         fake_features.save(&dir.join("fake.safetensors"))?;
@@ -265,7 +314,7 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
     )?;
     let pr = precision_recall(&real_features, &fake_features, args.k)?;
     let is_inception = matches!(extractor, Extractor::Inception(_));
-    let mut metrics = SampleMetrics {
+    let metrics = SampleMetrics {
         features: extractor.name().to_string(),
         feature_dim: real_features.dim,
         real: SideInfo {
@@ -273,8 +322,8 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
             n: real.len(),
         },
         fake: SideInfo {
-            source: fake_source,
-            n: fake.len(),
+            source: fake.source,
+            n: fake_features.n,
         },
         fid: is_inception.then_some(distance),
         classifier_fd: (!is_inception).then_some(distance),
@@ -283,18 +332,12 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
         recall: pr.recall,
         k: pr.k,
         seconds_real_features: seconds_real,
-        seconds_fake_features: seconds_fake,
-        seconds_generating,
+        seconds_fake_features: fake.seconds_features,
+        seconds_generating: fake.seconds_generating,
         seconds_metrics: started.elapsed().as_secs_f64(),
         real_features_cached: cached,
-        class_accuracy: None,
+        class_accuracy: judge.as_ref().map(ClassJudge::accuracy),
     };
-    let classes = model.as_ref().map_or(0, |m| m.num_classes());
-    if let Some(classifier) = &args.classifier
-        && classes > 0
-    {
-        metrics.class_accuracy = Some(class_accuracy(classifier, &fake, classes, &device)?);
-    }
     let out = args.out.clone().or_else(|| {
         run.is_some().then(|| {
             args.fake
@@ -403,43 +446,92 @@ fn real_images(args: &EvalSamplesArgs, run: Option<&Run>) -> Result<(Split, Stri
     ))
 }
 
-fn fake_images(
+/// What the generated side gave: its features and where the time went.
+struct FakeSide {
+    features: Features,
+    source: String,
+    seconds_generating: Option<f64>,
+    seconds_features: f64,
+}
+
+/// A folder of image files: the first --n of them.
+fn folder_features(
     args: &EvalSamplesArgs,
-    model: Option<&dyn Generative>,
+    extractor: &Extractor,
     device: &Device,
-) -> Result<(Split, String)> {
+) -> Result<FakeSide> {
     let path = &args.fake;
-    if !path.exists() {
-        return Err(Error::bad_input(format!(
-            "{}: no such folder",
-            path.display()
-        )));
+    let fake = limit_split(&load_image_files(path)?, Some(args.n));
+    if let Some(dir) = &args.save_images {
+        save_image_files(&fake, &dir.join("fake"))?;
     }
-    let Some(model) = model else {
-        let split = load_image_files(path)?;
-        return Ok((
-            limit_split(&split, Some(args.n)),
-            path.display().to_string(),
-        ));
-    };
+    let started = Instant::now();
+    let features = extractor.extract(&fake, device, "generated images", args.runtime.quiet)?;
+    Ok(FakeSide {
+        features,
+        source: path.display().to_string(),
+        seconds_generating: None,
+        seconds_features: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Samples of a run's model a chunk at a time, each chunk's features extracted (its images
+/// written, its classes judged) and the images let go: memory holds one chunk of images
+/// whatever --n is. Chunks of one seed are the rows of one draw of all, so the samples do not
+/// depend on the chunk size.
+fn sample_features(
+    args: &EvalSamplesArgs,
+    model: &dyn Generative,
+    extractor: &Extractor,
+    mut judge: Option<&mut ClassJudge>,
+    device: &Device,
+) -> Result<FakeSide> {
     const CHUNK: usize = 500;
     let shape = model.image_shape();
     let classes = model.num_classes();
-    let z = prior_noise(args.n, model.latent(), args.runtime.seed, device); // [n, latent]
+    let mut draws = PriorDraws::new(model.latent(), args.runtime.seed);
     let labels = balanced_labels(args.n, classes);
-    let mut pixels = Vec::with_capacity(args.n * shape.len());
+    let bar = crate::ui::new_bar(Some(args.n as u64), args.runtime.quiet);
+    bar.set_prefix("generated images");
+    let (mut generating, mut extracting) = (0.0, 0.0);
+    let mut values = Vec::new();
+    let mut dim = 0;
     for start in (0..args.n).step_by(CHUNK) {
         let rows = CHUNK.min(args.n - start);
+        let started = Instant::now();
+        let z = draws.next(rows, device); // [rows, latent]
         let y = (classes > 0).then(|| label_tensor(&labels[start..start + rows], device));
-        let images = model.generate(z.clone().narrow(0, start, rows), y); // [rows, c, h, w] in [0, 1]
-        pixels.extend(quantize(images)?);
+        let images = model.generate(z, y); // [rows, c, h, w] in [0, 1]
+        let chunk = Split::new(
+            shape,
+            quantize(images)?,
+            labels[start..start + rows].to_vec(),
+        );
+        generating += started.elapsed().as_secs_f64();
+        if let Some(dir) = &args.save_images {
+            save_image_files_from(&chunk, &dir.join("fake"), start)?;
+        }
+        if let Some(judge) = judge.as_deref_mut() {
+            judge.judge(&chunk, device);
+        }
+        let started = Instant::now();
+        let features = extractor.extract(&chunk, device, "generated images", true)?;
+        extracting += started.elapsed().as_secs_f64();
+        dim = features.dim;
+        values.extend(features.values);
+        bar.inc(rows as u64);
     }
-    Ok((
-        Split::new(shape, pixels, labels),
-        format!(
+    bar.finish_and_clear();
+    Ok(FakeSide {
+        features: Features {
+            n: args.n,
+            dim,
+            values,
+        },
+        source: format!(
             "{} samples of {} ({}{})",
             args.n,
-            path.display(),
+            args.fake.display(),
             model.describe(),
             if classes > 0 {
                 ", every class equally"
@@ -447,5 +539,7 @@ fn fake_images(
                 ""
             }
         ),
-    ))
+        seconds_generating: Some(generating),
+        seconds_features: extracting,
+    })
 }

@@ -405,12 +405,17 @@ pub fn load_image_files(dir: &Path) -> Result<Split> {
 
 /// Writes each image of `split` as `dir/NNNNNN.png` (gray or RGB as the split is).
 pub fn save_image_files(split: &Split, dir: &Path) -> Result<()> {
+    save_image_files_from(split, dir, 0)
+}
+
+/// [`save_image_files`] numbering the files from `first`: one chunk of a larger set.
+pub fn save_image_files_from(split: &Split, dir: &Path, first: usize) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let shape = split.shape;
     let plane = shape.height * shape.width;
     for i in 0..split.len() {
         let pixels = split.image(i);
-        let path = dir.join(format!("{i:06}.png"));
+        let path = dir.join(format!("{:06}.png", first + i));
         let (w, h) = (shape.width as u32, shape.height as u32);
         let result = if shape.channels == 1 {
             image::GrayImage::from_raw(w, h, pixels.to_vec()).map(|img| img.save(&path))

@@ -224,7 +224,12 @@ pub fn restore_model_as<M: burn::module::Module>(
             .ok_or_else(|| Error::bad_input(format!("checkpoint has no {role} state")))
     };
     let bad = |what: &str, e: String| {
-        let detail: String = e.chars().take(100).collect();
+        // burn's decoding errors quote serde's (and so Rust's types); what they mean is that
+        // the bytes are not a record.
+        let detail: String = match e.contains("deserialization") {
+            true => "its bytes do not decode as a record".into(),
+            false => e.chars().take(100).collect(),
+        };
         Error::bad_input(format!(
             "checkpoint {what} do not fit this run's model (another model's checkpoint?): {detail}…"
         ))
