@@ -136,10 +136,29 @@ fn a_trained_run_samples_draws_its_strip_and_inpaints() {
         "--out",
         out.to_str().unwrap(),
     ]));
-    assert!(stdout.contains("DDPM"), "{stdout}");
-    assert_eq!(
-        png_size(&run.join("ddpm_denoising.png")).0,
-        11 * 56 + 12 * 2
+    assert!(stdout.contains("DDPM-50"), "the run's T: {stdout}");
+    assert!(stdout.contains("of the first 4 of them"), "{stdout}");
+    // The walks are of the 4 samples drawn, not of other draws: each row ends at its sample,
+    // even though DDPM adds fresh noise at every step.
+    let strip = image::open(run.join("ddpm_denoising.png"))
+        .unwrap()
+        .to_rgb8();
+    let grid = image::open(&out).unwrap().to_rgb8();
+    assert_eq!(strip.dimensions(), (11 * 56 + 12 * 2, 4 * 56 + 5 * 2));
+    for i in 0..4u32 {
+        for (y, x) in (0..56u32).flat_map(|y| (0..56u32).map(move |x| (y, x))) {
+            let walked = strip.get_pixel(2 + 10 * 58 + x, 2 + i * 58 + y);
+            let drawn = grid.get_pixel(2 + i * 58 + x, 2 + y);
+            assert_eq!(walked, drawn, "sample {i} at ({y}, {x})");
+        }
+    }
+    assert_bad_input(
+        &latentlab(&["sample", run_arg, "--guidance", "3"]),
+        "unconditional",
+    );
+    assert_bad_input(
+        &latentlab(&["sample", run_arg, "--n", "200000000"]),
+        "at most 4096",
     );
 
     // RePaint through the editing command.
