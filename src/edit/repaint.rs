@@ -12,12 +12,13 @@
 //! which lets the known pixels' information spread into the hole.
 //!
 //! The same replacement works for any linear view A of the image (Choi et al. 2021's ILVR for
-//! super-resolution): x ← x + A⁺(y_t − A·x), with A⁺ the nearest upsampling for block means and
-//! the copy to R, G and B for the luma (BT.601's weights sum to 1).
+//! super-resolution): x ← x + B(y_t − A·x), with B the nearest upsampling for block means (A's
+//! pseudo-inverse) and the copy to R, G and B for the luma (a right-inverse that keeps chroma:
+//! BT.601's weights sum to 1).
 //!
-//! Steps run on a subsequence of the T time steps (`steps` of them, DDIM's uniform skip) with
-//! DDPM's noise between them (DDIM η = 1), so an edit costs about steps × resamples network
-//! evaluations instead of T × resamples.
+//! Steps run on a subsequence of the T time steps (`steps` of them, the samplers' trailing
+//! spacing) with DDPM's noise between them (DDIM η = 1), so an edit costs about steps ×
+//! resamples network evaluations instead of T × resamples.
 
 use burn::prelude::*;
 use burn::tensor::Distribution;
