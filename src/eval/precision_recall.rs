@@ -17,8 +17,14 @@ pub struct PrecisionRecall {
     pub k: usize,
 }
 
-/// Rows per block of the distance matrices: 1000 x 10,000 f32 is 40 MB.
-const BLOCK: usize = 1000;
+/// Distances per block of the distance matrices: 16 M f32, 64 MB, whatever the sets' sizes
+/// (1,000 rows against 10,000 points is 40 MB; against 100,000, a block of 160 rows).
+const BLOCK_ENTRIES: usize = 1 << 24;
+
+/// Rows per block when each row holds a distance to each of `others` points.
+fn block_rows(others: usize) -> usize {
+    (BLOCK_ENTRIES / others.max(1)).clamp(1, 1000)
+}
 
 pub fn precision_recall(real: &Features, fake: &Features, k: usize) -> Result<PrecisionRecall> {
     if real.dim != fake.dim {
@@ -79,8 +85,9 @@ fn knn_radii(set: &Features, k: usize) -> Vec<f32> {
     let m = to_mat(set);
     let norms = squared_norms(&m);
     let mut radii = Vec::with_capacity(set.n);
-    for start in (0..set.n).step_by(BLOCK) {
-        let rows = BLOCK.min(set.n - start);
+    let block = block_rows(set.n);
+    for start in (0..set.n).step_by(block) {
+        let rows = block.min(set.n - start);
         let d = distance_block(&m, &norms, start, rows, &m, &norms);
         let block: Vec<f32> = (0..rows)
             .into_par_iter()
@@ -102,8 +109,9 @@ fn coverage(points: &Features, centres: &Features, radii: &[f32]) -> f64 {
     let c = to_mat(centres);
     let (p_norms, c_norms) = (squared_norms(&p), squared_norms(&c));
     let mut inside = 0usize;
-    for start in (0..points.n).step_by(BLOCK) {
-        let rows = BLOCK.min(points.n - start);
+    let block = block_rows(centres.n);
+    for start in (0..points.n).step_by(block) {
+        let rows = block.min(points.n - start);
         let d = distance_block(&p, &p_norms, start, rows, &c, &c_norms);
         inside += (0..rows)
             .into_par_iter()
