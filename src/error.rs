@@ -122,7 +122,7 @@ mod tests {
     use super::*;
 
     /// Words a user should never read in a message: Rust's and serde's names for types.
-    pub fn names_a_type(message: &str) -> bool {
+    fn names_a_type(message: &str) -> bool {
         [
             "struct", "enum ", "::", "Option<", "Config", "usize", "u64", "f64", "f32",
         ]

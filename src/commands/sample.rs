@@ -97,8 +97,7 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
             Plan {
                 count: args.n,
                 columns: 8,
-                shared: None,
-                label: Some(Box::new(move |_| index)),
+                draw: Draw::OfClass(index),
                 walk: (0..args.n.min(STRIP_ROWS)).collect(),
                 what: format!("{} samples of class {index}{name}", args.n),
             }
@@ -106,8 +105,7 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
         (None, 0) => Plan {
             count: args.n,
             columns: 8,
-            shared: None,
-            label: None,
+            draw: Draw::Unconditional,
             walk: (0..args.n.min(STRIP_ROWS)).collect(),
             what: format!("{} samples", args.n),
         },
@@ -118,8 +116,7 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
             Plan {
                 count: classes * columns,
                 columns,
-                shared: Some(draws.next(columns, &device)),
-                label: Some(Box::new(move |i| i / columns)),
+                draw: Draw::RowPerClass(draws.next(columns, &device)),
                 walk: (0..classes.min(STRIP_ROWS)).map(|c| c * columns).collect(),
                 what: format!("{columns} samples of each of {classes} classes, one row per class"),
             }
@@ -129,22 +126,20 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
     let mut strip = diffusion.as_ref().map(|d| Strip::new(d, plan.walk.clone()));
     for start in (0..plan.count).step_by(BATCH) {
         let rows = BATCH.min(plan.count - start);
-        let z = match &plan.shared {
-            Some(shared) => {
-                let columns = shared.dims()[0];
-                let picks: Vec<i64> = (start..start + rows)
-                    .map(|i| (i % columns) as i64)
-                    .collect();
-                shared.clone().select(
-                    0,
-                    Tensor::from_data(TensorData::new(picks, [rows]), &device),
-                )
+        let images = start..start + rows;
+        let (z, labels): (_, Option<Vec<usize>>) = match &plan.draw {
+            Draw::Unconditional => (draws.next(rows, &device), None),
+            Draw::OfClass(class) => (draws.next(rows, &device), Some(vec![*class; rows])),
+            Draw::RowPerClass(shared) => {
+                let picks: Vec<i64> = images.clone().map(|i| (i % plan.columns) as i64).collect();
+                let picks = Tensor::from_data(TensorData::new(picks, [rows]), &device);
+                let classes = images.map(|i| i / plan.columns).collect();
+                (shared.clone().select(0, picks), Some(classes))
             }
-            None => draws.next(rows, &device),
-        }; // [rows, latent]
-        let labels = plan.label.as_ref().map(|label| {
-            let labels: Vec<u8> = (start..start + rows).map(|i| label(i) as u8).collect();
-            label_tensor(&labels, &device)
+        }; // z: [rows, latent]
+        let labels = labels.map(|classes| {
+            let classes: Vec<u8> = classes.into_iter().map(|c| c as u8).collect();
+            label_tensor(&classes, &device)
         });
         let images = match (&diffusion, &mut strip) {
             (Some(diffusion), Some(strip)) => {
@@ -188,15 +183,22 @@ struct Plan {
     /// Images in the grid.
     count: usize,
     columns: usize,
-    /// z shared by every row (the class grid: image i takes row i % columns); `None`: one fresh
-    /// draw per image.
-    shared: Option<Tensor<2>>,
-    /// The class of image i (conditional models).
-    #[allow(clippy::type_complexity)]
-    label: Option<Box<dyn Fn(usize) -> usize>>,
+    draw: Draw,
     /// The images whose walk from noise the strip shows, in order.
     walk: Vec<usize>,
     what: String,
+}
+
+/// Where each image's z and class come from (one per command: its size does not matter).
+#[allow(clippy::large_enum_variant)]
+enum Draw {
+    /// A fresh z each.
+    Unconditional,
+    /// A fresh z each, all of one class.
+    OfClass(usize),
+    /// One row per class, one column per z of these `[columns, latent]`: image i is class
+    /// i / columns with z i % columns.
+    RowPerClass(Tensor<2>),
 }
 
 /// A diffusion model's walks from x_T to x₀ for some of the images it draws, gathered while they

@@ -341,6 +341,12 @@ impl RunConfig {
     }
 }
 
+/// Whether a `config.json`'s text is the one `latentlab pca` writes (`"model": "pca"`).
+fn names_pca(text: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(text)
+        .is_ok_and(|config| config.get("model").and_then(|m| m.as_str()) == Some("pca"))
+}
+
 /// An opened run folder.
 #[derive(Debug, Clone)]
 pub struct Run {
@@ -365,20 +371,18 @@ impl Run {
                 path.display()
             ))
         })?;
-        if Self::is_pca(path) {
-            return Err(Error::bad_input(format!(
+        let config = RunConfig::from_json(&text).map_err(|e| match names_pca(&text) {
+            true => Error::bad_input(format!(
                 "{}: a PCA folder (latentlab pca), not a trained model's run; editing takes it \
                  as --with {}",
                 path.display(),
                 path.display()
-            )));
-        }
-        let config = RunConfig::from_json(&text).map_err(|e| {
-            Error::bad_input(format!(
+            )),
+            false => Error::bad_input(format!(
                 "{}: not the config of a latentlab run ({})",
                 config_path.display(),
                 crate::error::json_problem(&e)
-            ))
+            )),
         })?;
         config.validate()?;
         Ok(Self {
@@ -389,10 +393,7 @@ impl Run {
 
     /// Whether `path` is what `latentlab pca` writes: its config names the model `pca`.
     pub fn is_pca(path: &Path) -> bool {
-        std::fs::read_to_string(path.join("config.json"))
-            .ok()
-            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-            .is_some_and(|config| config.get("model").and_then(|m| m.as_str()) == Some("pca"))
+        std::fs::read_to_string(path.join("config.json")).is_ok_and(|text| names_pca(&text))
     }
 
     /// Whether `path` holds a `config.json` (a run, or a folder that claims to be one).
