@@ -40,7 +40,7 @@ use rand_distr::{Distribution, Normal};
 use crate::error::{Error, Result};
 use crate::models::classifier::Classifier;
 use crate::ops::FastConv;
-use crate::train::optim::AdamSettings;
+use crate::optim::AdamSettings;
 
 /// What `--features` names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -436,6 +436,23 @@ pub fn transfer(
         canvas.pixels = Param::initialized(canvas.pixels.id, clipped);
     }
     canvas.pixels.val().detach()
+}
+
+/// What `style.json` holds.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct StyleReport {
+    pub content: String,
+    pub style: String,
+    pub features: String,
+    pub size: [usize; 2],
+    pub steps: usize,
+    pub lr: f64,
+    pub style_weight: f64,
+    pub first: Option<StepLosses>,
+    pub last: Option<StepLosses>,
+    pub seconds: f64,
+    #[serde(skip)]
+    pub out: PathBuf,
 }
 
 #[cfg(test)]

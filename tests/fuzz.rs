@@ -562,11 +562,11 @@ fn fuzz_jpeg() {
 fn fuzz_mask() {
     let seeds = vec![picture(image::ImageFormat::Png, false)];
     fuzz_with_bombs("mask", &seeds, &png_bombs(), |bytes| {
-        latentlab::edit::mask::Mask::decode(bytes, "mask.png").map(drop)
+        latentlab::degrade::mask::Mask::decode(bytes, "mask.png").map(drop)
     });
     // A mask is refused by its header's size before anything is decoded.
     fuzz_with_bombs("sized mask", &seeds, &png_bombs(), |bytes| {
-        latentlab::edit::mask::Mask::decode_sized(bytes, "mask.png", 12, 12).map(drop)
+        latentlab::degrade::mask::Mask::decode_sized(bytes, "mask.png", 12, 12).map(drop)
     });
 }
 

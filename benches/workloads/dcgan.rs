@@ -12,8 +12,8 @@ use burn::tensor::Distribution;
 use latentlab::data::{Batch, ImageShape};
 use latentlab::models::gan::{DiscriminatorArch, GanConfig, GeneratorArch};
 use latentlab::ops::{FastConv, FusedNormAct};
+use latentlab::optim::AdamSettings;
 use latentlab::train::gan::GanLearner;
-use latentlab::train::optim::AdamSettings;
 
 pub const BATCH: usize = 64;
 

@@ -10,7 +10,7 @@ use burn::tensor::Distribution;
 use latentlab::data::ImageShape;
 use latentlab::models::denoiser::DenoiserConfig;
 use latentlab::models::diffusion::{NoiseSchedule, Sampler, Schedule, sample, simple_loss};
-use latentlab::train::optim::AdamSettings;
+use latentlab::optim::AdamSettings;
 
 const BATCH: usize = 64;
 const WIDTH: usize = 32;

@@ -6,10 +6,10 @@
 
 use burn::prelude::*;
 use latentlab::data::ImageShape;
-use latentlab::edit::Task;
+use latentlab::degrade::Task;
 use latentlab::models::espcn::EspcnConfig;
 use latentlab::models::pix2pix::{GeneratorConfig, Pix2pixConfig};
-use latentlab::train::optim::AdamSettings;
+use latentlab::optim::AdamSettings;
 
 const SCALE: usize = 4;
 const WIDTH: usize = 64;

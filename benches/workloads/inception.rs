@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::prelude::*;
-use latentlab::commands::fid_weights::default_weights_path;
 use latentlab::data::{DataSpec, load_dataset};
+use latentlab::models::inception::default_weights_path;
 use latentlab::models::inception::{self, InceptionV3};
 use rand::{RngExt, SeedableRng};
 use rayon::prelude::*;

@@ -6,9 +6,9 @@
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use latentlab::data::{Batch, ImageShape};
-use latentlab::edit::Task;
+use latentlab::degrade::Task;
 use latentlab::models::pix2pix::{GeneratorConfig, Pix2pixConfig};
-use latentlab::train::optim::AdamSettings;
+use latentlab::optim::AdamSettings;
 use latentlab::train::pix2pix::Pix2pixLearner;
 
 pub const BATCH: usize = 64;

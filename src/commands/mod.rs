@@ -108,3 +108,27 @@ impl CommonArgs {
 pub fn default_out(name: &str) -> PathBuf {
     PathBuf::from("runs").join(name)
 }
+
+/// `--task` on the command line; super-resolution's factor comes from `--scale`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TaskName {
+    /// Fill pre-specified missing pixels.
+    Inpaint,
+    /// Make up a missing half.
+    Uncrop,
+    /// Restore colour from the luma.
+    Colorize,
+    /// Restore detail from an image downsampled by --scale.
+    Superres,
+}
+
+impl TaskName {
+    pub fn with_scale(self, scale: usize) -> crate::degrade::Task {
+        match self {
+            TaskName::Inpaint => crate::degrade::Task::Inpaint,
+            TaskName::Uncrop => crate::degrade::Task::Uncrop,
+            TaskName::Colorize => crate::degrade::Task::Colorize,
+            TaskName::Superres => crate::degrade::Task::Superres(scale),
+        }
+    }
+}

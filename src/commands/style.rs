@@ -12,6 +12,7 @@ use image::imageops::FilterType;
 use crate::commands::{DeviceArgs, default_out};
 use crate::error::{Error, Result};
 use crate::fsutil::{check_out_dir, prepare_out_dir, write_json};
+use crate::style::StyleReport;
 use crate::style::{FeatureNet, FeatureSpec, Start, StepLosses, StyleSettings, Targets, transfer};
 
 /// Arguments of `latentlab style`.
@@ -53,23 +54,6 @@ pub struct StyleArgs {
     pub force: bool,
     #[command(flatten)]
     pub runtime: DeviceArgs,
-}
-
-/// What `style.json` holds.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct StyleReport {
-    pub content: String,
-    pub style: String,
-    pub features: String,
-    pub size: [usize; 2],
-    pub steps: usize,
-    pub lr: f64,
-    pub style_weight: f64,
-    pub first: Option<StepLosses>,
-    pub last: Option<StepLosses>,
-    pub seconds: f64,
-    #[serde(skip)]
-    pub out: PathBuf,
 }
 
 /// An image file (or `embedded:NAME`, a photograph compiled in) as RGB, its longer side

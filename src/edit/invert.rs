@@ -18,11 +18,11 @@ use burn::module::Param;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 
-use super::degradation::ObservedBatch;
+use crate::degrade::ObservedBatch;
 use crate::models::LatentModel;
 use crate::models::likelihood::Likelihood;
+use crate::optim::AdamSettings;
 use crate::sample::{Generative, prior_noise};
-use crate::train::optim::AdamSettings;
 
 /// How long and how widely the search looks.
 #[derive(Debug, Clone, Copy)]
@@ -155,7 +155,7 @@ pub fn invert_generator(
 mod tests {
     use super::*;
     use crate::data::ImageShape;
-    use crate::edit::{Degradation, Mask};
+    use crate::degrade::{Degradation, Mask};
     use crate::models::LatentModelConfig;
     use crate::models::autoencoder::{Arch, BodyConfig};
     use crate::models::gan::{DiscriminatorArch, GanConfig, GeneratorArch};

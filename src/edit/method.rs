@@ -10,11 +10,12 @@ use burn::prelude::*;
 use image::imageops::FilterType;
 use rayon::prelude::*;
 
-use super::degradation::ObservedBatch;
 use super::invert::{InversionSettings, invert_generator, invert_latent};
 use super::repaint::{RePaintSettings, repaint};
-use super::{CodePrior, Degradation, NearestBank, Task, mean_image, pca_fill};
+use super::{CodePrior, NearestBank, mean_image, pca_fill};
 use crate::data::{ImageShape, Split};
+use crate::degrade::ObservedBatch;
+use crate::degrade::{Degradation, Task};
 use crate::error::{Error, Result};
 use crate::models::denoiser::Denoiser;
 use crate::models::diffusion::{NoiseSchedule, Sampler, condition_of, generate};

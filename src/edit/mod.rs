@@ -1,5 +1,5 @@
 //! Image editing (the lecture's inpainting and uncropping): fill the missing pixels of an image
-//! given the visible ones. Every method returns a full image and [`composite`] then keeps the
+//! given the visible ones. Every method returns a full image and [`crate::degrade::composite`] then keeps the
 //! visible pixels exactly, so methods differ only in the hole.
 //!
 //! Images here are one image's pixels in [0, 1], channel-major (`[c, h, w]` flattened), as
@@ -9,94 +9,18 @@
 //! image closest on the visible pixels), and zero-shot `pca` (the codes that best explain the
 //! visible pixels by least squares in the component basis, then the reconstruction).
 
-pub mod degradation;
 pub mod invert;
-pub mod mask;
 pub mod method;
 pub mod repaint;
+pub mod score;
 
 use faer::linalg::solvers::Solve;
 use faer::{Mat, Side as FaerSide};
 
 use crate::data::{ImageShape, Split};
+use crate::degrade::Degradation;
 use crate::error::{Error, Result};
 use crate::pca::Pca;
-pub use degradation::Degradation;
-pub use mask::{Mask, Side, check_mask, composite};
-
-/// The editing jobs of the lecture.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Task {
-    /// Fill pre-specified missing pixels.
-    Inpaint,
-    /// Make up a missing half.
-    Uncrop,
-    /// Restore colour from the luma.
-    Colorize,
-    /// Restore an image from its area downsampling by this factor.
-    Superres(usize),
-}
-
-/// `--task` on the command line; super-resolution's factor comes from `--scale`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum TaskName {
-    /// Fill pre-specified missing pixels.
-    Inpaint,
-    /// Make up a missing half.
-    Uncrop,
-    /// Restore colour from the luma.
-    Colorize,
-    /// Restore detail from an image downsampled by --scale.
-    Superres,
-}
-
-impl TaskName {
-    pub fn with_scale(self, scale: usize) -> Task {
-        match self {
-            TaskName::Inpaint => Task::Inpaint,
-            TaskName::Uncrop => Task::Uncrop,
-            TaskName::Colorize => Task::Colorize,
-            TaskName::Superres => Task::Superres(scale),
-        }
-    }
-}
-
-impl Task {
-    pub fn name(self) -> &'static str {
-        match self {
-            Task::Inpaint => "inpaint",
-            Task::Uncrop => "uncrop",
-            Task::Colorize => "colorize",
-            Task::Superres(_) => "superres",
-        }
-    }
-
-    /// The name with super-resolution's factor: "superres-x4".
-    pub fn label(self) -> String {
-        match self {
-            Task::Superres(s) => format!("superres-x{s}"),
-            other => other.name().into(),
-        }
-    }
-
-    /// What a training image of this task loses, drawn from `seed`: for inpainting the centre
-    /// square or free-form strokes (even odds), for uncropping one of the four halves.
-    pub fn random_degradation(self, shape: ImageShape, seed: u64) -> Degradation {
-        let (h, w) = (shape.height, shape.width);
-        let draw = crate::rng::mix(seed, crate::rng::stream::MASK, 0);
-        match self {
-            Task::Inpaint if draw.is_multiple_of(2) => Degradation::Mask(Mask::center(h, w)),
-            Task::Inpaint => Degradation::Mask(Mask::free(h, w, draw)),
-            Task::Uncrop => {
-                let side = [Side::Left, Side::Right, Side::Top, Side::Bottom][(draw % 4) as usize];
-                Degradation::Mask(Mask::uncrop(h, w, side))
-            }
-            Task::Colorize => Degradation::Gray,
-            Task::Superres(s) => Degradation::Downsample(s),
-        }
-    }
-}
 
 /// The mean image of `split`, pixels in [0, 1]: the `mean` baseline's fill.
 pub fn mean_image(split: &Split) -> Vec<f32> {
@@ -316,6 +240,7 @@ pub fn pca_codes(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::degrade::{Mask, Side, check_mask, composite};
     use crate::pca::{Components, PcaConfig, Solver};
 
     fn shape() -> ImageShape {
@@ -348,8 +273,8 @@ mod tests {
                 })
             }
             Degradation::Gray => {
-                let seen = degradation::luma(image, plane);
-                let weights = degradation::LUMA.map(|w| w / 255.0);
+                let seen = crate::degrade::luma(image, plane);
+                let weights = crate::degrade::resample::LUMA.map(|w| w / 255.0);
                 closest(split, |candidate| {
                     (0..plane)
                         .map(|p| {

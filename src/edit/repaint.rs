@@ -23,7 +23,7 @@
 use burn::prelude::*;
 use burn::tensor::Distribution;
 
-use super::degradation::ObservedBatch;
+use crate::degrade::ObservedBatch;
 use crate::models::denoiser::Denoiser;
 use crate::models::diffusion::NoiseSchedule;
 
@@ -143,7 +143,7 @@ pub fn repaint(
 mod tests {
     use super::*;
     use crate::data::ImageShape;
-    use crate::edit::{Degradation, Mask};
+    use crate::degrade::{Degradation, Mask};
     use crate::models::denoiser::DenoiserConfig;
     use crate::models::diffusion::Schedule;
 
@@ -273,7 +273,7 @@ mod tests {
         let shape = shape(1);
         let masks = [
             Mask::center(8, 8),
-            Mask::uncrop(8, 8, crate::edit::Side::Left),
+            Mask::uncrop(8, 8, crate::degrade::Side::Left),
         ];
         let degradations: Vec<Degradation> = masks.into_iter().map(Degradation::Mask).collect();
         let (originals, out) = run(shape, &degradations);

@@ -7,7 +7,7 @@
 //! tests/image_metrics.rs.
 
 use crate::data::ImageShape;
-use crate::edit::Mask;
+use crate::degrade::Mask;
 
 /// The smallest MSE PSNR counts: the variance of 8-bit rounding noise, 1/(12·255²). The
 /// originals are 8-bit, so a closer match says nothing more, and one exact image (a flat tile,

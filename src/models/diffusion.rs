@@ -29,11 +29,11 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 
 use crate::data::ImageShape;
-use crate::edit::Task;
-use crate::edit::degradation::{box_downsample_tensor, luma_tensor};
+use crate::degrade::Task;
+use crate::degrade::upsample_nearest;
+use crate::degrade::{box_downsample_tensor, luma_tensor};
 use crate::error::Error;
 use crate::models::denoiser::{Denoiser, DenoiserConfig};
-use crate::models::espcn::upsample_nearest;
 
 /// How the noise level grows with t.
 #[derive(
@@ -783,7 +783,7 @@ mod tests {
     #[test]
     fn adam_on_the_simple_loss_learns_to_predict_the_noise() {
         use crate::models::denoiser::DenoiserConfig;
-        use crate::train::optim::AdamSettings;
+        use crate::optim::AdamSettings;
         use burn::optim::GradientsParams;
         let device = Device::flex();
         let autodiff = device.clone().autodiff();

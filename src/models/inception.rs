@@ -12,6 +12,7 @@
 //! does (see [`resize_bilinear`]).
 
 use crate::data::ImageShape;
+use crate::fsutil::data_dir;
 use crate::io::torchscript::TorchScriptWeights;
 use crate::ops::{Activation, pool};
 use crate::{Error, Result};
@@ -19,6 +20,7 @@ use burn::prelude::*;
 use burn::tensor::ops::ConvOptions;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::path::PathBuf;
 
 /// Where `fid-weights` stores the converted network, under the data directory.
 pub const WEIGHTS_FILE: &str = "inception-2015-12-05-fid.safetensors";
@@ -534,6 +536,11 @@ pub fn resize_bilinear(
         }
     }
     out
+}
+
+/// Where FID commands look for the weights: `DATA_DIR/inception-2015-12-05-fid.safetensors`.
+pub fn default_weights_path() -> Result<PathBuf> {
+    Ok(data_dir()?.join(WEIGHTS_FILE))
 }
 
 #[cfg(test)]

@@ -19,10 +19,11 @@
 use burn::prelude::*;
 
 use crate::data::ImageShape;
-use crate::edit::degradation::{box_downsample_tensor, luma_tensor};
-use crate::edit::{Degradation, Task};
+use crate::degrade::upsample_nearest;
+use crate::degrade::{Degradation, Task};
+use crate::degrade::{box_downsample_tensor, luma_tensor};
 use crate::error::Error;
-use crate::models::espcn::{Espcn, EspcnConfig, upsample_nearest};
+use crate::models::espcn::{Espcn, EspcnConfig};
 use crate::models::gan::patchgan::{self, PatchDiscriminator, PatchDiscriminatorConfig};
 use crate::models::gan::{GeneratorLoss, discriminator_loss, generator_loss};
 use crate::models::unet::{Unet, UnetConfig};
@@ -337,7 +338,7 @@ pub struct Pix2pix {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::edit::Mask;
+    use crate::degrade::Mask;
 
     #[test]
     fn the_conditioning_zeroes_the_hole_and_adds_the_mask() {
@@ -345,7 +346,7 @@ mod tests {
         let images = Tensor::<4>::ones([2, 1, 4, 4], &device);
         let masks = [
             Degradation::Mask(Mask::center(4, 4)),
-            Degradation::Mask(Mask::uncrop(4, 4, crate::edit::Side::Left)),
+            Degradation::Mask(Mask::uncrop(4, 4, crate::degrade::Side::Left)),
         ];
         let x: Vec<f32> = conditioning(images, &masks)
             .input

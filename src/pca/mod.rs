@@ -22,6 +22,7 @@ use faer::{Accum, Mat, MatRef, Par};
 use crate::error::{Error, Result};
 
 mod gram;
+pub mod metrics;
 mod solvers;
 mod statistics;
 #[cfg(test)]

@@ -25,8 +25,8 @@ use crate::models::diffusion::DiffusionConfig;
 use crate::models::gan::{Gan, GanConfig};
 use crate::models::pix2pix::{Pix2pix, Pix2pixConfig};
 use crate::models::{LatentModel, LatentModelConfig, ModelKind, load_safetensors, load_weights};
+use crate::optim::{AdamSettings, LrSchedule};
 use crate::sample::{DiffusionSampling, Generative, SamplingArgs, Trained};
-use crate::train::optim::{AdamSettings, LrSchedule};
 
 /// `config.json` fields every run folder has.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]

@@ -401,7 +401,7 @@ const EDIT_RUNS: [(&str, &[&str], bool); 8] = [
 /// The features the metrics use under `options`: `inception` or `classifier`.
 pub fn features(options: &TourOptions) -> Result<&'static str> {
     let weights_present =
-        || crate::commands::fid_weights::default_weights_path().is_ok_and(|path| path.is_file());
+        || crate::models::inception::default_weights_path().is_ok_and(|path| path.is_file());
     Ok(match options.fid {
         FidFeatures::Inception => {
             if !weights_present() {

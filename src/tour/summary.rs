@@ -3,12 +3,12 @@
 
 use std::path::Path;
 
-use crate::commands::edit::EditScores;
-use crate::commands::eval::EvalReport;
-use crate::commands::eval_samples::SampleMetrics;
-use crate::commands::latent_map::LatentStats;
-use crate::commands::pca::PcaMetrics;
+use crate::edit::score::EditScores;
 use crate::error::{Error, Result};
+use crate::eval::LatentStats;
+use crate::eval::elbo::EvalReport;
+use crate::eval::samples::SampleMetrics;
+use crate::pca::metrics::PcaMetrics;
 use crate::tour::plan::TourOptions;
 use crate::tour::plan::{
     EDIT_JOBS, GANS, Recipe, diffusion_curve_json, edit_figure, edit_json, edit_methods, features,
@@ -88,7 +88,7 @@ pub struct Summary {
     /// Every editing job: each method's scores.
     pub edits: Vec<EditSection>,
     /// The style transfer of two embedded photographs.
-    pub style: crate::commands::style::StyleReport,
+    pub style: crate::style::StyleReport,
     pub latentlab_version: String,
 }
 

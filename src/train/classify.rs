@@ -12,8 +12,8 @@ use crate::data::{Batch, Batches, PixelScale};
 use crate::error::Result;
 use crate::models::classifier::Classifier;
 use crate::models::save_safetensors;
+use crate::optim::AdamSettings;
 use crate::train::checkpoint::{model_blobs, restore_model};
-use crate::train::optim::AdamSettings;
 use crate::train::parallel::BatchSplit;
 use crate::train::trainer::{DeviceParts, Learner, PassParts, PendingParts};
 

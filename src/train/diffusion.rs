@@ -12,7 +12,7 @@ use burn::tensor::Distribution;
 
 use crate::data::ImageShape;
 use crate::data::{Batch, Batches, PixelScale};
-use crate::edit::Task;
+use crate::degrade::Task;
 use crate::error::Result;
 use crate::models::denoiser::Denoiser;
 use crate::models::diffusion::{
@@ -20,6 +20,7 @@ use crate::models::diffusion::{
     with_condition,
 };
 use crate::models::save_safetensors;
+use crate::optim::AdamSettings;
 use crate::rng::{mix, stream};
 use crate::sample::{DiffusionSampling, Generative, Trained, to_unit};
 use crate::train::checkpoint::{
@@ -27,7 +28,6 @@ use crate::train::checkpoint::{
 };
 use crate::train::ema::ema_update;
 use crate::train::latent::{save_class_grid, save_grid};
-use crate::train::optim::AdamSettings;
 use crate::train::parallel::BatchSplit;
 use crate::train::trainer::{DeviceParts, Learner, PassParts, PendingParts};
 use crate::viz::ImageGrid;

@@ -19,10 +19,10 @@ use crate::models::gan::{
     Discriminator, Gan, GanConfig, Generator, discriminator_loss, generator_loss, mean_probability,
 };
 use crate::models::save_safetensors;
+use crate::optim::AdamSettings;
 use crate::sample::to_unit;
 use crate::train::checkpoint::{counters_blob, model_blobs_as, restore_counters, restore_model_as};
 use crate::train::latent::{save_class_grid, save_grid};
-use crate::train::optim::AdamSettings;
 use crate::train::parallel::BatchSplit;
 use crate::train::trainer::{DeviceParts, Learner, Parts, PassParts, PendingParts};
 

@@ -11,7 +11,7 @@ use burn::prelude::*;
 use crate::data::{Batch, Batches, ImageShape, PixelScale};
 use crate::error::Result;
 use crate::models::{LatentModel, save_safetensors};
-use crate::train::optim::AdamSettings;
+use crate::optim::AdamSettings;
 use crate::train::parallel::BatchSplit;
 use crate::train::trainer::{DeviceParts, Learner, PassParts, PendingParts};
 use crate::viz::grid::{Colormap, GridOptions, ImageGrid};

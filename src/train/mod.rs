@@ -10,7 +10,6 @@ pub mod ema;
 pub mod gan;
 pub mod latent;
 pub mod metrics;
-pub mod optim;
 pub mod parallel;
 pub mod pix2pix;
 pub mod trainer;

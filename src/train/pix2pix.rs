@@ -11,7 +11,7 @@ use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 
 use crate::data::{Batch, Batches, ImageShape, PixelScale};
-use crate::edit::Degradation;
+use crate::degrade::Degradation;
 use crate::error::Result;
 use crate::models::gan::mean_probability;
 use crate::models::gan::patchgan::PatchDiscriminator;
@@ -20,9 +20,9 @@ use crate::models::pix2pix::{
     judge, unknown_entries,
 };
 use crate::models::save_safetensors;
+use crate::optim::AdamSettings;
 use crate::rng::{mix, stream};
 use crate::train::checkpoint::{counters_blob, model_blobs_as, restore_counters, restore_model_as};
-use crate::train::optim::AdamSettings;
 use crate::train::parallel::{BatchSplit, Share};
 use crate::train::trainer::{DeviceParts, Learner, PassParts, PendingParts};
 use crate::viz::ImageGrid;

@@ -4,10 +4,10 @@
 
 use burn::module::Module;
 
+use crate::commands::TaskName;
 use crate::commands::run_args::test_images;
 use crate::commands::train::job::{Job, TrainingArgs};
 use crate::data::Dataset;
-use crate::edit::TaskName;
 use crate::error::Result;
 use crate::models::denoiser::DenoiserConfig;
 use crate::models::diffusion::{DiffusionConfig, Schedule, condition_channels};

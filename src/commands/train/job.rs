@@ -11,8 +11,8 @@ use crate::data::Dataset;
 use crate::distributed::{DistributedChoice, World};
 use crate::error::{Error, Result};
 use crate::fsutil::{RunLock, check_out_dir, write_json};
+use crate::optim::LrSchedule;
 use crate::run::{Run, RunConfig};
-use crate::train::optim::LrSchedule;
 use crate::train::trainer::{self, install_interrupt_handler};
 use crate::train::{Learner, Outcome, TrainOptions};
 

@@ -7,9 +7,10 @@
 
 use burn::module::Module;
 
+use crate::commands::TaskName;
 use crate::commands::train::job::{Job, TrainingArgs};
 use crate::data::Dataset;
-use crate::edit::{Task, TaskName};
+use crate::degrade::Task;
 use crate::error::Result;
 use crate::models::espcn::EspcnConfig;
 use crate::models::gan::patchgan;

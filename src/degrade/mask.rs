@@ -105,7 +105,7 @@ impl Mask {
 
     /// A mask drawn as a gray PNG (or any format the `image` crate reads): white (128 and above)
     /// marks missing pixels, black visible ones. It must be gray: a colour picture is refused
-    /// rather than guessed at. (`crate::edit::check_mask` checks its size against the images.)
+    /// rather than guessed at. (`crate::degrade::check_mask` checks its size against the images.)
     pub fn read(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         Self::decode(&bytes, &path.display().to_string())

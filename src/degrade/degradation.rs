@@ -15,11 +15,12 @@
 use burn::prelude::*;
 
 use super::mask::{Mask, check_mask, composite};
+use super::resample::{
+    LUMA, block, box_downsample, box_downsample_tensor, gray_to_rgb, luma, luma_tensor,
+    upsample_nearest,
+};
 use crate::data::ImageShape;
 use crate::error::{Error, Result};
-
-/// ITU-R BT.601 luma weights (Pillow's and JPEG's gray), for R, G and B.
-pub const LUMA: [f32; 3] = [0.299, 0.587, 0.114];
 
 /// How an image lost information.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,65 +202,6 @@ fn shift_to_mean(estimate: &[f32], out: &mut [f32], entries: &[usize], weights: 
     }
 }
 
-/// The entries (channel-major indices of a `[c, h, w]` image) of block `b` of the small image
-/// (`b` = its channel-major index in `[c, h/s, w/s]`).
-fn block(b: usize, shape: ImageShape, s: usize) -> impl Iterator<Item = usize> {
-    let (small_h, small_w) = (shape.height / s, shape.width / s);
-    let (c, rest) = (b / (small_h * small_w), b % (small_h * small_w));
-    let (row, col) = (rest / small_w, rest % small_w);
-    (0..s * s).map(move |k| {
-        let (y, x) = (row * s + k / s, col * s + k % s);
-        c * shape.height * shape.width + y * shape.width + x
-    })
-}
-
-/// Area (box) downsampling by `s`: the mean of each s×s block of each channel, `[c, h/s, w/s]`
-/// flattened.
-pub fn box_downsample(image: &[f32], shape: ImageShape, s: usize) -> Vec<f32> {
-    let blocks = shape.channels * (shape.height / s) * (shape.width / s);
-    (0..blocks)
-        .map(|b| {
-            let sum: f64 = block(b, shape, s).map(|p| image[p] as f64).sum();
-            (sum / (s * s) as f64) as f32
-        })
-        .collect()
-}
-
-/// Area downsampling of a batch `[n, c, h, w]` by `s` → `[n, c, h/s, w/s]`.
-///
-/// The s rows of a block first (whole rows added, the innermost dimension), then the s columns:
-/// reducing the 6-D view's strided dimensions took burn Flex 33 µs for a batch of 64 at 28x28.
-pub fn box_downsample_tensor(images: Tensor<4>, s: usize) -> Tensor<4> {
-    let [n, c, h, w] = images.dims();
-    let rows = n * c * (h / s);
-    images
-        .reshape([rows, s, w])
-        .sum_dim(1) // [n·c·h/s, 1, w]
-        .reshape([rows * (w / s), s])
-        .sum_dim(1) // [n·c·h/s·w/s, 1]
-        .reshape([n, c, h / s, w / s])
-        .div_scalar((s * s) as f32)
-}
-
-/// The BT.601 luma plane of an RGB image (`[3, h, w]` flattened).
-pub fn luma(image: &[f32], plane: usize) -> Vec<f32> {
-    (0..plane)
-        .map(|p| LUMA[0] * image[p] + LUMA[1] * image[plane + p] + LUMA[2] * image[2 * plane + p])
-        .collect()
-}
-
-/// The BT.601 luma of a batch of RGB images `[n, 3, h, w]`, `[n, 1, h, w]`.
-pub fn luma_tensor(images: Tensor<4>) -> Tensor<4> {
-    let weights = Tensor::<1>::from_data(TensorData::new(LUMA.to_vec(), [3]), &images.device())
-        .reshape([1, 3, 1, 1]);
-    (images * weights).sum_dim(1) // [n, 1, h, w]
-}
-
-/// The `gray` baseline of colorization: the luma copied to R, G and B.
-pub fn gray_to_rgb(luma: &[f32]) -> Vec<f32> {
-    luma.iter().chain(luma).chain(luma).copied().collect()
-}
-
 /// A batch of observations as tensors, for methods that descend a loss through a network:
 /// y, and a weight that is 1 where an entry of A·x̂ is compared with y and 0 where it is not.
 pub struct ObservedBatch {
@@ -352,7 +294,7 @@ impl ObservedBatch {
             }
             Some(Degradation::Downsample(s)) => {
                 let shift = view - box_downsample_tensor(images.clone(), *s); // [n, c, h/s, w/s]
-                images + crate::models::espcn::upsample_nearest(shift, *s)
+                images + upsample_nearest(shift, *s)
             }
         }
     }
