@@ -12,7 +12,7 @@ use rand_distr::{Distribution as _, StandardNormal};
 
 use crate::data::ImageShape;
 use crate::models::denoiser::Denoiser;
-use crate::models::diffusion::{DiffusionConfig, Sampler, generate};
+use crate::models::diffusion::{DiffusionConfig, DiffusionPipeline, Sampler};
 use crate::models::gan::{Gan, GanConfig};
 use crate::models::{LatentModel, LatentModelConfig};
 
@@ -96,16 +96,9 @@ impl Trained<DiffusionSampling, Denoiser> {
         let x_t = z.reshape([n, shape.channels, shape.height, shape.width]); // [n, c, h, w]
         let settings = &self.config;
         let schedule = settings.config.noise_schedule();
-        let x0 = generate(
-            &self.model,
-            &schedule,
-            settings.sampler,
-            x_t,
-            None,
-            labels,
-            settings.guidance,
-            visit,
-        );
+        let x0 = DiffusionPipeline::new(&self.model, &schedule, settings.sampler)
+            .with_guidance(settings.guidance)
+            .generate(x_t, labels, visit);
         to_unit(x0.clamp(-1.0, 1.0)) // [n, c, h, w] in [0, 1]
     }
 }

@@ -18,7 +18,7 @@ use crate::degrade::ObservedBatch;
 use crate::degrade::{Degradation, Task};
 use crate::error::{Error, Result};
 use crate::models::denoiser::Denoiser;
-use crate::models::diffusion::{NoiseSchedule, Sampler, condition_of, generate};
+use crate::models::diffusion::{DiffusionPipeline, NoiseSchedule, Sampler, condition_of};
 use crate::models::pix2pix::{Generator as ConditionalGenerator, conditioning};
 use crate::models::{LatentModel, load_weights};
 use crate::pca::{Components, Pca, PcaConfig, Solver};
@@ -399,17 +399,9 @@ impl Editor {
                             steps: settings.steps,
                             eta: 0.0,
                         };
-                        let nothing = |_: usize, _: &Tensor<4>| {};
-                        generate(
-                            model,
-                            schedule,
-                            sampler,
-                            x_t,
-                            Some(&condition),
-                            None,
-                            1.0,
-                            nothing,
-                        )
+                        DiffusionPipeline::new(model, schedule, sampler)
+                            .with_condition(condition)
+                            .generate(x_t, None, |_, _| {})
                     }
                     None => {
                         let observed = ObservedBatch::new(originals, degradations, shape, device);

@@ -16,8 +16,8 @@ use crate::degrade::Task;
 use crate::error::Result;
 use crate::models::denoiser::Denoiser;
 use crate::models::diffusion::{
-    DEFAULT_GUIDANCE, DiffusionConfig, LossDraws, NoiseSchedule, Sampler, condition_of, generate,
-    with_condition,
+    DEFAULT_GUIDANCE, DiffusionConfig, DiffusionPipeline, LossDraws, NoiseSchedule, Sampler,
+    condition_of, with_condition,
 };
 use crate::models::save_safetensors;
 use crate::optim::AdamSettings;
@@ -176,16 +176,10 @@ impl DiffusionLearner {
             .narrow(0, 0, n)
             .reshape([n, c, h, w]);
         let condition = condition_of(task, images.clone());
-        let output = generate(
-            &self.ema(),
-            &self.schedule,
-            EPOCH_SAMPLER,
-            x_t,
-            Some(&condition),
-            None,
-            1.0,
-            |_, _| {},
-        );
+        let ema = self.ema();
+        let output = DiffusionPipeline::new(&ema, &self.schedule, EPOCH_SAMPLER)
+            .with_condition(condition)
+            .generate(x_t, None, |_, _| {});
         let unit = |t: Tensor<4>| -> Vec<f32> {
             to_unit(t.clamp(-1.0, 1.0))
                 .into_data()
