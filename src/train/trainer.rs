@@ -155,189 +155,300 @@ pub fn train(
     device: &Device,
     resumed: Option<TrainState>,
 ) -> Result<Outcome> {
-    let out = &options.out;
-    let metrics_path = out.join("metrics.jsonl");
-    let mut state = resumed.unwrap_or(TrainState {
-        epoch: 0,
-        step: 0,
-        step_in_epoch: 0,
-        epoch_sums: vec![],
-        epoch_images: 0,
-        epoch_seconds: 0.0,
-        rng: RngState {
-            seed: options.seed,
-            stream: 0,
-        },
-    });
-    // Rows past the checkpoint come from a run that died between writing them and saving it.
-    let (rows, step_rows) = metrics::read_all(&metrics_path)?;
-    let mut rows: Vec<EpochRow> = rows
-        .into_iter()
-        .filter(|r| r.epoch <= state.epoch)
-        .collect();
-    let mut step_rows: Vec<StepRow> = step_rows
-        .into_iter()
-        .filter(|r| r.step <= state.step)
-        .collect();
-    let seed = state.rng.seed;
-    let scale = learner.scale();
-    let log = |bar: &EpochBar, line: &str| {
-        if !options.quiet {
-            if console_is_terminal() {
-                bar.println(line);
-            } else {
-                crate::ui::log(line);
-            }
-        }
-    };
-
+    let mut progress = Progress::start(options, resumed)?;
     let mut exported = false;
-    while state.epoch < options.epochs {
-        let epoch = state.epoch + 1;
-        let batches = Batches::new(
-            &data.train,
-            BatchConfig {
-                batch_size: options.batch_size,
-                shuffle_seed: Some(mix(seed, stream::SHUFFLE, epoch as u64)),
-                drop_last: false,
-                scale,
-            },
-            device,
-        );
-        let steps = batches.num_batches();
-        let mut bar = EpochBar::new(
-            epoch,
-            options.epochs,
-            steps,
-            state.step_in_epoch,
-            options.quiet,
-        );
-        let mut sums = PassMeans::resume(&state.epoch_sums, state.epoch_images);
-        let mut session_images = 0usize;
-        let started = Instant::now();
-        let mut pending = PendingParts::default();
-        let mut last_read = Instant::now();
-        for batch in batches.skip_batches(state.step_in_epoch) {
-            device.seed(mix(seed, stream::STEP, state.step));
-            let size = batch.images.dims()[0];
-            let progress = ((epoch - 1) as f64 + state.step_in_epoch as f64 / steps as f64)
-                / options.epochs as f64;
-            learner.set_progress(progress);
-            pending.push(size, learner.train_step(batch));
-            state.step += 1;
-            state.step_in_epoch += 1;
-            state.rng.stream = state.step;
-            let stop_requested = INTERRUPTED.load(Ordering::Relaxed)
-                || options.stop_after_steps.is_some_and(|n| state.step >= n);
-            let read_due = pending.len() >= READ_EVERY_STEPS
-                || last_read.elapsed().as_secs_f64() >= READ_EVERY_SECONDS
-                || state.step_in_epoch == steps
-                || stop_requested;
-            if read_due {
-                let first_step = state.step + 1 - pending.len() as u64;
-                for (step, (size, parts)) in (first_step..).zip(pending.read()) {
-                    if let Some((name, value)) = parts.iter().find(|(_, v)| !v.is_finite()) {
-                        bar.finish();
-                        return Err(diverged(out, name, *value, epoch, step, state.epoch));
-                    }
-                    if let Some(symptom) = learner.observe(&parts) {
-                        bar.finish();
-                        return Err(Error::Diverged(format!(
-                            "training stopped at epoch {epoch}, step {step}: {symptom}; {}",
-                            kept_checkpoint(out, state.epoch)
-                        )));
-                    }
-                    if learner.logs_steps() {
-                        step_rows.push(StepRow {
-                            epoch,
-                            step,
-                            train: parts.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-                        });
-                    }
-                    sums.add(&parts, size);
-                    session_images += size;
-                    bar.step(size, &parts);
-                }
-                last_read = Instant::now();
-            }
-            if stop_requested && state.step_in_epoch < steps {
-                (state.epoch_sums, state.epoch_images) = sums.totals();
-                state.epoch_seconds += started.elapsed().as_secs_f64();
-                if options.writes {
-                    checkpoint::save(&checkpoint_dir(out), &state, &learner.state_blobs()?)?;
-                    metrics::write_all(&metrics_path, &rows, &step_rows)?;
-                }
-                bar.finish();
-                let message = format!(
-                    "stopped at epoch {epoch}, step {} ({}/{steps} of this epoch); checkpoint saved. \
-                     Continue with: latentlab train --resume {}",
-                    state.step,
-                    state.step_in_epoch,
-                    out.display()
-                );
-                return Ok(Outcome::Interrupted { state, message });
-            }
-        }
-        let seconds = state.epoch_seconds + started.elapsed().as_secs_f64();
-        let train_parts: BTreeMap<String, f64> = sums.means().into_iter().collect();
-
-        device.seed(mix(seed, stream::EVAL, epoch as u64));
-        let test_batches = Batches::new(
-            &data.test,
-            BatchConfig::in_order(options.batch_size.max(256), scale),
-            &device.clone().inner(),
-        );
-        let test_parts: BTreeMap<String, f64> =
-            learner.evaluate(test_batches).into_iter().collect();
-        if let Some((name, value)) = test_parts.iter().find(|(_, v)| !v.is_finite()) {
-            bar.finish();
-            return Err(diverged(out, name, *value, epoch, state.step, state.epoch));
-        }
-        let row = EpochRow {
-            epoch,
-            step: state.step,
-            train: train_parts,
-            test: test_parts,
-            seconds,
-            images_per_second: session_images as f64 / started.elapsed().as_secs_f64().max(1e-9),
+    while progress.state.epoch < options.epochs {
+        let epoch = progress.state.epoch + 1;
+        let pass = match train_epoch(learner, data, options, device, &mut progress, epoch)? {
+            EpochPass::Finished(pass) => pass,
+            EpochPass::Stopped(outcome) => return Ok(outcome),
         };
-        log(&bar, &summary(&row));
-        bar.finish();
-        rows.push(row);
-        if options.writes {
-            metrics::write_all(&metrics_path, &rows, &step_rows)?;
-            metrics::plot_losses(&rows, &out.join("loss.png"))?;
-            metrics::plot_steps(&step_rows, 50, &out.join("steps.png"))?;
-            learner.write_images(out, epoch)?;
-        }
-        state.epoch = epoch;
-        state.step_in_epoch = 0;
-        state.epoch_sums.clear();
-        state.epoch_images = 0;
-        state.epoch_seconds = 0.0;
-        // The checkpoint first: a run killed between the two resumes from it and exports again,
-        // while weights without a checkpoint could not be resumed.
-        if options.writes {
-            checkpoint::save(&checkpoint_dir(out), &state, &learner.state_blobs()?)?;
-            learner.export(&out.join("model.safetensors"))?;
-        }
+        end_epoch(learner, data, options, device, &mut progress, epoch, pass)?;
         exported = true;
-        let stop_requested = INTERRUPTED.load(Ordering::Relaxed)
-            || options.stop_after_steps.is_some_and(|n| state.step >= n);
-        if stop_requested && state.epoch < options.epochs {
+        if stop_requested(options, progress.state.step) && epoch < options.epochs {
             let message = format!(
                 "stopped after epoch {epoch}; checkpoint saved. Continue with: latentlab train --resume {}",
-                out.display()
+                options.out.display()
             );
-            return Ok(Outcome::Interrupted { state, message });
+            return Ok(Outcome::Interrupted {
+                state: progress.state,
+                message,
+            });
         }
     }
     if !exported && options.writes {
         // Resumed with nothing left to train: the kill may have come between the last
         // checkpoint and its export.
+        learner.export(&options.out.join("model.safetensors"))?;
+    }
+    Ok(Outcome::Finished {
+        rows: progress.rows,
+    })
+}
+
+/// Where a training stands: its state as a checkpoint records it, and the metrics rows so far.
+struct Progress {
+    state: TrainState,
+    rows: Vec<EpochRow>,
+    step_rows: Vec<StepRow>,
+    metrics_path: PathBuf,
+}
+
+impl Progress {
+    /// From the start, or from `resumed`'s checkpoint with the rows it had written.
+    fn start(options: &TrainOptions, resumed: Option<TrainState>) -> Result<Self> {
+        let metrics_path = options.out.join("metrics.jsonl");
+        let state = resumed.unwrap_or(TrainState {
+            epoch: 0,
+            step: 0,
+            step_in_epoch: 0,
+            epoch_sums: vec![],
+            epoch_images: 0,
+            epoch_seconds: 0.0,
+            rng: RngState {
+                seed: options.seed,
+                stream: 0,
+            },
+        });
+        // Rows past the checkpoint come from a run that died between writing them and saving it.
+        let (rows, step_rows) = metrics::read_all(&metrics_path)?;
+        Ok(Self {
+            rows: rows
+                .into_iter()
+                .filter(|r| r.epoch <= state.epoch)
+                .collect(),
+            step_rows: step_rows
+                .into_iter()
+                .filter(|r| r.step <= state.step)
+                .collect(),
+            state,
+            metrics_path,
+        })
+    }
+}
+
+/// Whether Ctrl-C or the test's step limit asks training to stop.
+fn stop_requested(options: &TrainOptions, step: u64) -> bool {
+    INTERRUPTED.load(Ordering::Relaxed) || options.stop_after_steps.is_some_and(|n| step >= n)
+}
+
+/// How an epoch's pass over the training batches ended.
+enum EpochPass {
+    Finished(FinishedPass),
+    Stopped(Outcome),
+}
+
+/// A pass over all of an epoch's training batches.
+struct FinishedPass {
+    bar: EpochBar,
+    sums: PassMeans,
+    /// Training seconds of the epoch, sessions before a resume included.
+    seconds: f64,
+    /// Images this session trained on, and since when.
+    session_images: usize,
+    started: Instant,
+}
+
+/// Trains on epoch `epoch`'s batches (from where a resumed run stopped); on a stop request
+/// part-way, saves a checkpoint inside the epoch.
+fn train_epoch(
+    learner: &mut dyn Learner,
+    data: &Dataset,
+    options: &TrainOptions,
+    device: &Device,
+    progress: &mut Progress,
+    epoch: usize,
+) -> Result<EpochPass> {
+    let seed = progress.state.rng.seed;
+    let batches = Batches::new(
+        &data.train,
+        BatchConfig {
+            batch_size: options.batch_size,
+            shuffle_seed: Some(mix(seed, stream::SHUFFLE, epoch as u64)),
+            drop_last: false,
+            scale: learner.scale(),
+        },
+        device,
+    );
+    let steps = batches.num_batches();
+    let mut bar = EpochBar::new(
+        epoch,
+        options.epochs,
+        steps,
+        progress.state.step_in_epoch,
+        options.quiet,
+    );
+    let mut sums = PassMeans::resume(&progress.state.epoch_sums, progress.state.epoch_images);
+    let mut session_images = 0usize;
+    let started = Instant::now();
+    let mut pending = PendingParts::default();
+    let mut last_read = Instant::now();
+    for batch in batches.skip_batches(progress.state.step_in_epoch) {
+        let state = &mut progress.state;
+        device.seed(mix(seed, stream::STEP, state.step));
+        let size = batch.images.dims()[0];
+        let fraction = ((epoch - 1) as f64 + state.step_in_epoch as f64 / steps as f64)
+            / options.epochs as f64;
+        learner.set_progress(fraction);
+        pending.push(size, learner.train_step(batch));
+        state.step += 1;
+        state.step_in_epoch += 1;
+        state.rng.stream = state.step;
+        let stop = stop_requested(options, state.step);
+        let read_due = pending.len() >= READ_EVERY_STEPS
+            || last_read.elapsed().as_secs_f64() >= READ_EVERY_SECONDS
+            || state.step_in_epoch == steps
+            || stop;
+        if read_due {
+            let read = read_steps(
+                learner,
+                options,
+                progress,
+                &mut pending,
+                &mut sums,
+                &mut bar,
+                epoch,
+            );
+            session_images += match read {
+                Ok(images) => images,
+                Err(e) => {
+                    bar.finish();
+                    return Err(e);
+                }
+            };
+            last_read = Instant::now();
+        }
+        if stop && progress.state.step_in_epoch < steps {
+            let state = &mut progress.state;
+            (state.epoch_sums, state.epoch_images) = sums.totals();
+            state.epoch_seconds += started.elapsed().as_secs_f64();
+            let out = &options.out;
+            if options.writes {
+                checkpoint::save(&checkpoint_dir(out), state, &learner.state_blobs()?)?;
+                metrics::write_all(&progress.metrics_path, &progress.rows, &progress.step_rows)?;
+            }
+            bar.finish();
+            let message = format!(
+                "stopped at epoch {epoch}, step {} ({}/{steps} of this epoch); checkpoint saved. \
+                 Continue with: latentlab train --resume {}",
+                state.step,
+                state.step_in_epoch,
+                out.display()
+            );
+            return Ok(EpochPass::Stopped(Outcome::Interrupted {
+                state: state.clone(),
+                message,
+            }));
+        }
+    }
+    Ok(EpochPass::Finished(FinishedPass {
+        bar,
+        sums,
+        seconds: progress.state.epoch_seconds + started.elapsed().as_secs_f64(),
+        session_images,
+        started,
+    }))
+}
+
+/// Reads the losses of the steps `pending` holds (the last of them is the current step): checks
+/// them, adds them to the epoch's sums, the bar and the step rows. Returns the images read.
+fn read_steps(
+    learner: &mut dyn Learner,
+    options: &TrainOptions,
+    progress: &mut Progress,
+    pending: &mut PendingParts,
+    sums: &mut PassMeans,
+    bar: &mut EpochBar,
+    epoch: usize,
+) -> Result<usize> {
+    let (out, last_saved) = (&options.out, progress.state.epoch);
+    let first_step = progress.state.step + 1 - pending.len() as u64;
+    let mut images = 0;
+    for (step, (size, parts)) in (first_step..).zip(pending.read()) {
+        if let Some((name, value)) = parts.iter().find(|(_, v)| !v.is_finite()) {
+            return Err(diverged(out, name, *value, epoch, step, last_saved));
+        }
+        if let Some(symptom) = learner.observe(&parts) {
+            return Err(Error::Diverged(format!(
+                "training stopped at epoch {epoch}, step {step}: {symptom}; {}",
+                kept_checkpoint(out, last_saved)
+            )));
+        }
+        if learner.logs_steps() {
+            progress.step_rows.push(StepRow {
+                epoch,
+                step,
+                train: parts.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            });
+        }
+        sums.add(&parts, size);
+        images += size;
+        bar.step(size, &parts);
+    }
+    Ok(images)
+}
+
+/// The end of epoch `epoch`: the test set's losses, the metrics row and its plots, the epoch's
+/// images, then the checkpoint and the exported weights.
+fn end_epoch(
+    learner: &mut dyn Learner,
+    data: &Dataset,
+    options: &TrainOptions,
+    device: &Device,
+    progress: &mut Progress,
+    epoch: usize,
+    pass: FinishedPass,
+) -> Result<()> {
+    let (out, state) = (&options.out, &mut progress.state);
+    let train_parts: BTreeMap<String, f64> = pass.sums.means().into_iter().collect();
+    device.seed(mix(state.rng.seed, stream::EVAL, epoch as u64));
+    let test_batches = Batches::new(
+        &data.test,
+        BatchConfig::in_order(options.batch_size.max(256), learner.scale()),
+        &device.clone().inner(),
+    );
+    let test_parts: BTreeMap<String, f64> = learner.evaluate(test_batches).into_iter().collect();
+    if let Some((name, value)) = test_parts.iter().find(|(_, v)| !v.is_finite()) {
+        pass.bar.finish();
+        return Err(diverged(out, name, *value, epoch, state.step, state.epoch));
+    }
+    let row = EpochRow {
+        epoch,
+        step: state.step,
+        train: train_parts,
+        test: test_parts,
+        seconds: pass.seconds,
+        images_per_second: pass.session_images as f64
+            / pass.started.elapsed().as_secs_f64().max(1e-9),
+    };
+    if !options.quiet {
+        let line = summary(&row);
+        if console_is_terminal() {
+            pass.bar.println(&line);
+        } else {
+            crate::ui::log(&line);
+        }
+    }
+    pass.bar.finish();
+    progress.rows.push(row);
+    if options.writes {
+        metrics::write_all(&progress.metrics_path, &progress.rows, &progress.step_rows)?;
+        metrics::plot_losses(&progress.rows, &out.join("loss.png"))?;
+        metrics::plot_steps(&progress.step_rows, 50, &out.join("steps.png"))?;
+        learner.write_images(out, epoch)?;
+    }
+    state.epoch = epoch;
+    state.step_in_epoch = 0;
+    state.epoch_sums.clear();
+    state.epoch_images = 0;
+    state.epoch_seconds = 0.0;
+    // The checkpoint first: a run killed between the two resumes from it and exports again,
+    // while weights without a checkpoint could not be resumed.
+    if options.writes {
+        checkpoint::save(&checkpoint_dir(out), state, &learner.state_blobs()?)?;
         learner.export(&out.join("model.safetensors"))?;
     }
-    Ok(Outcome::Finished { rows })
+    Ok(())
 }
 
 fn console_is_terminal() -> bool {
