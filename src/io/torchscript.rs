@@ -333,10 +333,11 @@ impl<'a> Unpickler<'a> {
         Ok(items)
     }
 
+    /// Runs the pickle program to its STOP and returns what it built. Opcodes in four groups:
+    /// values read from the stream, containers, the memo, objects.
     fn run(mut self) -> Step<Value> {
         loop {
-            let op = self.u8()?;
-            match op {
+            match self.u8()? {
                 0x80 => {
                     self.u8()?; // PROTO
                 }
@@ -344,179 +345,218 @@ impl<'a> Unpickler<'a> {
                     self.take(8)?; // FRAME
                 }
                 b'.' => return self.pop(), // STOP
-                b'(' => self.stack.push(Value::Mark),
-                b'N' => self.stack.push(Value::None),
-                0x88 => self.stack.push(Value::Bool),
-                0x89 => self.stack.push(Value::Bool),
-                b'K' => {
-                    let v = self.u8()?;
-                    self.stack.push(Value::Int(v as i64));
+                op @ (b'(' | b'N' | 0x88 | 0x89 | b'K' | b'M' | b'J' | 0x8a | b'G' | b'X'
+                | 0x8c) => self.push_scalar(op)?,
+                op @ (b')' | b']' | b'}' | b't' | 0x85..=0x87 | b'e' | b'a' | b'u' | b's') => {
+                    self.build_container(op)?
                 }
-                b'M' => {
-                    let v = self.u16()?;
-                    self.stack.push(Value::Int(v as i64));
-                }
-                b'J' => {
-                    let v = self.u32()? as i32;
-                    self.stack.push(Value::Int(v as i64));
-                }
-                0x8a => {
-                    // LONG1: little-endian two's complement of n bytes
-                    let n = self.u8()? as usize;
-                    let bytes = self.take(n)?;
-                    if n > 8 {
-                        return Err("integer too large".into());
-                    }
-                    let mut v: i64 = 0;
-                    for (i, b) in bytes.iter().enumerate() {
-                        v |= (*b as i64) << (8 * i);
-                    }
-                    if n > 0 && n < 8 && bytes[n - 1] & 0x80 != 0 {
-                        v -= 1i64 << (8 * n);
-                    }
-                    self.stack.push(Value::Int(v));
-                }
-                b'G' => {
-                    self.take(8)?;
-                    self.stack.push(Value::Float);
-                }
-                b'X' => {
-                    let len = self.u32()? as usize;
-                    let s = self.string(len)?;
-                    self.stack.push(s);
-                }
-                0x8c => {
-                    let len = self.u8()? as usize;
-                    let s = self.string(len)?;
-                    self.stack.push(s);
-                }
-                b')' => self.stack.push(Value::Tuple(Vec::new())),
-                b']' => self.stack.push(Value::List(Vec::new())),
-                b'}' => self.stack.push(Value::Dict(Vec::new())),
-                b't' => {
-                    let items = self.pop_to_mark()?;
-                    self.stack.push(Value::Tuple(items));
-                }
-                0x85..=0x87 => {
-                    let n = (op - 0x84) as usize;
-                    if self.stack.len() < n {
-                        return Err("stack underflow".into());
-                    }
-                    self.sync_slots();
-                    let items = self.stack.split_off(self.stack.len() - n);
-                    self.slots.truncate(self.stack.len());
-                    self.stack.push(Value::Tuple(items));
-                }
-                b'e' => {
-                    let items = self.pop_to_mark()?;
-                    match self.top()? {
-                        Value::List(list) => list.extend(items),
-                        _ => return Err("APPENDS to a non-list".into()),
-                    }
-                    self.refresh_top()?;
-                }
-                b'a' => {
-                    let item = self.pop()?;
-                    match self.top()? {
-                        Value::List(list) => list.push(item),
-                        _ => return Err("APPEND to a non-list".into()),
-                    }
-                    self.refresh_top()?;
-                }
-                b'u' => {
-                    let items = self.pop_to_mark()?;
-                    if items.len() % 2 != 0 {
-                        return Err("SETITEMS with an odd count".into());
-                    }
-                    let mut pairs = Vec::with_capacity(items.len() / 2);
-                    let mut it = items.into_iter();
-                    while let (Some(k), Some(v)) = (it.next(), it.next()) {
-                        pairs.push((k, v));
-                    }
-                    match self.top()? {
-                        Value::Dict(dict) => dict.extend(pairs),
-                        _ => return Err("SETITEMS on a non-dict".into()),
-                    }
-                    self.refresh_top()?;
-                }
-                b's' => {
-                    let v = self.pop()?;
-                    let k = self.pop()?;
-                    match self.top()? {
-                        Value::Dict(dict) => dict.push((k, v)),
-                        _ => return Err("SETITEM on a non-dict".into()),
-                    }
-                    self.refresh_top()?;
-                }
-                b'q' => {
-                    let idx = self.u8()? as u32;
-                    self.memoize(idx)?;
-                }
-                b'r' => {
-                    let idx = self.u32()?;
-                    self.memoize(idx)?;
-                }
-                0x94 => {
-                    let idx = self.memo.len() as u32;
-                    self.memoize(idx)?;
-                }
-                b'h' => {
-                    let idx = self.u8()? as u32;
-                    let v = self.memo.get(&idx).cloned().ok_or("unknown memo entry")?;
-                    self.stack.push(v);
-                }
-                b'j' => {
-                    let idx = self.u32()?;
-                    let v = self.memo.get(&idx).cloned().ok_or("unknown memo entry")?;
-                    self.stack.push(v);
-                }
-                b'c' => {
-                    let module = self.line()?;
-                    let name = self.line()?;
-                    self.stack.push(Value::Global { module, name });
-                }
-                0x93 => {
-                    let name = self.pop()?;
-                    let module = self.pop()?;
-                    match (module, name) {
-                        (Value::Str(module), Value::Str(name)) => {
-                            self.stack.push(Value::Global { module, name })
-                        }
-                        _ => return Err("STACK_GLOBAL needs two strings".into()),
-                    }
-                }
-                b'Q' => {
-                    let pid = self.pop()?;
-                    self.stack.push(persistent_load(pid)?);
-                }
-                b'R' => {
-                    let args = self.pop()?;
-                    let callable = self.pop()?;
-                    self.stack.push(reduce(callable, args)?);
-                }
-                0x81 => {
-                    self.pop()?; // the class's arguments
-                    self.pop()?; // the class: modules are told apart by their attribute names
-                    self.stack.push(Value::Object {
-                        state: Box::new(Value::None),
-                    });
-                }
-                b'b' => {
-                    let new_state = self.pop()?;
-                    match self.top()? {
-                        Value::Object { state, .. } => **state = new_state,
-                        Value::Dict(dict) => {
-                            if let Value::Dict(items) = new_state {
-                                dict.extend(items);
-                            }
-                        }
-                        _ => return Err("BUILD on something that is not an object".into()),
-                    }
-                    self.refresh_top()?;
-                }
+                op @ (b'q' | b'r' | 0x94 | b'h' | b'j') => self.memo_op(op)?,
+                op @ (b'c' | 0x93 | b'Q' | b'R' | 0x81 | b'b') => self.object_op(op)?,
                 other => return Err(format!("unsupported pickle opcode 0x{other:02x}")),
             }
         }
+    }
+
+    /// A mark, None, a bool, an int, a float or a string read from the stream.
+    fn push_scalar(&mut self, op: u8) -> Step<()> {
+        match op {
+            b'(' => self.stack.push(Value::Mark),
+            b'N' => self.stack.push(Value::None),
+            0x88 => self.stack.push(Value::Bool),
+            0x89 => self.stack.push(Value::Bool),
+            b'K' => {
+                let v = self.u8()?;
+                self.stack.push(Value::Int(v as i64));
+            }
+            b'M' => {
+                let v = self.u16()?;
+                self.stack.push(Value::Int(v as i64));
+            }
+            b'J' => {
+                let v = self.u32()? as i32;
+                self.stack.push(Value::Int(v as i64));
+            }
+            0x8a => {
+                // LONG1: little-endian two's complement of n bytes
+                let n = self.u8()? as usize;
+                let bytes = self.take(n)?;
+                if n > 8 {
+                    return Err("integer too large".into());
+                }
+                let mut v: i64 = 0;
+                for (i, b) in bytes.iter().enumerate() {
+                    v |= (*b as i64) << (8 * i);
+                }
+                if n > 0 && n < 8 && bytes[n - 1] & 0x80 != 0 {
+                    v -= 1i64 << (8 * n);
+                }
+                self.stack.push(Value::Int(v));
+            }
+            b'G' => {
+                self.take(8)?;
+                self.stack.push(Value::Float);
+            }
+            b'X' => {
+                let len = self.u32()? as usize;
+                let s = self.string(len)?;
+                self.stack.push(s);
+            }
+            0x8c => {
+                let len = self.u8()? as usize;
+                let s = self.string(len)?;
+                self.stack.push(s);
+            }
+            _ => unreachable!("opcode 0x{op:02x} is not one of this group"),
+        }
+        Ok(())
+    }
+
+    /// Makes or fills a tuple, a list or a dict.
+    fn build_container(&mut self, op: u8) -> Step<()> {
+        match op {
+            b')' => self.stack.push(Value::Tuple(Vec::new())),
+            b']' => self.stack.push(Value::List(Vec::new())),
+            b'}' => self.stack.push(Value::Dict(Vec::new())),
+            b't' => {
+                let items = self.pop_to_mark()?;
+                self.stack.push(Value::Tuple(items));
+            }
+            0x85..=0x87 => {
+                let n = (op - 0x84) as usize;
+                if self.stack.len() < n {
+                    return Err("stack underflow".into());
+                }
+                self.sync_slots();
+                let items = self.stack.split_off(self.stack.len() - n);
+                self.slots.truncate(self.stack.len());
+                self.stack.push(Value::Tuple(items));
+            }
+            b'e' => {
+                let items = self.pop_to_mark()?;
+                match self.top()? {
+                    Value::List(list) => list.extend(items),
+                    _ => return Err("APPENDS to a non-list".into()),
+                }
+                self.refresh_top()?;
+            }
+            b'a' => {
+                let item = self.pop()?;
+                match self.top()? {
+                    Value::List(list) => list.push(item),
+                    _ => return Err("APPEND to a non-list".into()),
+                }
+                self.refresh_top()?;
+            }
+            b'u' => {
+                let items = self.pop_to_mark()?;
+                if items.len() % 2 != 0 {
+                    return Err("SETITEMS with an odd count".into());
+                }
+                let mut pairs = Vec::with_capacity(items.len() / 2);
+                let mut it = items.into_iter();
+                while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    pairs.push((k, v));
+                }
+                match self.top()? {
+                    Value::Dict(dict) => dict.extend(pairs),
+                    _ => return Err("SETITEMS on a non-dict".into()),
+                }
+                self.refresh_top()?;
+            }
+            b's' => {
+                let v = self.pop()?;
+                let k = self.pop()?;
+                match self.top()? {
+                    Value::Dict(dict) => dict.push((k, v)),
+                    _ => return Err("SETITEM on a non-dict".into()),
+                }
+                self.refresh_top()?;
+            }
+            _ => unreachable!("opcode 0x{op:02x} is not one of this group"),
+        }
+        Ok(())
+    }
+
+    /// Stores the top of the stack under an index, or pushes what an index holds.
+    fn memo_op(&mut self, op: u8) -> Step<()> {
+        match op {
+            b'q' => {
+                let idx = self.u8()? as u32;
+                self.memoize(idx)?;
+            }
+            b'r' => {
+                let idx = self.u32()?;
+                self.memoize(idx)?;
+            }
+            0x94 => {
+                let idx = self.memo.len() as u32;
+                self.memoize(idx)?;
+            }
+            b'h' => {
+                let idx = self.u8()? as u32;
+                let v = self.memo.get(&idx).cloned().ok_or("unknown memo entry")?;
+                self.stack.push(v);
+            }
+            b'j' => {
+                let idx = self.u32()?;
+                let v = self.memo.get(&idx).cloned().ok_or("unknown memo entry")?;
+                self.stack.push(v);
+            }
+            _ => unreachable!("opcode 0x{op:02x} is not one of this group"),
+        }
+        Ok(())
+    }
+
+    /// Globals, calls (`REDUCE`), new objects and their state (`BUILD`), persistent ids.
+    fn object_op(&mut self, op: u8) -> Step<()> {
+        match op {
+            b'c' => {
+                let module = self.line()?;
+                let name = self.line()?;
+                self.stack.push(Value::Global { module, name });
+            }
+            0x93 => {
+                let name = self.pop()?;
+                let module = self.pop()?;
+                match (module, name) {
+                    (Value::Str(module), Value::Str(name)) => {
+                        self.stack.push(Value::Global { module, name })
+                    }
+                    _ => return Err("STACK_GLOBAL needs two strings".into()),
+                }
+            }
+            b'Q' => {
+                let pid = self.pop()?;
+                self.stack.push(persistent_load(pid)?);
+            }
+            b'R' => {
+                let args = self.pop()?;
+                let callable = self.pop()?;
+                self.stack.push(reduce(callable, args)?);
+            }
+            0x81 => {
+                self.pop()?; // the class's arguments
+                self.pop()?; // the class: modules are told apart by their attribute names
+                self.stack.push(Value::Object {
+                    state: Box::new(Value::None),
+                });
+            }
+            b'b' => {
+                let new_state = self.pop()?;
+                match self.top()? {
+                    Value::Object { state, .. } => **state = new_state,
+                    Value::Dict(dict) => {
+                        if let Value::Dict(items) = new_state {
+                            dict.extend(items);
+                        }
+                    }
+                    _ => return Err("BUILD on something that is not an object".into()),
+                }
+                self.refresh_top()?;
+            }
+            _ => unreachable!("opcode 0x{op:02x} is not one of this group"),
+        }
+        Ok(())
     }
 }
 
