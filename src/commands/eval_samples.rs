@@ -167,25 +167,7 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
     }
     let device = args.runtime.device.device()?;
     let log = |line: &str| args.runtime.log(line);
-    let extractor = match args.features {
-        FeatureNetwork::Classifier => {
-            let run = args.classifier.as_ref().ok_or_else(|| {
-                Error::bad_input("--features classifier needs --classifier RUN (a `latentlab train classifier` run)")
-            })?;
-            let run = Run::open(run)?;
-            Extractor::Classifier {
-                model: Box::new(run.load_classifier(&device)?),
-                shape: run.classifier_config()?.classifier.shape,
-            }
-        }
-        FeatureNetwork::Inception => {
-            let path = match &args.weights {
-                Some(path) => path.clone(),
-                None => default_weights_path()?,
-            };
-            Extractor::Inception(Box::new(InceptionV3::load(&path, &device)?))
-        }
-    };
+    let extractor = feature_extractor(args, &device)?;
     // A run's model is sampled; anything else is a folder of image files.
     let run = match Run::is_run(&args.fake) {
         true => Some(Run::open(&args.fake)?),
@@ -207,30 +189,7 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
     }
 
     let started = Instant::now();
-    let cache = match extractor {
-        Extractor::Inception(_) => Some(data_dir()?.join("cache").join(format!(
-            "inception-features-{:016x}.safetensors",
-            fingerprint(&real)
-        ))),
-        Extractor::Classifier { .. } => None,
-    };
-    let (real_features, cached) = match cache
-        .as_ref()
-        .filter(|p| p.is_file())
-        .map(|p| Features::load(p))
-    {
-        Some(Ok(features)) if features.n == real.len() => (features, true),
-        _ => {
-            let features = extractor.extract(&real, &device, "real images", args.runtime.quiet)?;
-            if let Some(path) = &cache {
-                // A cache that cannot be written only costs time next run.
-                if let Err(e) = features.save(path) {
-                    log(&format!("note: real-set features not cached ({e})"));
-                }
-            }
-            (features, false)
-        }
-    };
+    let (real_features, cached) = real_features(args, &extractor, &real, &device)?;
     let seconds_real = started.elapsed().as_secs_f64();
     let classes = model.as_ref().map_or(0, |m| m.num_classes());
     let mut judge = match (&args.classifier, &model) {
@@ -306,6 +265,73 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
     if let Some(out) = &out {
         write_json(out, &metrics)?;
     }
+    say_metrics(&metrics, distance, out.as_deref());
+    Ok(metrics)
+}
+
+/// The network whose features are compared, as `--features` names it.
+fn feature_extractor(args: &EvalSamplesArgs, device: &Device) -> Result<Extractor> {
+    Ok(match args.features {
+        FeatureNetwork::Classifier => {
+            let run = args.classifier.as_ref().ok_or_else(|| {
+                Error::bad_input("--features classifier needs --classifier RUN (a `latentlab train classifier` run)")
+            })?;
+            let run = Run::open(run)?;
+            Extractor::Classifier {
+                model: Box::new(run.load_classifier(device)?),
+                shape: run.classifier_config()?.classifier.shape,
+            }
+        }
+        FeatureNetwork::Inception => {
+            let path = match &args.weights {
+                Some(path) => path.clone(),
+                None => default_weights_path()?,
+            };
+            Extractor::Inception(Box::new(InceptionV3::load(&path, device)?))
+        }
+    })
+}
+
+/// The real images' features, from the cache when Inception's were computed before.
+fn real_features(
+    args: &EvalSamplesArgs,
+    extractor: &Extractor,
+    real: &Split,
+    device: &Device,
+) -> Result<(Features, bool)> {
+    let cache = match extractor {
+        Extractor::Inception(_) => Some(data_dir()?.join("cache").join(format!(
+            "inception-features-{:016x}.safetensors",
+            fingerprint(real)
+        ))),
+        Extractor::Classifier { .. } => None,
+    };
+    Ok(
+        match cache
+            .as_ref()
+            .filter(|p| p.is_file())
+            .map(|p| Features::load(p))
+        {
+            Some(Ok(features)) if features.n == real.len() => (features, true),
+            _ => {
+                let features =
+                    extractor.extract(real, device, "real images", args.runtime.quiet)?;
+                if let Some(path) = &cache {
+                    // A cache that cannot be written only costs time next run.
+                    if let Err(e) = features.save(path) {
+                        args.runtime
+                            .log(&format!("note: real-set features not cached ({e})"));
+                    }
+                }
+                (features, false)
+            }
+        },
+    )
+}
+
+/// The metrics in one line (two with class accuracy), naming the distance for what it is.
+fn say_metrics(metrics: &SampleMetrics, distance: f64, out: Option<&Path>) {
+    let is_inception = metrics.fid.is_some();
     let name = if is_inception {
         "FID"
     } else {
@@ -335,7 +361,6 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
                 .join(", ")
         ));
     }
-    Ok(metrics)
 }
 
 fn has_image_files(dir: &Path) -> bool {
