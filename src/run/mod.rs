@@ -642,6 +642,49 @@ mod tests {
         }
     }
 
+    /// `config.json` of every kind as latentlab wrote it on 2026-12-07 (the quick tour's runs at
+    /// 5001473, and two tiny diffusion runs: SR3 ×4 and class-conditional).
+    const CURRENT: [(&str, &str); 10] = [
+        ("ae", include_str!("fixtures/current-ae.json")),
+        ("vae", include_str!("fixtures/current-vae-rgb.json")),
+        ("gan", include_str!("fixtures/current-cgan.json")),
+        ("gan", include_str!("fixtures/current-gan-patchgan.json")),
+        (
+            "classifier",
+            include_str!("fixtures/current-classifier-rgb.json"),
+        ),
+        (
+            "pix2pix",
+            include_str!("fixtures/current-pix2pix-inpaint.json"),
+        ),
+        (
+            "pix2pix",
+            include_str!("fixtures/current-espcn-x4-patchgan.json"),
+        ),
+        ("diffusion", include_str!("fixtures/current-diffusion.json")),
+        (
+            "diffusion",
+            include_str!("fixtures/current-diffusion-sr3.json"),
+        ),
+        (
+            "diffusion",
+            include_str!("fixtures/current-diffusion-conditional.json"),
+        ),
+    ];
+
+    #[test]
+    fn configs_of_every_kind_open_and_write_back_the_same_fields() {
+        for (kind, text) in CURRENT {
+            let config = RunConfig::from_json(text).unwrap();
+            assert_eq!(config.kind(), kind);
+            config.validate().unwrap();
+            let written: serde_json::Value =
+                serde_json::from_str(&serde_json::to_string(&config).unwrap()).unwrap();
+            let read: serde_json::Value = serde_json::from_str(text).unwrap();
+            assert_eq!(written, read, "{kind}");
+        }
+    }
+
     #[test]
     fn a_kind_that_contradicts_the_model_is_refused() {
         let mut value: serde_json::Value = serde_json::from_str(LEGACY[1].1).unwrap();
