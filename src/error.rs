@@ -61,7 +61,7 @@ impl Error {
 }
 
 /// What went wrong with a JSON file, in words for its reader: serde's message without the Rust
-/// type it expected ("expected struct LatentRunConfig" means nothing to a user), and where.
+/// type it expected ("expected struct LatentRun" means nothing to a user), and where.
 pub fn json_problem(e: &serde_json::Error) -> String {
     use serde_json::error::Category;
     let message = e.to_string();

@@ -413,12 +413,11 @@ fn checkpoint_file(prefix: &str) -> Vec<u8> {
     read(&path)
 }
 
-fn run_config() -> latentlab::run::LatentRunConfig {
+fn run_config() -> latentlab::run::RunConfig {
     let text = String::from_utf8(read(&run_folder().join("config.json"))).unwrap();
-    match latentlab::run::RunConfig::from_json(&text).unwrap() {
-        latentlab::run::RunConfig::Ae(config) => config,
-        other => panic!("not an autoencoder run: {}", other.kind()),
-    }
+    let config = latentlab::run::RunConfig::from_json(&text).unwrap();
+    assert_eq!(config.kind(), "ae", "not an autoencoder run");
+    config
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -573,8 +572,11 @@ fn fuzz_mask() {
 #[test]
 fn fuzz_model_safetensors() {
     let config = run_config();
+    let latentlab::run::ModelConfig::Ae(latent) = &config.model else {
+        unreachable!("checked by run_config")
+    };
     let device = burn::tensor::Device::flex();
-    let model = config.model.init(&device);
+    let model = latent.model.init(&device);
     let seeds = vec![read(&run_folder().join("model.safetensors"))];
     fuzz("model.safetensors", &seeds, |bytes| {
         latentlab::models::load_weights_from_bytes(
@@ -591,8 +593,11 @@ fn fuzz_model_safetensors() {
 fn fuzz_checkpoint_blobs() {
     use std::collections::BTreeMap;
     let config = run_config();
+    let latentlab::run::ModelConfig::Ae(latent) = &config.model else {
+        unreachable!("checked by run_config")
+    };
     let device = burn::tensor::Device::flex();
-    let model = config.model.init(&device);
+    let model = latent.model.init(&device);
     let settings = config.training.adam_settings();
     let (weights, optimizer) = (checkpoint_file("model-"), checkpoint_file("optimizer-"));
     // Each seed is one blob; the other role keeps its valid bytes.
@@ -641,7 +646,7 @@ fn fuzz_config_json() {
             Error::bad_input(format!("config.json: {problem}"))
         })?;
         config.validate()?;
-        config.training().validate()
+        config.training.validate()
     });
 }
 

@@ -11,7 +11,7 @@ use crate::commands::run_args::RunArgs;
 use crate::error::{Error, Result};
 use crate::models::denoiser::Denoiser;
 use crate::models::diffusion::Sampler;
-use crate::run::{Run, RunConfig};
+use crate::run::{ModelConfig, Run};
 use crate::sample::{
     DiffusionSampling, Generative, PriorDraws, SamplingArgs, Trained, label_tensor, to_unit,
 };
@@ -61,8 +61,8 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
     let device = args.run.runtime.device.device()?;
     let run = Run::open(&args.run.run)?;
     // A diffusion run is loaded once, for its samples and its denoising strip.
-    let diffusion = match &run.config {
-        RunConfig::Diffusion(_) => Some(run.load_diffusion(&device, &args.sampling)?),
+    let diffusion = match &run.config.model {
+        ModelConfig::Diffusion(_) => Some(run.load_diffusion(&device, &args.sampling)?),
         _ => None,
     };
     let other;

@@ -22,7 +22,7 @@ use crate::models::diffusion::{DiffusionPipeline, NoiseSchedule, Sampler, condit
 use crate::models::pix2pix::{Generator as ConditionalGenerator, conditioning};
 use crate::models::{LatentModel, load_weights};
 use crate::pca::{Components, Pca, PcaConfig, Solver};
-use crate::run::{Run, RunConfig};
+use crate::run::{ModelConfig, Run};
 use crate::sample::{Generative, Trained, to_unit};
 
 /// What `--with` names.
@@ -217,8 +217,8 @@ fn build_run(path: &Path, options: &BuildOptions<'_>) -> Result<Editor> {
         }
         Ok(())
     };
-    match &run.config {
-        RunConfig::Ae(c) | RunConfig::Vae(c) => {
+    match &run.config.model {
+        ModelConfig::Ae(c) | ModelConfig::Vae(c) => {
             let model = run.load_latent(&device)?.freeze();
             check(c.model.shape(), model.num_classes() > 0)?;
             Ok(Editor::Latent {
@@ -228,7 +228,7 @@ fn build_run(path: &Path, options: &BuildOptions<'_>) -> Result<Editor> {
                 device,
             })
         }
-        RunConfig::Gan(c) => {
+        ModelConfig::Gan(c) => {
             check(c.gan.shape, c.gan.conditional())?;
             let model = run.load_gan(&device)?.freeze();
             Ok(Editor::Generator {
@@ -240,7 +240,7 @@ fn build_run(path: &Path, options: &BuildOptions<'_>) -> Result<Editor> {
                 device,
             })
         }
-        RunConfig::Pix2pix(c) => {
+        ModelConfig::Pix2pix(c) => {
             check(c.pix2pix.shape(), false)?;
             if c.pix2pix.task != options.task {
                 return Err(Error::bad_input(format!(
@@ -257,7 +257,7 @@ fn build_run(path: &Path, options: &BuildOptions<'_>) -> Result<Editor> {
                 device,
             })
         }
-        RunConfig::Diffusion(c) => {
+        ModelConfig::Diffusion(c) => {
             // A conditional run also predicts the unconditional noise (label dropout).
             check(c.diffusion.denoiser.shape, false)?;
             if let Some(task) = c.diffusion.task
@@ -285,7 +285,7 @@ fn build_run(path: &Path, options: &BuildOptions<'_>) -> Result<Editor> {
                 device,
             })
         }
-        RunConfig::Classifier(_) => Err(Error::bad_input(format!(
+        ModelConfig::Classifier(_) => Err(Error::bad_input(format!(
             "{}: a classifier run makes no images; --with takes an autoencoder, VAE, GAN, \
              diffusion, pix2pix or ESPCN run (or mean, nearest, bicubic, gray, pca)",
             path.display()

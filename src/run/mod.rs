@@ -173,32 +173,48 @@ impl TrainingConfig {
     }
 }
 
-/// The run of an autoencoder or a VAE.
+/// A run folder's `config.json`: one header every run has (what made it, on what data, how it
+/// trained) and the model's own config, tagged by `kind`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct LatentRunConfig {
+pub struct RunConfig {
     pub run: RunInfo,
     pub data_args: DataArgs,
-    pub model: LatentModelConfig,
+    #[serde(flatten)]
+    pub model: ModelConfig,
     pub training: TrainingConfig,
 }
 
-/// The run of a GAN.
+/// The model a run trained, as `kind` names it: the one place a new kind of model is
+/// registered in config.json.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct GanRunConfig {
-    pub run: RunInfo,
-    pub data_args: DataArgs,
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ModelConfig {
+    Ae(LatentRun),
+    Vae(LatentRun),
+    Gan(GanRun),
+    Classifier(ClassifierRun),
+    Pix2pix(Pix2pixRun),
+    Diffusion(DiffusionRun),
+}
+
+/// An autoencoder or a VAE.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct LatentRun {
+    pub model: LatentModelConfig,
+}
+
+/// A GAN.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct GanRun {
     pub gan: GanConfig,
     /// Names of the classes, index order (empty when the data have none).
     #[serde(default)]
     pub class_names: Vec<String>,
-    pub training: TrainingConfig,
 }
 
-/// The run of a classifier.
+/// A classifier.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct ClassifierRunConfig {
-    pub run: RunInfo,
-    pub data_args: DataArgs,
+pub struct ClassifierRun {
     pub classifier: ClassifierConfig,
     /// Names of the classes, index order (empty when the data have none).
     #[serde(default)]
@@ -206,138 +222,108 @@ pub struct ClassifierRunConfig {
     /// Random left-right flips of training images.
     #[serde(default)]
     pub hflip: bool,
-    pub training: TrainingConfig,
 }
 
-/// The run of a pix2pix editing model.
+/// A pix2pix (or ESPCN) editing model.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Pix2pixRunConfig {
-    pub run: RunInfo,
-    pub data_args: DataArgs,
+pub struct Pix2pixRun {
     pub pix2pix: Pix2pixConfig,
-    pub training: TrainingConfig,
 }
 
-/// The run of a diffusion model.
+/// A diffusion model.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct DiffusionRunConfig {
-    pub run: RunInfo,
-    pub data_args: DataArgs,
+pub struct DiffusionRun {
     pub diffusion: DiffusionConfig,
     /// Names of the classes, index order (empty when the data have none).
     #[serde(default)]
     pub class_names: Vec<String>,
-    pub training: TrainingConfig,
 }
 
-/// A run folder's `config.json`: what kind of model was trained, on what, how.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum RunConfig {
-    Ae(LatentRunConfig),
-    Vae(LatentRunConfig),
-    Gan(GanRunConfig),
-    Classifier(ClassifierRunConfig),
-    Pix2pix(Pix2pixRunConfig),
-    Diffusion(DiffusionRunConfig),
-}
-
-impl RunConfig {
-    /// The config of an autoencoder or VAE run, tagged by its model.
-    pub fn latent(config: LatentRunConfig) -> Self {
-        match config.model.kind() {
-            ModelKind::Ae => RunConfig::Ae(config),
-            ModelKind::Vae => RunConfig::Vae(config),
-        }
-    }
-
-    /// Parses `config.json`. Files without `kind` (written before it existed) are recognised by
-    /// the field naming the model: `model` (ae/vae), `gan`, `classifier`.
-    pub fn from_json(text: &str) -> std::result::Result<Self, serde_json::Error> {
-        let value: serde_json::Value = serde_json::from_str(text)?;
-        if value.get("kind").is_some() {
-            let config: RunConfig = serde_json::from_value(value)?;
-            if let RunConfig::Ae(latent) | RunConfig::Vae(latent) = &config
-                && latent.model.kind().to_string() != config.kind()
-            {
-                return Err(serde::de::Error::custom(format!(
-                    "kind {} but a {} model",
-                    config.kind(),
-                    latent.model.kind()
-                )));
-            }
-            return Ok(config);
-        }
-        if value.get("gan").is_some() {
-            Ok(RunConfig::Gan(serde_json::from_value(value)?))
-        } else if value.get("classifier").is_some() {
-            Ok(RunConfig::Classifier(serde_json::from_value(value)?))
-        } else {
-            Ok(RunConfig::latent(serde_json::from_value(value)?))
+impl ModelConfig {
+    /// An autoencoder's or VAE's, tagged by the model.
+    pub fn latent(model: LatentModelConfig) -> Self {
+        match model.kind() {
+            ModelKind::Ae => ModelConfig::Ae(LatentRun { model }),
+            ModelKind::Vae => ModelConfig::Vae(LatentRun { model }),
         }
     }
 
     /// `ae`, `vae`, `gan`, `classifier`, `pix2pix` or `diffusion`, as `kind` spells it.
     pub fn kind(&self) -> &'static str {
         match self {
-            RunConfig::Ae(_) => "ae",
-            RunConfig::Vae(_) => "vae",
-            RunConfig::Gan(_) => "gan",
-            RunConfig::Classifier(_) => "classifier",
-            RunConfig::Pix2pix(_) => "pix2pix",
-            RunConfig::Diffusion(_) => "diffusion",
-        }
-    }
-
-    pub fn run(&self) -> &RunInfo {
-        match self {
-            RunConfig::Ae(c) | RunConfig::Vae(c) => &c.run,
-            RunConfig::Gan(c) => &c.run,
-            RunConfig::Classifier(c) => &c.run,
-            RunConfig::Pix2pix(c) => &c.run,
-            RunConfig::Diffusion(c) => &c.run,
-        }
-    }
-
-    pub fn data_args(&self) -> &DataArgs {
-        match self {
-            RunConfig::Ae(c) | RunConfig::Vae(c) => &c.data_args,
-            RunConfig::Gan(c) => &c.data_args,
-            RunConfig::Classifier(c) => &c.data_args,
-            RunConfig::Pix2pix(c) => &c.data_args,
-            RunConfig::Diffusion(c) => &c.data_args,
-        }
-    }
-
-    pub fn training(&self) -> &TrainingConfig {
-        match self {
-            RunConfig::Ae(c) | RunConfig::Vae(c) => &c.training,
-            RunConfig::Gan(c) => &c.training,
-            RunConfig::Classifier(c) => &c.training,
-            RunConfig::Pix2pix(c) => &c.training,
-            RunConfig::Diffusion(c) => &c.training,
-        }
-    }
-
-    pub fn training_mut(&mut self) -> &mut TrainingConfig {
-        match self {
-            RunConfig::Ae(c) | RunConfig::Vae(c) => &mut c.training,
-            RunConfig::Gan(c) => &mut c.training,
-            RunConfig::Classifier(c) => &mut c.training,
-            RunConfig::Pix2pix(c) => &mut c.training,
-            RunConfig::Diffusion(c) => &mut c.training,
+            ModelConfig::Ae(_) => "ae",
+            ModelConfig::Vae(_) => "vae",
+            ModelConfig::Gan(_) => "gan",
+            ModelConfig::Classifier(_) => "classifier",
+            ModelConfig::Pix2pix(_) => "pix2pix",
+            ModelConfig::Diffusion(_) => "diffusion",
         }
     }
 
     /// Checks the model's own settings (a hand-edited file may break them).
     pub fn validate(&self) -> Result<()> {
         match self {
-            RunConfig::Ae(c) | RunConfig::Vae(c) => c.model.validate(),
-            RunConfig::Gan(c) => c.gan.validate(),
-            RunConfig::Classifier(c) => c.classifier.validate(),
-            RunConfig::Pix2pix(c) => c.pix2pix.validate(),
-            RunConfig::Diffusion(c) => c.diffusion.validate(),
+            ModelConfig::Ae(c) | ModelConfig::Vae(c) => {
+                if c.model.kind().to_string() != self.kind() {
+                    return Err(Error::bad_input(format!(
+                        "kind {} but a {} model",
+                        self.kind(),
+                        c.model.kind()
+                    )));
+                }
+                c.model.validate()
+            }
+            ModelConfig::Gan(c) => c.gan.validate(),
+            ModelConfig::Classifier(c) => c.classifier.validate(),
+            ModelConfig::Pix2pix(c) => c.pix2pix.validate(),
+            ModelConfig::Diffusion(c) => c.diffusion.validate(),
         }
+    }
+}
+
+impl RunConfig {
+    /// Parses `config.json`. Files without `kind` (written before it existed) are recognised by
+    /// the field naming the model: `model` (ae/vae), `gan`, `classifier`.
+    pub fn from_json(text: &str) -> std::result::Result<Self, serde_json::Error> {
+        let mut value: serde_json::Value = serde_json::from_str(text)?;
+        if let Some(fields) = value.as_object_mut()
+            && !fields.contains_key("kind")
+        {
+            let kind = if fields.contains_key("gan") {
+                "gan"
+            } else if fields.contains_key("classifier") {
+                "classifier"
+            } else {
+                let model: LatentModelConfig =
+                    serde_json::from_value(fields.get("model").cloned().unwrap_or_default())?;
+                match model.kind() {
+                    ModelKind::Ae => "ae",
+                    ModelKind::Vae => "vae",
+                }
+            };
+            fields.insert("kind".into(), kind.into());
+        }
+        let config: RunConfig = serde_json::from_value(value)?;
+        if let ModelConfig::Ae(latent) | ModelConfig::Vae(latent) = &config.model
+            && latent.model.kind().to_string() != config.kind()
+        {
+            return Err(serde::de::Error::custom(format!(
+                "kind {} but a {} model",
+                config.kind(),
+                latent.model.kind()
+            )));
+        }
+        Ok(config)
+    }
+
+    /// The model's kind, as `kind` spells it.
+    pub fn kind(&self) -> &'static str {
+        self.model.kind()
+    }
+
+    /// Checks the model's own settings (a hand-edited file may break them).
+    pub fn validate(&self) -> Result<()> {
+        self.model.validate()
     }
 }
 
@@ -403,8 +389,8 @@ impl Run {
 
     /// The data the run was trained on, loaded again; checked against what config.json records.
     pub fn load_data(&self) -> Result<Dataset> {
-        let dataset = self.config.data_args().load()?;
-        let recorded = &self.config.run().dataset;
+        let dataset = self.config.data_args.load()?;
+        let recorded = &self.config.run.dataset;
         if dataset.shape() != recorded.shape
             || dataset.train.len() != recorded.train
             || dataset.test.len() != recorded.test
@@ -435,15 +421,15 @@ impl Run {
     }
 
     /// The config of an autoencoder or VAE run; `command` names what needs an encoder.
-    pub fn latent_config(&self) -> Result<&LatentRunConfig> {
-        match &self.config {
-            RunConfig::Ae(c) | RunConfig::Vae(c) => Ok(c),
-            RunConfig::Gan(_) => Err(Error::bad_input(format!(
+    pub fn latent_config(&self) -> Result<&LatentRun> {
+        match &self.config.model {
+            ModelConfig::Ae(c) | ModelConfig::Vae(c) => Ok(c),
+            ModelConfig::Gan(_) => Err(Error::bad_input(format!(
                 "{}: a GAN run has no encoder, so this command does not apply; \
                  `latentlab sample` and `eval-samples` read GAN runs",
                 self.path.display()
             ))),
-            RunConfig::Classifier(_) | RunConfig::Pix2pix(_) | RunConfig::Diffusion(_) => {
+            ModelConfig::Classifier(_) | ModelConfig::Pix2pix(_) | ModelConfig::Diffusion(_) => {
                 Err(Error::bad_input(format!(
                     "{}: a {} run has no latent space; this command reads autoencoder and VAE runs",
                     self.path.display(),
@@ -460,9 +446,9 @@ impl Run {
     }
 
     /// The config of a GAN run.
-    pub fn gan_config(&self) -> Result<&GanRunConfig> {
-        match &self.config {
-            RunConfig::Gan(c) => Ok(c),
+    pub fn gan_config(&self) -> Result<&GanRun> {
+        match &self.config.model {
+            ModelConfig::Gan(c) => Ok(c),
             other => Err(self.not_a("a GAN", other)),
         }
     }
@@ -474,9 +460,9 @@ impl Run {
     }
 
     /// The config of a classifier run.
-    pub fn classifier_config(&self) -> Result<&ClassifierRunConfig> {
-        match &self.config {
-            RunConfig::Classifier(c) => Ok(c),
+    pub fn classifier_config(&self) -> Result<&ClassifierRun> {
+        match &self.config.model {
+            ModelConfig::Classifier(c) => Ok(c),
             other => Err(self.not_a("a classifier", other)),
         }
     }
@@ -492,9 +478,9 @@ impl Run {
     }
 
     /// The config of a pix2pix run.
-    pub fn pix2pix_config(&self) -> Result<&Pix2pixRunConfig> {
-        match &self.config {
-            RunConfig::Pix2pix(c) => Ok(c),
+    pub fn pix2pix_config(&self) -> Result<&Pix2pixRun> {
+        match &self.config.model {
+            ModelConfig::Pix2pix(c) => Ok(c),
             other => Err(self.not_a("a pix2pix", other)),
         }
     }
@@ -510,9 +496,9 @@ impl Run {
     }
 
     /// The config of a diffusion run.
-    pub fn diffusion_config(&self) -> Result<&DiffusionRunConfig> {
-        match &self.config {
-            RunConfig::Diffusion(c) => Ok(c),
+    pub fn diffusion_config(&self) -> Result<&DiffusionRun> {
+        match &self.config.model {
+            ModelConfig::Diffusion(c) => Ok(c),
             other => Err(self.not_a("a diffusion", other)),
         }
     }
@@ -561,45 +547,45 @@ impl Run {
         device: &Device,
         sampling: &SamplingArgs,
     ) -> Result<Box<dyn Generative>> {
-        if let RunConfig::Diffusion(_) = &self.config {
+        if let ModelConfig::Diffusion(_) = &self.config.model {
             return Ok(Box::new(self.load_diffusion(device, sampling)?));
         }
         sampling.refuse_for(&self.path, self.config.kind())?;
-        match &self.config {
-            RunConfig::Ae(c) | RunConfig::Vae(c) => Ok(Box::new(Trained {
+        match &self.config.model {
+            ModelConfig::Ae(c) | ModelConfig::Vae(c) => Ok(Box::new(Trained {
                 config: c.model.clone(),
                 model: self.load_latent(device)?,
             })),
-            RunConfig::Gan(c) => Ok(Box::new(Trained {
+            ModelConfig::Gan(c) => Ok(Box::new(Trained {
                 config: c.gan.clone(),
                 model: self.load_gan(device)?,
             })),
-            RunConfig::Classifier(_) => Err(Error::bad_input(format!(
+            ModelConfig::Classifier(_) => Err(Error::bad_input(format!(
                 "{}: a classifier run generates nothing; pass a generative model's run",
                 self.path.display()
             ))),
-            RunConfig::Pix2pix(_) => Err(Error::bad_input(format!(
+            ModelConfig::Pix2pix(_) => Err(Error::bad_input(format!(
                 "{}: a pix2pix run edits images but does not map codes to images; pass an \
                  autoencoder's, VAE's, GAN's or diffusion run",
                 self.path.display()
             ))),
-            RunConfig::Diffusion(_) => unreachable!("returned above"),
+            ModelConfig::Diffusion(_) => unreachable!("returned above"),
         }
     }
 
     /// Names of the classes of the run's data, index order (empty when the data have none).
     pub fn class_names(&self) -> Result<Vec<String>> {
-        match &self.config {
-            RunConfig::Gan(c) => Ok(c.class_names.clone()),
-            RunConfig::Classifier(c) => Ok(c.class_names.clone()),
-            RunConfig::Diffusion(c) => Ok(c.class_names.clone()),
-            RunConfig::Ae(_) | RunConfig::Vae(_) | RunConfig::Pix2pix(_) => {
+        match &self.config.model {
+            ModelConfig::Gan(c) => Ok(c.class_names.clone()),
+            ModelConfig::Classifier(c) => Ok(c.class_names.clone()),
+            ModelConfig::Diffusion(c) => Ok(c.class_names.clone()),
+            ModelConfig::Ae(_) | ModelConfig::Vae(_) | ModelConfig::Pix2pix(_) => {
                 Ok(self.load_data()?.class_names)
             }
         }
     }
 
-    fn not_a(&self, what: &str, config: &RunConfig) -> Error {
+    fn not_a(&self, what: &str, config: &ModelConfig) -> Error {
         Error::bad_input(format!(
             "{}: an {} run, not {what} run",
             self.path.display(),

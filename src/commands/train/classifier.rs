@@ -10,7 +10,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::eval::predict::{confusion, predict};
 use crate::models::classifier::{Classifier, ClassifierConfig};
-use crate::run::{ClassifierRunConfig, DataArgs, RunConfig, RunInfo, TrainingConfig};
+use crate::run::{ClassifierRun, ModelConfig};
 use crate::train::Outcome;
 use crate::train::classify::ClassifierLearner;
 use crate::train::parallel::BatchSplit;
@@ -34,13 +34,7 @@ pub struct ClassifierArgs {
 }
 
 /// The config of a new classifier run.
-pub fn config(
-    args: &ClassifierArgs,
-    dataset: &Dataset,
-    run: RunInfo,
-    data_args: DataArgs,
-    training: TrainingConfig,
-) -> Result<RunConfig> {
+pub fn config(args: &ClassifierArgs, dataset: &Dataset) -> Result<ModelConfig> {
     let mut classifier = ClassifierConfig::new(dataset.shape(), dataset.num_classes());
     match args.hidden.as_deref() {
         None => {}
@@ -55,38 +49,35 @@ pub fn config(
         classifier.channels = channels.clone();
     }
     classifier.validate()?;
-    Ok(RunConfig::Classifier(ClassifierRunConfig {
-        run,
-        data_args,
+    Ok(ModelConfig::Classifier(ClassifierRun {
         classifier,
         class_names: dataset.class_names.clone(),
         hflip: args.hflip,
-        training,
     }))
 }
 
 /// Trains a classifier run on `autodiff` (`device` with autodiff, already seeded), then draws
 /// the test set's confusion matrix.
 pub fn train(
-    config: &ClassifierRunConfig,
+    config: &ClassifierRun,
     job: &Job,
     device: &Device,
     autodiff: &Device,
 ) -> Result<Outcome> {
-    let adam = config.training.adam_settings();
+    let adam = job.config.training.adam_settings();
     let mut learner =
         ClassifierLearner::new(config.classifier.init(autodiff), adam, config.hflip).with_split(
-            BatchSplit::for_run(&config.training.devices, job.world.clone())?,
+            BatchSplit::for_run(&job.config.training.devices, job.world.clone())?,
         );
     let description = format!(
         "model: classifier, conv {:?} + {} hidden ({} parameters); {} epochs of batch {}, Adam lr {} ({:?}){}",
         config.classifier.channels,
         config.classifier.hidden,
         learner.model().num_params(),
-        config.training.epochs,
-        config.training.batch_size,
-        config.training.lr,
-        config.training.lr_schedule,
+        job.config.training.epochs,
+        job.config.training.batch_size,
+        job.config.training.lr,
+        job.config.training.lr_schedule,
         if config.hflip { ", random flips" } else { "" }
     );
     let outcome = job.fit(&mut learner, &[description], autodiff)?;

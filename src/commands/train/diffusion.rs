@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::models::denoiser::DenoiserConfig;
 use crate::models::diffusion::{DiffusionConfig, Schedule, condition_channels};
 use crate::rng::{mix, stream};
-use crate::run::{DataArgs, DiffusionRunConfig, RunConfig, RunInfo, TrainingConfig};
+use crate::run::{DiffusionRun, ModelConfig};
 use crate::sample::prior_noise;
 use crate::train::Outcome;
 use crate::train::diffusion::{DiffusionLearner, EPOCH_SAMPLER};
@@ -55,13 +55,7 @@ pub struct DiffusionArgs {
 }
 
 /// The config of a new diffusion run.
-pub fn config(
-    args: &DiffusionArgs,
-    dataset: &Dataset,
-    run: RunInfo,
-    data_args: DataArgs,
-    training: TrainingConfig,
-) -> Result<RunConfig> {
+pub fn config(args: &DiffusionArgs, dataset: &Dataset) -> Result<ModelConfig> {
     let task = args.task.map(|name| name.with_scale(args.scale));
     let denoiser = DenoiserConfig::new(dataset.shape())
         .with_width(args.width)
@@ -79,18 +73,15 @@ pub fn config(
         .with_ema_decay(args.ema_decay)
         .with_task(task);
     diffusion.validate()?;
-    Ok(RunConfig::Diffusion(DiffusionRunConfig {
-        run,
-        data_args,
+    Ok(ModelConfig::Diffusion(DiffusionRun {
         diffusion,
         class_names: dataset.class_names.clone(),
-        training,
     }))
 }
 
 /// Trains a diffusion run on `autodiff` (`device` with autodiff, already seeded).
 pub fn train(
-    config: &DiffusionRunConfig,
+    config: &DiffusionRun,
     job: &Job,
     device: &burn::tensor::Device,
     autodiff: &burn::tensor::Device,
@@ -110,13 +101,13 @@ pub fn train(
     let mut learner = DiffusionLearner::new(
         diffusion.clone(),
         diffusion.denoiser.init(autodiff),
-        config.training.adam_settings(),
+        job.config.training.adam_settings(),
         job.seed(),
         fixed_noise,
         fixed_images,
     )
     .with_split(BatchSplit::for_run(
-        &config.training.devices,
+        &job.config.training.devices,
         job.world.clone(),
     )?);
     let description = vec![
@@ -143,10 +134,10 @@ pub fn train(
         ),
         format!(
             "training: {} epochs of batch {}, Adam lr {} ({:?}); epoch samples by {}",
-            config.training.epochs,
-            config.training.batch_size,
-            config.training.lr,
-            config.training.lr_schedule,
+            job.config.training.epochs,
+            job.config.training.batch_size,
+            job.config.training.lr,
+            job.config.training.lr_schedule,
             EPOCH_SAMPLER.label(&diffusion.noise_schedule()),
         ),
     ];

@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::models::gan::patchgan;
 use crate::models::gan::{DiscriminatorArch, GanConfig, GeneratorArch, GeneratorLoss};
 use crate::rng::{mix, stream};
-use crate::run::{DataArgs, GanRunConfig, RunConfig, RunInfo, TrainingConfig};
+use crate::run::{GanRun, ModelConfig};
 use crate::sample::prior_noise;
 use crate::train::Outcome;
 use crate::train::gan::GanLearner;
@@ -55,13 +55,7 @@ pub struct GanArgs {
 }
 
 /// The config of a new GAN run.
-pub fn config(
-    args: &GanArgs,
-    dataset: &Dataset,
-    run: RunInfo,
-    data_args: DataArgs,
-    training: TrainingConfig,
-) -> Result<RunConfig> {
+pub fn config(args: &GanArgs, dataset: &Dataset) -> Result<ModelConfig> {
     let mut gan = GanConfig::new(dataset.shape(), args.generator, args.discriminator)
         .with_latent(args.latent)
         .with_patch_layers(args.patch_layers);
@@ -84,18 +78,15 @@ pub fn config(
         gan.num_classes = dataset.num_classes();
     }
     gan.validate()?;
-    Ok(RunConfig::Gan(GanRunConfig {
-        run,
-        data_args,
+    Ok(ModelConfig::Gan(GanRun {
         gan,
         class_names: dataset.class_names.clone(),
-        training,
     }))
 }
 
 /// Trains a GAN run on `autodiff` (`device` with autodiff, already seeded).
 pub fn train(
-    config: &GanRunConfig,
+    config: &GanRun,
     job: &Job,
     device: &burn::tensor::Device,
     autodiff: &burn::tensor::Device,
@@ -108,11 +99,11 @@ pub fn train(
         gan.clone(),
         generator,
         discriminator,
-        config.training.adam_settings(),
+        job.config.training.adam_settings(),
         fixed_noise,
     )
     .with_split(BatchSplit::for_run(
-        &config.training.devices,
+        &job.config.training.devices,
         job.world.clone(),
     )?);
     let mut description = vec![format!(
@@ -146,11 +137,11 @@ pub fn train(
     }
     description.push(format!(
         "training: {} epochs of batch {}, Adam lr {} (β1 {}, β2 {})",
-        config.training.epochs,
-        config.training.batch_size,
-        config.training.lr,
-        config.training.adam_beta_1,
-        config.training.adam_beta_2
+        job.config.training.epochs,
+        job.config.training.batch_size,
+        job.config.training.lr,
+        job.config.training.adam_beta_1,
+        job.config.training.adam_beta_2
     ));
     let outcome = job.fit(&mut learner, &description, autodiff)?;
     if let Outcome::Finished { rows } = &outcome

@@ -76,9 +76,9 @@ impl Job {
         let run = Run::open(run)?;
         let mut config = run.config.clone();
         if let Some(epochs) = epochs {
-            config.training_mut().epochs = epochs;
+            config.training.epochs = epochs;
         }
-        config.training().validate()?;
+        config.training.validate()?;
         let dataset = run.load_data()?;
         Ok(Self {
             config,
@@ -93,12 +93,12 @@ impl Job {
     }
 
     pub fn seed(&self) -> u64 {
-        self.config.run().seed
+        self.config.run.seed
     }
 
     /// How each batch is split, if it is, for the log.
     fn split_summary(&self) -> Option<String> {
-        let training = self.config.training();
+        let training = &self.config.training;
         let names: Vec<String> = training.devices.iter().map(|d| d.to_string()).collect();
         match (training.ranks, names.len()) {
             (ranks, _) if ranks > 1 => Some(format!(
@@ -157,7 +157,7 @@ impl Job {
             }
         }
         install_interrupt_handler();
-        let training = self.config.training();
+        let training = &self.config.training;
         let options = TrainOptions {
             epochs: training.epochs,
             batch_size: training.batch_size,

@@ -10,7 +10,7 @@ use crate::models::autoencoder::{Arch, AutoencoderConfig, BodyConfig};
 use crate::models::likelihood::Likelihood;
 use crate::models::vae::VaeConfig;
 use crate::rng::{mix, stream};
-use crate::run::{DataArgs, LatentRunConfig, RunConfig, RunInfo, TrainingConfig};
+use crate::run::{LatentRun, ModelConfig};
 use crate::sample::prior_noise;
 use crate::train::Outcome;
 use crate::train::latent::LatentLearner;
@@ -82,29 +82,17 @@ pub struct VaeArgs {
 }
 
 /// The config of a new autoencoder run.
-pub fn ae_config(
-    args: &AeArgs,
-    dataset: &Dataset,
-    run: RunInfo,
-    data_args: DataArgs,
-    training: TrainingConfig,
-) -> Result<RunConfig> {
+pub fn ae_config(args: &AeArgs, dataset: &Dataset) -> Result<ModelConfig> {
     let model = LatentModelConfig::Ae(
         AutoencoderConfig::new(args.model.body(&[512, 256], dataset))
             .with_latent(args.model.latent)
             .with_likelihood(args.model.likelihood()?),
     );
-    latent_config(model, run, data_args, training)
+    latent_config(model)
 }
 
 /// The config of a new VAE run.
-pub fn vae_config(
-    args: &VaeArgs,
-    dataset: &Dataset,
-    run: RunInfo,
-    data_args: DataArgs,
-    training: TrainingConfig,
-) -> Result<RunConfig> {
+pub fn vae_config(args: &VaeArgs, dataset: &Dataset) -> Result<ModelConfig> {
     let model = LatentModelConfig::Vae(
         VaeConfig::new(args.model.body(&[400], dataset))
             .with_latent(args.model.latent)
@@ -112,27 +100,17 @@ pub fn vae_config(
             .with_beta(args.beta)
             .with_num_classes(args.conditional.then(|| dataset.num_classes())),
     );
-    latent_config(model, run, data_args, training)
+    latent_config(model)
 }
 
-fn latent_config(
-    model: LatentModelConfig,
-    run: RunInfo,
-    data_args: DataArgs,
-    training: TrainingConfig,
-) -> Result<RunConfig> {
+fn latent_config(model: LatentModelConfig) -> Result<ModelConfig> {
     model.validate()?;
-    Ok(RunConfig::latent(LatentRunConfig {
-        run,
-        data_args,
-        model,
-        training,
-    }))
+    Ok(ModelConfig::latent(model))
 }
 
 /// Trains an autoencoder or VAE run on `autodiff` (`device` with autodiff, already seeded).
 pub fn train(
-    config: &LatentRunConfig,
+    config: &LatentRun,
     job: &Job,
     device: &burn::tensor::Device,
     autodiff: &burn::tensor::Device,
@@ -154,14 +132,14 @@ pub fn train(
     .ok_or_else(|| Error::bad_input("the test split is empty"))?;
     let mut learner = LatentLearner::new(
         model,
-        config.training.adam_settings(),
+        job.config.training.adam_settings(),
         job.dataset.shape(),
         fixed_noise,
         fixed.images,
         fixed.labels,
     )
     .with_split(BatchSplit::for_run(
-        &config.training.devices,
+        &job.config.training.devices,
         job.world.clone(),
     )?);
     let description = format!(
@@ -170,9 +148,9 @@ pub fn train(
         arch_name(&config.model),
         learner.model().num_params(),
         config.model.latent(),
-        config.training.epochs,
-        config.training.batch_size,
-        config.training.lr
+        job.config.training.epochs,
+        job.config.training.batch_size,
+        job.config.training.lr
     );
     let outcome = job.fit(&mut learner, &[description], autodiff)?;
     if let Outcome::Finished { rows } = &outcome
@@ -211,7 +189,7 @@ fn arch_name(config: &LatentModelConfig) -> String {
     }
 }
 
-fn final_line(config: &LatentRunConfig, last: &EpochRow, out: &std::path::Path) -> String {
+fn final_line(config: &LatentRun, last: &EpochRow, out: &std::path::Path) -> String {
     let parts = crate::train::metrics::format_parts(&last.test);
     format!(
         "trained {} for {} epochs: test {parts} (nats per image; mse per pixel); wrote {}",

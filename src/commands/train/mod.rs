@@ -22,7 +22,7 @@ use crate::distributed::{DistributedChoice, World};
 use crate::error::{Error, Result};
 use crate::fsutil::check_out_dir;
 use crate::rng::{mix, stream};
-use crate::run::{RunConfig, TrainingConfig};
+use crate::run::{ModelConfig, RunConfig, TrainingConfig};
 use crate::train::{Outcome, parallel};
 use crate::ui::spinner;
 
@@ -143,7 +143,7 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
         (Some(run), _) => {
             let mut job = Job::resume(run, args.epochs, args.quiet)?;
             job.world = Arc::new(World::join(args.distributed)?);
-            let (trained, now) = (job.config.training().ranks, job.world.size());
+            let (trained, now) = (job.config.training.ranks, job.world.size());
             if trained != now {
                 return Err(Error::bad_input(format!(
                     "{}: trained on {trained} rank(s), resumed on {now}; resume it with \
@@ -168,20 +168,20 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
     job.stop_after_steps = stop_after_steps;
     let device = job
         .config
-        .run()
+        .run
         .device
         .parse::<crate::device::DeviceChoice>()?
         .device()?;
     let autodiff = device.clone().autodiff();
     autodiff.seed(mix(job.seed(), stream::INIT, 0));
-    let outcome = match &job.config {
-        RunConfig::Ae(config) | RunConfig::Vae(config) => {
+    let outcome = match &job.config.model {
+        ModelConfig::Ae(config) | ModelConfig::Vae(config) => {
             latent::train(config, &job, &device, &autodiff)?
         }
-        RunConfig::Gan(config) => gan::train(config, &job, &device, &autodiff)?,
-        RunConfig::Classifier(config) => classifier::train(config, &job, &device, &autodiff)?,
-        RunConfig::Pix2pix(config) => pix2pix::train(config, &job, &device, &autodiff)?,
-        RunConfig::Diffusion(config) => diffusion::train(config, &job, &device, &autodiff)?,
+        ModelConfig::Gan(config) => gan::train(config, &job, &device, &autodiff)?,
+        ModelConfig::Classifier(config) => classifier::train(config, &job, &device, &autodiff)?,
+        ModelConfig::Pix2pix(config) => pix2pix::train(config, &job, &device, &autodiff)?,
+        ModelConfig::Diffusion(config) => diffusion::train(config, &job, &device, &autodiff)?,
     };
     Ok(TrainReport {
         out: job.out,
@@ -231,14 +231,20 @@ fn start(model: &ModelArgs) -> Result<Job> {
     loading.finish_and_clear();
     let dataset = dataset?;
     let run = common.run_info(&format!("train {}", model.kind()), &dataset);
-    let config = match model {
-        ModelArgs::Ae(a) => latent::ae_config(a, &dataset, run, data_args, training)?,
-        ModelArgs::Vae(a) => latent::vae_config(a, &dataset, run, data_args, training)?,
-        ModelArgs::Gan(a) => gan::config(a, &dataset, run, data_args, training)?,
-        ModelArgs::Classifier(a) => classifier::config(a, &dataset, run, data_args, training)?,
-        ModelArgs::Pix2pix(a) => pix2pix::config(a, &dataset, run, data_args, training)?,
-        ModelArgs::Espcn(a) => pix2pix::espcn_config(a, &dataset, run, data_args, training)?,
-        ModelArgs::Diffusion(a) => diffusion::config(a, &dataset, run, data_args, training)?,
+    let model = match model {
+        ModelArgs::Ae(a) => latent::ae_config(a, &dataset)?,
+        ModelArgs::Vae(a) => latent::vae_config(a, &dataset)?,
+        ModelArgs::Gan(a) => gan::config(a, &dataset)?,
+        ModelArgs::Classifier(a) => classifier::config(a, &dataset)?,
+        ModelArgs::Pix2pix(a) => pix2pix::config(a, &dataset)?,
+        ModelArgs::Espcn(a) => pix2pix::espcn_config(a, &dataset)?,
+        ModelArgs::Diffusion(a) => diffusion::config(a, &dataset)?,
+    };
+    let config = RunConfig {
+        run,
+        data_args,
+        model,
+        training,
     };
     Ok(Job {
         config,

@@ -16,7 +16,7 @@ use crate::models::espcn::EspcnConfig;
 use crate::models::gan::patchgan;
 use crate::models::pix2pix::{GeneratorConfig, Pix2pixConfig, input_channels};
 use crate::models::unet::UnetConfig;
-use crate::run::{DataArgs, Pix2pixRunConfig, RunConfig, RunInfo, TrainingConfig};
+use crate::run::{ModelConfig, Pix2pixRun};
 use crate::train::Outcome;
 use crate::train::parallel::BatchSplit;
 use crate::train::pix2pix::Pix2pixLearner;
@@ -89,48 +89,20 @@ pub struct EspcnArgs {
 }
 
 /// The config of a new pix2pix run.
-pub fn config(
-    args: &Pix2pixArgs,
-    dataset: &Dataset,
-    run: RunInfo,
-    data_args: DataArgs,
-    training: TrainingConfig,
-) -> Result<RunConfig> {
+pub fn config(args: &Pix2pixArgs, dataset: &Dataset) -> Result<ModelConfig> {
     let task = args.task.with_scale(args.scale);
     let shape = dataset.shape();
     let unet = UnetConfig::new(shape, input_channels(task, shape)).with_width(args.width);
     let generator = GeneratorConfig::Unet(unet);
-    checked(
-        task,
-        generator,
-        args.discriminator,
-        &args.patchgan,
-        run,
-        data_args,
-        training,
-    )
+    checked(task, generator, args.discriminator, &args.patchgan)
 }
 
 /// The config of a new ESPCN run.
-pub fn espcn_config(
-    args: &EspcnArgs,
-    dataset: &Dataset,
-    run: RunInfo,
-    data_args: DataArgs,
-    training: TrainingConfig,
-) -> Result<RunConfig> {
+pub fn espcn_config(args: &EspcnArgs, dataset: &Dataset) -> Result<ModelConfig> {
     let espcn = EspcnConfig::new(dataset.shape(), args.scale).with_width(args.width);
     let generator = GeneratorConfig::Espcn(espcn);
     let task = Task::Superres(args.scale);
-    checked(
-        task,
-        generator,
-        args.discriminator,
-        &args.patchgan,
-        run,
-        data_args,
-        training,
-    )
+    checked(task, generator, args.discriminator, &args.patchgan)
 }
 
 /// The run config of G for `task`, with the PatchGAN when `discriminator` asks for one, checked.
@@ -139,25 +111,17 @@ fn checked(
     generator: GeneratorConfig,
     discriminator: Pix2pixDiscriminator,
     patchgan: &PatchganArgs,
-    run: RunInfo,
-    data_args: DataArgs,
-    training: TrainingConfig,
-) -> Result<RunConfig> {
+) -> Result<ModelConfig> {
     let ndf = (discriminator == Pix2pixDiscriminator::Patchgan).then_some(patchgan.ndf);
     let mut pix2pix = Pix2pixConfig::with_generator(task, generator, ndf, patchgan.patch_layers);
     pix2pix.l1_weight = patchgan.l1_weight;
     pix2pix.validate()?;
-    Ok(RunConfig::Pix2pix(Pix2pixRunConfig {
-        run,
-        data_args,
-        pix2pix,
-        training,
-    }))
+    Ok(ModelConfig::Pix2pix(Pix2pixRun { pix2pix }))
 }
 
 /// Trains a pix2pix run on `autodiff` (`device` with autodiff, already seeded).
 pub fn train(
-    config: &Pix2pixRunConfig,
+    config: &Pix2pixRun,
     job: &Job,
     _device: &burn::tensor::Device,
     autodiff: &burn::tensor::Device,
@@ -173,12 +137,12 @@ pub fn train(
         model.clone(),
         model.init_generator(autodiff),
         model.init_discriminator(autodiff),
-        config.training.adam_settings(),
+        job.config.training.adam_settings(),
         job.seed(),
         fixed,
     )
     .with_split(BatchSplit::for_run(
-        &config.training.devices,
+        &job.config.training.devices,
         job.world.clone(),
     )?);
     let mut description = vec![format!(
@@ -202,11 +166,11 @@ pub fn train(
     )];
     description.push(format!(
         "training: {} epochs of batch {}, Adam lr {} (β1 {}, β2 {})",
-        config.training.epochs,
-        config.training.batch_size,
-        config.training.lr,
-        config.training.adam_beta_1,
-        config.training.adam_beta_2
+        job.config.training.epochs,
+        job.config.training.batch_size,
+        job.config.training.lr,
+        job.config.training.adam_beta_1,
+        job.config.training.adam_beta_2
     ));
     let outcome = job.fit(&mut learner, &description, autodiff)?;
     if let Outcome::Finished { rows } = &outcome
