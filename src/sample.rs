@@ -129,80 +129,36 @@ impl Generative for Trained<DiffusionSampling, Denoiser> {
     }
 }
 
-/// Which diffusion sampler a command runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum SamplerKind {
-    Ddim,
-    Ddpm,
-}
-
-/// How a command samples a diffusion run (other runs refuse these options).
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct SamplingArgs {
-    /// Diffusion runs: ddim (any number of steps; deterministic at --eta 0) or ddpm (ancestral,
-    /// all T steps) [default: ddim].
-    #[arg(long, value_enum)]
-    pub sampler: Option<SamplerKind>,
-    /// Diffusion runs: DDIM steps [default: 50].
-    #[arg(long, value_name = "N")]
-    pub steps: Option<usize>,
-    /// Diffusion runs: DDIM's η, the noise added per step (0: deterministic, 1: DDPM-like)
-    /// [default: 0].
-    #[arg(long)]
-    pub eta: Option<f64>,
-    /// Conditional diffusion runs: classifier-free guidance weight w, ε = ε∅ + w·(ε_y − ε∅)
-    /// (0: unconditional, 1: plain conditional) [default: 2].
-    #[arg(long, value_name = "W")]
+/// How a diffusion run is to be sampled, as a command asked: `None` takes the default (DDIM-50
+/// at η 0; guidance weight [`DEFAULT_GUIDANCE`]). Other kinds of run refuse anything else.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SamplingRequest {
+    pub sampler: Option<Sampler>,
+    /// Classifier-free guidance weight w for conditional models.
     pub guidance: Option<f64>,
 }
 
-impl SamplingArgs {
-    /// The sampler and guidance weight asked for, checked.
-    pub fn choice(&self) -> crate::Result<(Sampler, f64)> {
-        let sampler = match (
-            self.sampler.unwrap_or(SamplerKind::Ddim),
-            self.steps,
-            self.eta,
-        ) {
-            (SamplerKind::Ddpm, Some(_), _) | (SamplerKind::Ddpm, _, Some(_)) => {
-                return Err(crate::Error::bad_input(
-                    "--sampler ddpm runs all T steps with its own noise: drop --steps and --eta",
-                ));
-            }
-            (SamplerKind::Ddpm, None, None) => Sampler::Ddpm,
-            (SamplerKind::Ddim, steps, eta) => Sampler::Ddim {
-                steps: steps.unwrap_or(50),
-                eta: eta.unwrap_or(0.0),
-            },
-        };
-        if let Sampler::Ddim { steps, eta } = sampler
-            && (steps == 0 || !(eta >= 0.0 && eta.is_finite()))
-        {
-            return Err(crate::Error::bad_input(
-                "--steps must be at least 1 and --eta a number ≥ 0",
-            ));
-        }
-        let guidance = self
-            .guidance
-            .unwrap_or(crate::models::diffusion::DEFAULT_GUIDANCE);
-        if !guidance.is_finite() {
-            return Err(crate::Error::bad_input("--guidance must be a number"));
-        }
-        Ok((sampler, guidance))
+impl SamplingRequest {
+    pub fn sampler(&self) -> Sampler {
+        self.sampler.unwrap_or(Sampler::Ddim {
+            steps: 50,
+            eta: 0.0,
+        })
     }
 
-    /// Refuses these options for a run of `kind` (not diffusion).
+    pub fn guidance(&self) -> f64 {
+        self.guidance
+            .unwrap_or(crate::models::diffusion::DEFAULT_GUIDANCE)
+    }
+
+    /// Refuses a request for a run of `kind` (not diffusion) unless it asks for nothing.
     pub fn refuse_for(&self, run: &std::path::Path, kind: &str) -> crate::Result<()> {
-        let given = self.sampler.is_some()
-            || self.steps.is_some()
-            || self.eta.is_some()
-            || self.guidance.is_some();
-        match given {
-            true => Err(crate::Error::bad_input(format!(
+        match *self == Self::default() {
+            true => Ok(()),
+            false => Err(crate::Error::bad_input(format!(
                 "{}: --sampler, --steps, --eta and --guidance sample diffusion runs, not a {kind} run",
                 run.display()
             ))),
-            false => Ok(()),
         }
     }
 }
@@ -271,40 +227,5 @@ mod tests {
             })
             .collect();
         assert_eq!(whole, parts);
-    }
-
-    #[test]
-    fn sampling_options_default_to_ddim_50_and_refuse_contradictions() {
-        let none = SamplingArgs::default();
-        assert_eq!(
-            none.choice().unwrap(),
-            (
-                Sampler::Ddim {
-                    steps: 50,
-                    eta: 0.0
-                },
-                2.0
-            )
-        );
-        assert!(none.refuse_for(std::path::Path::new("r"), "gan").is_ok());
-        let ddpm = SamplingArgs {
-            sampler: Some(SamplerKind::Ddpm),
-            ..Default::default()
-        };
-        assert_eq!(ddpm.choice().unwrap().0, Sampler::Ddpm);
-        let contradiction = SamplingArgs {
-            steps: Some(10),
-            ..ddpm.clone()
-        };
-        assert!(contradiction.choice().is_err());
-        let zero = SamplingArgs {
-            steps: Some(0),
-            ..Default::default()
-        };
-        assert!(zero.choice().is_err());
-        let err = ddpm
-            .refuse_for(std::path::Path::new("r"), "gan")
-            .unwrap_err();
-        assert!(err.to_string().contains("not a gan run"), "{err}");
     }
 }

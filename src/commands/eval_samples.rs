@@ -24,7 +24,7 @@ use crate::fsutil::{data_dir, write_json};
 use crate::models::inception::InceptionV3;
 use crate::models::inception::default_weights_path;
 use crate::run::Run;
-use crate::sample::{Generative, PriorDraws, SamplingArgs, label_tensor};
+use crate::sample::{Generative, PriorDraws, label_tensor};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct EvalSamplesArgs {
@@ -72,7 +72,7 @@ pub struct EvalSamplesArgs {
     #[arg(long, value_name = "PATH")]
     pub out: Option<PathBuf>,
     #[command(flatten)]
-    pub sampling: SamplingArgs,
+    pub sampling: crate::commands::SamplingArgs,
     #[command(flatten)]
     pub runtime: DeviceArgs,
 }
@@ -174,7 +174,7 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
         false => None,
     };
     let model = match &run {
-        Some(run) => Some(run.load_generative(&device, &args.sampling)?),
+        Some(run) => Some(run.load_generative(&device, &args.sampling.request()?)?),
         None if !args.fake.exists() => {
             return Err(Error::bad_input(format!(
                 "{}: no such folder",

@@ -21,7 +21,9 @@ use std::path::PathBuf;
 use crate::data::Dataset;
 use crate::device::DeviceChoice;
 use crate::error::Result;
+use crate::models::diffusion::Sampler;
 use crate::run::{DataArgs, RunInfo};
+use crate::sample::SamplingRequest;
 
 /// Where a command computes, which seed drives its random draws, and how much it says.
 #[derive(Debug, Clone, clap::Args)]
@@ -130,5 +132,117 @@ impl TaskName {
             TaskName::Colorize => crate::degrade::Task::Colorize,
             TaskName::Superres => crate::degrade::Task::Superres(scale),
         }
+    }
+}
+
+/// Which diffusion sampler a command runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SamplerKind {
+    Ddim,
+    Ddpm,
+}
+
+/// How a command samples a diffusion run (other runs refuse these options).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SamplingArgs {
+    /// Diffusion runs: ddim (any number of steps; deterministic at --eta 0) or ddpm (ancestral,
+    /// all T steps) [default: ddim].
+    #[arg(long, value_enum)]
+    pub sampler: Option<SamplerKind>,
+    /// Diffusion runs: DDIM steps [default: 50].
+    #[arg(long, value_name = "N")]
+    pub steps: Option<usize>,
+    /// Diffusion runs: DDIM's η, the noise added per step (0: deterministic, 1: DDPM-like)
+    /// [default: 0].
+    #[arg(long)]
+    pub eta: Option<f64>,
+    /// Conditional diffusion runs: classifier-free guidance weight w, ε = ε∅ + w·(ε_y − ε∅)
+    /// (0: unconditional, 1: plain conditional) [default: 2].
+    #[arg(long, value_name = "W")]
+    pub guidance: Option<f64>,
+}
+
+impl SamplingArgs {
+    /// What these flags ask for, checked: the library's [`SamplingRequest`].
+    pub fn request(&self) -> Result<SamplingRequest> {
+        let sampler = match (self.sampler, self.steps, self.eta) {
+            (None, None, None) => None,
+            (Some(SamplerKind::Ddpm), Some(_), _) | (Some(SamplerKind::Ddpm), _, Some(_)) => {
+                return Err(crate::Error::bad_input(
+                    "--sampler ddpm runs all T steps with its own noise: drop --steps and --eta",
+                ));
+            }
+            (Some(SamplerKind::Ddpm), None, None) => Some(Sampler::Ddpm),
+            (Some(SamplerKind::Ddim) | None, steps, eta) => Some(Sampler::Ddim {
+                steps: steps.unwrap_or(50),
+                eta: eta.unwrap_or(0.0),
+            }),
+        };
+        if let Some(Sampler::Ddim { steps, eta }) = sampler
+            && (steps == 0 || !(eta >= 0.0 && eta.is_finite()))
+        {
+            return Err(crate::Error::bad_input(
+                "--steps must be at least 1 and --eta a number ≥ 0",
+            ));
+        }
+        if self.guidance.is_some_and(|w| !w.is_finite()) {
+            return Err(crate::Error::bad_input("--guidance must be a number"));
+        }
+        Ok(SamplingRequest {
+            sampler,
+            guidance: self.guidance,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sampling_options_default_to_ddim_50_and_refuse_contradictions() {
+        let none = SamplingArgs::default().request().unwrap();
+        assert_eq!(none, SamplingRequest::default());
+        assert_eq!(
+            none.sampler(),
+            Sampler::Ddim {
+                steps: 50,
+                eta: 0.0
+            }
+        );
+        assert_eq!(none.guidance(), 2.0);
+        assert!(none.refuse_for(std::path::Path::new("r"), "gan").is_ok());
+        let ddpm = SamplingArgs {
+            sampler: Some(SamplerKind::Ddpm),
+            ..Default::default()
+        };
+        assert_eq!(ddpm.request().unwrap().sampler(), Sampler::Ddpm);
+        let contradiction = SamplingArgs {
+            steps: Some(10),
+            ..ddpm.clone()
+        };
+        assert!(contradiction.request().is_err());
+        let zero = SamplingArgs {
+            steps: Some(0),
+            ..Default::default()
+        };
+        assert!(zero.request().is_err());
+        let err = ddpm
+            .request()
+            .unwrap()
+            .refuse_for(std::path::Path::new("r"), "gan")
+            .unwrap_err();
+        assert!(err.to_string().contains("not a gan run"), "{err}");
+        // Any one flag, even one that names the default, is a request a GAN refuses.
+        let eta = SamplingArgs {
+            eta: Some(0.0),
+            ..Default::default()
+        };
+        assert!(
+            eta.request()
+                .unwrap()
+                .refuse_for(std::path::Path::new("r"), "gan")
+                .is_err()
+        );
     }
 }

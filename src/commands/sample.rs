@@ -12,9 +12,7 @@ use crate::error::{Error, Result};
 use crate::models::denoiser::Denoiser;
 use crate::models::diffusion::Sampler;
 use crate::run::{ModelConfig, Run};
-use crate::sample::{
-    DiffusionSampling, Generative, PriorDraws, SamplingArgs, Trained, label_tensor, to_unit,
-};
+use crate::sample::{DiffusionSampling, Generative, PriorDraws, Trained, label_tensor, to_unit};
 use crate::train::latent::{push_images, save_grid_with_columns, save_unit_grid};
 use crate::viz::ImageGrid;
 
@@ -33,7 +31,7 @@ pub struct SampleArgs {
     #[arg(long, value_name = "N")]
     pub class: Option<String>,
     #[command(flatten)]
-    pub sampling: SamplingArgs,
+    pub sampling: crate::commands::SamplingArgs,
 }
 
 /// Images one grid may hold: a 64-column PNG of more would be too large to look at, and larger
@@ -62,14 +60,14 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
     let run = Run::open(&args.run.run)?;
     // A diffusion run is loaded once, for its samples and its denoising strip.
     let diffusion = match &run.config.model {
-        ModelConfig::Diffusion(_) => Some(run.load_diffusion(&device, &args.sampling)?),
+        ModelConfig::Diffusion(_) => Some(run.load_diffusion(&device, &args.sampling.request()?)?),
         _ => None,
     };
     let other;
     let model: &dyn Generative = match &diffusion {
         Some(diffusion) => diffusion,
         None => {
-            other = run.load_generative(&device, &args.sampling)?;
+            other = run.load_generative(&device, &args.sampling.request()?)?;
             other.as_ref()
         }
     };

@@ -26,7 +26,7 @@ use crate::models::gan::{Gan, GanConfig};
 use crate::models::pix2pix::{Pix2pix, Pix2pixConfig};
 use crate::models::{LatentModel, LatentModelConfig, ModelKind, load_safetensors, load_weights};
 use crate::optim::{AdamSettings, LrSchedule};
-use crate::sample::{DiffusionSampling, Generative, SamplingArgs, Trained};
+use crate::sample::{DiffusionSampling, Generative, SamplingRequest, Trained};
 
 /// `config.json` fields every run folder has.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -508,7 +508,7 @@ impl Run {
     pub fn load_diffusion(
         &self,
         device: &Device,
-        sampling: &SamplingArgs,
+        sampling: &SamplingRequest,
     ) -> Result<Trained<DiffusionSampling, Denoiser>> {
         let config = &self.diffusion_config()?.diffusion;
         if let Some(task) = config.task {
@@ -527,7 +527,7 @@ impl Run {
                 self.path.display()
             )));
         }
-        let (sampler, guidance) = sampling.choice()?;
+        let (sampler, guidance) = (sampling.sampler(), sampling.guidance());
         let model = load_weights(config.denoiser.init(device), "denoiser", &self.weights()?)?;
         Ok(Trained {
             config: DiffusionSampling {
@@ -545,7 +545,7 @@ impl Run {
     pub fn load_generative(
         &self,
         device: &Device,
-        sampling: &SamplingArgs,
+        sampling: &SamplingRequest,
     ) -> Result<Box<dyn Generative>> {
         if let ModelConfig::Diffusion(_) = &self.config.model {
             return Ok(Box::new(self.load_diffusion(device, sampling)?));
