@@ -20,6 +20,7 @@ pub mod error;
 pub mod eval;
 pub mod fsutil;
 pub mod io;
+pub mod kinds;
 pub mod models;
 pub mod ops;
 pub mod optim;

@@ -29,6 +29,10 @@ pub trait Generative {
     /// Images for `z` `[n, latent]` (and `labels` `[n]` when conditional), pixels in [0, 1],
     /// `[n, c, h, w]`.
     fn generate(&self, z: Tensor<2>, labels: Option<Tensor<1, Int>>) -> Tensor<4>;
+    /// A diffusion model, whose walk from noise can be watched step by step.
+    fn as_diffusion(&self) -> Option<&Trained<DiffusionSampling, Denoiser>> {
+        None
+    }
 }
 
 /// A trained network beside the config that built it (the network alone does not know its
@@ -126,6 +130,9 @@ impl Generative for Trained<DiffusionSampling, Denoiser> {
     }
     fn generate(&self, z: Tensor<2>, labels: Option<Tensor<1, Int>>) -> Tensor<4> {
         self.generate_visiting(z, labels, |_, _| {})
+    }
+    fn as_diffusion(&self) -> Option<&Trained<DiffusionSampling, Denoiser>> {
+        Some(self)
     }
 }
 

@@ -71,23 +71,26 @@ impl MethodArgs {
                 "--repaint-steps, --jump and --resamples must be at least 1",
             ));
         }
-        self.method.build(&BuildOptions {
-            train,
-            k: self.k,
-            inversion: InversionSettings {
-                steps: self.steps,
-                restarts: self.restarts,
-                seed: mix(runtime.seed, stream::SAMPLE, 0),
-                ..Default::default()
+        crate::kinds::editor(
+            &self.method,
+            &BuildOptions {
+                train,
+                k: self.k,
+                inversion: InversionSettings {
+                    steps: self.steps,
+                    restarts: self.restarts,
+                    seed: mix(runtime.seed, stream::SAMPLE, 0),
+                    ..Default::default()
+                },
+                repaint: RePaintSettings {
+                    steps: self.repaint_steps,
+                    jump: self.jump,
+                    resamples: self.resamples,
+                },
+                device: runtime.device.device()?,
+                task,
             },
-            repaint: RePaintSettings {
-                steps: self.repaint_steps,
-                jump: self.jump,
-                resamples: self.resamples,
-            },
-            device: runtime.device.device()?,
-            task,
-        })
+        )
     }
 }
 

@@ -174,7 +174,11 @@ pub fn run(args: &EvalSamplesArgs) -> Result<SampleMetrics> {
         false => None,
     };
     let model = match &run {
-        Some(run) => Some(run.load_generative(&device, &args.sampling.request()?)?),
+        Some(run) => Some(crate::kinds::generative(
+            run,
+            &device,
+            &args.sampling.request()?,
+        )?),
         None if !args.fake.exists() => {
             return Err(Error::bad_input(format!(
                 "{}: no such folder",

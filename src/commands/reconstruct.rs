@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use crate::commands::run_args::{RunArgs, test_images};
+use crate::commands::run_args::RunArgs;
+use crate::data::test_images;
 use crate::error::{Error, Result};
 use crate::sample::label_tensor;
 use crate::train::latent::{interleave_rows, save_grid};

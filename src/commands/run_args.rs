@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 
 use crate::commands::DeviceArgs;
-use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::models::LatentModel;
 use crate::run::Run;
@@ -52,18 +51,4 @@ pub fn unconditional_only(model: &LatentModel, run: &Path, command: &str) -> Res
         )));
     }
     Ok(())
-}
-
-/// The first `n` test images, pixels in [0, 1], `[n, c, h, w]`, and their labels.
-pub fn test_images(dataset: &Dataset, n: usize, device: &Device) -> (burn::Tensor<4>, Vec<u8>) {
-    use crate::data::{BatchConfig, Batches, PixelScale};
-    let n = n.min(dataset.test.len()).max(1);
-    let batch = Batches::new(
-        &dataset.test,
-        BatchConfig::in_order(n, PixelScale::ZeroOne),
-        device,
-    )
-    .next()
-    .expect("the test split is not empty");
-    (batch.images, dataset.test.labels[..n].to_vec())
 }

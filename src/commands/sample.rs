@@ -11,8 +11,8 @@ use crate::commands::run_args::RunArgs;
 use crate::error::{Error, Result};
 use crate::models::denoiser::Denoiser;
 use crate::models::diffusion::Sampler;
-use crate::run::{ModelConfig, Run};
-use crate::sample::{DiffusionSampling, Generative, PriorDraws, Trained, label_tensor, to_unit};
+use crate::run::Run;
+use crate::sample::{DiffusionSampling, PriorDraws, Trained, label_tensor, to_unit};
 use crate::train::latent::{push_images, save_grid_with_columns, save_unit_grid};
 use crate::viz::ImageGrid;
 
@@ -58,19 +58,10 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
     }
     let device = args.run.runtime.device.device()?;
     let run = Run::open(&args.run.run)?;
-    // A diffusion run is loaded once, for its samples and its denoising strip.
-    let diffusion = match &run.config.model {
-        ModelConfig::Diffusion(_) => Some(run.load_diffusion(&device, &args.sampling.request()?)?),
-        _ => None,
-    };
-    let other;
-    let model: &dyn Generative = match &diffusion {
-        Some(diffusion) => diffusion,
-        None => {
-            other = run.load_generative(&device, &args.sampling.request()?)?;
-            other.as_ref()
-        }
-    };
+    let model = crate::kinds::generative(&run, &device, &args.sampling.request()?)?;
+    // A diffusion model's walk also gives the denoising strip.
+    let diffusion = model.as_diffusion();
+    let model = model.as_ref();
     device.seed(args.run.runtime.seed);
     let shape = model.image_shape();
     let out = args.run.out_path(&args.out, "samples.png");
@@ -121,7 +112,7 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
         }
     };
     let mut grid = ImageGrid::new(shape);
-    let mut strip = diffusion.as_ref().map(|d| Strip::new(d, plan.walk.clone()));
+    let mut strip = diffusion.map(|d| Strip::new(d, plan.walk.clone()));
     for start in (0..plan.count).step_by(BATCH) {
         let rows = BATCH.min(plan.count - start);
         let images = start..start + rows;

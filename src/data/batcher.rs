@@ -149,6 +149,19 @@ impl Iterator for Batches<'_> {
     }
 }
 
+/// The first `n` test images, pixels in [0, 1], `[n, c, h, w]`, and their labels.
+pub fn test_images(dataset: &super::Dataset, n: usize, device: &Device) -> (Tensor<4>, Vec<u8>) {
+    let n = n.min(dataset.test.len()).max(1);
+    let batch = Batches::new(
+        &dataset.test,
+        BatchConfig::in_order(n, PixelScale::ZeroOne),
+        device,
+    )
+    .next()
+    .expect("the test split is not empty");
+    (batch.images, dataset.test.labels[..n].to_vec())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

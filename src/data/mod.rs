@@ -13,7 +13,7 @@ pub mod folder;
 pub mod idx;
 pub mod stream;
 
-pub use batcher::{Batch, BatchConfig, Batches, PixelScale};
+pub use batcher::{Batch, BatchConfig, Batches, PixelScale, test_images};
 pub use discover::{DataSpec, load_dataset};
 
 /// Channels, height and width of every image in a dataset.

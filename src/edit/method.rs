@@ -17,13 +17,13 @@ use crate::data::{ImageShape, Split};
 use crate::degrade::ObservedBatch;
 use crate::degrade::{Degradation, Task};
 use crate::error::{Error, Result};
+use crate::models::LatentModel;
 use crate::models::denoiser::Denoiser;
 use crate::models::diffusion::{DiffusionPipeline, NoiseSchedule, Sampler, condition_of};
 use crate::models::pix2pix::{Generator as ConditionalGenerator, conditioning};
-use crate::models::{LatentModel, load_weights};
 use crate::pca::{Components, Pca, PcaConfig, Solver};
-use crate::run::{ModelConfig, Run};
-use crate::sample::{Generative, Trained, to_unit};
+use crate::run::Run;
+use crate::sample::{Generative, to_unit};
 
 /// What `--with` names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,104 +192,11 @@ impl Method {
                 let k = options.k.min(pca.n_components());
                 Ok(Editor::Pca(Box::new(pca.truncated(k))))
             }
-            Method::Run(path) => build_run(path, options),
-        }
-    }
-}
-
-fn build_run(path: &Path, options: &BuildOptions<'_>) -> Result<Editor> {
-    let run = Run::open(path)?;
-    let device = options.device.clone().autodiff();
-    let shape = options.train.shape;
-    let check = |model_shape: ImageShape, conditional: bool| -> Result<()> {
-        if model_shape != shape {
-            return Err(Error::bad_input(format!(
-                "{}: the run was trained on images of {model_shape}, these are {shape}",
+            Method::Run(path) => Err(Error::bad_input(format!(
+                "{}: a run folder's editor is made by latentlab::kinds::editor",
                 path.display()
-            )));
+            ))),
         }
-        if conditional {
-            return Err(Error::bad_input(format!(
-                "{}: a class-conditional run needs each image's class; editing uses \
-                 unconditional runs",
-                path.display()
-            )));
-        }
-        Ok(())
-    };
-    match &run.config.model {
-        ModelConfig::Ae(c) | ModelConfig::Vae(c) => {
-            let model = run.load_latent(&device)?.freeze();
-            check(c.model.shape(), model.num_classes() > 0)?;
-            Ok(Editor::Latent {
-                model: Box::new(model),
-                mean: mean_image(options.train),
-                settings: options.inversion,
-                device,
-            })
-        }
-        ModelConfig::Gan(c) => {
-            check(c.gan.shape, c.gan.conditional())?;
-            let model = run.load_gan(&device)?.freeze();
-            Ok(Editor::Generator {
-                generator: Box::new(Trained {
-                    config: c.gan.clone(),
-                    model,
-                }),
-                settings: options.inversion,
-                device,
-            })
-        }
-        ModelConfig::Pix2pix(c) => {
-            check(c.pix2pix.shape(), false)?;
-            if c.pix2pix.task != options.task {
-                return Err(Error::bad_input(format!(
-                    "{}: a pix2pix run trained to {}, not to {}",
-                    path.display(),
-                    c.pix2pix.task.label(),
-                    options.task.label()
-                )));
-            }
-            let device = options.device.clone();
-            let generator = run.load_pix2pix(&device)?.generator.valid();
-            Ok(Editor::Conditional {
-                generator: Box::new(generator),
-                device,
-            })
-        }
-        ModelConfig::Diffusion(c) => {
-            // A conditional run also predicts the unconditional noise (label dropout).
-            check(c.diffusion.denoiser.shape, false)?;
-            if let Some(task) = c.diffusion.task
-                && task != options.task
-            {
-                return Err(Error::bad_input(format!(
-                    "{}: a diffusion run trained to {}, not to {}",
-                    path.display(),
-                    task.label(),
-                    options.task.label()
-                )));
-            }
-            let device = options.device.clone();
-            device.seed(options.inversion.seed);
-            let model = load_weights(
-                c.diffusion.denoiser.init(&device),
-                "denoiser",
-                &run.weights()?,
-            )?;
-            Ok(Editor::Diffusion {
-                model: Box::new(model),
-                task: c.diffusion.task,
-                schedule: c.diffusion.noise_schedule(),
-                settings: options.repaint,
-                device,
-            })
-        }
-        ModelConfig::Classifier(_) => Err(Error::bad_input(format!(
-            "{}: a classifier run makes no images; --with takes an autoencoder, VAE, GAN, \
-             diffusion, pix2pix or ESPCN run (or mean, nearest, bicubic, gray, pca)",
-            path.display()
-        ))),
     }
 }
 

@@ -26,7 +26,7 @@ use crate::models::gan::{Gan, GanConfig};
 use crate::models::pix2pix::{Pix2pix, Pix2pixConfig};
 use crate::models::{LatentModel, LatentModelConfig, ModelKind, load_safetensors, load_weights};
 use crate::optim::{AdamSettings, LrSchedule};
-use crate::sample::{DiffusionSampling, Generative, SamplingRequest, Trained};
+use crate::sample::{DiffusionSampling, SamplingRequest, Trained};
 
 /// `config.json` fields every run folder has.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -537,40 +537,6 @@ impl Run {
             },
             model,
         })
-    }
-
-    /// The run's model as a generator of images: an autoencoder's or VAE's decoder, a GAN's
-    /// generator, a diffusion model's sampler (`sampling`, which only diffusion runs take). A
-    /// classifier generates nothing.
-    pub fn load_generative(
-        &self,
-        device: &Device,
-        sampling: &SamplingRequest,
-    ) -> Result<Box<dyn Generative>> {
-        if let ModelConfig::Diffusion(_) = &self.config.model {
-            return Ok(Box::new(self.load_diffusion(device, sampling)?));
-        }
-        sampling.refuse_for(&self.path, self.config.kind())?;
-        match &self.config.model {
-            ModelConfig::Ae(c) | ModelConfig::Vae(c) => Ok(Box::new(Trained {
-                config: c.model.clone(),
-                model: self.load_latent(device)?,
-            })),
-            ModelConfig::Gan(c) => Ok(Box::new(Trained {
-                config: c.gan.clone(),
-                model: self.load_gan(device)?,
-            })),
-            ModelConfig::Classifier(_) => Err(Error::bad_input(format!(
-                "{}: a classifier run generates nothing; pass a generative model's run",
-                self.path.display()
-            ))),
-            ModelConfig::Pix2pix(_) => Err(Error::bad_input(format!(
-                "{}: a pix2pix run edits images but does not map codes to images; pass an \
-                 autoencoder's, VAE's, GAN's or diffusion run",
-                self.path.display()
-            ))),
-            ModelConfig::Diffusion(_) => unreachable!("returned above"),
-        }
     }
 
     /// Names of the classes of the run's data, index order (empty when the data have none).

@@ -8,6 +8,7 @@ pub mod classify;
 pub mod diffusion;
 pub mod ema;
 pub mod gan;
+pub mod job;
 pub mod latent;
 pub mod metrics;
 pub mod parallel;

@@ -2,21 +2,14 @@
 //! process (`models/diffusion.rs`) on the shared trainer (`train/diffusion.rs`). `--resume RUN`
 //! continues a diffusion run exactly, its EMA included.
 
-use burn::module::Module;
-
+use super::NewRun;
 use crate::commands::TaskName;
-use crate::commands::run_args::test_images;
-use crate::commands::train::job::{Job, TrainingArgs};
+use crate::commands::train::job::TrainingArgs;
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::models::denoiser::DenoiserConfig;
 use crate::models::diffusion::{DiffusionConfig, Schedule, condition_channels};
-use crate::rng::{mix, stream};
 use crate::run::{DiffusionRun, ModelConfig};
-use crate::sample::prior_noise;
-use crate::train::Outcome;
-use crate::train::diffusion::{DiffusionLearner, EPOCH_SAMPLER};
-use crate::train::parallel::BatchSplit;
 
 /// Options of `latentlab train diffusion`.
 #[derive(Debug, Clone, clap::Args)]
@@ -79,78 +72,14 @@ pub fn config(args: &DiffusionArgs, dataset: &Dataset) -> Result<ModelConfig> {
     }))
 }
 
-/// Trains a diffusion run on `autodiff` (`device` with autodiff, already seeded).
-pub fn train(
-    config: &DiffusionRun,
-    job: &Job,
-    device: &burn::tensor::Device,
-    autodiff: &burn::tensor::Device,
-) -> Result<Outcome> {
-    let diffusion = &config.diffusion;
-    let fixed_noise = prior_noise(
-        64,
-        diffusion.denoiser.shape.len(),
-        mix(job.seed(), stream::SAMPLE, 0),
-        device,
-    );
-    // An image-conditioned model pictures its restorations of the first test images.
-    let fixed_images = diffusion.task.map(|_| {
-        let (images, _) = test_images(&job.dataset, 8, device);
-        images * 2.0 - 1.0
-    });
-    let mut learner = DiffusionLearner::new(
-        diffusion.clone(),
-        diffusion.denoiser.init(autodiff),
-        job.config.training.adam_settings(),
-        job.seed(),
-        fixed_noise,
-        fixed_images,
-    )
-    .with_split(BatchSplit::for_run(
-        &job.config.training.devices,
-        job.world.clone(),
-    )?);
-    let description = vec![
-        format!(
-            "model: diffusion, U-Net denoiser of width {} over {} levels ({} parameters){}{}; \
-             {:?} schedule over T = {}; EMA decay {}",
-            diffusion.denoiser.width,
-            diffusion.denoiser.levels,
-            learner.model().num_params(),
-            match diffusion.denoiser.num_classes {
-                0 => String::new(),
-                classes => format!(
-                    ", conditioned on {classes} classes (label dropout {})",
-                    diffusion.label_dropout
-                ),
-            },
-            match diffusion.task {
-                Some(task) => format!(", shown what {} sees", task.label()),
-                None => String::new(),
-            },
-            diffusion.schedule,
-            diffusion.timesteps,
-            diffusion.ema_decay,
-        ),
-        format!(
-            "training: {} epochs of batch {}, Adam lr {} ({:?}); epoch samples by {}",
-            job.config.training.epochs,
-            job.config.training.batch_size,
-            job.config.training.lr,
-            job.config.training.lr_schedule,
-            EPOCH_SAMPLER.label(&diffusion.noise_schedule()),
-        ),
-    ];
-    let outcome = job.fit(&mut learner, &description, autodiff)?;
-    if let Outcome::Finished { rows } = &outcome
-        && let Some(last) = rows.last()
-    {
-        let parts = crate::train::metrics::format_parts(&last.test);
-        crate::ui::say(&format!(
-            "trained diffusion for {} epochs: test {parts} (ε's squared error per pixel); wrote {}",
-            last.epoch,
-            job.out.display()
-        ));
+impl NewRun for DiffusionArgs {
+    fn name(&self) -> &'static str {
+        "diffusion"
     }
-    Ok(outcome)
+    fn training(&self) -> &TrainingArgs {
+        &self.training
+    }
+    fn model_config(&self, dataset: &Dataset) -> Result<ModelConfig> {
+        config(self, dataset)
+    }
 }

@@ -1,19 +1,12 @@
 //! `latentlab train gan`: any generator with any discriminator (`models/gan/`) on the shared
 //! trainer, Algorithm 1 in `train/gan.rs`. `--resume RUN` continues a GAN run exactly.
 
-use burn::module::Module;
-
-use crate::commands::train::job::{Job, TrainingArgs};
+use super::NewRun;
+use crate::commands::train::job::TrainingArgs;
 use crate::data::Dataset;
 use crate::error::Result;
-use crate::models::gan::patchgan;
 use crate::models::gan::{DiscriminatorArch, GanConfig, GeneratorArch, GeneratorLoss};
-use crate::rng::{mix, stream};
 use crate::run::{GanRun, ModelConfig};
-use crate::sample::prior_noise;
-use crate::train::Outcome;
-use crate::train::gan::GanLearner;
-use crate::train::parallel::BatchSplit;
 
 /// Options of `latentlab train gan`.
 #[derive(Debug, Clone, clap::Args)]
@@ -84,77 +77,20 @@ pub fn config(args: &GanArgs, dataset: &Dataset) -> Result<ModelConfig> {
     }))
 }
 
-/// Trains a GAN run on `autodiff` (`device` with autodiff, already seeded).
-pub fn train(
-    config: &GanRun,
-    job: &Job,
-    device: &burn::tensor::Device,
-    autodiff: &burn::tensor::Device,
-) -> Result<Outcome> {
-    let gan = &config.gan;
-    let generator = gan.init_generator(autodiff);
-    let discriminator = gan.init_discriminator(autodiff);
-    let fixed_noise = prior_noise(64, gan.latent, mix(job.seed(), stream::SAMPLE, 0), device);
-    let mut learner = GanLearner::new(
-        gan.clone(),
-        generator,
-        discriminator,
-        job.config.training.adam_settings(),
-        fixed_noise,
-    )
-    .with_split(BatchSplit::for_run(
-        &job.config.training.devices,
-        job.world.clone(),
-    )?);
-    let mut description = vec![format!(
-        "model: gan, {} generator ({} parameters) vs {} discriminator ({} parameters){}; \
-         z of {}, k = {}, {} G loss",
-        gan.generator,
-        learner.generator().num_params(),
-        gan.discriminator,
-        learner.discriminator().num_params(),
-        if gan.conditional() {
-            format!(", conditioned on {} classes", gan.num_classes)
-        } else {
-            String::new()
-        },
-        gan.latent,
-        gan.k,
-        match gan.g_loss {
-            GeneratorLoss::Minimax => "minimax",
-            GeneratorLoss::NonSaturating => "non-saturating",
-        }
-    )];
-    if gan.discriminator == DiscriminatorArch::Patchgan {
-        let layers = gan.patch_layers();
-        let grid = patchgan::grid_side(gan.shape.height, layers);
-        let patch = patchgan::patch_size(layers);
-        description.push(format!(
-            "patchgan: {layers} stride-2 layer(s): a {grid}x{grid} grid of logits, each \
-             seeing a {patch}x{patch} patch of the {}x{} image",
-            gan.shape.height, gan.shape.width
-        ));
+impl NewRun for GanArgs {
+    fn name(&self) -> &'static str {
+        "gan"
     }
-    description.push(format!(
-        "training: {} epochs of batch {}, Adam lr {} (β1 {}, β2 {})",
-        job.config.training.epochs,
-        job.config.training.batch_size,
-        job.config.training.lr,
-        job.config.training.adam_beta_1,
-        job.config.training.adam_beta_2
-    ));
-    let outcome = job.fit(&mut learner, &description, autodiff)?;
-    if let Outcome::Finished { rows } = &outcome
-        && let Some(last) = rows.last()
-    {
-        let parts = crate::train::metrics::format_parts(&last.test);
-        crate::ui::say(&format!(
-            "trained gan ({} G, {} D) for {} epochs: test {parts}; wrote {}",
-            gan.generator,
-            gan.discriminator,
-            last.epoch,
-            job.out.display()
-        ));
+    fn training(&self) -> &TrainingArgs {
+        &self.training
     }
-    Ok(outcome)
+    fn default_lr(&self) -> f64 {
+        2e-4
+    }
+    fn adversarial(&self) -> bool {
+        true
+    }
+    fn model_config(&self, dataset: &Dataset) -> Result<ModelConfig> {
+        config(self, dataset)
+    }
 }

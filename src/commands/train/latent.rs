@@ -1,21 +1,14 @@
 //! `latentlab train ae|vae`: the autoencoder's and the VAE's options, config and learner.
 
-use burn::module::Module;
-
-use crate::commands::train::job::{Job, TrainingArgs};
-use crate::data::{BatchConfig, Batches, Dataset, PixelScale};
-use crate::error::{Error, Result};
+use super::NewRun;
+use crate::commands::train::job::TrainingArgs;
+use crate::data::Dataset;
+use crate::error::Result;
 use crate::models::LatentModelConfig;
 use crate::models::autoencoder::{Arch, AutoencoderConfig, BodyConfig};
 use crate::models::likelihood::Likelihood;
 use crate::models::vae::VaeConfig;
-use crate::rng::{mix, stream};
-use crate::run::{LatentRun, ModelConfig};
-use crate::sample::prior_noise;
-use crate::train::Outcome;
-use crate::train::latent::LatentLearner;
-use crate::train::metrics::EpochRow;
-use crate::train::parallel::BatchSplit;
+use crate::run::ModelConfig;
 
 /// The encoder/decoder options an autoencoder and a VAE share.
 #[derive(Debug, Clone, clap::Args)]
@@ -108,93 +101,26 @@ fn latent_config(model: LatentModelConfig) -> Result<ModelConfig> {
     Ok(ModelConfig::latent(model))
 }
 
-/// Trains an autoencoder or VAE run on `autodiff` (`device` with autodiff, already seeded).
-pub fn train(
-    config: &LatentRun,
-    job: &Job,
-    device: &burn::tensor::Device,
-    autodiff: &burn::tensor::Device,
-) -> Result<Outcome> {
-    let seed = job.seed();
-    let model = config.model.init(autodiff);
-    let fixed_noise = prior_noise(
-        64,
-        config.model.latent(),
-        mix(seed, stream::SAMPLE, 0),
-        device,
-    );
-    let fixed = Batches::new(
-        &job.dataset.test,
-        BatchConfig::in_order(32, PixelScale::ZeroOne),
-        device,
-    )
-    .next()
-    .ok_or_else(|| Error::bad_input("the test split is empty"))?;
-    let mut learner = LatentLearner::new(
-        model,
-        job.config.training.adam_settings(),
-        job.dataset.shape(),
-        fixed_noise,
-        fixed.images,
-        fixed.labels,
-    )
-    .with_split(BatchSplit::for_run(
-        &job.config.training.devices,
-        job.world.clone(),
-    )?);
-    let description = format!(
-        "model: {} {} ({} parameters), latent {}; {} epochs of batch {}, Adam lr {}",
-        config.model.kind(),
-        arch_name(&config.model),
-        learner.model().num_params(),
-        config.model.latent(),
-        job.config.training.epochs,
-        job.config.training.batch_size,
-        job.config.training.lr
-    );
-    let outcome = job.fit(&mut learner, &[description], autodiff)?;
-    if let Outcome::Finished { rows } = &outcome
-        && let Some(last) = rows.last()
-        && job.world.writes()
-    {
-        crate::ui::say(&final_line(config, last, &job.out));
+impl NewRun for AeArgs {
+    fn name(&self) -> &'static str {
+        "ae"
     }
-    Ok(outcome)
-}
-
-fn arch_name(config: &LatentModelConfig) -> String {
-    let body = match config {
-        LatentModelConfig::Ae(c) => &c.body,
-        LatentModelConfig::Vae(c) => &c.body,
-    };
-    match body.arch {
-        Arch::Mlp => format!(
-            "mlp {}-{}-{}",
-            body.shape.len(),
-            body.hidden
-                .iter()
-                .map(|w| w.to_string())
-                .collect::<Vec<_>>()
-                .join("-"),
-            config.latent()
-        ),
-        Arch::Conv => format!(
-            "conv {}",
-            body.channels
-                .iter()
-                .map(|w| w.to_string())
-                .collect::<Vec<_>>()
-                .join("-")
-        ),
+    fn training(&self) -> &TrainingArgs {
+        &self.training
+    }
+    fn model_config(&self, dataset: &Dataset) -> Result<ModelConfig> {
+        ae_config(self, dataset)
     }
 }
 
-fn final_line(config: &LatentRun, last: &EpochRow, out: &std::path::Path) -> String {
-    let parts = crate::train::metrics::format_parts(&last.test);
-    format!(
-        "trained {} for {} epochs: test {parts} (nats per image; mse per pixel); wrote {}",
-        config.model.kind(),
-        last.epoch,
-        out.display()
-    )
+impl NewRun for VaeArgs {
+    fn name(&self) -> &'static str {
+        "vae"
+    }
+    fn training(&self) -> &TrainingArgs {
+        &self.training
+    }
+    fn model_config(&self, dataset: &Dataset) -> Result<ModelConfig> {
+        vae_config(self, dataset)
+    }
 }

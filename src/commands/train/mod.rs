@@ -12,12 +12,14 @@ pub mod job;
 pub mod latent;
 pub mod pix2pix;
 
-pub use job::{Job, TrainingArgs};
+pub use crate::train::job::Job;
+pub use job::TrainingArgs;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::commands::default_out;
+use crate::data::Dataset;
 use crate::distributed::{DistributedChoice, World};
 use crate::error::{Error, Result};
 use crate::fsutil::check_out_dir;
@@ -72,58 +74,55 @@ pub enum ModelArgs {
     Diffusion(diffusion::DiffusionArgs),
 }
 
+/// What a model's options give a new run; each model's file implements it for its arguments.
+pub trait NewRun {
+    /// The word after `train`, and the default folder's name.
+    fn name(&self) -> &'static str;
+    fn training(&self) -> &TrainingArgs;
+    /// Adam's learning rate when `--lr` is not given.
+    fn default_lr(&self) -> f64 {
+        1e-3
+    }
+    /// Whether it trains against a discriminator (Adam's β1 is then 0.5).
+    fn adversarial(&self) -> bool {
+        false
+    }
+    /// The model's config for `dataset`, checked.
+    fn model_config(&self, dataset: &Dataset) -> Result<ModelConfig>;
+}
+
 impl ModelArgs {
-    fn kind(&self) -> &'static str {
+    fn new_run(&self) -> &dyn NewRun {
         match self {
-            ModelArgs::Ae(_) => "ae",
-            ModelArgs::Vae(_) => "vae",
-            ModelArgs::Gan(_) => "gan",
-            ModelArgs::Classifier(_) => "classifier",
-            ModelArgs::Pix2pix(_) => "pix2pix",
-            ModelArgs::Espcn(_) => "espcn",
-            ModelArgs::Diffusion(_) => "diffusion",
+            ModelArgs::Ae(a) => a,
+            ModelArgs::Vae(a) => a,
+            ModelArgs::Gan(a) => a,
+            ModelArgs::Classifier(a) => a,
+            ModelArgs::Pix2pix(a) => a,
+            ModelArgs::Espcn(a) => a,
+            ModelArgs::Diffusion(a) => a,
         }
     }
+}
 
-    fn training(&self) -> &TrainingArgs {
-        match self {
-            ModelArgs::Ae(a) => &a.training,
-            ModelArgs::Vae(a) => &a.training,
-            ModelArgs::Gan(a) => &a.training,
-            ModelArgs::Classifier(a) => &a.training,
-            ModelArgs::Pix2pix(a) => &a.training,
-            ModelArgs::Espcn(a) => &a.training,
-            ModelArgs::Diffusion(a) => &a.training,
-        }
+/// The optimizer a new run of `model` records.
+fn training_config(model: &dyn NewRun) -> Result<TrainingConfig> {
+    let args = model.training();
+    let lr = args.lr.unwrap_or(model.default_lr());
+    let mut config = TrainingConfig {
+        lr_schedule: args.lr_schedule,
+        ..TrainingConfig::adam(args.epochs, args.batch_size, lr)
+    };
+    config.devices = match &args.devices {
+        Some(list) => parallel::parse_devices(list)?,
+        None => Vec::new(),
+    };
+    if model.adversarial() {
+        // Radford et al.: β1 = 0.5 steadies the game (pix2pix keeps it, at a higher rate:
+        // see TrainingArgs::lr).
+        config.adam_beta_1 = 0.5;
     }
-
-    /// The optimizer a new run of this model records.
-    fn training_config(&self) -> Result<TrainingConfig> {
-        let args = self.training();
-        let lr = args.lr.unwrap_or(match self {
-            ModelArgs::Gan(_) => 2e-4,
-            _ => 1e-3,
-        });
-        let mut config = TrainingConfig {
-            lr_schedule: args.lr_schedule,
-            ..TrainingConfig::adam(args.epochs, args.batch_size, lr)
-        };
-        config.devices = match &args.devices {
-            Some(list) => parallel::parse_devices(list)?,
-            None => Vec::new(),
-        };
-        let adversarial = match self {
-            ModelArgs::Gan(_) | ModelArgs::Pix2pix(_) => true,
-            ModelArgs::Espcn(a) => a.discriminator == pix2pix::Pix2pixDiscriminator::Patchgan,
-            _ => false,
-        };
-        if adversarial {
-            // Radford et al.: β1 = 0.5 steadies the game (pix2pix keeps it, at a higher rate:
-            // see TrainingArgs::lr).
-            config.adam_beta_1 = 0.5;
-        }
-        Ok(config)
-    }
+    Ok(config)
 }
 
 /// What a finished or interrupted training returns.
@@ -174,15 +173,7 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
         .device()?;
     let autodiff = device.clone().autodiff();
     autodiff.seed(mix(job.seed(), stream::INIT, 0));
-    let outcome = match &job.config.model {
-        ModelConfig::Ae(config) | ModelConfig::Vae(config) => {
-            latent::train(config, &job, &device, &autodiff)?
-        }
-        ModelConfig::Gan(config) => gan::train(config, &job, &device, &autodiff)?,
-        ModelConfig::Classifier(config) => classifier::train(config, &job, &device, &autodiff)?,
-        ModelConfig::Pix2pix(config) => pix2pix::train(config, &job, &device, &autodiff)?,
-        ModelConfig::Diffusion(config) => diffusion::train(config, &job, &device, &autodiff)?,
-    };
+    let outcome = crate::kinds::of(&job.config.model).train(&job, &device, &autodiff)?;
     Ok(TrainReport {
         out: job.out,
         outcome,
@@ -191,9 +182,10 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
 
 /// The job of a new run of `model`: options checked, data loaded, config recorded.
 fn start(model: &ModelArgs) -> Result<Job> {
+    let model = model.new_run();
     let args = model.training();
     let common = &args.common;
-    let mut training = model.training_config()?;
+    let mut training = training_config(model)?;
     training.validate()?;
     let world = Arc::new(World::join(args.distributed)?);
     if world.size() > 1 {
@@ -222,7 +214,7 @@ fn start(model: &ModelArgs) -> Result<Job> {
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| default_out(model.kind()));
+        .unwrap_or_else(|| default_out(model.name()));
     common.runtime.device.device()?;
     check_out_dir(&out, common.force)?;
     let data_args = common.data_args(args.limit);
@@ -230,16 +222,8 @@ fn start(model: &ModelArgs) -> Result<Job> {
     let dataset = data_args.load();
     loading.finish_and_clear();
     let dataset = dataset?;
-    let run = common.run_info(&format!("train {}", model.kind()), &dataset);
-    let model = match model {
-        ModelArgs::Ae(a) => latent::ae_config(a, &dataset)?,
-        ModelArgs::Vae(a) => latent::vae_config(a, &dataset)?,
-        ModelArgs::Gan(a) => gan::config(a, &dataset)?,
-        ModelArgs::Classifier(a) => classifier::config(a, &dataset)?,
-        ModelArgs::Pix2pix(a) => pix2pix::config(a, &dataset)?,
-        ModelArgs::Espcn(a) => pix2pix::espcn_config(a, &dataset)?,
-        ModelArgs::Diffusion(a) => diffusion::config(a, &dataset)?,
-    };
+    let run = common.run_info(&format!("train {}", model.name()), &dataset);
+    let model = model.model_config(&dataset)?;
     let config = RunConfig {
         run,
         data_args,

@@ -5,21 +5,16 @@
 //! super-resolution (L1 alone unless `--discriminator patchgan`). `--resume RUN` continues
 //! exactly.
 
-use burn::module::Module;
-
+use super::NewRun;
 use crate::commands::TaskName;
-use crate::commands::train::job::{Job, TrainingArgs};
+use crate::commands::train::job::TrainingArgs;
 use crate::data::Dataset;
 use crate::degrade::Task;
 use crate::error::Result;
 use crate::models::espcn::EspcnConfig;
-use crate::models::gan::patchgan;
 use crate::models::pix2pix::{GeneratorConfig, Pix2pixConfig, input_channels};
 use crate::models::unet::UnetConfig;
 use crate::run::{ModelConfig, Pix2pixRun};
-use crate::train::Outcome;
-use crate::train::parallel::BatchSplit;
-use crate::train::pix2pix::Pix2pixLearner;
 
 /// Whether pix2pix trains against a discriminator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -119,70 +114,32 @@ fn checked(
     Ok(ModelConfig::Pix2pix(Pix2pixRun { pix2pix }))
 }
 
-/// Trains a pix2pix run on `autodiff` (`device` with autodiff, already seeded).
-pub fn train(
-    config: &Pix2pixRun,
-    job: &Job,
-    _device: &burn::tensor::Device,
-    autodiff: &burn::tensor::Device,
-) -> Result<Outcome> {
-    let model = &config.pix2pix;
-    let test = &job.dataset.test;
-    let fixed: Vec<Vec<f32>> = test
-        .spread(8)
-        .into_iter()
-        .map(|i| test.unit_image(i))
-        .collect();
-    let mut learner = Pix2pixLearner::new(
-        model.clone(),
-        model.init_generator(autodiff),
-        model.init_discriminator(autodiff),
-        job.config.training.adam_settings(),
-        job.seed(),
-        fixed,
-    )
-    .with_split(BatchSplit::for_run(
-        &job.config.training.devices,
-        job.world.clone(),
-    )?);
-    let mut description = vec![format!(
-        "model: pix2pix for {}, {} ({} parameters){}",
-        model.task.label(),
-        model.generator.describe(),
-        learner.generator().num_params(),
-        match (learner.discriminator(), &model.discriminator) {
-            (Some(d), Some(c)) => {
-                let grid = patchgan::grid_side(c.shape.height, c.layers);
-                let patch = patchgan::patch_size(c.layers);
-                format!(
-                    " vs a PatchGAN ({} parameters, a {grid}x{grid} grid of logits each seeing \
-                     {patch}x{patch} of input and output); loss {}·L1 + adversarial",
-                    d.num_params(),
-                    model.l1_weight
-                )
-            }
-            _ => ", L1 alone".into(),
-        }
-    )];
-    description.push(format!(
-        "training: {} epochs of batch {}, Adam lr {} (β1 {}, β2 {})",
-        job.config.training.epochs,
-        job.config.training.batch_size,
-        job.config.training.lr,
-        job.config.training.adam_beta_1,
-        job.config.training.adam_beta_2
-    ));
-    let outcome = job.fit(&mut learner, &description, autodiff)?;
-    if let Outcome::Finished { rows } = &outcome
-        && let Some(last) = rows.last()
-    {
-        let parts = crate::train::metrics::format_parts(&last.test);
-        crate::ui::say(&format!(
-            "trained pix2pix ({}) for {} epochs: test {parts}; wrote {}",
-            model.task.label(),
-            last.epoch,
-            job.out.display()
-        ));
+impl NewRun for Pix2pixArgs {
+    fn name(&self) -> &'static str {
+        "pix2pix"
     }
-    Ok(outcome)
+    fn training(&self) -> &TrainingArgs {
+        &self.training
+    }
+    fn adversarial(&self) -> bool {
+        true
+    }
+    fn model_config(&self, dataset: &Dataset) -> Result<ModelConfig> {
+        config(self, dataset)
+    }
+}
+
+impl NewRun for EspcnArgs {
+    fn name(&self) -> &'static str {
+        "espcn"
+    }
+    fn training(&self) -> &TrainingArgs {
+        &self.training
+    }
+    fn adversarial(&self) -> bool {
+        self.discriminator == Pix2pixDiscriminator::Patchgan
+    }
+    fn model_config(&self, dataset: &Dataset) -> Result<ModelConfig> {
+        espcn_config(self, dataset)
+    }
 }

@@ -1,0 +1,142 @@
+//! Diffusion runs: training the denoiser (unconditional, class-conditional, or image-conditioned for SR3/Palette), sampling through the pipeline, editing by RePaint or by the task it learned.
+
+use burn::module::Module;
+
+use crate::data::test_images;
+use crate::error::Result;
+use crate::rng::{mix, stream};
+use crate::run::DiffusionRun;
+use crate::sample::prior_noise;
+use crate::train::Outcome;
+use crate::train::diffusion::{DiffusionLearner, EPOCH_SAMPLER};
+use crate::train::job::Job;
+use crate::train::parallel::BatchSplit;
+use burn::tensor::Device;
+
+use super::{Kind, check_editable};
+use crate::edit::method::{BuildOptions, Editor};
+use crate::error::Error;
+use crate::models::load_weights;
+use crate::run::Run;
+use crate::sample::{Generative, SamplingRequest};
+
+/// Trains a diffusion run on `autodiff` (`device` with autodiff, already seeded).
+pub fn train(
+    config: &DiffusionRun,
+    job: &Job,
+    device: &burn::tensor::Device,
+    autodiff: &burn::tensor::Device,
+) -> Result<Outcome> {
+    let diffusion = &config.diffusion;
+    let fixed_noise = prior_noise(
+        64,
+        diffusion.denoiser.shape.len(),
+        mix(job.seed(), stream::SAMPLE, 0),
+        device,
+    );
+    // An image-conditioned model pictures its restorations of the first test images.
+    let fixed_images = diffusion.task.map(|_| {
+        let (images, _) = test_images(&job.dataset, 8, device);
+        images * 2.0 - 1.0
+    });
+    let mut learner = DiffusionLearner::new(
+        diffusion.clone(),
+        diffusion.denoiser.init(autodiff),
+        job.config.training.adam_settings(),
+        job.seed(),
+        fixed_noise,
+        fixed_images,
+    )
+    .with_split(BatchSplit::for_run(
+        &job.config.training.devices,
+        job.world.clone(),
+    )?);
+    let description = vec![
+        format!(
+            "model: diffusion, U-Net denoiser of width {} over {} levels ({} parameters){}{}; \
+             {:?} schedule over T = {}; EMA decay {}",
+            diffusion.denoiser.width,
+            diffusion.denoiser.levels,
+            learner.model().num_params(),
+            match diffusion.denoiser.num_classes {
+                0 => String::new(),
+                classes => format!(
+                    ", conditioned on {classes} classes (label dropout {})",
+                    diffusion.label_dropout
+                ),
+            },
+            match diffusion.task {
+                Some(task) => format!(", shown what {} sees", task.label()),
+                None => String::new(),
+            },
+            diffusion.schedule,
+            diffusion.timesteps,
+            diffusion.ema_decay,
+        ),
+        format!(
+            "training: {} epochs of batch {}, Adam lr {} ({:?}); epoch samples by {}",
+            job.config.training.epochs,
+            job.config.training.batch_size,
+            job.config.training.lr,
+            job.config.training.lr_schedule,
+            EPOCH_SAMPLER.label(&diffusion.noise_schedule()),
+        ),
+    ];
+    let outcome = job.fit(&mut learner, &description, autodiff)?;
+    if let Outcome::Finished { rows } = &outcome
+        && let Some(last) = rows.last()
+    {
+        let parts = crate::train::metrics::format_parts(&last.test);
+        crate::ui::say(&format!(
+            "trained diffusion for {} epochs: test {parts} (ε's squared error per pixel); wrote {}",
+            last.epoch,
+            job.out.display()
+        ));
+    }
+    Ok(outcome)
+}
+
+impl Kind for DiffusionRun {
+    fn train(&self, job: &Job, device: &Device, autodiff: &Device) -> Result<Outcome> {
+        train(self, job, device, autodiff)
+    }
+
+    fn generative(
+        &self,
+        run: &Run,
+        device: &Device,
+        sampling: &SamplingRequest,
+    ) -> Result<Box<dyn Generative>> {
+        Ok(Box::new(run.load_diffusion(device, sampling)?))
+    }
+
+    fn editor(&self, run: &Run, options: &BuildOptions<'_>) -> Result<Editor> {
+        let shape = options.train.shape;
+        // A conditional run also predicts the unconditional noise (label dropout).
+        check_editable(&run.path, shape, self.diffusion.denoiser.shape, false)?;
+        if let Some(task) = self.diffusion.task
+            && task != options.task
+        {
+            return Err(Error::bad_input(format!(
+                "{}: a diffusion run trained to {}, not to {}",
+                run.path.display(),
+                task.label(),
+                options.task.label()
+            )));
+        }
+        let device = options.device.clone();
+        device.seed(options.inversion.seed);
+        let model = load_weights(
+            self.diffusion.denoiser.init(&device),
+            "denoiser",
+            &run.weights()?,
+        )?;
+        Ok(Editor::Diffusion {
+            model: Box::new(model),
+            task: self.diffusion.task,
+            schedule: self.diffusion.noise_schedule(),
+            settings: options.repaint,
+            device,
+        })
+    }
+}
