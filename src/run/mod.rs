@@ -239,7 +239,87 @@ pub struct DiffusionRun {
     pub class_names: Vec<String>,
 }
 
+/// What every kind's model config says of itself.
+pub trait ModelSpec {
+    /// `kind` in config.json.
+    fn kind(&self) -> &'static str;
+    /// Checks the model's own settings (a hand-edited file may break them).
+    fn validate(&self) -> Result<()>;
+    /// Names of the classes of its data, index order, when the run recorded them.
+    fn class_names(&self) -> Option<&[String]> {
+        None
+    }
+}
+
+impl ModelSpec for LatentRun {
+    fn kind(&self) -> &'static str {
+        match self.model.kind() {
+            ModelKind::Ae => "ae",
+            ModelKind::Vae => "vae",
+        }
+    }
+    fn validate(&self) -> Result<()> {
+        self.model.validate()
+    }
+}
+
+impl ModelSpec for GanRun {
+    fn kind(&self) -> &'static str {
+        "gan"
+    }
+    fn validate(&self) -> Result<()> {
+        self.gan.validate()
+    }
+    fn class_names(&self) -> Option<&[String]> {
+        Some(&self.class_names)
+    }
+}
+
+impl ModelSpec for ClassifierRun {
+    fn kind(&self) -> &'static str {
+        "classifier"
+    }
+    fn validate(&self) -> Result<()> {
+        self.classifier.validate()
+    }
+    fn class_names(&self) -> Option<&[String]> {
+        Some(&self.class_names)
+    }
+}
+
+impl ModelSpec for Pix2pixRun {
+    fn kind(&self) -> &'static str {
+        "pix2pix"
+    }
+    fn validate(&self) -> Result<()> {
+        self.pix2pix.validate()
+    }
+}
+
+impl ModelSpec for DiffusionRun {
+    fn kind(&self) -> &'static str {
+        "diffusion"
+    }
+    fn validate(&self) -> Result<()> {
+        self.diffusion.validate()
+    }
+    fn class_names(&self) -> Option<&[String]> {
+        Some(&self.class_names)
+    }
+}
+
 impl ModelConfig {
+    /// What the model says of itself.
+    pub fn spec(&self) -> &dyn ModelSpec {
+        match self {
+            ModelConfig::Ae(c) | ModelConfig::Vae(c) => c,
+            ModelConfig::Gan(c) => c,
+            ModelConfig::Classifier(c) => c,
+            ModelConfig::Pix2pix(c) => c,
+            ModelConfig::Diffusion(c) => c,
+        }
+    }
+
     /// An autoencoder's or VAE's, tagged by the model.
     pub fn latent(model: LatentModelConfig) -> Self {
         match model.kind() {
@@ -248,36 +328,17 @@ impl ModelConfig {
         }
     }
 
-    /// `ae`, `vae`, `gan`, `classifier`, `pix2pix` or `diffusion`, as `kind` spells it.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ModelConfig::Ae(_) => "ae",
-            ModelConfig::Vae(_) => "vae",
-            ModelConfig::Gan(_) => "gan",
-            ModelConfig::Classifier(_) => "classifier",
-            ModelConfig::Pix2pix(_) => "pix2pix",
-            ModelConfig::Diffusion(_) => "diffusion",
-        }
-    }
-
-    /// Checks the model's own settings (a hand-edited file may break them).
+    /// Checks the model's own settings, and that an autoencoder is tagged `ae` and a VAE `vae`.
     pub fn validate(&self) -> Result<()> {
-        match self {
-            ModelConfig::Ae(c) | ModelConfig::Vae(c) => {
-                if c.model.kind().to_string() != self.kind() {
-                    return Err(Error::bad_input(format!(
-                        "kind {} but a {} model",
-                        self.kind(),
-                        c.model.kind()
-                    )));
-                }
-                c.model.validate()
-            }
-            ModelConfig::Gan(c) => c.gan.validate(),
-            ModelConfig::Classifier(c) => c.classifier.validate(),
-            ModelConfig::Pix2pix(c) => c.pix2pix.validate(),
-            ModelConfig::Diffusion(c) => c.diffusion.validate(),
+        let (tag, model) = match self {
+            ModelConfig::Ae(c) => ("ae", c.model.kind()),
+            ModelConfig::Vae(c) => ("vae", c.model.kind()),
+            other => return other.spec().validate(),
+        };
+        if model.to_string() != tag {
+            return Err(Error::bad_input(format!("kind {tag} but a {model} model")));
         }
+        self.spec().validate()
     }
 }
 
@@ -304,21 +365,17 @@ impl RunConfig {
             fields.insert("kind".into(), kind.into());
         }
         let config: RunConfig = serde_json::from_value(value)?;
-        if let ModelConfig::Ae(latent) | ModelConfig::Vae(latent) = &config.model
-            && latent.model.kind().to_string() != config.kind()
+        if let (ModelConfig::Ae(_) | ModelConfig::Vae(_), Err(e)) =
+            (&config.model, config.model.validate())
         {
-            return Err(serde::de::Error::custom(format!(
-                "kind {} but a {} model",
-                config.kind(),
-                latent.model.kind()
-            )));
+            return Err(serde::de::Error::custom(e));
         }
         Ok(config)
     }
 
     /// The model's kind, as `kind` spells it.
     pub fn kind(&self) -> &'static str {
-        self.model.kind()
+        self.model.spec().kind()
     }
 
     /// Checks the model's own settings (a hand-edited file may break them).
@@ -429,13 +486,11 @@ impl Run {
                  `latentlab sample` and `eval-samples` read GAN runs",
                 self.path.display()
             ))),
-            ModelConfig::Classifier(_) | ModelConfig::Pix2pix(_) | ModelConfig::Diffusion(_) => {
-                Err(Error::bad_input(format!(
-                    "{}: a {} run has no latent space; this command reads autoencoder and VAE runs",
-                    self.path.display(),
-                    self.config.kind()
-                )))
-            }
+            _ => Err(Error::bad_input(format!(
+                "{}: a {} run has no latent space; this command reads autoencoder and VAE runs",
+                self.path.display(),
+                self.config.kind()
+            ))),
         }
     }
 
@@ -541,13 +596,9 @@ impl Run {
 
     /// Names of the classes of the run's data, index order (empty when the data have none).
     pub fn class_names(&self) -> Result<Vec<String>> {
-        match &self.config.model {
-            ModelConfig::Gan(c) => Ok(c.class_names.clone()),
-            ModelConfig::Classifier(c) => Ok(c.class_names.clone()),
-            ModelConfig::Diffusion(c) => Ok(c.class_names.clone()),
-            ModelConfig::Ae(_) | ModelConfig::Vae(_) | ModelConfig::Pix2pix(_) => {
-                Ok(self.load_data()?.class_names)
-            }
+        match self.config.model.spec().class_names() {
+            Some(names) => Ok(names.to_vec()),
+            None => Ok(self.load_data()?.class_names),
         }
     }
 
@@ -555,7 +606,7 @@ impl Run {
         Error::bad_input(format!(
             "{}: an {} run, not {what} run",
             self.path.display(),
-            config.kind()
+            config.spec().kind()
         ))
     }
 }
