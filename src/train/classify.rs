@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 
@@ -13,13 +12,12 @@ use crate::error::Result;
 use crate::models::classifier::Classifier;
 use crate::models::save_safetensors;
 use crate::optim::AdamSettings;
-use crate::train::checkpoint::{model_blobs, restore_model};
 use crate::train::parallel::BatchSplit;
+use crate::train::trainee::Trainee;
 use crate::train::trainer::{DeviceParts, Learner, PassParts, PendingParts};
 
 pub struct ClassifierLearner {
-    model: Option<Classifier>,
-    optimizer: ModuleOptimizer,
+    model: Trainee<Classifier>,
     adam: AdamSettings,
     /// Flip each training image left-right with probability ½.
     hflip: bool,
@@ -37,8 +35,7 @@ impl ClassifierLearner {
         // caller set for initialization, they do not.
         crate::train::parallel::materialize(&model);
         Self {
-            model: Some(model),
-            optimizer: adam.init(),
+            model: Trainee::new(model, &adam),
             adam,
             hflip,
             progress: 0.0,
@@ -53,9 +50,7 @@ impl ClassifierLearner {
     }
 
     pub fn model(&self) -> &Classifier {
-        self.model
-            .as_ref()
-            .expect("model is only taken inside a step")
+        self.model.network()
     }
 }
 
@@ -77,10 +72,6 @@ impl Learner for ClassifierLearner {
     }
 
     fn train_step(&mut self, batch: Batch) -> DeviceParts {
-        let model = self
-            .model
-            .take()
-            .expect("model is only taken inside a step");
         let images = if self.hflip {
             random_hflip(batch.images)
         } else {
@@ -90,14 +81,13 @@ impl Learner for ClassifierLearner {
             images,
             labels: batch.labels,
         };
-        let (grads, parts) = self.split.gradients(&model, batch, |model, share| {
-            let (loss, accuracy) = model.loss(share.images, share.labels);
-            (loss.clone(), vec![("loss", loss), ("accuracy", accuracy)])
-        });
-        self.model = Some(
-            self.optimizer
-                .step(self.adam.lr_at(self.progress), model, grads),
-        );
+        let (grads, parts) = self
+            .split
+            .gradients(self.model.network(), batch, |model, share| {
+                let (loss, accuracy) = model.loss(share.images, share.labels);
+                (loss.clone(), vec![("loss", loss), ("accuracy", accuracy)])
+            });
+        self.model.step(self.adam.lr_at(self.progress), grads);
         parts
     }
 
@@ -121,15 +111,11 @@ impl Learner for ClassifierLearner {
     }
 
     fn state_blobs(&self) -> Result<Vec<(&'static str, Vec<u8>)>> {
-        model_blobs(self.model(), &self.optimizer)
+        self.model.blobs(["model", "optimizer"])
     }
 
     fn restore(&mut self, blobs: &BTreeMap<String, Vec<u8>>) -> Result<()> {
-        let model = self.model.take().expect("model present");
-        let optimizer = std::mem::replace(&mut self.optimizer, self.adam.init());
-        let (model, optimizer) = restore_model(model, optimizer, blobs)?;
-        self.model = Some(model);
-        self.optimizer = optimizer;
+        self.model.restore(blobs, ["model", "optimizer"])?;
         Ok(())
     }
 

@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 
@@ -23,12 +22,11 @@ use crate::models::save_safetensors;
 use crate::optim::AdamSettings;
 use crate::rng::{mix, stream};
 use crate::sample::{DiffusionSampling, Generative, Trained, to_unit};
-use crate::train::checkpoint::{
-    counters_blob, model_blobs, module_blob, restore_counters, restore_model, restore_module,
-};
+use crate::train::checkpoint::{counters_blob, module_blob, restore_counters, restore_module};
 use crate::train::ema::ema_update;
 use crate::train::latent::{save_class_grid, save_grid};
 use crate::train::parallel::BatchSplit;
+use crate::train::trainee::Trainee;
 use crate::train::trainer::{DeviceParts, Learner, PassParts, PendingParts};
 use crate::viz::ImageGrid;
 
@@ -49,10 +47,9 @@ pub struct DiffusionCounters {
 }
 
 pub struct DiffusionLearner {
-    model: Option<Denoiser>,
+    model: Trainee<Denoiser>,
     /// The weights' moving average on the same (autodiff) device, its values detached.
     ema: Option<Denoiser>,
-    optimizer: ModuleOptimizer,
     adam: AdamSettings,
     config: DiffusionConfig,
     schedule: NoiseSchedule,
@@ -79,8 +76,7 @@ impl DiffusionLearner {
         crate::train::parallel::materialize(&model);
         Self {
             ema: Some(model.clone()),
-            model: Some(model),
-            optimizer: adam.init(),
+            model: Trainee::new(model, &adam),
             adam,
             schedule: config.noise_schedule(),
             config,
@@ -100,7 +96,7 @@ impl DiffusionLearner {
     }
 
     pub fn model(&self) -> &Denoiser {
-        self.model.as_ref().expect("taken only inside a step")
+        self.model.network()
     }
 
     /// The moving average of the weights, for inference.
@@ -215,27 +211,25 @@ impl Learner for DiffusionLearner {
     fn train_step(&mut self, batch: Batch) -> DeviceParts {
         let step = self.counters.steps;
         self.counters.steps += 1;
-        let model = self.model.take().expect("present between steps");
+        let model = self.model.network();
         let labels = (model.num_classes > 0).then(|| self.drop_labels(batch.labels));
         let seed = mix(self.seed, stream::TIME, step);
         let device = batch.images.device();
         let draws = LossDraws::new(&self.schedule, batch.images.dims(), seed, &device);
         let [size, ..] = batch.images.dims();
-        let mut sum = self.split.sum(&model);
+        let mut sum = self.split.sum(model);
         for share in self.split.shares(size, &device) {
-            let replica = share.place(&model);
+            let replica = share.place(model);
             let images = share.rows(batch.images.clone());
             let labels = labels.clone().map(|labels| share.rows(labels));
             let loss = self.loss_of_rows(&replica, &draws, images, labels, share.start); // [1]
-            sum.add(&model, &replica, &share, loss.clone(), vec![("loss", loss)]);
+            sum.add(model, &replica, &share, loss.clone(), vec![("loss", loss)]);
         }
-        let (grads, parts) = sum.finish(&model);
-        let model = self
-            .optimizer
-            .step(self.adam.lr_at(self.progress), model, grads);
+        let (grads, parts) = sum.finish(model);
+        self.model.step(self.adam.lr_at(self.progress), grads);
         let ema = self.ema.take().expect("present between steps");
-        self.ema = Some(ema_update(ema, &model, self.config.ema_decay_at(step)));
-        self.model = Some(model);
+        let model = self.model.network();
+        self.ema = Some(ema_update(ema, model, self.config.ema_decay_at(step)));
         parts
     }
 
@@ -281,7 +275,7 @@ impl Learner for DiffusionLearner {
     }
 
     fn state_blobs(&self) -> Result<Vec<(&'static str, Vec<u8>)>> {
-        let mut blobs = model_blobs(self.model(), &self.optimizer)?;
+        let mut blobs = self.model.blobs(["model", "optimizer"])?;
         blobs.push(module_blob(
             self.ema.as_ref().expect("present between steps"),
             "ema",
@@ -291,11 +285,7 @@ impl Learner for DiffusionLearner {
     }
 
     fn restore(&mut self, blobs: &BTreeMap<String, Vec<u8>>) -> Result<()> {
-        let model = self.model.take().expect("present");
-        let optimizer = std::mem::replace(&mut self.optimizer, self.adam.init());
-        let (model, optimizer) = restore_model(model, optimizer, blobs)?;
-        self.model = Some(model);
-        self.optimizer = optimizer;
+        self.model.restore(blobs, ["model", "optimizer"])?;
         let ema = self.ema.take().expect("present");
         self.ema = Some(restore_module(ema, blobs, "ema")?);
         self.counters = restore_counters(blobs, "diffusion")?;

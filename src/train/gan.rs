@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 
@@ -21,9 +20,10 @@ use crate::models::gan::{
 use crate::models::save_safetensors;
 use crate::optim::AdamSettings;
 use crate::sample::to_unit;
-use crate::train::checkpoint::{counters_blob, model_blobs_as, restore_counters, restore_model_as};
+use crate::train::checkpoint::{counters_blob, restore_counters};
 use crate::train::latent::{save_class_grid, save_grid};
 use crate::train::parallel::BatchSplit;
+use crate::train::trainee::Trainee;
 use crate::train::trainer::{DeviceParts, Learner, Parts, PassParts, PendingParts};
 
 /// Steps in a row that D must win before the run is stopped as failed.
@@ -79,10 +79,8 @@ pub struct GanCounters {
 }
 
 pub struct GanLearner {
-    generator: Option<Generator>,
-    discriminator: Option<Discriminator>,
-    g_optimizer: ModuleOptimizer,
-    d_optimizer: ModuleOptimizer,
+    generator: Trainee<Generator>,
+    discriminator: Trainee<Discriminator>,
     adam: AdamSettings,
     config: GanConfig,
     /// Noise decoded into the sample grid every epoch, `[64, latent]`, on the inner device.
@@ -104,10 +102,8 @@ impl GanLearner {
         crate::train::parallel::materialize(&generator);
         crate::train::parallel::materialize(&discriminator);
         Self {
-            generator: Some(generator),
-            discriminator: Some(discriminator),
-            g_optimizer: adam.init(),
-            d_optimizer: adam.init(),
+            generator: Trainee::new(generator, &adam),
+            discriminator: Trainee::new(discriminator, &adam),
             adam,
             config,
             fixed_noise,
@@ -128,13 +124,11 @@ impl GanLearner {
     }
 
     pub fn generator(&self) -> &Generator {
-        self.generator.as_ref().expect("taken only inside a step")
+        self.generator.network()
     }
 
     pub fn discriminator(&self) -> &Discriminator {
-        self.discriminator
-            .as_ref()
-            .expect("taken only inside a step")
+        self.discriminator.network()
     }
 
     /// Both networks, for inference.
@@ -165,8 +159,6 @@ impl Learner for GanLearner {
 
     fn train_step(&mut self, batch: Batch) -> DeviceParts {
         let lr = self.adam.lr_at(self.progress);
-        let mut generator = self.generator.take().expect("present between steps");
-        let mut discriminator = self.discriminator.take().expect("present between steps");
         let [size, ..] = batch.images.dims();
         let device = batch.images.device();
         let labels = self.labels(&batch);
@@ -178,9 +170,10 @@ impl Learner for GanLearner {
 
         // Discriminator step: ascend log D(x) + log(1 - D(G(z))) on fresh noise and this batch,
         // each share of the batch on its replica.
-        let mut d_sum = self.split.sum(&discriminator);
+        let (generator, discriminator) = (self.generator.network(), self.discriminator.network());
+        let mut d_sum = self.split.sum(discriminator);
         for share in self.split.shares(size, &device) {
-            let (g, d) = (share.place(&generator), share.place(&discriminator));
+            let (g, d) = (share.place(generator), share.place(discriminator));
             let labels = labels.clone().map(|labels| share.rows(labels));
             let fake = g
                 .forward(share.rows(noise.clone()), labels.clone())
@@ -199,10 +192,10 @@ impl Learner for GanLearner {
                 ("d_real", d_real),
                 ("d_fake", d_fake),
             ];
-            d_sum.add(&discriminator, &d, &share, d_loss, parts);
+            d_sum.add(discriminator, &d, &share, d_loss, parts);
         }
-        let (grads, mut parts) = d_sum.finish(&discriminator);
-        discriminator = self.d_optimizer.step(lr, discriminator, grads);
+        let (grads, mut parts) = d_sum.finish(discriminator);
+        self.discriminator.step(lr, grads);
         self.counters.d_updates += 1;
 
         // Generator step after every k-th D step, on another fresh minibatch of noise.
@@ -210,29 +203,28 @@ impl Learner for GanLearner {
             // The gradient flows through D to G's samples, but D's weights need none: a no-grad
             // copy (sharing D's batch-norm running statistics) skips their gradients. Same
             // numbers to the bit, 3 % faster per iteration on 28 px DCGAN.
-            let judge = discriminator.clone().no_grad();
-            let mut g_sum = self.split.sum(&generator);
+            let judge = self.discriminator.network().clone().no_grad();
+            let generator = self.generator.network();
+            let mut g_sum = self.split.sum(generator);
             for share in self.split.shares(size, &device) {
-                let (g, judge) = (share.place(&generator), share.place(&judge));
+                let (g, judge) = (share.place(generator), share.place(&judge));
                 let labels = labels.clone().map(|labels| share.rows(labels));
                 let fake = g.forward(share.rows(noise.clone()), labels.clone()); // [share, c, h, w]
                 let g_loss = generator_loss(judge.forward(fake, labels), self.config.g_loss); // [1]
                 g_sum.add(
-                    &generator,
+                    generator,
                     &g,
                     &share,
                     g_loss.clone(),
                     vec![("g_loss", g_loss)],
                 );
             }
-            let (grads, g_parts) = g_sum.finish(&generator);
-            generator = self.g_optimizer.step(lr, generator, grads);
+            let (grads, g_parts) = g_sum.finish(generator);
+            self.generator.step(lr, grads);
             self.counters.g_updates += 1;
             let [(_, g_loss)] = <[_; 1]>::try_from(g_parts).expect("one part: g_loss");
             parts[1].1 = g_loss;
         }
-        self.generator = Some(generator);
-        self.discriminator = Some(discriminator);
         parts
     }
 
@@ -301,37 +293,17 @@ impl Learner for GanLearner {
     }
 
     fn state_blobs(&self) -> Result<Vec<(&'static str, Vec<u8>)>> {
-        let mut blobs = model_blobs_as(
-            self.generator(),
-            &self.g_optimizer,
-            ["generator", "g_optimizer"],
-        )?;
-        blobs.extend(model_blobs_as(
-            self.discriminator(),
-            &self.d_optimizer,
-            ["discriminator", "d_optimizer"],
-        )?);
+        let mut blobs = self.generator.blobs(["generator", "g_optimizer"])?;
+        blobs.extend(self.discriminator.blobs(["discriminator", "d_optimizer"])?);
         blobs.push(counters_blob(&self.counters)?);
         Ok(blobs)
     }
 
     fn restore(&mut self, blobs: &BTreeMap<String, Vec<u8>>) -> Result<()> {
-        let generator = self.generator.take().expect("present");
-        let optimizer = std::mem::replace(&mut self.g_optimizer, self.adam.init());
-        let (generator, optimizer) =
-            restore_model_as(generator, optimizer, blobs, ["generator", "g_optimizer"])?;
-        self.generator = Some(generator);
-        self.g_optimizer = optimizer;
-        let discriminator = self.discriminator.take().expect("present");
-        let optimizer = std::mem::replace(&mut self.d_optimizer, self.adam.init());
-        let (discriminator, optimizer) = restore_model_as(
-            discriminator,
-            optimizer,
-            blobs,
-            ["discriminator", "d_optimizer"],
-        )?;
-        self.discriminator = Some(discriminator);
-        self.d_optimizer = optimizer;
+        self.generator
+            .restore(blobs, ["generator", "g_optimizer"])?;
+        self.discriminator
+            .restore(blobs, ["discriminator", "d_optimizer"])?;
         self.counters = restore_counters(blobs, "GAN")?;
         Ok(())
     }

@@ -4,8 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::train::checkpoint::{model_blobs, restore_model};
-use burn::optim::ModuleOptimizer;
+use crate::train::trainee::Trainee;
 use burn::prelude::*;
 
 use crate::data::{Batch, Batches, ImageShape, PixelScale};
@@ -18,8 +17,7 @@ use crate::viz::grid::{Colormap, GridOptions, ImageGrid};
 
 /// Trains an autoencoder or a VAE.
 pub struct LatentLearner {
-    model: Option<LatentModel>,
-    optimizer: ModuleOptimizer,
+    model: Trainee<LatentModel>,
     adam: AdamSettings,
     shape: ImageShape,
     /// Prior draws decoded into the sample grid every epoch, `[64, latent]`.
@@ -46,8 +44,7 @@ impl LatentLearner {
         // Drawn now from the initialization seed, not lazily inside the first (split) step.
         crate::train::parallel::materialize(&model);
         Self {
-            model: Some(model),
-            optimizer: adam.init(),
+            model: Trainee::new(model, &adam),
             adam,
             shape,
             fixed_noise,
@@ -65,9 +62,7 @@ impl LatentLearner {
     }
 
     pub fn model(&self) -> &LatentModel {
-        self.model
-            .as_ref()
-            .expect("model is only taken inside a step")
+        self.model.network()
     }
 }
 
@@ -77,19 +72,14 @@ impl Learner for LatentLearner {
     }
 
     fn train_step(&mut self, batch: Batch) -> DeviceParts {
-        let model = self
-            .model
-            .take()
-            .expect("model is only taken inside a step");
-        let (grads, parts) = self.split.gradients(&model, batch, |model, share| {
-            let labels = model.condition(&share.labels);
-            let objective = model.objective(share.images, labels);
-            (objective.loss, objective.parts)
-        });
-        self.model = Some(
-            self.optimizer
-                .step(self.adam.lr_at(self.progress), model, grads),
-        );
+        let (grads, parts) = self
+            .split
+            .gradients(self.model.network(), batch, |model, share| {
+                let labels = model.condition(&share.labels);
+                let objective = model.objective(share.images, labels);
+                (objective.loss, objective.parts)
+            });
+        self.model.step(self.adam.lr_at(self.progress), grads);
         parts
     }
 
@@ -148,15 +138,11 @@ impl Learner for LatentLearner {
     }
 
     fn state_blobs(&self) -> Result<Vec<(&'static str, Vec<u8>)>> {
-        model_blobs(self.model(), &self.optimizer)
+        self.model.blobs(["model", "optimizer"])
     }
 
     fn restore(&mut self, blobs: &BTreeMap<String, Vec<u8>>) -> Result<()> {
-        let model = self.model.take().expect("model present");
-        let optimizer = std::mem::replace(&mut self.optimizer, self.adam.init());
-        let (model, optimizer) = restore_model(model, optimizer, blobs)?;
-        self.model = Some(model);
-        self.optimizer = optimizer;
+        self.model.restore(blobs, ["model", "optimizer"])?;
         Ok(())
     }
 

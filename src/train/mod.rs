@@ -13,6 +13,7 @@ pub mod latent;
 pub mod metrics;
 pub mod parallel;
 pub mod pix2pix;
+pub mod trainee;
 pub mod trainer;
 
 pub use trainer::{Learner, Outcome, TrainOptions, resume, train};

@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 
 use crate::data::{Batch, Batches, ImageShape, PixelScale};
@@ -22,8 +21,9 @@ use crate::models::pix2pix::{
 use crate::models::save_safetensors;
 use crate::optim::AdamSettings;
 use crate::rng::{mix, stream};
-use crate::train::checkpoint::{counters_blob, model_blobs_as, restore_counters, restore_model_as};
+use crate::train::checkpoint::{counters_blob, restore_counters};
 use crate::train::parallel::{BatchSplit, Share};
+use crate::train::trainee::Trainee;
 use crate::train::trainer::{DeviceParts, Learner, PassParts, PendingParts};
 use crate::viz::ImageGrid;
 
@@ -38,10 +38,9 @@ pub struct Pix2pixCounters {
 }
 
 pub struct Pix2pixLearner {
-    generator: Option<Generator>,
-    discriminator: Option<PatchDiscriminator>,
-    g_optimizer: ModuleOptimizer,
-    d_optimizer: ModuleOptimizer,
+    generator: Trainee<Generator>,
+    /// The PatchGAN, when trained against one.
+    discriminator: Option<Trainee<PatchDiscriminator>>,
     adam: AdamSettings,
     config: Pix2pixConfig,
     seed: u64,
@@ -80,10 +79,8 @@ impl Pix2pixLearner {
             .map(|(i, image)| (image, test_degradation(&config, i)))
             .collect();
         Self {
-            generator: Some(generator),
-            discriminator,
-            g_optimizer: adam.init(),
-            d_optimizer: adam.init(),
+            generator: Trainee::new(generator, &adam),
+            discriminator: discriminator.map(|d| Trainee::new(d, &adam)),
             adam,
             config,
             seed,
@@ -101,18 +98,18 @@ impl Pix2pixLearner {
     }
 
     pub fn generator(&self) -> &Generator {
-        self.generator.as_ref().expect("taken only inside a step")
+        self.generator.network()
     }
 
     pub fn discriminator(&self) -> Option<&PatchDiscriminator> {
-        self.discriminator.as_ref()
+        self.discriminator.as_ref().map(Trainee::network)
     }
 
     /// Both networks, for inference.
     pub fn model(&self) -> Pix2pix {
         Pix2pix {
             generator: self.generator().valid(),
-            discriminator: self.discriminator.as_ref().map(|d| d.valid()),
+            discriminator: self.discriminator().map(|d| d.valid()),
         }
     }
 
@@ -138,7 +135,7 @@ impl Learner for Pix2pixLearner {
             })
             .collect();
         self.counters.images_seen += size as u64;
-        let generator = self.generator.take().expect("present between steps");
+        let generator = self.generator.network();
         let device = batch.images.device();
         let [_, channels, ..] = batch.images.dims();
         let batch_unknown = unknown_entries(&degradations, channels);
@@ -158,7 +155,7 @@ impl Learner for Pix2pixLearner {
             .shares(size, &device)
             .into_iter()
             .map(|share| {
-                let replica = share.place(&generator);
+                let replica = share.place(generator);
                 let target = share.rows(batch.images.clone()); // [share, c, h, w]
                 let conditioned = conditioning(target.clone(), share.items(&degradations));
                 let output = replica.forward(&conditioned); // [share, c, h, w]
@@ -187,12 +184,13 @@ impl Learner for Pix2pixLearner {
             .collect();
 
         let mut d_parts = Vec::new();
-        let judge_of_g = match self.discriminator.take() {
-            Some(discriminator) => {
+        let judge_of_g = match &mut self.discriminator {
+            Some(trainee) => {
                 // D step on this batch's real pairs and G's outputs, detached.
-                let mut d_sum = self.split.sum(&discriminator);
+                let discriminator = trainee.network();
+                let mut d_sum = self.split.sum(discriminator);
                 for w in &work {
-                    let d = w.share.place(&discriminator);
+                    let d = w.share.place(discriminator);
                     let real_logits = judge(&d, w.input.clone(), w.target.clone()); // [share, patches]
                     let fake_logits = judge(&d, w.input.clone(), w.output.clone().detach()); // [share, patches]
                     let (d_real, d_fake) = (
@@ -205,19 +203,18 @@ impl Learner for Pix2pixLearner {
                         ("d_fake", d_fake),
                         ("d_loss", d_loss.clone()),
                     ];
-                    d_sum.add(&discriminator, &d, &w.share, d_loss, parts);
+                    d_sum.add(discriminator, &d, &w.share, d_loss, parts);
                 }
-                let (grads, parts) = d_sum.finish(&discriminator);
+                let (grads, parts) = d_sum.finish(discriminator);
                 d_parts = parts;
-                let discriminator = self.d_optimizer.step(lr, discriminator, grads);
+                trainee.step(lr, grads);
                 // G's gradient flows through D to the output; D's weights need none.
-                let judge_of_g = discriminator.clone().no_grad();
-                self.discriminator = Some(discriminator);
-                Some(judge_of_g)
+                Some(trainee.network().clone().no_grad())
             }
             None => None,
         };
-        let mut g_sum = self.split.sum(&generator);
+        let generator = self.generator.network();
+        let mut g_sum = self.split.sum(generator);
         for w in work {
             let fake_logits = judge_of_g.as_ref().map(|d| {
                 judge(&w.share.place(d), w.input.clone(), w.output.clone()) // [share, patches]
@@ -228,10 +225,10 @@ impl Learner for Pix2pixLearner {
             if let Some(adversarial) = adversarial {
                 parts.push(("g_adv", adversarial));
             }
-            g_sum.add(&generator, &w.replica, &w.share, loss, parts);
+            g_sum.add(generator, &w.replica, &w.share, loss, parts);
         }
-        let (grads, mut named) = g_sum.finish(&generator);
-        self.generator = Some(self.g_optimizer.step(lr, generator, grads));
+        let (grads, mut named) = g_sum.finish(generator);
+        self.generator.step(lr, grads);
         named.extend(d_parts);
         named
     }
@@ -302,39 +299,19 @@ impl Learner for Pix2pixLearner {
     }
 
     fn state_blobs(&self) -> Result<Vec<(&'static str, Vec<u8>)>> {
-        let mut blobs = model_blobs_as(
-            self.generator(),
-            &self.g_optimizer,
-            ["generator", "g_optimizer"],
-        )?;
+        let mut blobs = self.generator.blobs(["generator", "g_optimizer"])?;
         if let Some(discriminator) = &self.discriminator {
-            blobs.extend(model_blobs_as(
-                discriminator,
-                &self.d_optimizer,
-                ["discriminator", "d_optimizer"],
-            )?);
+            blobs.extend(discriminator.blobs(["discriminator", "d_optimizer"])?);
         }
         blobs.push(counters_blob(&self.counters)?);
         Ok(blobs)
     }
 
     fn restore(&mut self, blobs: &BTreeMap<String, Vec<u8>>) -> Result<()> {
-        let generator = self.generator.take().expect("present");
-        let optimizer = std::mem::replace(&mut self.g_optimizer, self.adam.init());
-        let (generator, optimizer) =
-            restore_model_as(generator, optimizer, blobs, ["generator", "g_optimizer"])?;
-        self.generator = Some(generator);
-        self.g_optimizer = optimizer;
-        if let Some(discriminator) = self.discriminator.take() {
-            let optimizer = std::mem::replace(&mut self.d_optimizer, self.adam.init());
-            let (discriminator, optimizer) = restore_model_as(
-                discriminator,
-                optimizer,
-                blobs,
-                ["discriminator", "d_optimizer"],
-            )?;
-            self.discriminator = Some(discriminator);
-            self.d_optimizer = optimizer;
+        self.generator
+            .restore(blobs, ["generator", "g_optimizer"])?;
+        if let Some(discriminator) = &mut self.discriminator {
+            discriminator.restore(blobs, ["discriminator", "d_optimizer"])?;
         }
         self.counters = restore_counters(blobs, "pix2pix")?;
         Ok(())
