@@ -10,16 +10,13 @@ use std::time::Instant;
 use crate::commands::TaskName;
 use crate::commands::{CommonArgs, default_out};
 use crate::data::{ImageShape, Split, limit_split};
-use crate::degrade::{Degradation, Mask, Side, Task};
+use crate::degrade::{EditJob, MaskKind, Side, Task};
 use crate::edit::invert::InversionSettings;
 use crate::edit::method::{BuildOptions, Editor, Method};
 use crate::edit::repaint::RePaintSettings;
-use crate::edit::score::EditScores;
+use crate::edit::score::{EditScores, classifier_scores, pixel_scores};
 use crate::error::{Error, Result};
-use crate::eval::features::Extractor;
-use crate::eval::fid::{FeatureStats, frechet_distance};
-use crate::eval::image_metrics::{psnr, psnr_where, ssim};
-use crate::eval::predict::predict;
+use crate::eval::image_metrics::{psnr_where, ssim};
 use crate::fsutil::{check_out_dir, prepare_out_dir, write_json};
 use crate::rng::{mix, stream};
 use crate::run::Run;
@@ -114,17 +111,6 @@ pub struct EditArgs {
     pub common: CommonArgs,
 }
 
-/// The masks `inpaint` uses.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MaskKind {
-    /// The central square of half the side.
-    Center,
-    /// Seeded brush strokes covering 25-50 % of each image (--seed).
-    Free,
-    /// One mask for every image, read from a gray image file (white: missing).
-    File(PathBuf),
-}
-
 fn parse_mask(value: &str) -> std::result::Result<MaskKind, String> {
     match value {
         "center" => Ok(MaskKind::Center),
@@ -185,97 +171,11 @@ pub struct EditReport {
     pub ssim: f64,
 }
 
-/// What each image of a job loses: the task with its mask or side.
-struct Job {
-    task: Task,
-    mask: MaskKind,
-    side: Side,
-    /// A mask file, read once the images' shape is known and before anything is written.
-    file_mask: Option<Mask>,
-    seed: u64,
-}
-
-impl Job {
-    fn new(task: Task, mask: &MaskKind, side: Side, seed: u64) -> Self {
-        Self {
-            task,
-            mask: mask.clone(),
-            side,
-            file_mask: None,
-            seed,
-        }
-    }
-
-    /// Reads a mask file for images of `shape`: its header's size is checked before a pixel
-    /// is decoded (a small file may claim billions of pixels).
-    fn for_images(mut self, shape: ImageShape) -> Result<Self> {
-        if let (Task::Inpaint, MaskKind::File(path)) = (self.task, &self.mask) {
-            self.file_mask = Some(Mask::read_sized(path, shape.height, shape.width)?);
-        }
-        Ok(self)
-    }
-
-    fn degradation(&self, i: usize, shape: ImageShape) -> Degradation {
-        let (h, w) = (shape.height, shape.width);
-        match (self.task, &self.mask) {
-            (Task::Superres(s), _) => Degradation::Downsample(s),
-            (Task::Colorize, _) => Degradation::Gray,
-            (Task::Uncrop, _) => Degradation::Mask(Mask::uncrop(h, w, self.side)),
-            (Task::Inpaint, MaskKind::Center) => Degradation::Mask(Mask::center(h, w)),
-            (Task::Inpaint, MaskKind::Free) => {
-                Degradation::Mask(Mask::free(h, w, mix(self.seed, stream::MASK, i as u64)))
-            }
-            (Task::Inpaint, MaskKind::File(_)) => {
-                Degradation::Mask(self.file_mask.clone().expect("read in Job::new"))
-            }
-        }
-    }
-
-    /// For messages: "center mask", "left half missing", "luma only".
-    fn describe(&self) -> String {
-        match (self.task, &self.mask) {
-            (Task::Superres(s), _) => format!("x{s}, area downsampled"),
-            (Task::Colorize, _) => "luma only".into(),
-            (Task::Uncrop, _) => format!("{} half missing", side_name(self.side)),
-            (Task::Inpaint, MaskKind::Center) => "center mask".into(),
-            (Task::Inpaint, MaskKind::Free) => "free-form masks".into(),
-            (Task::Inpaint, MaskKind::File(path)) => format!("mask {}", path.display()),
-        }
-    }
-
-    /// For file names and JSON: "center", "free", "left", "gray", or the mask file's stem.
-    fn variant(&self) -> String {
-        match (self.task, &self.mask) {
-            (Task::Superres(s), _) => format!("x{s}"),
-            (Task::Colorize, _) => "gray".into(),
-            (Task::Uncrop, _) => side_name(self.side).into(),
-            (Task::Inpaint, MaskKind::Center) => "center".into(),
-            (Task::Inpaint, MaskKind::Free) => "free".into(),
-            (Task::Inpaint, MaskKind::File(path)) => path
-                .file_stem()
-                .map_or("file".into(), |s| s.to_string_lossy().into_owned()),
-        }
-    }
-
-    fn name(&self) -> &'static str {
-        self.task.name()
-    }
-}
-
-fn side_name(side: Side) -> &'static str {
-    match side {
-        Side::Left => "left",
-        Side::Right => "right",
-        Side::Top => "top",
-        Side::Bottom => "bottom",
-    }
-}
-
 pub fn inpaint(args: &InpaintArgs) -> Result<EditReport> {
     let seed = args.edit.common.runtime.seed;
     edit(
         &args.edit,
-        Job::new(Task::Inpaint, &args.mask, Side::Left, seed),
+        EditJob::new(Task::Inpaint, &args.mask, Side::Left, seed),
     )
 }
 
@@ -283,7 +183,7 @@ pub fn uncrop(args: &UncropArgs) -> Result<EditReport> {
     let seed = args.edit.common.runtime.seed;
     edit(
         &args.edit,
-        Job::new(Task::Uncrop, &MaskKind::Center, args.side, seed),
+        EditJob::new(Task::Uncrop, &MaskKind::Center, args.side, seed),
     )
 }
 
@@ -291,7 +191,7 @@ pub fn colorize(args: &ColorizeArgs) -> Result<EditReport> {
     let seed = args.edit.common.runtime.seed;
     edit(
         &args.edit,
-        Job::new(Task::Colorize, &MaskKind::Center, Side::Left, seed),
+        EditJob::new(Task::Colorize, &MaskKind::Center, Side::Left, seed),
     )
 }
 
@@ -299,7 +199,7 @@ pub fn superres(args: &SuperresArgs) -> Result<EditReport> {
     let seed = args.edit.common.runtime.seed;
     edit(
         &args.edit,
-        Job::new(
+        EditJob::new(
             Task::Superres(args.scale),
             &MaskKind::Center,
             Side::Left,
@@ -322,22 +222,7 @@ fn to_bytes(images: &[Vec<f32>], shape: ImageShape) -> Split {
     Split::new(shape, bytes, vec![0; images.len()])
 }
 
-/// The images of `split` in [0, 1] and what each loses under `job`, checked against the
-/// images' shape.
-fn degrade(split: &Split, job: &Job) -> Result<(Vec<Vec<f32>>, Vec<Degradation>)> {
-    let shape = split.shape;
-    let originals: Vec<Vec<f32>> = (0..split.len()).map(|i| split.unit_image(i)).collect();
-    let degradations: Vec<Degradation> = (0..originals.len())
-        .map(|i| job.degradation(i, shape))
-        .collect();
-    // Every image loses the same kind of thing: checking one checks all.
-    if let Some(first) = degradations.first() {
-        first.check(shape)?;
-    }
-    Ok((originals, degradations))
-}
-
-fn edit(args: &EditArgs, job: Job) -> Result<EditReport> {
+fn edit(args: &EditArgs, job: EditJob) -> Result<EditReport> {
     let common = &args.common;
     let command = job.name();
     if args.n == 0 {
@@ -364,7 +249,7 @@ fn edit(args: &EditArgs, job: Job) -> Result<EditReport> {
         None => dataset.test.select(&dataset.test.spread(args.n)),
     };
     // Checked before the first log line, so that a bad mask is the only line printed.
-    let (originals, degradations) = degrade(&inputs, job)?;
+    let (originals, degradations) = job.degrade(&inputs)?;
     let whole = whole_image(job.task);
     let editor = args
         .method
@@ -460,9 +345,9 @@ pub fn eval_edit(args: &EvalEditArgs) -> Result<EditScores> {
     let task = args.task.with_scale(args.scale);
     let dataset = common.load_data()?;
     let shape = dataset.shape();
-    let job = Job::new(task, &args.mask, args.side, common.runtime.seed).for_images(shape)?;
+    let job = EditJob::new(task, &args.mask, args.side, common.runtime.seed).for_images(shape)?;
     let test = dataset.test.select(&dataset.test.spread(args.n));
-    let (originals, degradations) = degrade(&test, &job)?;
+    let (originals, degradations) = job.degrade(&test)?;
     let device = common.runtime.device.device()?;
     let classifier = match &args.classifier {
         Some(path) => {
@@ -490,29 +375,17 @@ pub fn eval_edit(args: &EvalEditArgs) -> Result<EditScores> {
     let seconds = started.elapsed().as_secs_f64();
 
     let n = originals.len();
-    let mean = |f: &dyn Fn(usize) -> f64| (0..n).map(f).sum::<f64>() / n as f64;
-    let psnr_hole =
-        mean(&|i| psnr_where(&originals[i], &edited[i], &degradations[i].unknown(shape)));
-    let psnr_whole = mean(&|i| psnr(&originals[i], &edited[i]));
-    let ssim = mean(&|i| ssim(&originals[i], &edited[i], shape));
-    let l1 = mean(&|i| {
-        let (a, b) = (&originals[i], &edited[i]);
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs() as f64)
-            .sum::<f64>()
-            / a.len() as f64
-    });
+    let pixels = pixel_scores(&originals, &edited, &degradations, shape);
     let mut scores = EditScores {
         task,
         degradation: job.variant(),
         method: args.method.method.label(),
         dataset: dataset.name.clone(),
         n,
-        psnr_hole,
-        psnr_whole,
-        ssim,
-        l1,
+        psnr_hole: pixels.psnr_hole,
+        psnr_whole: pixels.psnr_whole,
+        ssim: pixels.ssim,
+        l1: pixels.l1,
         classifier_accuracy: None,
         classifier_accuracy_original: None,
         classifier_fd: None,
@@ -523,28 +396,10 @@ pub fn eval_edit(args: &EvalEditArgs) -> Result<EditScores> {
     };
     if let Some(model) = classifier {
         let edited = Split::new(shape, to_bytes(&edited, shape).pixels, test.labels.clone());
-        let accuracy = |split: &Split| {
-            let predicted = predict(&model, split, &device);
-            let right = predicted
-                .iter()
-                .zip(&split.labels)
-                .filter(|(p, l)| **p == **l as usize)
-                .count();
-            right as f64 / split.len() as f64
-        };
-        scores.classifier_accuracy = Some(accuracy(&edited));
-        scores.classifier_accuracy_original = Some(accuracy(&test));
-        let extractor = Extractor::Classifier {
-            model: Box::new(model),
-            shape,
-        };
-        let quiet = common.runtime.quiet;
-        let real = extractor.extract(&test, &device, "originals", quiet)?;
-        let fake = extractor.extract(&edited, &device, "edited", quiet)?;
-        scores.classifier_fd = Some(frechet_distance(
-            &FeatureStats::of(&real)?,
-            &FeatureStats::of(&fake)?,
-        )?);
+        let verdict = classifier_scores(model, &test, &edited, &device, common.runtime.quiet)?;
+        scores.classifier_accuracy = Some(verdict.accuracy);
+        scores.classifier_accuracy_original = Some(verdict.accuracy_original);
+        scores.classifier_fd = Some(verdict.fd);
     }
     let out = args.out.clone().unwrap_or_else(|| {
         default_out("eval-edit").join(format!(

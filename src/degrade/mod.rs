@@ -5,10 +5,12 @@
 //! methods and the scores all read these, so they sit below `models/` and `edit/`.
 
 pub mod degradation;
+pub mod job;
 pub mod mask;
 pub mod resample;
 
 pub use degradation::{Degradation, ObservedBatch};
+pub use job::{EditJob, MaskKind};
 pub use mask::{Mask, Side, check_mask, composite};
 pub use resample::{box_downsample, box_downsample_tensor, luma, luma_tensor, upsample_nearest};
 

@@ -1,7 +1,16 @@
 //! How an edit is scored (`eval-edit`, the tour's editing tables): PSNR on the hole and on the
 //! whole image, SSIM, L1, and a classifier's verdict on the edited images.
 
-use crate::degrade::Task;
+use burn::tensor::Device;
+
+use crate::data::{ImageShape, Split};
+use crate::degrade::{Degradation, Task};
+use crate::error::Result;
+use crate::eval::features::Extractor;
+use crate::eval::fid::{FeatureStats, frechet_distance};
+use crate::eval::image_metrics::{psnr, psnr_where, ssim};
+use crate::eval::predict::predict;
+use crate::models::classifier::Classifier;
 
 /// One method's scores on one job, as `eval-edit` writes them. Pixels are in [0, 1]; PSNR and
 /// SSIM are per-image values averaged over the images (PSNR at most 58.9 dB, where the error
@@ -33,4 +42,85 @@ pub struct EditScores {
     /// Editing all n images.
     pub seconds: f64,
     pub seconds_per_image: f64,
+}
+
+/// Pixel scores of edits, means over the images (pixels in [0, 1]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PixelScores {
+    /// PSNR on the entries the method had to make up, dB.
+    pub psnr_hole: f64,
+    pub psnr_whole: f64,
+    pub ssim: f64,
+    /// Mean absolute error per entry.
+    pub l1: f64,
+}
+
+/// How close `edited` are to `originals`, each seen through its degradation (which says where
+/// the hole is).
+pub fn pixel_scores(
+    originals: &[Vec<f32>],
+    edited: &[Vec<f32>],
+    degradations: &[Degradation],
+    shape: ImageShape,
+) -> PixelScores {
+    let n = originals.len();
+    let mean = |f: &dyn Fn(usize) -> f64| (0..n).map(f).sum::<f64>() / n as f64;
+    PixelScores {
+        psnr_hole: mean(&|i| {
+            psnr_where(&originals[i], &edited[i], &degradations[i].unknown(shape))
+        }),
+        psnr_whole: mean(&|i| psnr(&originals[i], &edited[i])),
+        ssim: mean(&|i| ssim(&originals[i], &edited[i], shape)),
+        l1: mean(&|i| {
+            let (a, b) = (&originals[i], &edited[i]);
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).abs() as f64)
+                .sum::<f64>()
+                / a.len() as f64
+        }),
+    }
+}
+
+/// A classifier's verdict on edits (Palette's classification accuracy, and a Fréchet distance
+/// of its features: not FID).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClassifierScores {
+    /// Share of edited images given their true class.
+    pub accuracy: f64,
+    /// The same on the originals: the ceiling of the line above.
+    pub accuracy_original: f64,
+    /// Fréchet distance of the classifier's features, edited vs original images.
+    pub fd: f64,
+}
+
+/// `model`'s verdict on `edited` against `originals` (the same images' labels).
+pub fn classifier_scores(
+    model: Classifier,
+    originals: &Split,
+    edited: &Split,
+    device: &Device,
+    quiet: bool,
+) -> Result<ClassifierScores> {
+    let accuracy = |split: &Split| {
+        let predicted = predict(&model, split, device);
+        let right = predicted
+            .iter()
+            .zip(&split.labels)
+            .filter(|(p, l)| **p == **l as usize)
+            .count();
+        right as f64 / split.len() as f64
+    };
+    let (accuracy, accuracy_original) = (accuracy(edited), accuracy(originals));
+    let extractor = Extractor::Classifier {
+        model: Box::new(model),
+        shape: originals.shape,
+    };
+    let real = extractor.extract(originals, device, "originals", quiet)?;
+    let fake = extractor.extract(edited, device, "edited", quiet)?;
+    Ok(ClassifierScores {
+        accuracy,
+        accuracy_original,
+        fd: frechet_distance(&FeatureStats::of(&real)?, &FeatureStats::of(&fake)?)?,
+    })
 }
