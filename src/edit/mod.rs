@@ -11,6 +11,7 @@
 
 pub mod invert;
 pub mod method;
+pub mod methods;
 pub mod repaint;
 pub mod score;
 

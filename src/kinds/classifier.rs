@@ -17,7 +17,8 @@ use crate::viz::confusion::save_confusion;
 use burn::tensor::Device;
 
 use super::Kind;
-use crate::edit::method::{BuildOptions, Editor};
+use crate::edit::method::BuildOptions;
+use crate::edit::methods::Editor;
 use crate::run::Run;
 use crate::sample::{Generative, SamplingRequest};
 

@@ -14,7 +14,9 @@ use crate::train::parallel::BatchSplit;
 use burn::tensor::Device;
 
 use super::{Kind, check_editable};
-use crate::edit::method::{BuildOptions, Editor};
+use crate::edit::method::BuildOptions;
+use crate::edit::methods::Editor;
+use crate::edit::methods::diffusion::DiffusionEdit;
 use crate::error::Error;
 use crate::models::load_weights;
 use crate::run::Run;
@@ -131,12 +133,12 @@ impl Kind for DiffusionRun {
             "denoiser",
             &run.weights()?,
         )?;
-        Ok(Editor::Diffusion {
+        Ok(Editor::new(DiffusionEdit {
             model: Box::new(model),
             task: self.diffusion.task,
             schedule: self.diffusion.noise_schedule(),
             settings: options.repaint,
             device,
-        })
+        }))
     }
 }

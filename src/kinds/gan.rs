@@ -15,7 +15,9 @@ use crate::train::parallel::BatchSplit;
 use burn::tensor::Device;
 
 use super::{Kind, check_editable};
-use crate::edit::method::{BuildOptions, Editor};
+use crate::edit::method::BuildOptions;
+use crate::edit::methods::Editor;
+use crate::edit::methods::inversion::GeneratorInversion;
 use crate::run::Run;
 use crate::sample::Trained;
 use crate::sample::{Generative, SamplingRequest};
@@ -118,13 +120,13 @@ impl Kind for GanRun {
         let shape = options.train.shape;
         check_editable(&run.path, shape, self.gan.shape, self.gan.conditional())?;
         let model = run.load_gan(&device)?.freeze();
-        Ok(Editor::Generator {
+        Ok(Editor::new(GeneratorInversion {
             generator: Box::new(Trained {
                 config: self.gan.clone(),
                 model,
             }),
             settings: options.inversion,
             device,
-        })
+        }))
     }
 }

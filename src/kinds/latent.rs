@@ -18,7 +18,9 @@ use burn::tensor::Device;
 
 use super::{Kind, check_editable};
 use crate::edit::mean_image;
-use crate::edit::method::{BuildOptions, Editor};
+use crate::edit::method::BuildOptions;
+use crate::edit::methods::Editor;
+use crate::edit::methods::inversion::LatentInversion;
 use crate::run::Run;
 use crate::sample::Trained;
 use crate::sample::{Generative, SamplingRequest};
@@ -142,11 +144,11 @@ impl Kind for LatentRun {
             self.model.shape(),
             model.num_classes() > 0,
         )?;
-        Ok(Editor::Latent {
+        Ok(Editor::new(LatentInversion {
             model: Box::new(model),
             mean: mean_image(options.train),
             settings: options.inversion,
             device,
-        })
+        }))
     }
 }

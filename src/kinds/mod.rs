@@ -15,7 +15,8 @@ use std::path::Path;
 use burn::tensor::Device;
 
 use crate::data::ImageShape;
-use crate::edit::method::{BuildOptions, Editor, Method};
+use crate::edit::method::{BuildOptions, Method};
+use crate::edit::methods::Editor;
 use crate::error::{Error, Result};
 use crate::run::{ModelConfig, Run};
 use crate::sample::{Generative, SamplingRequest};

@@ -12,7 +12,9 @@ use crate::train::pix2pix::Pix2pixLearner;
 use burn::tensor::Device;
 
 use super::{Kind, check_editable};
-use crate::edit::method::{BuildOptions, Editor};
+use crate::edit::method::BuildOptions;
+use crate::edit::methods::Editor;
+use crate::edit::methods::conditional::ConditionalEdit;
 use crate::error::Error;
 use crate::run::Run;
 use crate::sample::{Generative, SamplingRequest};
@@ -117,9 +119,9 @@ impl Kind for Pix2pixRun {
         }
         let device = options.device.clone();
         let generator = run.load_pix2pix(&device)?.generator.valid();
-        Ok(Editor::Conditional {
+        Ok(Editor::new(ConditionalEdit {
             generator: Box::new(generator),
             device,
-        })
+        }))
     }
 }

@@ -1,7 +1,7 @@
 //! `latentlab train classifier`: the small CNN of `models/classifier.rs` on the shared trainer,
 //! then a confusion matrix of the test set. `--resume RUN` continues a classifier run.
 
-use super::NewRun;
+use super::new_run::NewRun;
 use crate::commands::train::job::TrainingArgs;
 use crate::data::Dataset;
 use crate::error::{Error, Result};

@@ -2,7 +2,7 @@
 //! process (`models/diffusion.rs`) on the shared trainer (`train/diffusion.rs`). `--resume RUN`
 //! continues a diffusion run exactly, its EMA included.
 
-use super::NewRun;
+use super::new_run::NewRun;
 use crate::commands::TaskName;
 use crate::commands::train::job::TrainingArgs;
 use crate::data::Dataset;

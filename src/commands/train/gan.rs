@@ -1,7 +1,7 @@
 //! `latentlab train gan`: any generator with any discriminator (`models/gan/`) on the shared
 //! trainer, Algorithm 1 in `train/gan.rs`. `--resume RUN` continues a GAN run exactly.
 
-use super::NewRun;
+use super::new_run::NewRun;
 use crate::commands::train::job::TrainingArgs;
 use crate::data::Dataset;
 use crate::error::Result;

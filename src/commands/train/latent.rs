@@ -1,6 +1,6 @@
 //! `latentlab train ae|vae`: the autoencoder's and the VAE's options, config and learner.
 
-use super::NewRun;
+use super::new_run::NewRun;
 use crate::commands::train::job::TrainingArgs;
 use crate::data::Dataset;
 use crate::error::Result;

@@ -10,21 +10,22 @@ pub mod diffusion;
 pub mod gan;
 pub mod job;
 pub mod latent;
+pub mod new_run;
 pub mod pix2pix;
 
 pub use crate::train::job::Job;
 pub use job::TrainingArgs;
+pub use new_run::NewRun;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::commands::default_out;
-use crate::data::Dataset;
 use crate::distributed::{DistributedChoice, World};
 use crate::error::{Error, Result};
 use crate::fsutil::check_out_dir;
 use crate::rng::{mix, stream};
-use crate::run::{ModelConfig, RunConfig, TrainingConfig};
+use crate::run::{RunConfig, TrainingConfig};
 use crate::train::{Outcome, parallel};
 use crate::ui::spinner;
 
@@ -72,23 +73,6 @@ pub enum ModelArgs {
     /// A diffusion model (DDPM): a U-Net learns the noise added to images; loss = ε's squared
     /// error per pixel.
     Diffusion(diffusion::DiffusionArgs),
-}
-
-/// What a model's options give a new run; each model's file implements it for its arguments.
-pub trait NewRun {
-    /// The word after `train`, and the default folder's name.
-    fn name(&self) -> &'static str;
-    fn training(&self) -> &TrainingArgs;
-    /// Adam's learning rate when `--lr` is not given.
-    fn default_lr(&self) -> f64 {
-        1e-3
-    }
-    /// Whether it trains against a discriminator (Adam's β1 is then 0.5).
-    fn adversarial(&self) -> bool {
-        false
-    }
-    /// The model's config for `dataset`, checked.
-    fn model_config(&self, dataset: &Dataset) -> Result<ModelConfig>;
 }
 
 impl ModelArgs {

@@ -5,7 +5,7 @@
 //! super-resolution (L1 alone unless `--discriminator patchgan`). `--resume RUN` continues
 //! exactly.
 
-use super::NewRun;
+use super::new_run::NewRun;
 use crate::commands::TaskName;
 use crate::commands::train::job::TrainingArgs;
 use crate::data::Dataset;
