@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The diffusion denoiser of src/models/denoiser.rs (28x28 gray, width 32, 2 levels,
-unconditional) in PyTorch, to time one training step of src/models/diffusion.rs's simple loss.
+unconditional) in PyTorch, to time one training step of src/models/diffusion/'s simple loss.
 
 Same network: sinusoidal embedding of t (sines then cosines, 32 dims) -> Linear 32->128 -> SiLU
 -> Linear 128->128; Conv 3x3 in; per level a residual block (GroupNorm(8) -> SiLU -> Conv 3x3,

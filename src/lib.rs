@@ -2,14 +2,18 @@
 //!
 //! The library behind the `latentlab` command. Each concept of the lecture on generative models
 //! has its own file: [`pca`] for principal component analysis, and under [`models`] the
-//! autoencoders, VAEs, GANs and the classifier. [`data`] finds and reads datasets, [`train`] holds
-//! the one training loop, [`run`] the run folder every command shares, [`sample`] the one view of
-//! every generative model, [`eval`] the metrics, [`viz`] draws grids and charts, [`commands`]
-//! implements the CLI's commands on top of them and [`tour`] strings them together into a report.
-//! docs/architecture.md has the map.
+//! autoencoders, VAEs, GANs, diffusion models and the classifier. [`data`] finds and reads
+//! datasets, [`degrade`] says what an edited image lost, [`train`] holds the one training loop,
+//! [`run`] the run folder every command shares, [`kinds`] what each kind of model does with
+//! one, [`sample`] the one view of every generative model, [`edit`] the editing methods,
+//! [`eval`] the metrics and [`viz`] grids and charts. The CLI's commands and the tour are built
+//! on top of them (public for the binary and the tests, hidden from these docs).
+//! docs/architecture.md has the map and the layers.
 
 pub mod checksum;
+#[doc(hidden)]
 pub mod cli;
+#[doc(hidden)]
 pub mod commands;
 pub mod data;
 pub mod degrade;
@@ -30,6 +34,7 @@ pub mod rng;
 pub mod run;
 pub mod sample;
 pub mod style;
+#[doc(hidden)]
 pub mod tour;
 pub mod train;
 pub mod ui;
