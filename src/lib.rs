@@ -10,7 +10,7 @@
 //! on top of them (public for the binary and the tests, hidden from these docs).
 //! docs/architecture.md has the map and the layers.
 
-pub mod checksum;
+pub(crate) mod checksum;
 #[doc(hidden)]
 pub mod cli;
 #[doc(hidden)]
@@ -22,22 +22,22 @@ pub mod distributed;
 pub mod edit;
 pub mod error;
 pub mod eval;
-pub mod fsutil;
-pub mod io;
+pub(crate) mod fsutil;
+pub(crate) mod io;
 pub mod kinds;
 pub mod models;
 pub mod ops;
 pub mod optim;
 pub mod pca;
 pub mod process;
-pub mod rng;
+pub(crate) mod rng;
 pub mod run;
 pub mod sample;
 pub mod style;
 #[doc(hidden)]
 pub mod tour;
 pub mod train;
-pub mod ui;
+pub(crate) mod ui;
 pub mod viz;
 
 pub use error::{Error, Result};
