@@ -12,7 +12,6 @@ use crate::run::ClassifierRun;
 use crate::train::Outcome;
 use crate::train::classify::ClassifierLearner;
 use crate::train::job::Job;
-use crate::train::parallel::BatchSplit;
 use crate::viz::confusion::save_confusion;
 use burn::tensor::Device;
 
@@ -31,10 +30,8 @@ pub fn train(
     autodiff: &Device,
 ) -> Result<Outcome> {
     let adam = job.config.training.adam_settings();
-    let mut learner =
-        ClassifierLearner::new(config.classifier.init(autodiff), adam, config.hflip).with_split(
-            BatchSplit::for_run(&job.config.training.devices, job.world.clone())?,
-        );
+    let mut learner = ClassifierLearner::new(config.classifier.init(autodiff), adam, config.hflip)
+        .with_split(job.batch_split()?);
     let description = format!(
         "model: classifier, conv {:?} + {} hidden ({} parameters); {} epochs of batch {}, Adam lr {} ({:?}){}",
         config.classifier.channels,

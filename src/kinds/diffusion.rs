@@ -10,7 +10,6 @@ use crate::sample::prior_noise;
 use crate::train::Outcome;
 use crate::train::diffusion::{DiffusionLearner, EPOCH_SAMPLER};
 use crate::train::job::Job;
-use crate::train::parallel::BatchSplit;
 use burn::tensor::Device;
 
 use super::{Kind, check_editable};
@@ -49,10 +48,7 @@ pub fn train(
         fixed_noise,
         fixed_images,
     )
-    .with_split(BatchSplit::for_run(
-        &job.config.training.devices,
-        job.world.clone(),
-    )?);
+    .with_split(job.batch_split()?);
     let description = vec![
         format!(
             "model: diffusion, U-Net denoiser of width {} over {} levels ({} parameters){}{}; \

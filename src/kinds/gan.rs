@@ -11,7 +11,6 @@ use crate::sample::prior_noise;
 use crate::train::Outcome;
 use crate::train::gan::GanLearner;
 use crate::train::job::Job;
-use crate::train::parallel::BatchSplit;
 use burn::tensor::Device;
 
 use super::{Kind, check_editable};
@@ -40,10 +39,7 @@ pub fn train(
         job.config.training.adam_settings(),
         fixed_noise,
     )
-    .with_split(BatchSplit::for_run(
-        &job.config.training.devices,
-        job.world.clone(),
-    )?);
+    .with_split(job.batch_split()?);
     let mut description = vec![format!(
         "model: gan, {} generator ({} parameters) vs {} discriminator ({} parameters){}; \
          z of {}, k = {}, {} G loss",

@@ -13,7 +13,6 @@ use crate::train::Outcome;
 use crate::train::job::Job;
 use crate::train::latent::LatentLearner;
 use crate::train::metrics::EpochRow;
-use crate::train::parallel::BatchSplit;
 use burn::tensor::Device;
 
 use super::{Kind, check_editable};
@@ -55,10 +54,7 @@ pub fn train(
         fixed.images,
         fixed.labels,
     )
-    .with_split(BatchSplit::for_run(
-        &job.config.training.devices,
-        job.world.clone(),
-    )?);
+    .with_split(job.batch_split()?);
     let description = format!(
         "model: {} {} ({} parameters), latent {}; {} epochs of batch {}, Adam lr {}",
         config.model.kind(),

@@ -7,7 +7,6 @@ use crate::models::gan::patchgan;
 use crate::run::Pix2pixRun;
 use crate::train::Outcome;
 use crate::train::job::Job;
-use crate::train::parallel::BatchSplit;
 use crate::train::pix2pix::Pix2pixLearner;
 use burn::tensor::Device;
 
@@ -41,10 +40,7 @@ pub fn train(
         job.seed(),
         fixed,
     )
-    .with_split(BatchSplit::for_run(
-        &job.config.training.devices,
-        job.world.clone(),
-    )?);
+    .with_split(job.batch_split()?);
     let mut description = vec![format!(
         "model: pix2pix for {}, {} ({} parameters){}",
         model.task.label(),

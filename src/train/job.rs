@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use burn::prelude::*;
 
+use super::parallel::BatchSplit;
 use super::trainer::{self, install_interrupt_handler};
 use super::{Learner, Outcome, TrainOptions};
 use crate::data::Dataset;
@@ -58,6 +59,11 @@ impl Job {
 
     pub fn seed(&self) -> u64 {
         self.config.run.seed
+    }
+
+    /// How each batch is split over the replicas (`--devices`) or MPI ranks the run records.
+    pub fn batch_split(&self) -> Result<BatchSplit> {
+        BatchSplit::for_run(&self.config.training.devices, self.world.clone())
     }
 
     /// How each batch is split, if it is, for the log.
