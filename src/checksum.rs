@@ -16,10 +16,10 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 
 /// The metadata entry holding the hex SHA-256 of a safetensors file's data section.
-pub const METADATA_KEY: &str = "latentlab.data_sha256";
+pub(crate) const METADATA_KEY: &str = "latentlab.data_sha256";
 
 /// The hex SHA-256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -36,7 +36,7 @@ fn split_safetensors(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
 }
 
 /// `bytes` (a safetensors file) with the SHA-256 of its data recorded in its metadata.
-pub fn seal_safetensors(bytes: &[u8]) -> Result<Vec<u8>> {
+pub(crate) fn seal_safetensors(bytes: &[u8]) -> Result<Vec<u8>> {
     let internal = |why: &str| Error::Internal(format!("sealing a safetensors file: {why}"));
     let (header, data) = split_safetensors(bytes).ok_or_else(|| internal("no header"))?;
     let mut header: serde_json::Map<String, serde_json::Value> =
@@ -59,7 +59,7 @@ pub fn seal_safetensors(bytes: &[u8]) -> Result<Vec<u8>> {
 
 /// Checks the hash [`seal_safetensors`] recorded against the data; `what` names the file. A file
 /// without one passes (so does one whose header does not parse: its reader reports that).
-pub fn verify_safetensors(bytes: &[u8], what: &str) -> Result<()> {
+pub(crate) fn verify_safetensors(bytes: &[u8], what: &str) -> Result<()> {
     let Some((header, data)) = split_safetensors(bytes) else {
         return Ok(());
     };

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a crash
 /// mid-write leaves either the old file or the new one, never a torn one.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -38,7 +38,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Checks that `out` can take a run's results: an existing non-empty folder is refused unless
 /// `force` is set, so a second run never silently replaces the results of the first.
-pub fn check_out_dir(out: &Path, force: bool) -> Result<()> {
+pub(crate) fn check_out_dir(out: &Path, force: bool) -> Result<()> {
     if out.exists() {
         if !out.is_dir() {
             return Err(Error::bad_input(format!(
@@ -63,7 +63,7 @@ pub fn check_out_dir(out: &Path, force: bool) -> Result<()> {
 }
 
 /// The file in a run folder locked by the process writing it.
-pub const LOCK_FILE: &str = ".lock";
+pub(crate) const LOCK_FILE: &str = ".lock";
 
 /// The exclusive right to write a run folder, held until dropped.
 ///
@@ -73,7 +73,7 @@ pub const LOCK_FILE: &str = ".lock";
 /// the refusal message and is never deleted (deleting it would let a third process lock a new
 /// file while a second still holds the old one).
 #[derive(Debug)]
-pub struct RunLock {
+pub(crate) struct RunLock {
     _file: fs::File,
 }
 
@@ -113,14 +113,14 @@ impl RunLock {
 }
 
 /// Checks `out` as [`check_out_dir`] does and creates it.
-pub fn prepare_out_dir(out: &Path, force: bool) -> Result<PathBuf> {
+pub(crate) fn prepare_out_dir(out: &Path, force: bool) -> Result<PathBuf> {
     check_out_dir(out, force)?;
     fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     Ok(out.to_path_buf())
 }
 
 /// Serializes `value` as pretty JSON and writes it atomically.
-pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+pub(crate) fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     let mut text = serde_json::to_string_pretty(value)
         .map_err(|e| Error::Internal(format!("serializing {}: {e}", path.display())))?;
     text.push('\n');
@@ -129,7 +129,7 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
 
 /// Environment variable overriding where downloaded and converted files (the Inception weights,
 /// cached feature statistics) are kept.
-pub const DATA_DIR_ENV: &str = "LATENTLAB_DATA_DIR";
+pub(crate) const DATA_DIR_ENV: &str = "LATENTLAB_DATA_DIR";
 
 /// The user's data directory for latentlab: `$LATENTLAB_DATA_DIR`, else
 /// `$XDG_DATA_HOME/latentlab`, else `~/.local/share/latentlab`.

@@ -46,7 +46,7 @@ impl LrSchedule {
 
 /// Adam's hyper-parameters; `init` gives the optimizer.
 #[derive(Debug, Clone, Copy)]
-pub struct FusedAdam {
+pub(crate) struct FusedAdam {
     pub beta_1: f32,
     pub beta_2: f32,
     pub epsilon: f32,

@@ -3,7 +3,7 @@
 //! and a position, so resuming at step s draws exactly what an uninterrupted run drew there.
 
 /// Mixes a seed and a stream position into an independent seed (splitmix64's finalizer).
-pub fn mix(seed: u64, domain: u64, position: u64) -> u64 {
+pub(crate) fn mix(seed: u64, domain: u64, position: u64) -> u64 {
     let mut z = seed
         ^ domain.wrapping_mul(0x9E37_79B9_7F4A_7C15)
         ^ position.wrapping_mul(0xD1B5_4A32_D192_ED03);

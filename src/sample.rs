@@ -172,13 +172,13 @@ impl SamplingRequest {
 
 /// `n` draws from the prior N(0, I) in `latent` dimensions, from a seeded CPU generator so the
 /// same seed gives the same points on any device.
-pub fn prior_noise(n: usize, latent: usize, seed: u64, device: &Device) -> Tensor<2> {
+pub(crate) fn prior_noise(n: usize, latent: usize, seed: u64, device: &Device) -> Tensor<2> {
     PriorDraws::new(latent, seed).next(n, device)
 }
 
 /// [`prior_noise`] a batch at a time: the batches of one seed, taken in turn, are the rows of
 /// one `prior_noise` of their total, so many samples need no more memory than one batch.
-pub struct PriorDraws {
+pub(crate) struct PriorDraws {
     rng: StdRng,
     latent: usize,
 }
@@ -201,12 +201,12 @@ impl PriorDraws {
 }
 
 /// Images in [-1, 1] mapped to [0, 1] for pictures.
-pub fn to_unit(images: Tensor<4>) -> Tensor<4> {
+pub(crate) fn to_unit(images: Tensor<4>) -> Tensor<4> {
     (images + 1.0) / 2.0
 }
 
 /// Class labels as a `[n]` tensor.
-pub fn label_tensor(labels: &[u8], device: &Device) -> Tensor<1, Int> {
+pub(crate) fn label_tensor(labels: &[u8], device: &Device) -> Tensor<1, Int> {
     let values: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
     Tensor::from_data(TensorData::new(values, [labels.len()]), device)
 }

@@ -300,7 +300,7 @@ fn load_vgg19(path: &Path, device: &Device) -> Result<FeatureNet> {
 }
 
 /// The Gram matrix of feature maps `[n, c, h, w]`: F Fᵀ / (h·w) per image, `[n, c, c]`.
-pub fn gram(features: Tensor<4>) -> Tensor<3> {
+pub(crate) fn gram(features: Tensor<4>) -> Tensor<3> {
     let [n, c, h, w] = features.dims();
     let f = features.reshape([n, c, h * w]); // [n, c, hw]
     f.clone().matmul(f.swap_dims(1, 2)) / (h * w) as f64 // [n, c, c]

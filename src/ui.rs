@@ -23,7 +23,7 @@ pub fn install(multi: Option<MultiProgress>) {
 }
 
 /// A bar of `len` steps, or a hidden one with `quiet`. Off a terminal indicatif draws nothing.
-pub fn new_bar(len: Option<u64>, quiet: bool) -> ProgressBar {
+pub(crate) fn new_bar(len: Option<u64>, quiet: bool) -> ProgressBar {
     if quiet {
         return ProgressBar::hidden();
     }
@@ -38,7 +38,7 @@ pub fn new_bar(len: Option<u64>, quiet: bool) -> ProgressBar {
 }
 
 /// A spinner for a step with no countable progress; hidden with `--quiet` or off a terminal.
-pub fn spinner(message: &str, quiet: bool) -> ProgressBar {
+pub(crate) fn spinner(message: &str, quiet: bool) -> ProgressBar {
     let bar = new_bar(None, quiet).with_message(message.to_string());
     bar.set_style(
         ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("static template"),
@@ -64,7 +64,7 @@ pub fn say(line: &str) {
 }
 
 /// A bar over one epoch's steps; hidden with `--quiet` (and by indicatif off a terminal).
-pub struct EpochBar {
+pub(crate) struct EpochBar {
     bar: ProgressBar,
     started: Instant,
     images: usize,
@@ -111,7 +111,7 @@ impl EpochBar {
 }
 
 /// `1 h 05 min`, `4 min 10 s`, `12 s`.
-pub fn format_duration(seconds: f64) -> String {
+pub(crate) fn format_duration(seconds: f64) -> String {
     if seconds < 9.95 {
         return format!("{:.1} s", seconds.max(0.0));
     }
@@ -124,7 +124,7 @@ pub fn format_duration(seconds: f64) -> String {
 }
 
 /// `12,345`: a count with thousands separators.
-pub fn thousands(n: usize) -> String {
+pub(crate) fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

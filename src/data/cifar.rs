@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::{Dataset, ImageShape, Split};
 use crate::error::{Error, Result};
 
-pub const SHAPE: ImageShape = ImageShape {
+pub(crate) const SHAPE: ImageShape = ImageShape {
     channels: 3,
     height: 32,
     width: 32,
@@ -20,7 +20,7 @@ pub(crate) const TRAIN_FILES: [&str; 5] = [
     "data_batch_5.bin",
 ];
 const TEST_FILE: &str = "test_batch.bin";
-pub const CLASSES: [&str; 10] = [
+pub(crate) const CLASSES: [&str; 10] = [
     "airplane",
     "automobile",
     "bird",
@@ -35,7 +35,7 @@ pub const CLASSES: [&str; 10] = [
 
 /// The folder holding the batches: `dir` itself or the `cifar-10-batches-bin` inside it (as the
 /// archive unpacks).
-pub fn batches_dir(dir: &Path) -> Option<PathBuf> {
+pub(crate) fn batches_dir(dir: &Path) -> Option<PathBuf> {
     [dir.to_path_buf(), dir.join("cifar-10-batches-bin")]
         .into_iter()
         .find(|d| d.join(TEST_FILE).is_file() || d.join(TRAIN_FILES[0]).is_file())
@@ -79,7 +79,7 @@ fn load_files(dir: &Path, names: &[&str]) -> Result<Split> {
 }
 
 /// Loads all five training batches and the test batch.
-pub fn load_cifar10(dir: &Path) -> Result<Dataset> {
+pub(crate) fn load_cifar10(dir: &Path) -> Result<Dataset> {
     let batches = batches_dir(dir).ok_or_else(|| {
         Error::bad_input(format!("{}: no CIFAR-10 batch files found", dir.display()))
     })?;

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 /// Where Debian's `dataset-fashion-mnist` package puts the full set.
 pub const DEBIAN_FASHION_MNIST: &str = "/usr/share/datasets/fashion-mnist";
 /// Environment variable naming a dataset folder when `--data` is not given.
-pub const DATA_ENV: &str = "LATENTLAB_DATA";
+pub(crate) const DATA_ENV: &str = "LATENTLAB_DATA";
 
 /// What the user asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,7 +89,7 @@ pub fn load_dataset(spec: &DataSpec, options: FolderOptions) -> Result<Dataset> 
 
 /// The file or folder a streamed pass reads `spec` from: `--data PATH`, `$LATENTLAB_DATA` or
 /// Debian's Fashion-MNIST; the embedded sets live in memory and are refused.
-pub fn stream_path(spec: &DataSpec) -> Result<PathBuf> {
+pub(crate) fn stream_path(spec: &DataSpec) -> Result<PathBuf> {
     let embedded = || {
         Error::bad_input(
             "--stream reads --data PATH from disk; the embedded subset is in memory already \

@@ -27,7 +27,7 @@ const RGB_TEST_LABELS: &[u8] = include_bytes!("../../data/photo-patches/t10k-lab
 
 /// The seven photographs the colour tiles were cut from, longer side 128 (PNG), by class name:
 /// real images for `latentlab style --content embedded:NAME` on a fresh machine.
-pub const PHOTOS: [(&str, &[u8]); 7] = [
+pub(crate) const PHOTOS: [(&str, &[u8]); 7] = [
     (
         "astronaut",
         include_bytes!("../../data/photos/astronaut.png"),
@@ -49,7 +49,7 @@ pub fn photo(name: &str) -> Option<&'static [u8]> {
 }
 
 /// The photographs the colour tiles come from, in label order (`data/cut_rgb_patches.py`).
-pub const PHOTO_CLASSES: [&str; 7] = [
+pub(crate) const PHOTO_CLASSES: [&str; 7] = [
     "astronaut",
     "cat",
     "coffee",
@@ -87,7 +87,7 @@ pub fn load_embedded() -> Result<Dataset> {
 }
 
 /// Decodes the embedded colour tiles (`--data embedded-rgb`): 3x32x32, labelled by photograph.
-pub fn load_embedded_rgb() -> Result<Dataset> {
+pub(crate) fn load_embedded_rgb() -> Result<Dataset> {
     Ok(Dataset {
         name: "photo-patches".into(),
         source: "the embedded colour tiles of 7 public-domain/CC0 photographs (scikit-image's)"

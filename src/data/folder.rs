@@ -61,7 +61,7 @@ fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// Whether `dir` looks like an image folder: some subfolder holds at least one image.
-pub fn is_image_folder(dir: &Path) -> bool {
+pub(crate) fn is_image_folder(dir: &Path) -> bool {
     let Ok(classes) = class_dirs(dir) else {
         return false;
     };
@@ -83,7 +83,7 @@ struct Decoded {
 
 /// An RGB image's bytes channel by channel, `[3, h, w]` flattened: decoders give pixels
 /// (HWC), tensors want planes (CHW).
-pub fn channel_major(image: &image::RgbImage) -> Vec<u8> {
+pub(crate) fn channel_major(image: &image::RgbImage) -> Vec<u8> {
     (0..3)
         .flat_map(|c| image.pixels().map(move |p| p.0[c]))
         .collect()
@@ -97,11 +97,11 @@ const MAX_PIXELS_PER_BYTE: u64 = 1100;
 /// Pixels an image file may have unless `LATENTLAB_MAX_IMAGE_PIXELS` says otherwise: 64 M, a
 /// 64-megapixel photograph, 256 MB decoded as RGBA. A 2.4 MB PNG of zeros can honestly claim
 /// 2.5 G pixels, so the per-byte bound alone lets it through.
-pub const MAX_IMAGE_PIXELS: u64 = 1 << 26;
+pub(crate) const MAX_IMAGE_PIXELS: u64 = 1 << 26;
 
 /// The pixel limit in force: `LATENTLAB_MAX_IMAGE_PIXELS` if set to a number, else
 /// [`MAX_IMAGE_PIXELS`].
-pub fn max_image_pixels() -> u64 {
+pub(crate) fn max_image_pixels() -> u64 {
     std::env::var("LATENTLAB_MAX_IMAGE_PIXELS")
         .ok()
         .and_then(|v| v.trim().parse().ok())
@@ -109,7 +109,7 @@ pub fn max_image_pixels() -> u64 {
 }
 
 /// An image file's width and height from its header, nothing decoded.
-pub fn image_dimensions(bytes: &[u8]) -> std::result::Result<(u32, u32), String> {
+pub(crate) fn image_dimensions(bytes: &[u8]) -> std::result::Result<(u32, u32), String> {
     image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| e.to_string())?
@@ -126,7 +126,7 @@ fn one_line(message: &str) -> String {
 /// reason on one line, for the caller's sentence. The header's size is checked against the
 /// pixel limit and against what the file's bytes can hold before anything is allocated, and
 /// the decoder runs under an allocation limit that follows from them.
-pub fn decode_image(bytes: &[u8]) -> std::result::Result<image::DynamicImage, String> {
+pub(crate) fn decode_image(bytes: &[u8]) -> std::result::Result<image::DynamicImage, String> {
     let (width, height) = image_dimensions(bytes)?;
     let pixels = width as u64 * height as u64;
     let limit = max_image_pixels();
@@ -162,7 +162,7 @@ pub fn decode_image(bytes: &[u8]) -> std::result::Result<image::DynamicImage, St
 }
 
 /// Reads and decodes an image file; the error is the reason, for the caller's sentence.
-pub fn open_image(path: &Path) -> std::result::Result<image::DynamicImage, String> {
+pub(crate) fn open_image(path: &Path) -> std::result::Result<image::DynamicImage, String> {
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
     decode_image(&bytes)
 }
@@ -218,7 +218,7 @@ fn to_split(decoded: &Decoded, channels: usize, size: usize) -> Split {
 }
 
 /// An image folder's files by split, with their labels, and its class names.
-pub struct FolderFiles {
+pub(crate) struct FolderFiles {
     pub class_names: Vec<String>,
     pub train: Vec<(PathBuf, u8)>,
     pub test: Vec<(PathBuf, u8)>,
@@ -226,7 +226,7 @@ pub struct FolderFiles {
 
 /// Lists an image folder's images: `train/` and `test/` when it has them, otherwise every sixth
 /// image of each class (in name order) held out for test.
-pub fn folder_files(root: &Path, options: FolderOptions) -> Result<FolderFiles> {
+pub(crate) fn folder_files(root: &Path, options: FolderOptions) -> Result<FolderFiles> {
     if let Some(c) = options.channels
         && c != 1
         && c != 3
@@ -353,7 +353,7 @@ pub fn load_image_folder(root: &Path, options: FolderOptions) -> Result<Dataset>
 
 /// Every image file under `dir` (subfolders included, name order), as one split with label 0: the
 /// form generated samples are usually saved in. Images must share a size; gray if all are gray.
-pub fn load_image_files(dir: &Path) -> Result<Split> {
+pub(crate) fn load_image_files(dir: &Path) -> Result<Split> {
     fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
         for entry in sorted_entries(dir)? {
             if entry.is_dir() {
@@ -409,7 +409,7 @@ pub fn save_image_files(split: &Split, dir: &Path) -> Result<()> {
 }
 
 /// [`save_image_files`] numbering the files from `first`: one chunk of a larger set.
-pub fn save_image_files_from(split: &Split, dir: &Path, first: usize) -> Result<()> {
+pub(crate) fn save_image_files_from(split: &Split, dir: &Path, first: usize) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let shape = split.shape;
     let plane = shape.height * shape.width;

@@ -105,14 +105,14 @@ fn gunzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
 }
 
 /// Reads and decodes one IDX file.
-pub fn read_idx(path: &Path) -> Result<IdxArray> {
+pub(crate) fn read_idx(path: &Path) -> Result<IdxArray> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     parse_idx(&bytes, &path.display().to_string())
 }
 
 /// Pairs an image array `[n, rows, cols]` (or `[n, channels, rows, cols]`) with a label array
 /// `[n]` into a split.
-pub fn split_from_arrays(
+pub(crate) fn split_from_arrays(
     images: IdxArray,
     labels: IdxArray,
     images_name: &str,
@@ -175,7 +175,7 @@ pub(crate) fn find_file(dir: &Path, stem: &str, kind: &str) -> Option<PathBuf> {
 }
 
 /// Whether `dir` looks like an IDX dataset folder (it has a training-images file).
-pub fn is_idx_dir(dir: &Path) -> bool {
+pub(crate) fn is_idx_dir(dir: &Path) -> bool {
     find_file(dir, "train", "images-idx3").is_some()
 }
 

@@ -24,7 +24,7 @@ pub enum Rows {
 }
 
 /// Where rows come from, and what they are.
-pub struct RowSource {
+pub(crate) struct RowSource {
     /// Values per row.
     pub width: usize,
     /// Rows in all, when the headers say.

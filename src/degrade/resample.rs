@@ -8,7 +8,7 @@ use burn::prelude::*;
 use crate::data::ImageShape;
 
 /// ITU-R BT.601 luma weights (Pillow's and JPEG's gray), for R, G and B.
-pub const LUMA: [f32; 3] = [0.299, 0.587, 0.114];
+pub(crate) const LUMA: [f32; 3] = [0.299, 0.587, 0.114];
 
 /// The entries (channel-major indices of a `[c, h, w]` image) of block `b` of the small image
 /// (`b` = its channel-major index in `[c, h/s, w/s]`).
@@ -65,7 +65,7 @@ pub fn luma_tensor(images: Tensor<4>) -> Tensor<4> {
 }
 
 /// The `gray` baseline of colorization: the luma copied to R, G and B.
-pub fn gray_to_rgb(luma: &[f32]) -> Vec<f32> {
+pub(crate) fn gray_to_rgb(luma: &[f32]) -> Vec<f32> {
     luma.iter().chain(luma).chain(luma).copied().collect()
 }
 

@@ -58,7 +58,7 @@ struct Code {
 /// Adam on z from `start` (`[rows, latent]` on an autodiff device), minimising the sum over
 /// rows of `objective(z)` (`[rows]`); rows do not interact, so each row is its own search.
 /// Returns the final z and its objective, detached.
-pub fn descend(
+pub(crate) fn descend(
     start: Tensor<2>,
     settings: &InversionSettings,
     objective: impl Fn(Tensor<2>) -> Tensor<1>,
@@ -79,7 +79,11 @@ pub fn descend(
 
 /// −log p(y | z) (+ ½‖z‖² for a VAE) per image: the objective of the latent-model search.
 /// `model` must be frozen on an autodiff device.
-pub fn latent_objective(model: &LatentModel, observed: &ObservedBatch, z: Tensor<2>) -> Tensor<1> {
+pub(crate) fn latent_objective(
+    model: &LatentModel,
+    observed: &ObservedBatch,
+    z: Tensor<2>,
+) -> Tensor<1> {
     let mean = model.decode_mean(z.clone(), None); // [n, c, h, w] in [0, 1]
     let likelihood = model.head().likelihood;
     let nll = match likelihood {
@@ -99,7 +103,7 @@ pub fn latent_objective(model: &LatentModel, observed: &ObservedBatch, z: Tensor
 
 /// The VAE's (autoencoder's) fill for a batch: decode the code found from the encoder's μ of
 /// `starts` (`[n, c, h, w]`, the inputs with their unknown part from the training mean).
-pub fn invert_latent(
+pub(crate) fn invert_latent(
     model: &LatentModel,
     starts: Tensor<4>,
     observed: &ObservedBatch,
@@ -113,7 +117,7 @@ pub fn invert_latent(
 /// The GAN's fill for a batch of `n` images (`observed` holds one row each): every image starts
 /// from `settings.restarts` prior draws, searched together for a quarter of the steps; each
 /// image's lowest then continues alone for the rest.
-pub fn invert_generator(
+pub(crate) fn invert_generator(
     generator: &dyn Generative,
     n: usize,
     observed: &ObservedBatch,

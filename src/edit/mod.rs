@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::pca::Pca;
 
 /// The mean image of `split`, pixels in [0, 1]: the `mean` baseline's fill.
-pub fn mean_image(split: &Split) -> Vec<f32> {
+pub(crate) fn mean_image(split: &Split) -> Vec<f32> {
     let size = split.shape.len();
     let mut sums = vec![0u64; size];
     for image in split.pixels.chunks_exact(size) {
@@ -38,7 +38,7 @@ pub fn mean_image(split: &Split) -> Vec<f32> {
 
 /// How PCA weighs the codes it finds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CodePrior {
+pub(crate) enum CodePrior {
     /// Plain least squares: the codes that best explain what is seen.
     None,
     /// Probabilistic PCA (Tipping & Bishop 1999): x = mean + Cᵀa + ε with codes aᵢ ~ N(0, λᵢ − σ²)
@@ -54,7 +54,7 @@ pub enum CodePrior {
 /// that for an image x seen through weights w (1 where an entry is compared) the distance
 /// Σ w·(o − y)² = Σ w·o² − 2 Σ w·y·o + const is one matrix product for a whole batch: on 2 cores,
 /// 60,000 training images against 64 test images take a tenth of a second instead of two.
-pub struct NearestBank {
+pub(crate) struct NearestBank {
     /// `[N, 2m]`: o² then o, one row per training image.
     rows: Mat<f32>,
     /// Entries per observation.
@@ -149,7 +149,7 @@ impl NearestBank {
 }
 
 /// PCA's fill: mean + Cᵀa with the codes of [`pca_codes`], clamped to [0, 1].
-pub fn pca_fill(
+pub(crate) fn pca_fill(
     pca: &Pca,
     image: &[f32],
     degradation: &Degradation,
@@ -175,7 +175,7 @@ pub fn pca_fill(
 /// probabilistic prior: the posterior mean) for what `degradation` lets through (A), in closed
 /// form from the k×k normal equations ((A Cᵀ)ᵀ(A Cᵀ) + g·σ²·(Λ − σ²)⁻¹) a = (A Cᵀ)ᵀ (y − A·mean).
 /// `pca` must be fitted on images of `shape` with pixels in [0, 1].
-pub fn pca_codes(
+pub(crate) fn pca_codes(
     pca: &Pca,
     image: &[f32],
     degradation: &Degradation,

@@ -46,7 +46,7 @@ pub struct EditScores {
 
 /// Pixel scores of edits, means over the images (pixels in [0, 1]).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PixelScores {
+pub(crate) struct PixelScores {
     /// PSNR on the entries the method had to make up, dB.
     pub psnr_hole: f64,
     pub psnr_whole: f64,
@@ -57,7 +57,7 @@ pub struct PixelScores {
 
 /// How close `edited` are to `originals`, each seen through its degradation (which says where
 /// the hole is).
-pub fn pixel_scores(
+pub(crate) fn pixel_scores(
     originals: &[Vec<f32>],
     edited: &[Vec<f32>],
     degradations: &[Degradation],
@@ -85,7 +85,7 @@ pub fn pixel_scores(
 /// A classifier's verdict on edits (Palette's classification accuracy, and a Fréchet distance
 /// of its features: not FID).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ClassifierScores {
+pub(crate) struct ClassifierScores {
     /// Share of edited images given their true class.
     pub accuracy: f64,
     /// The same on the originals: the ceiling of the line above.
@@ -95,7 +95,7 @@ pub struct ClassifierScores {
 }
 
 /// `model`'s verdict on `edited` against `originals` (the same images' labels).
-pub fn classifier_scores(
+pub(crate) fn classifier_scores(
     model: Classifier,
     originals: &Split,
     edited: &Split,

@@ -18,7 +18,7 @@ use rand::{RngExt, SeedableRng};
 use crate::models::vae::Vae;
 
 /// log (1/K) Σ exp(log_w), stable for log weights of any size.
-pub fn log_mean_exp(log_weights: &[f64]) -> f64 {
+pub(crate) fn log_mean_exp(log_weights: &[f64]) -> f64 {
     let max = log_weights
         .iter()
         .copied()
@@ -31,7 +31,7 @@ pub fn log_mean_exp(log_weights: &[f64]) -> f64 {
 }
 
 /// Draws each pixel (intensities in [0, 1]) as 0 or 1 with probability its intensity.
-pub fn binarize(pixels: &[f32], seed: u64) -> Vec<f32> {
+pub(crate) fn binarize(pixels: &[f32], seed: u64) -> Vec<f32> {
     let mut rng = StdRng::seed_from_u64(seed);
     pixels
         .iter()
@@ -41,7 +41,7 @@ pub fn binarize(pixels: &[f32], seed: u64) -> Vec<f32> {
 
 /// log p(z) - log q(z|x) for z = μ + σ·ε: with log N(z; μ, σ²) = -½ε² - ½ log σ² - ½ log 2π and
 /// log N(z; 0, I) = -½z² - ½ log 2π, the ½ log 2π terms cancel. `[rows, latent]` → `[rows]`.
-pub fn log_prior_over_posterior(
+pub(crate) fn log_prior_over_posterior(
     z: Tensor<2>,
     noise: Tensor<2>,
     log_variance: Tensor<2>,
@@ -55,7 +55,7 @@ pub fn log_prior_over_posterior(
 /// for a Bernoulli decoder), with `k` importance samples, at most `rows` decoder rows per pass.
 /// Image `i`'s noise comes from a generator seeded with `seeds(i)`, so the result does not depend
 /// on how the images are split into batches or threads; images run in parallel. Nats per image.
-pub fn iwae_nll(
+pub(crate) fn iwae_nll(
     model: &Vae,
     images: Tensor<4>,
     labels: Option<&[u8]>,
@@ -110,7 +110,7 @@ fn log_weights(
 }
 
 /// Bits per dimension of a negative log-likelihood in nats over `dimensions` values.
-pub fn bits_per_dim(nll_nats: f64, dimensions: usize) -> f64 {
+pub(crate) fn bits_per_dim(nll_nats: f64, dimensions: usize) -> f64 {
     nll_nats / (dimensions as f64 * std::f64::consts::LN_2)
 }
 

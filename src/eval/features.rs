@@ -65,7 +65,7 @@ impl Features {
 }
 
 /// Which network turns images into features.
-pub enum Extractor {
+pub(crate) enum Extractor {
     Inception(Box<InceptionV3>),
     /// A trained classifier (`train classifier`) and the image shape it takes.
     Classifier {
@@ -163,7 +163,7 @@ fn read(t: Tensor<2>) -> Result<Vec<f32>> {
 }
 
 /// FNV-1a over a split's shape and bytes: the key real-set features are cached under.
-pub fn fingerprint(images: &Split) -> u64 {
+pub(crate) fn fingerprint(images: &Split) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     let shape = images.shape;
     let header = [shape.channels, shape.height, shape.width, images.len()];

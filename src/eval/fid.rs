@@ -14,8 +14,7 @@ use faer::{Accum, Mat, Par, Side};
 
 /// Mean and covariance (unbiased, `n − 1`, as `numpy.cov`) of a feature set, in f64.
 #[derive(Debug, Clone)]
-pub struct FeatureStats {
-    pub n: usize,
+pub(crate) struct FeatureStats {
     pub mean: Vec<f64>,
     pub covariance: Mat<f64>,
 }
@@ -45,16 +44,12 @@ impl FeatureStats {
             1.0 / (n - 1) as f64,
             Par::rayon(0),
         );
-        Ok(Self {
-            n,
-            mean,
-            covariance,
-        })
+        Ok(Self { mean, covariance })
     }
 }
 
 /// The squared Fréchet distance between the Gaussians of `a` and `b`.
-pub fn frechet_distance(a: &FeatureStats, b: &FeatureStats) -> Result<f64> {
+pub(crate) fn frechet_distance(a: &FeatureStats, b: &FeatureStats) -> Result<f64> {
     let d = a.mean.len();
     if b.mean.len() != d {
         return Err(Error::bad_input(format!(
@@ -146,7 +141,6 @@ mod tests {
         let a = [1.0, 2.0, 0.5, 3.0, 1.5];
         let b = [2.0, 2.0, 1.0, 0.25, 4.0];
         let stats = |diag: &[f64], mean: Vec<f64>| FeatureStats {
-            n: 100,
             mean,
             covariance: Mat::from_fn(d, d, |i, j| if i == j { diag[i] } else { 0.0 }),
         };
@@ -175,7 +169,6 @@ mod tests {
     #[test]
     fn non_commuting_covariances_match_the_closed_form() {
         let stats = |covariance: [[f64; 2]; 2]| FeatureStats {
-            n: 100,
             mean: vec![0.5, -1.0],
             covariance: Mat::from_fn(2, 2, |i, j| covariance[i][j]),
         };

@@ -7,13 +7,12 @@
 //! tests/image_metrics.rs.
 
 use crate::data::ImageShape;
-use crate::degrade::Mask;
 
 /// The smallest MSE PSNR counts: the variance of 8-bit rounding noise, 1/(12·255²). The
 /// originals are 8-bit, so a closer match says nothing more, and one exact image (a flat tile,
 /// which interpolation reproduces) would otherwise make a mean over images infinite. PSNR is
 /// at most 58.9 dB.
-pub const MSE_FLOOR: f64 = 1.0 / (12.0 * 255.0 * 255.0);
+pub(crate) const MSE_FLOOR: f64 = 1.0 / (12.0 * 255.0 * 255.0);
 
 /// Peak signal-to-noise ratio, 10·log10(1 / max(MSE, [`MSE_FLOOR`])), in dB.
 pub fn psnr(original: &[f32], edited: &[f32]) -> f64 {
@@ -27,17 +26,8 @@ pub fn psnr(original: &[f32], edited: &[f32]) -> f64 {
     -10.0 * mse.max(MSE_FLOOR).log10()
 }
 
-/// PSNR on the missing pixels of `mask` only (every channel), in dB.
-pub fn psnr_on_hole(original: &[f32], edited: &[f32], mask: &Mask, shape: ImageShape) -> f64 {
-    let plane = shape.height * shape.width;
-    let unknown: Vec<bool> = (0..shape.len())
-        .map(|i| mask.missing()[i % plane])
-        .collect();
-    psnr_where(original, edited, &unknown)
-}
-
 /// PSNR on the entries flagged in `region` (one flag per entry), in dB.
-pub fn psnr_where(original: &[f32], edited: &[f32], region: &[bool]) -> f64 {
+pub(crate) fn psnr_where(original: &[f32], edited: &[f32], region: &[bool]) -> f64 {
     let (a, b): (Vec<f32>, Vec<f32>) = region
         .iter()
         .enumerate()
@@ -48,7 +38,7 @@ pub fn psnr_where(original: &[f32], edited: &[f32], region: &[bool]) -> f64 {
 }
 
 /// Side of the SSIM window.
-pub const SSIM_WINDOW: usize = 7;
+pub(crate) const SSIM_WINDOW: usize = 7;
 
 /// Mean structural similarity of two images of `shape` (sides at least [`SSIM_WINDOW`]).
 pub fn ssim(original: &[f32], edited: &[f32], shape: ImageShape) -> f64 {
@@ -113,11 +103,11 @@ mod tests {
         assert!((psnr(&a, &a) - 58.9226).abs() < 1e-3, "{}", psnr(&a, &a));
         assert!((ssim(&a, &a, shape) - 1.0).abs() < 1e-12);
         // Wrong by 0.1 inside the hole only: hole PSNR is 20 dB, the whole image's higher.
-        let mask = Mask::center(8, 8);
+        let mask = crate::degrade::Mask::center(8, 8);
         let b: Vec<f32> = (0..64)
             .map(|i| if mask.missing()[i] { a[i] + 0.1 } else { a[i] })
             .collect();
-        assert!((psnr_on_hole(&a, &b, &mask, shape) - 20.0).abs() < 1e-4);
+        assert!((psnr_where(&a, &b, mask.missing()) - 20.0).abs() < 1e-4);
         assert!((psnr(&a, &b) - 26.0206).abs() < 1e-3, "{}", psnr(&a, &b));
     }
 }

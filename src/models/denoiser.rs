@@ -192,7 +192,7 @@ impl Denoiser {
 }
 
 /// [sin(t·f_0), …, sin(t·f_{d/2−1}), cos(t·f_0), …] with f_i = 10000^(−i/(d/2)): `[n, d]`.
-pub fn sinusoidal_embedding(t: &[usize], dims: usize, device: &Device) -> Tensor<2> {
+pub(crate) fn sinusoidal_embedding(t: &[usize], dims: usize, device: &Device) -> Tensor<2> {
     let half = dims / 2;
     let mut values = Vec::with_capacity(t.len() * dims);
     for &step in t {

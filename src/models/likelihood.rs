@@ -138,7 +138,7 @@ impl ReconstructionHead {
 ///
 /// One operation with its own backward pass ([`crate::ops::bce`]); `tests/fast_ops.rs` checks it
 /// against this formula in burn's operations.
-pub fn bernoulli_nll_from_logits(logits: Tensor<2>, x: Tensor<2>) -> Tensor<1> {
+pub(crate) fn bernoulli_nll_from_logits(logits: Tensor<2>, x: Tensor<2>) -> Tensor<1> {
     crate::ops::bce::bernoulli_nll(logits, x)
 }
 

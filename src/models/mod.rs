@@ -176,7 +176,7 @@ impl LatentModel {
 }
 
 /// Reads a model's weights from a safetensors file written by [`save_safetensors`].
-pub fn load_safetensors(
+pub(crate) fn load_safetensors(
     config: &LatentModelConfig,
     path: &std::path::Path,
     device: &Device,
@@ -186,7 +186,7 @@ pub fn load_safetensors(
 
 /// Loads `path` into `model` (a freshly initialized model of the right config); `what` names the
 /// model in errors.
-pub fn load_weights<M: Module>(model: M, what: &str, path: &std::path::Path) -> Result<M> {
+pub(crate) fn load_weights<M: Module>(model: M, what: &str, path: &std::path::Path) -> Result<M> {
     if !path.is_file() {
         return Err(Error::bad_input(format!(
             "{}: no such file",

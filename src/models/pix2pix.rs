@@ -97,7 +97,7 @@ pub struct Pix2pixConfig {
 }
 
 /// Channels of what G reads for `task` on images of `shape`.
-pub fn input_channels(task: Task, shape: ImageShape) -> usize {
+pub(crate) fn input_channels(task: Task, shape: ImageShape) -> usize {
     match task {
         Task::Colorize => 1,
         Task::Inpaint | Task::Uncrop => shape.channels + 1,
@@ -204,7 +204,7 @@ pub struct Conditioned {
 
 /// G's input for a batch `[n, c, h, w]` (pixels in [0, 1]) that lost what `degradations` say
 /// (one per image, all of one task).
-pub fn conditioning(images: Tensor<4>, degradations: &[Degradation]) -> Conditioned {
+pub(crate) fn conditioning(images: Tensor<4>, degradations: &[Degradation]) -> Conditioned {
     let [n, _, h, w] = images.dims();
     let device = images.device();
     match degradations.first() {
@@ -285,7 +285,7 @@ impl Conditioned {
 
 /// The entries (pixels × `channels`) the masks among `degradations` hide, as
 /// [`Conditioned::l1`] counts them.
-pub fn unknown_entries(degradations: &[Degradation], channels: usize) -> f64 {
+pub(crate) fn unknown_entries(degradations: &[Degradation], channels: usize) -> f64 {
     let missing: usize = degradations
         .iter()
         .map(|d| match d {
@@ -302,7 +302,11 @@ pub fn pair(input: Tensor<4>, output: Tensor<4>) -> Tensor<4> {
 }
 
 /// The PatchGAN's logits for a pair, one per patch, `[n, patches]`.
-pub fn judge(discriminator: &PatchDiscriminator, input: Tensor<4>, output: Tensor<4>) -> Tensor<2> {
+pub(crate) fn judge(
+    discriminator: &PatchDiscriminator,
+    input: Tensor<4>,
+    output: Tensor<4>,
+) -> Tensor<2> {
     discriminator
         .forward(pair(input, output), None)
         .flatten::<2>(1, 3) // [n, grid²]
@@ -310,7 +314,7 @@ pub fn judge(discriminator: &PatchDiscriminator, input: Tensor<4>, output: Tenso
 
 /// G's loss and its parts: (λ·L1 + adversarial, L1, adversarial) given the L1 term and D's
 /// logits on G's pairs.
-pub fn generator_objective(
+pub(crate) fn generator_objective(
     l1_weight: f64,
     l1: Tensor<1>,
     fake_logits: Option<Tensor<2>>,
@@ -324,7 +328,7 @@ pub fn generator_objective(
 }
 
 /// D's loss on real and generated pairs, the mean over patches, in nats.
-pub fn discriminator_objective(real_logits: Tensor<2>, fake_logits: Tensor<2>) -> Tensor<1> {
+pub(crate) fn discriminator_objective(real_logits: Tensor<2>, fake_logits: Tensor<2>) -> Tensor<1> {
     discriminator_loss(real_logits, fake_logits)
 }
 

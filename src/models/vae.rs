@@ -171,13 +171,13 @@ impl Vae {
 }
 
 /// z = μ + σ·ε, ε ~ N(0, I): the sample is a differentiable function of μ and log σ².
-pub fn reparameterize(mean: Tensor<2>, log_variance: Tensor<2>) -> Tensor<2> {
+pub(crate) fn reparameterize(mean: Tensor<2>, log_variance: Tensor<2>) -> Tensor<2> {
     let noise = Tensor::random(mean.shape(), Distribution::Normal(0.0, 1.0), &mean.device());
     mean + (log_variance * 0.5).exp() * noise
 }
 
 /// KL(N(μ, σ²) ‖ N(0, I)) per image, in nats: -½ Σ (1 + log σ² - μ² - σ²). `[batch]`.
-pub fn kl_divergence(mean: Tensor<2>, log_variance: Tensor<2>) -> Tensor<1> {
+pub(crate) fn kl_divergence(mean: Tensor<2>, log_variance: Tensor<2>) -> Tensor<1> {
     let terms = log_variance.clone() + 1.0 - mean.powi_scalar(2) - log_variance.exp();
     terms.sum_dim(1).squeeze_dim::<1>(1) * -0.5
 }

@@ -24,7 +24,7 @@ use rayon::prelude::*;
 
 /// `leaky_relu` and the gradient of its input. The default bodies are burn's operations.
 #[backend_extension(Flex, Cube: cfg(any(feature = "vulkan", feature = "wgpu", feature = "cuda")), Autodiff)]
-pub trait FusedLeakyRelu: Backend {
+pub(crate) trait FusedLeakyRelu: Backend {
     /// `x` where `x ≥ 0`, `slope · x` elsewhere.
     fn fused_leaky_relu(x: FloatTensor<Self>, slope: f64) -> FloatTensor<Self> {
         Self::leaky_relu(x, slope.into())

@@ -29,7 +29,7 @@ use super::{contiguous_f32, f32_slice};
 /// Batch statistics and the fused activation. `slope` is the leaky ReLU's negative slope
 /// (0 for ReLU).
 #[backend_extension(Flex, Autodiff)]
-pub trait FusedBatchNorm: Backend {
+pub(crate) trait FusedBatchNorm: Backend {
     /// `(act(γ·x̂ + β), μ, σ²)` with x̂ = (x − μ)/√(σ² + ε), μ and the biased σ² per channel
     /// (dimension 1) over the batch and every position.
     fn batch_norm_act(

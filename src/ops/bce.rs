@@ -25,7 +25,7 @@ use super::{contiguous_f32, f32_slice};
 /// The per-image binary cross-entropy and the gradient at its logits. The default bodies are
 /// burn's operations.
 #[backend_extension(Flex, Cube: cfg(any(feature = "vulkan", feature = "wgpu", feature = "cuda")), Autodiff)]
-pub trait FusedBce: Backend {
+pub(crate) trait FusedBce: Backend {
     /// Σ over pixels of max(l, 0) − l·x + log(1 + e^−|l|): `logits`, `targets` [batch, pixels]
     /// → [batch].
     fn fused_bce(logits: FloatTensor<Self>, targets: FloatTensor<Self>) -> FloatTensor<Self> {

@@ -41,7 +41,7 @@ use super::{contiguous_f32, f32_slice};
 
 /// Group statistics and the fused SiLU.
 #[backend_extension(Flex, Autodiff)]
-pub trait FusedGroupNorm: Backend {
+pub(crate) trait FusedGroupNorm: Backend {
     /// `(silu(γ·x̂ + β), μ, 1/σ)` for x + `shift` (`[n, c]`, one value per image and channel),
     /// μ and 1/√(σ² + ε) per image and group (`[n·groups]`).
     fn group_norm_silu(

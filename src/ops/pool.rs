@@ -21,7 +21,7 @@ use rayon::prelude::*;
 
 /// Pooling without dilation or ceil mode, with the same padding on both sides of each axis.
 #[backend_extension(Flex, Cube: cfg(any(feature = "vulkan", feature = "wgpu", feature = "cuda")), Autodiff)]
-pub trait WindowPool: Backend {
+pub(crate) trait WindowPool: Backend {
     fn window_max_pool2d(
         x: FloatTensor<Self>,
         kernel: [usize; 2],
@@ -76,7 +76,7 @@ pub fn avg_pool2d(
 
 /// What a window reduces to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reduction {
+pub(crate) enum Reduction {
     Max,
     /// The mean over the window; `count_include_pad` counts padding as zeros in it.
     Mean {
@@ -86,7 +86,7 @@ pub enum Reduction {
 
 /// The window geometry of one pooling of [h, w] planes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PoolGeometry {
+pub(crate) struct PoolGeometry {
     pub in_size: [usize; 2],
     pub kernel: [usize; 2],
     pub stride: [usize; 2],
@@ -125,7 +125,7 @@ impl PoolGeometry {
 }
 
 /// Pools every [h, w] plane of `x` (planes stored one after another).
-pub fn pool_planes(g: &PoolGeometry, reduction: Reduction, x: &[f32]) -> Vec<f32> {
+pub(crate) fn pool_planes(g: &PoolGeometry, reduction: Reduction, x: &[f32]) -> Vec<f32> {
     let [h, w] = g.in_size;
     let [oh, ow] = g.out_size().expect("a pooling window that fits");
     assert_eq!(x.len() % (h * w), 0, "whole planes");

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use super::Solver;
 
 /// The k values the reconstruction grid and `test_mse` show, besides `--k`.
-pub const RECONSTRUCTION_KS: [usize; 7] = [1, 2, 5, 10, 20, 50, 100];
+pub(crate) const RECONSTRUCTION_KS: [usize; 7] = [1, 2, 5, 10, 20, 50, 100];
 
 /// What `metrics.json` holds (see DESIGN.md).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]

@@ -137,7 +137,7 @@ pub struct Pca {
 }
 
 /// Byte rows (`[n, d]` row-major) as a column-major matrix of `byte / max_value`.
-pub fn bytes_to_matrix(pixels: &[u8], n: usize, max_value: f64) -> Mat<f64> {
+pub(crate) fn bytes_to_matrix(pixels: &[u8], n: usize, max_value: f64) -> Mat<f64> {
     fill_from_bytes(pixels, n, max_value, None, |v| v)
 }
 
@@ -201,7 +201,7 @@ pub fn components_for_fraction(ratios: &[f64], fraction: f64) -> Option<usize> {
 }
 
 /// Running sums of `values`.
-pub fn cumulative(values: &[f64]) -> Vec<f64> {
+pub(crate) fn cumulative(values: &[f64]) -> Vec<f64> {
     values
         .iter()
         .scan(0.0, |acc, v| {

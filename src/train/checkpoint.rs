@@ -173,16 +173,8 @@ pub fn exists(dir: &Path) -> bool {
     dir.join(STATE_FILE).is_file()
 }
 
-/// A model's and its optimizer's state as checkpoint blobs.
-pub fn model_blobs<M: burn::module::Module>(
-    model: &M,
-    optimizer: &burn::optim::ModuleOptimizer,
-) -> Result<Vec<(&'static str, Vec<u8>)>> {
-    model_blobs_as(model, optimizer, ["model", "optimizer"])
-}
-
-/// [`model_blobs`] under chosen roles, for learners with more than one network.
-pub fn model_blobs_as<M: burn::module::Module>(
+/// A network's weights and its optimizer's state as checkpoint blobs under `roles`.
+pub(crate) fn model_blobs_as<M: burn::module::Module>(
     model: &M,
     optimizer: &burn::optim::ModuleOptimizer,
     [model_role, optimizer_role]: [&'static str; 2],
@@ -200,7 +192,7 @@ pub fn model_blobs_as<M: burn::module::Module>(
     ])
 }
 
-/// Restores what [`model_blobs`] saved into `model` and `optimizer`.
+/// Restores a network and its optimizer saved under the roles `model` and `optimizer`.
 pub fn restore_model<M: burn::module::Module>(
     model: M,
     optimizer: burn::optim::ModuleOptimizer,
@@ -210,7 +202,7 @@ pub fn restore_model<M: burn::module::Module>(
 }
 
 /// Restores what [`model_blobs_as`] saved under `roles`.
-pub fn restore_model_as<M: burn::module::Module>(
+pub(crate) fn restore_model_as<M: burn::module::Module>(
     model: M,
     optimizer: burn::optim::ModuleOptimizer,
     blobs: &BTreeMap<String, Vec<u8>>,
@@ -267,7 +259,7 @@ fn caught<T>(
 }
 
 /// A network kept without an optimizer (an EMA of another's weights) as a checkpoint blob.
-pub fn module_blob<M: burn::module::Module>(
+pub(crate) fn module_blob<M: burn::module::Module>(
     module: &M,
     role: &'static str,
 ) -> Result<(&'static str, Vec<u8>)> {
@@ -303,14 +295,14 @@ pub fn restore_module<M: burn::module::Module>(
 
 /// A learner's own counters (what makes a resumed run continue exactly, beyond the networks and
 /// optimizers) as the `counters` blob.
-pub fn counters_blob<T: serde::Serialize>(counters: &T) -> Result<(&'static str, Vec<u8>)> {
+pub(crate) fn counters_blob<T: serde::Serialize>(counters: &T) -> Result<(&'static str, Vec<u8>)> {
     let bytes = serde_json::to_vec(counters)
         .map_err(|e| Error::Internal(format!("checkpoint counters: {e}")))?;
     Ok(("counters", bytes))
 }
 
 /// Reads back what [`counters_blob`] saved; `what` names the learner in the error.
-pub fn restore_counters<T: serde::de::DeserializeOwned>(
+pub(crate) fn restore_counters<T: serde::de::DeserializeOwned>(
     blobs: &BTreeMap<String, Vec<u8>>,
     what: &str,
 ) -> Result<T> {

@@ -16,7 +16,7 @@ use crate::train::parallel::BatchSplit;
 use crate::train::trainee::Trainee;
 use crate::train::trainer::{DeviceParts, Learner, PassParts, PendingParts};
 
-pub struct ClassifierLearner {
+pub(crate) struct ClassifierLearner {
     model: Trainee<Classifier>,
     adam: AdamSettings,
     /// Flip each training image left-right with probability ½.

@@ -31,7 +31,7 @@ use crate::train::trainer::{DeviceParts, Learner, PassParts, PendingParts};
 use crate::viz::ImageGrid;
 
 /// The sampler of the epoch's pictures: cheap enough to run every epoch.
-pub const EPOCH_SAMPLER: Sampler = Sampler::Ddim {
+pub(crate) const EPOCH_SAMPLER: Sampler = Sampler::Ddim {
     steps: 20,
     eta: 0.0,
 };
@@ -41,12 +41,12 @@ const TEST_TIME_SEED: u64 = 0;
 
 /// What makes a resumed run draw the same time steps.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct DiffusionCounters {
+pub(crate) struct DiffusionCounters {
     /// Optimizer steps done.
     pub steps: u64,
 }
 
-pub struct DiffusionLearner {
+pub(crate) struct DiffusionLearner {
     model: Trainee<Denoiser>,
     /// The weights' moving average on the same (autodiff) device, its values detached.
     ema: Option<Denoiser>,

@@ -9,7 +9,7 @@ use burn::prelude::*;
 
 /// `average` moved towards `model` by 1 − `decay`, parameter by parameter (matched by id:
 /// `average` starts as a copy of `model`, and optimizer steps keep the ids). Detached.
-pub fn ema_update<M: Module>(average: M, model: &M, decay: f64) -> M {
+pub(crate) fn ema_update<M: Module>(average: M, model: &M, decay: f64) -> M {
     let mut current = Current::default();
     model.visit(&mut current);
     average.map(&mut Blend {

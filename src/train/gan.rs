@@ -27,7 +27,7 @@ use crate::train::trainee::Trainee;
 use crate::train::trainer::{DeviceParts, Learner, Parts, PassParts, PendingParts};
 
 /// Steps in a row that D must win before the run is stopped as failed.
-pub const FAILURE_PATIENCE: u64 = 300;
+pub(crate) const FAILURE_PATIENCE: u64 = 300;
 
 /// Watches for the failure where D wins outright and G's gradient carries nothing: mean D(x)
 /// near 1 and mean D(G(z)) near 0 for [`FAILURE_PATIENCE`] steps in a row while G's loss rises.
@@ -314,7 +314,7 @@ impl Learner for GanLearner {
 }
 
 /// Labels 0, 1, …, classes - 1, 0, 1, … for `n` images.
-pub fn class_labels(n: usize, classes: usize, device: &Device) -> Tensor<1, Int> {
+pub(crate) fn class_labels(n: usize, classes: usize, device: &Device) -> Tensor<1, Int> {
     let labels: Vec<i64> = (0..n).map(|i| (i % classes) as i64).collect();
     Tensor::from_data(TensorData::new(labels, [n]), device)
 }

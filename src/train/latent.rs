@@ -153,7 +153,7 @@ impl Learner for LatentLearner {
 
 /// Puts rows of `a` and rows of `b` (each `columns` images) one under the other: a row of
 /// originals, then their reconstructions, and so on.
-pub fn interleave_rows(a: Tensor<4>, b: Tensor<4>, columns: usize) -> Tensor<4> {
+pub(crate) fn interleave_rows(a: Tensor<4>, b: Tensor<4>, columns: usize) -> Tensor<4> {
     let n = a.dims()[0];
     let mut pieces = Vec::new();
     for start in (0..n).step_by(columns) {
@@ -167,7 +167,7 @@ pub fn interleave_rows(a: Tensor<4>, b: Tensor<4>, columns: usize) -> Tensor<4> 
 /// One row per class, one column per noise vector (the same noise down each column), so a row
 /// shows what the label controls and a column what z does. `generate` maps z `[n, latent]` and
 /// labels `[n]` to images in [0, 1].
-pub fn save_class_grid(
+pub(crate) fn save_class_grid(
     generate: impl Fn(Tensor<2>, Tensor<1, Int>) -> Tensor<4>,
     noise: Tensor<2>,
     classes: usize,
@@ -188,12 +188,12 @@ pub fn save_class_grid(
 }
 
 /// Writes images in [0, 1] (`[n, c, h, w]`) as an 8-column grid, each pixel drawn 2x2.
-pub fn save_grid(images: Tensor<4>, shape: ImageShape, path: &Path) -> Result<()> {
+pub(crate) fn save_grid(images: Tensor<4>, shape: ImageShape, path: &Path) -> Result<()> {
     save_grid_with_columns(images, shape, 8, path)
 }
 
 /// [`save_grid`] with `columns` images per row.
-pub fn save_grid_with_columns(
+pub(crate) fn save_grid_with_columns(
     images: Tensor<4>,
     shape: ImageShape,
     columns: usize,
@@ -205,7 +205,7 @@ pub fn save_grid_with_columns(
 }
 
 /// Appends images in [0, 1] (`[n, c, h, w]`) to `grid`.
-pub fn push_images(grid: &mut ImageGrid, images: Tensor<4>) {
+pub(crate) fn push_images(grid: &mut ImageGrid, images: Tensor<4>) {
     let shape = images.dims();
     let values: Vec<f32> = images.into_data().iter::<f32>().collect();
     for image in values.chunks(shape[1] * shape[2] * shape[3]) {
@@ -214,7 +214,7 @@ pub fn push_images(grid: &mut ImageGrid, images: Tensor<4>) {
 }
 
 /// Writes a grid of images in [0, 1], `columns` per row, each pixel drawn 2x2.
-pub fn save_unit_grid(grid: &ImageGrid, columns: usize, path: &Path) -> Result<()> {
+pub(crate) fn save_unit_grid(grid: &ImageGrid, columns: usize, path: &Path) -> Result<()> {
     grid.save(
         path,
         Colormap::Linear {

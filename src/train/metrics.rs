@@ -63,12 +63,8 @@ pub fn parse_all(text: &str, what: &str) -> Result<(Vec<EpochRow>, Vec<StepRow>)
     Ok((rows, steps))
 }
 
-/// Rewrites the whole file atomically, so a crash never leaves half a row.
-pub fn write_rows(path: &Path, rows: &[EpochRow]) -> Result<()> {
-    write_all(path, rows, &[])
-}
-
-/// [`write_rows`] with step rows, each epoch's steps just before its row.
+/// Rewrites the whole file atomically, so a crash never leaves half a row: the epoch rows with
+/// the step rows, each epoch's steps just before its row.
 pub fn write_all(path: &Path, rows: &[EpochRow], steps: &[StepRow]) -> Result<()> {
     let mut text = String::new();
     let mut push = |row: &dyn erased::Row| -> Result<()> {
@@ -106,7 +102,7 @@ mod erased {
 }
 
 /// Loss parts as one line: `name value, name value` (3 decimals).
-pub fn format_parts(parts: &BTreeMap<String, f64>) -> String {
+pub(crate) fn format_parts(parts: &BTreeMap<String, f64>) -> String {
     parts
         .iter()
         .map(|(k, v)| format!("{k} {v:.3}"))
@@ -126,7 +122,7 @@ fn unit(part: &str) -> &'static str {
 }
 
 /// `loss.png`: one panel per loss part, train and test against epochs.
-pub fn plot_losses(rows: &[EpochRow], path: &Path) -> Result<()> {
+pub(crate) fn plot_losses(rows: &[EpochRow], path: &Path) -> Result<()> {
     let Some(first) = rows.first() else {
         return Ok(());
     };
@@ -164,7 +160,7 @@ pub fn plot_losses(rows: &[EpochRow], path: &Path) -> Result<()> {
 
 /// `steps.png` for runs that log steps (GANs): the losses in one panel and D's mean outputs in
 /// another, each a moving average over `window` steps so the trend shows through the noise.
-pub fn plot_steps(steps: &[StepRow], window: usize, path: &Path) -> Result<()> {
+pub(crate) fn plot_steps(steps: &[StepRow], window: usize, path: &Path) -> Result<()> {
     let Some(first) = steps.first() else {
         return Ok(());
     };

@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 /// The `[start, start + len)` row ranges of `n` rows split into `replicas` shares of sizes
 /// differing by at most one (empty shares dropped).
-pub fn shares(n: usize, replicas: usize) -> Vec<(usize, usize)> {
+pub(crate) fn shares(n: usize, replicas: usize) -> Vec<(usize, usize)> {
     let replicas = replicas.max(1);
     let (base, extra) = (n / replicas, n % replicas);
     let mut start = 0;
@@ -46,7 +46,7 @@ pub fn shares(n: usize, replicas: usize) -> Vec<(usize, usize)> {
 }
 
 /// Parses `--devices cpu,cpu` or `vulkan:0,vulkan:1`: one kind, at least two replicas.
-pub fn parse_devices(list: &str) -> Result<Vec<DeviceSpec>> {
+pub(crate) fn parse_devices(list: &str) -> Result<Vec<DeviceSpec>> {
     let choices = list
         .split(',')
         .map(|name| name.trim().parse::<DeviceSpec>())
@@ -68,7 +68,7 @@ pub fn parse_devices(list: &str) -> Result<Vec<DeviceSpec>> {
 /// Sums `grads` of `model` (and `extra` values riding along: the step's loss parts) over the
 /// ranks of `world` with one all-reduce, every rank getting the same sum. Parameters without a
 /// gradient on a rank count as zero there.
-pub fn all_reduce_gradients<M: Module>(
+pub(crate) fn all_reduce_gradients<M: Module>(
     model: &M,
     mut grads: GradientsParams,
     extra: &mut [f64],
@@ -135,7 +135,7 @@ pub fn all_reduce_gradients<M: Module>(
 /// are drawn now, from the generator's present state. Learners that split batches call it when
 /// they are made: drawn inside the first step, a parameter would depend on how the step splits
 /// its batch (and differ between MPI ranks, whose draws are seeded per rank).
-pub fn materialize<M: Module>(module: &M) {
+pub(crate) fn materialize<M: Module>(module: &M) {
     struct Touch;
     impl ModuleVisitor for Touch {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {

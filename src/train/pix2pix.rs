@@ -52,7 +52,7 @@ pub struct Pix2pixLearner {
 }
 
 /// What test image `index` loses, the same in every run.
-pub fn test_degradation(config: &Pix2pixConfig, index: usize) -> Degradation {
+pub(crate) fn test_degradation(config: &Pix2pixConfig, index: usize) -> Degradation {
     config.task.random_degradation(
         config.shape(),
         mix(TEST_MASK_SEED, stream::EVAL, index as u64),

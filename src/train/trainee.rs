@@ -11,7 +11,7 @@ use crate::optim::AdamSettings;
 use crate::train::checkpoint::{model_blobs_as, restore_model_as};
 
 /// A network and its optimizer's state.
-pub struct Trainee<M> {
+pub(crate) struct Trainee<M> {
     /// In an `Option` only because burn's optimizer step takes the network by value; `None`
     /// never outlives a call.
     pair: Option<(M, ModuleOptimizer)>,

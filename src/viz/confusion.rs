@@ -10,7 +10,7 @@ use crate::viz::plot::{plot_error, register_font};
 use crate::viz::png::save_png;
 
 /// Draws `counts[true][predicted]` with class names, into a PNG at `path`.
-pub fn save_confusion(
+pub(crate) fn save_confusion(
     counts: &[Vec<usize>],
     names: &[String],
     title: &str,

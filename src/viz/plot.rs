@@ -23,21 +23,21 @@ pub(crate) fn register_font() {
 
 /// A named line of (x, y) points.
 #[derive(Debug, Clone)]
-pub struct Series {
+pub(crate) struct Series {
     pub name: String,
     pub points: Vec<(f64, f64)>,
 }
 
 /// A horizontal or vertical reference line with a label.
 #[derive(Debug, Clone)]
-pub enum Mark {
+pub(crate) enum Mark {
     Horizontal { y: f64, label: String },
     Vertical { x: f64, label: String },
 }
 
 /// One panel: a title, axis names, lines and marks.
 #[derive(Debug, Clone)]
-pub struct LineChart {
+pub(crate) struct LineChart {
     pub title: String,
     pub x_label: String,
     pub y_label: String,
@@ -224,7 +224,7 @@ fn format_tick(x: f64) -> String {
 }
 
 /// Draws `charts` side by side, each `panel_size` pixels, and saves one PNG.
-pub fn save_charts(charts: &[LineChart], panel_size: (u32, u32), path: &Path) -> Result<()> {
+pub(crate) fn save_charts(charts: &[LineChart], panel_size: (u32, u32), path: &Path) -> Result<()> {
     register_font();
     let (w, h) = (panel_size.0 * charts.len().max(1) as u32, panel_size.1);
     let mut buffer = vec![0u8; (w * h * 3) as usize];
@@ -244,7 +244,7 @@ pub fn save_charts(charts: &[LineChart], panel_size: (u32, u32), path: &Path) ->
 
 /// Adds a left margin to `image` and writes `labels[i]` (one or more lines) beside row `i` of a grid whose first row
 /// starts at `first_row_y` and whose rows are `row_pitch` pixels apart.
-pub fn label_rows(
+pub(crate) fn label_rows(
     image: &image::RgbImage,
     labels: &[String],
     first_row_y: u32,

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 
 /// Writes any RGB image as PNG, atomically.
-pub fn save_png(image: &RgbImage, path: &Path) -> Result<()> {
+pub(crate) fn save_png(image: &RgbImage, path: &Path) -> Result<()> {
     let mut bytes = Vec::new();
     image
         .write_to(

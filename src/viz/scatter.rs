@@ -25,7 +25,7 @@ const TAB10: [RGBColor; 10] = [
 
 /// Points `(x, y, class)`.
 #[derive(Debug, Clone)]
-pub struct ScatterChart {
+pub(crate) struct ScatterChart {
     pub title: String,
     pub x_label: String,
     pub y_label: String,

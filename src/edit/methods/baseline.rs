@@ -11,7 +11,7 @@ use crate::edit::NearestBank;
 use crate::error::Result;
 
 /// The training mean image, whatever was seen.
-pub struct MeanImage(pub Vec<f32>);
+pub(crate) struct MeanImage(pub Vec<f32>);
 
 impl EditMethod for MeanImage {
     fn propose(
@@ -25,7 +25,7 @@ impl EditMethod for MeanImage {
 }
 
 /// The training image closest to each input on what is seen.
-pub struct NearestImage {
+pub(crate) struct NearestImage {
     pub train: Split,
     pub bank: Box<NearestBank>,
 }
@@ -47,7 +47,7 @@ impl EditMethod for NearestImage {
 }
 
 /// Colorization's baseline: mid-gray, which the projection turns into the luma in every channel.
-pub struct Gray;
+pub(crate) struct Gray;
 
 impl EditMethod for Gray {
     fn propose(
@@ -61,7 +61,7 @@ impl EditMethod for Gray {
 }
 
 /// Interpolation of the small image by `filter` (super-resolution only).
-pub struct Upsample(pub FilterType);
+pub(crate) struct Upsample(pub FilterType);
 
 impl EditMethod for Upsample {
     fn propose(

@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::models::pix2pix::{Generator, conditioning};
 
 /// A trained pix2pix generator or ESPCN.
-pub struct ConditionalEdit {
+pub(crate) struct ConditionalEdit {
     pub generator: Box<Generator>,
     pub device: Device,
 }

@@ -15,7 +15,7 @@ use crate::models::diffusion::{DiffusionPipeline, NoiseSchedule, Sampler, condit
 use crate::sample::to_unit;
 
 /// A trained denoiser and how it edits.
-pub struct DiffusionEdit {
+pub(crate) struct DiffusionEdit {
     pub model: Box<Denoiser>,
     /// The job it was trained for (image-conditioned), or `None` (RePaint).
     pub task: Option<Task>,

@@ -13,7 +13,7 @@ use crate::models::LatentModel;
 use crate::sample::Generative;
 
 /// An autoencoder's or VAE's decoder, inverted.
-pub struct LatentInversion {
+pub(crate) struct LatentInversion {
     pub model: Box<LatentModel>,
     /// The training mean: the unknown part of the encoder's input.
     pub mean: Vec<f32>,
@@ -43,7 +43,7 @@ impl EditMethod for LatentInversion {
 }
 
 /// A generator (a GAN's), inverted from several starting codes.
-pub struct GeneratorInversion {
+pub(crate) struct GeneratorInversion {
     pub generator: Box<dyn Generative>,
     pub settings: InversionSettings,
     pub device: Device,

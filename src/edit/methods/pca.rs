@@ -12,7 +12,7 @@ use crate::pca::Pca;
 const PCA_PRIOR: CodePrior = CodePrior::Probabilistic;
 
 /// A fitted PCA, its first components kept.
-pub struct PcaFill(pub Box<Pca>);
+pub(crate) struct PcaFill(pub Box<Pca>);
 
 impl EditMethod for PcaFill {
     fn propose(

@@ -60,7 +60,7 @@ pub fn simple_loss(
 /// What the simple loss draws for a batch: each image's time step and noise. Drawn for the
 /// whole batch before it is split over replicas or ranks, so a split batch sees the same.
 #[derive(Clone)]
-pub struct LossDraws {
+pub(crate) struct LossDraws {
     /// t of each image, in 1..=T.
     pub t: Vec<usize>,
     /// ε, `[n, c, h, w]`.
@@ -112,7 +112,7 @@ impl LossDraws {
 
 /// The classifier-free guidance weight w of samples by default (Ho & Salimans' w' = 1, their
 /// ε = (1 + w')·ε(x, y) − w'·ε(x, ∅), in the form ε(x, ∅) + w·(ε(x, y) − ε(x, ∅))).
-pub const DEFAULT_GUIDANCE: f64 = 2.0;
+pub(crate) const DEFAULT_GUIDANCE: f64 = 2.0;
 
 /// A diffusion model: its denoiser, its noise schedule, and how it is trained.
 #[derive(Config, Debug)]
@@ -200,7 +200,7 @@ impl DiffusionConfig {
 }
 
 /// The condition channels of `task` for images of `shape`.
-pub fn condition_channels(task: Task, shape: ImageShape) -> usize {
+pub(crate) fn condition_channels(task: Task, shape: ImageShape) -> usize {
     match task {
         Task::Colorize => 1,
         _ => shape.channels,
@@ -210,7 +210,7 @@ pub fn condition_channels(task: Task, shape: ImageShape) -> usize {
 /// What an image-conditioned model is shown of images `[n, c, h, w]` in [−1, 1]: SR3's small
 /// image blown up to full size by pixel replication, Palette's luma `[n, 1, h, w]` (both views
 /// commute with x → 2x − 1). Only super-resolution and colorization pass validation.
-pub fn condition_of(task: Task, images: Tensor<4>) -> Tensor<4> {
+pub(crate) fn condition_of(task: Task, images: Tensor<4>) -> Tensor<4> {
     match task {
         Task::Superres(s) => upsample_nearest(box_downsample_tensor(images, s), s), // [n, c, h, w]
         Task::Colorize => luma_tensor(images),                                      // [n, 1, h, w]
@@ -220,7 +220,7 @@ pub fn condition_of(task: Task, images: Tensor<4>) -> Tensor<4> {
 
 /// `x` `[n, c, h, w]` joined to an image-conditioned model's `condition` channels: the
 /// network's input.
-pub fn with_condition(x: Tensor<4>, condition: Option<&Tensor<4>>) -> Tensor<4> {
+pub(crate) fn with_condition(x: Tensor<4>, condition: Option<&Tensor<4>>) -> Tensor<4> {
     match condition {
         Some(condition) => Tensor::cat(vec![x, condition.clone()], 1), // [n, c + k, h, w]
         None => x,

@@ -7,7 +7,7 @@ use burn::prelude::*;
 use crate::data::ImageShape;
 
 /// Radford et al.'s initialization: weights from N(0, 0.02).
-pub fn dcgan_weights() -> Initializer {
+pub(crate) fn dcgan_weights() -> Initializer {
     Initializer::Normal {
         mean: 0.0,
         std: 0.02,
@@ -15,7 +15,7 @@ pub fn dcgan_weights() -> Initializer {
 }
 
 /// Batch norm with γ from N(1, 0.02) and β = 0 (Radford et al.).
-pub fn dcgan_batch_norm(features: usize, device: &Device) -> BatchNorm {
+pub(crate) fn dcgan_batch_norm(features: usize, device: &Device) -> BatchNorm {
     let mut norm = BatchNormConfig::new(features).init(device);
     norm.gamma = Initializer::Normal {
         mean: 1.0,
@@ -27,7 +27,7 @@ pub fn dcgan_batch_norm(features: usize, device: &Device) -> BatchNorm {
 
 /// The label embedding a conditional generator joins to z: one learned vector per class (none
 /// for `num_classes` 0).
-pub fn label_embedding(num_classes: usize, device: &Device) -> Option<Embedding> {
+pub(crate) fn label_embedding(num_classes: usize, device: &Device) -> Option<Embedding> {
     (num_classes > 0).then(|| {
         EmbeddingConfig::new(num_classes, num_classes)
             .with_initializer(Initializer::Normal {
@@ -40,7 +40,11 @@ pub fn label_embedding(num_classes: usize, device: &Device) -> Option<Embedding>
 
 /// The projected label map a conditional discriminator reads as one more image channel: one
 /// learned h×w map per class (none for `num_classes` 0).
-pub fn label_map(num_classes: usize, shape: ImageShape, device: &Device) -> Option<Embedding> {
+pub(crate) fn label_map(
+    num_classes: usize,
+    shape: ImageShape,
+    device: &Device,
+) -> Option<Embedding> {
     (num_classes > 0).then(|| {
         EmbeddingConfig::new(num_classes, shape.height * shape.width)
             .with_initializer(dcgan_weights())
@@ -49,7 +53,7 @@ pub fn label_map(num_classes: usize, shape: ImageShape, device: &Device) -> Opti
 }
 
 /// `[z, embed(y)]`, `[batch, latent + classes]`; z alone when the generator is unconditional.
-pub fn join_label(
+pub(crate) fn join_label(
     z: Tensor<2>,
     embedding: &Option<Embedding>,
     labels: Option<Tensor<1, Int>>,
@@ -67,7 +71,7 @@ pub fn join_label(
 
 /// The images with the label's map appended as one more channel, `[batch, c + 1, h, w]`; the
 /// images alone when the discriminator is unconditional.
-pub fn append_label_map(
+pub(crate) fn append_label_map(
     images: Tensor<4>,
     map: &Option<Embedding>,
     labels: Option<Tensor<1, Int>>,
@@ -87,7 +91,7 @@ pub fn append_label_map(
 
 /// The receptive field, in pixels, of a stack of convolutions given as (kernel, stride), input
 /// side first: how much of the image one output logit sees.
-pub fn receptive_field(layers: &[(usize, usize)]) -> usize {
+pub(crate) fn receptive_field(layers: &[(usize, usize)]) -> usize {
     layers
         .iter()
         .rev()

@@ -46,7 +46,7 @@ pub fn plan(shape: ImageShape) -> crate::Result<(usize, usize)> {
 
 /// The DCGAN generator: z (and a class) to an image of `shape`.
 #[derive(Config, Debug)]
-pub struct DcganGeneratorConfig {
+pub(crate) struct DcganGeneratorConfig {
     pub shape: ImageShape,
     /// Dimensions of z.
     pub latent: usize,
@@ -144,7 +144,7 @@ impl DcganGenerator {
 
 /// The DCGAN discriminator: an image of `shape` (and a class) to one logit.
 #[derive(Config, Debug)]
-pub struct DcganDiscriminatorConfig {
+pub(crate) struct DcganDiscriminatorConfig {
     pub shape: ImageShape,
     /// Channels of the first layer, doubling at each.
     pub ndf: usize,

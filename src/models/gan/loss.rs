@@ -17,7 +17,7 @@ pub enum GeneratorLoss {
 }
 
 /// softplus(x) = log(1 + eˣ), as max(x, 0) + log1p(e^-|x|): finite for any finite x.
-pub fn softplus(x: Tensor<2>) -> Tensor<2> {
+pub(crate) fn softplus(x: Tensor<2>) -> Tensor<2> {
     relu(x.clone()) + x.abs().neg().exp().log1p()
 }
 

@@ -31,7 +31,7 @@ fn layers(inputs: usize, hidden: &[usize], outputs: usize, device: &Device) -> V
 
 /// The MLP generator: z (and a class) through ReLU layers of `hidden` widths to an image.
 #[derive(Config, Debug)]
-pub struct MlpGeneratorConfig {
+pub(crate) struct MlpGeneratorConfig {
     pub shape: ImageShape,
     /// Dimensions of z.
     pub latent: usize,
@@ -88,7 +88,7 @@ impl MlpGenerator {
 /// The MLP discriminator: an image (and a class) through LeakyReLU layers of `hidden` widths to
 /// one logit.
 #[derive(Config, Debug)]
-pub struct MlpDiscriminatorConfig {
+pub(crate) struct MlpDiscriminatorConfig {
     pub shape: ImageShape,
     /// Hidden widths, image side first.
     pub hidden: Vec<usize>,

@@ -21,7 +21,7 @@ use crate::models::gan::blocks::{
 use crate::ops::{FastConv, FusedNormAct, leaky_relu};
 
 /// (kernel, stride) of each convolution, input side first.
-pub fn layer_geometry(stride_2_layers: usize) -> Vec<(usize, usize)> {
+pub(crate) fn layer_geometry(stride_2_layers: usize) -> Vec<(usize, usize)> {
     let mut layers = vec![(4, 2); stride_2_layers];
     layers.extend([(4, 1), (4, 1)]);
     layers
@@ -29,7 +29,7 @@ pub fn layer_geometry(stride_2_layers: usize) -> Vec<(usize, usize)> {
 
 /// Side of the logit grid for a `side`-px input: each stride-2 layer halves (⌊n/2⌋), each
 /// stride-1 layer takes one off (4x4 kernel, padding 1).
-pub fn grid_side(side: usize, stride_2_layers: usize) -> usize {
+pub(crate) fn grid_side(side: usize, stride_2_layers: usize) -> usize {
     layer_geometry(stride_2_layers)
         .iter()
         .fold(side, |n, &(kernel, stride)| {
@@ -38,7 +38,7 @@ pub fn grid_side(side: usize, stride_2_layers: usize) -> usize {
 }
 
 /// Pixels each logit sees.
-pub fn patch_size(stride_2_layers: usize) -> usize {
+pub(crate) fn patch_size(stride_2_layers: usize) -> usize {
     receptive_field(&layer_geometry(stride_2_layers))
 }
 

@@ -30,7 +30,7 @@ mod flex;
 /// The products of a convolution and of its transpose as one backend operation each. The
 /// default bodies are burn's own operations, so a backend without kernels of ours loses nothing.
 #[backend_extension(Flex, Cube: cfg(any(feature = "vulkan", feature = "wgpu", feature = "cuda")), Autodiff)]
-pub trait GemmConv: Backend {
+pub(crate) trait GemmConv: Backend {
     /// The convolution, followed by `activation`.
     fn gemm_conv2d(
         x: FloatTensor<Self>,

@@ -49,7 +49,12 @@ use scratch::*;
 
 /// `y = epilogue(conv(x, weight))`: `x` [batch, c_in, h, w], `weight` [c_out, c_in, kh, kw],
 /// `y` [batch, c_out, oh, ow].
-pub fn conv_forward(g: &ConvGeometry, x: &[f32], weight: &[f32], epilogue: Epilogue) -> Vec<f32> {
+pub(crate) fn conv_forward(
+    g: &ConvGeometry,
+    x: &[f32],
+    weight: &[f32],
+    epilogue: Epilogue,
+) -> Vec<f32> {
     forward(g, x, weight, epilogue, false).0
 }
 
@@ -57,7 +62,7 @@ pub fn conv_forward(g: &ConvGeometry, x: &[f32], weight: &[f32], epilogue: Epilo
 /// stride 1, the batch is laid out in chunks and their columns take at most [`KEPT_COLUMNS`]
 /// floats (else `None`). Strided ones are left out by measurement: keeping cost DCGAN's step (W2)
 /// 3 %, where it gave ESPCN's (W7) 8 %.
-pub fn conv_forward_keeping_columns(
+pub(crate) fn conv_forward_keeping_columns(
     g: &ConvGeometry,
     x: &[f32],
     weight: &[f32],
@@ -67,12 +72,12 @@ pub fn conv_forward_keeping_columns(
 }
 
 /// Floats of `col(x)` a forward pass may keep for the weight gradient: 32 MiB.
-pub const KEPT_COLUMNS: usize = 1 << 23;
+pub(crate) const KEPT_COLUMNS: usize = 1 << 23;
 
 /// `col(x)` of each unit of a convolution's batch, kept from its forward pass: the weight
 /// gradient needs the same matrices, and laying the patches out a second time took 8 % of an
 /// ESPCN training step.
-pub struct Columns {
+pub(crate) struct Columns {
     geometry: ConvGeometry,
     units: Units,
     /// Per unit, its `col` (rows of `padded_row(images · oh · ow)` floats).
@@ -205,7 +210,7 @@ fn write_output(
 /// 64 → 16 channels 0.90 → 0.67 ms) and costs where c_out > c_in (16 → 64: 0.57 → 0.85 ms).
 /// The adjoint of a "same" convolution is "same" too, which `frames` runs without im2col: that
 /// one is always taken.
-pub fn conv_input_grad(
+pub(crate) fn conv_input_grad(
     g: &ConvGeometry,
     dy: &[f32],
     weight: &[f32],
@@ -335,13 +340,13 @@ fn gather_output_transposed(
 /// (128x1024 by 1024x1024: 77 against 200 GFLOP/s on the 2-core Zen 4 VM). dy is transposed
 /// as it is gathered, and dWᵀ once at the end; both are far smaller than `col`. Units running
 /// side by side each sum into a dWᵀ of their own, added up at the end.
-pub fn conv_weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+pub(crate) fn conv_weight_grad(g: &ConvGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     conv_weight_grad_from(g, x, dy, None)
 }
 
 /// [`conv_weight_grad`], reading `col(x)` from `columns` (kept by the forward pass on the same
 /// `x`) where they were kept for this geometry and this many threads.
-pub fn conv_weight_grad_from(
+pub(crate) fn conv_weight_grad_from(
     g: &ConvGeometry,
     x: &[f32],
     dy: &[f32],

@@ -18,12 +18,12 @@ use crate::train::metrics::{self, EpochRow, StepRow};
 use crate::ui::EpochBar;
 
 /// Named loss parts of a step or of a pass, batch means per image.
-pub type Parts = Vec<(&'static str, f64)>;
+pub(crate) type Parts = Vec<(&'static str, f64)>;
 
 /// A step's or a batch's named loss parts as they leave the model: `[1]` tensors still on the
 /// device. Reading one back waits for the device to finish everything queued before it, so
 /// they are gathered in [`PendingParts`] and read in one transfer.
-pub type DeviceParts = Vec<(&'static str, Tensor<1>)>;
+pub(crate) type DeviceParts = Vec<(&'static str, Tensor<1>)>;
 
 /// Steps whose parts wait on the device before the trainer reads them back.
 pub const READ_EVERY_STEPS: usize = 32;
@@ -31,7 +31,7 @@ pub const READ_EVERY_STEPS: usize = 32;
 const READ_EVERY_SECONDS: f64 = 0.5;
 
 /// Loss parts over a pass, by name.
-pub type PassParts = Vec<(String, f64)>;
+pub(crate) type PassParts = Vec<(String, f64)>;
 
 /// One model family's side of training: what a step does, how it is scored, pictured and saved.
 pub trait Learner {
@@ -101,7 +101,7 @@ pub enum Outcome {
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// Makes Ctrl-C finish the current step, save a checkpoint and stop; a second Ctrl-C kills.
-pub fn install_interrupt_handler() {
+pub(crate) fn install_interrupt_handler() {
     #[cfg(unix)]
     {
         use signal_hook::consts::SIGINT;
@@ -130,7 +130,7 @@ fn checkpoint_dir(out: &Path) -> PathBuf {
 }
 
 /// Whether the run folder `out` holds a checkpoint to resume from.
-pub fn has_checkpoint(out: &Path) -> bool {
+pub(crate) fn has_checkpoint(out: &Path) -> bool {
     checkpoint::exists(&checkpoint_dir(out))
 }
 
@@ -485,7 +485,7 @@ fn diverged(
 
 /// `error` reworded when it is a full disk: what is kept and how to continue once space is
 /// free. Every write is atomic, so the checkpoint on disk is the last one that was complete.
-pub fn explain_disk_full(out: &Path, error: Error) -> Error {
+pub(crate) fn explain_disk_full(out: &Path, error: Error) -> Error {
     let Error::Io { source, .. } = &error else {
         return error;
     };
@@ -584,7 +584,7 @@ impl PendingParts {
 
 /// Weighted means of per-batch parts over a pass, in the order the parts first appear.
 #[derive(Default)]
-pub struct PassMeans {
+pub(crate) struct PassMeans {
     sums: Vec<(String, f64)>,
     images: usize,
 }
