@@ -3,7 +3,7 @@
 //! An autoencoder's or VAE's decoder and a GAN's generator are used the same way once trained:
 //! draw z ~ N(0, I), decode. [`Generative`] is that one view, so `sample`, `eval-samples`, the
 //! tour and the editing commands need not know which model they hold. Images come out in [0, 1]
-//! whatever range the network works in (a GAN's tanh gives [-1, 1]; [`to_unit`] maps it).
+//! whatever range the network works in (a GAN's tanh gives [-1, 1]; `to_unit` maps it).
 
 use burn::prelude::*;
 use rand::SeedableRng;
@@ -137,7 +137,7 @@ impl Generative for Trained<DiffusionSampling, Denoiser> {
 }
 
 /// How a diffusion run is to be sampled, as a command asked: `None` takes the default (DDIM-50
-/// at η 0; guidance weight [`DEFAULT_GUIDANCE`]). Other kinds of run refuse anything else.
+/// at η 0; guidance weight `DEFAULT_GUIDANCE`). Other kinds of run refuse anything else.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct SamplingRequest {
     pub sampler: Option<Sampler>,

@@ -9,7 +9,7 @@
 //!
 //! computed with a log-sum-exp in f64. Papers evaluate Bernoulli decoders on dynamically
 //! binarized images (each pixel drawn as Bernoulli(intensity)), so that p(x|z) is a probability;
-//! [`binarize`] does that with a seeded generator.
+//! `binarize` does that with a seeded generator.
 
 use burn::prelude::*;
 use rand::rngs::StdRng;

@@ -14,7 +14,7 @@ use crate::data::ImageShape;
 /// at most 58.9 dB.
 pub(crate) const MSE_FLOOR: f64 = 1.0 / (12.0 * 255.0 * 255.0);
 
-/// Peak signal-to-noise ratio, 10·log10(1 / max(MSE, [`MSE_FLOOR`])), in dB.
+/// Peak signal-to-noise ratio, 10·log10(1 / max(MSE, `MSE_FLOOR`)), in dB.
 pub fn psnr(original: &[f32], edited: &[f32]) -> f64 {
     assert_eq!(original.len(), edited.len());
     let mse = original
@@ -40,7 +40,7 @@ pub(crate) fn psnr_where(original: &[f32], edited: &[f32], region: &[bool]) -> f
 /// Side of the SSIM window.
 pub(crate) const SSIM_WINDOW: usize = 7;
 
-/// Mean structural similarity of two images of `shape` (sides at least [`SSIM_WINDOW`]).
+/// Mean structural similarity of two images of `shape` (sides at least `SSIM_WINDOW`).
 pub fn ssim(original: &[f32], edited: &[f32], shape: ImageShape) -> f64 {
     assert_eq!(original.len(), shape.len());
     assert_eq!(edited.len(), shape.len());

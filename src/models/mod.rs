@@ -197,7 +197,7 @@ pub(crate) fn load_weights<M: Module>(model: M, what: &str, path: &std::path::Pa
     load_weights_from_bytes(model, what, bytes, &path.display().to_string())
 }
 
-/// [`load_weights`] on a file's bytes; `name` names the file in errors.
+/// `load_weights` on a file's bytes; `name` names the file in errors.
 pub fn load_weights_from_bytes<M: Module>(
     mut model: M,
     what: &str,

@@ -266,7 +266,7 @@ impl Conditioned {
     }
 
     /// The L1 term of rows that are `fraction` of a batch whose masks hide `batch_unknown`
-    /// entries (see [`unknown_entries`]): scaled so that the fraction-weighted sum over the
+    /// entries (see `unknown_entries`): scaled so that the fraction-weighted sum over the
     /// batch's shares is the batch's L1, however the holes' sizes differ between shares.
     pub fn share_l1(
         &self,

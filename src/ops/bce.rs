@@ -68,7 +68,7 @@ fn bce_backward_by_ops<B: Backend>(
     rows_times::<B>(B::float_sub(B::sigmoid(logits), targets), grad)
 }
 
-/// [`FusedBce::fused_bce`] on tensors: `logits`, `targets` [batch, pixels] → [batch].
+/// `FusedBce::fused_bce` on tensors: `logits`, `targets` `[batch, pixels]` → `[batch]`.
 pub fn bernoulli_nll(logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
     Tensor::from_dispatch(Dispatch::fused_bce(
         logits.into_dispatch(),

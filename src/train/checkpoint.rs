@@ -271,7 +271,7 @@ pub(crate) fn module_blob<M: burn::module::Module>(
     Ok((role, bytes.to_vec()))
 }
 
-/// Restores what [`module_blob`] saved under `role` into `module`.
+/// Restores what `module_blob` saved under `role` into `module`.
 pub fn restore_module<M: burn::module::Module>(
     module: M,
     blobs: &BTreeMap<String, Vec<u8>>,

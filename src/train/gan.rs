@@ -30,7 +30,7 @@ use crate::train::trainer::{DeviceParts, Learner, Parts, PassParts, PendingParts
 pub(crate) const FAILURE_PATIENCE: u64 = 300;
 
 /// Watches for the failure where D wins outright and G's gradient carries nothing: mean D(x)
-/// near 1 and mean D(G(z)) near 0 for [`FAILURE_PATIENCE`] steps in a row while G's loss rises.
+/// near 1 and mean D(G(z)) near 0 for `FAILURE_PATIENCE` steps in a row while G's loss rises.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FailureWatch {
     /// Consecutive steps D has won.

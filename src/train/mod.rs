@@ -1,6 +1,6 @@
 //! The shared trainer: one loop for every model ([`trainer`]), crash-safe checkpoints
 //! ([`checkpoint`]), `metrics.jsonl` and `loss.png` ([`metrics`]), the progress bar
-//! ([`crate::ui`]). A model family plugs in through [`trainer::Learner`]; [`latent`] is the
+//! (`crate::ui`). A model family plugs in through `trainer::Learner`; `latent` is the
 //! autoencoder's and the VAE's.
 
 pub mod checkpoint;

@@ -1,5 +1,5 @@
 //! Zero-shot PCA: the codes that best explain what is seen (probabilistic PCA's posterior mean,
-//! [`crate::edit::pca_fill`]), then PCA's reconstruction.
+//! `crate::edit::pca_fill`), then PCA's reconstruction.
 
 use super::{EditMethod, each_image};
 use crate::data::ImageShape;

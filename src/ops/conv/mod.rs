@@ -1,7 +1,7 @@
 //! Convolution layers through [`conv_cpu`](super::conv_cpu)'s kernels on the CPU.
 //!
 //! burn lets a project add a backend operation with its own backward pass (a *backend
-//! extension*): [`GemmConv`] is one for the four products of a 2-D convolution and its
+//! extension*): `GemmConv` is one for the four products of a 2-D convolution and its
 //! transpose, with the bias and a following activation (ReLU, tanh) applied inside, as the
 //! output leaves the product (W3, whose convolutions all have a bias and all but the last a
 //! ReLU: 5.1-5.8 % more images/s from the bias, 4.8 % more from the ReLU, than as operations of

@@ -163,7 +163,7 @@ pub fn activation_grad(activation: Activation, dy: &[f32], y: &[f32]) -> Vec<f32
     unsafe { written_vec(dy.len(), write) }
 }
 
-/// `t[i, c, p]` summed over images `i` and pixels `p`, [channels]: the gradient of a bias added
+/// `t[i, c, p]` summed over images `i` and pixels `p`, `[channels]`: the gradient of a bias added
 /// to every pixel of a channel. Sums run in 16 lanes so that the compiler vectorizes them, and
 /// in the same order whichever thread takes which image, so that a resumed run repeats the
 /// numbers of an uninterrupted one bit for bit.
