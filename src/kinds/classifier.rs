@@ -91,18 +91,16 @@ impl Kind for ClassifierRun {
     fn generative(
         &self,
         run: &Run,
-        device: &Device,
-        sampling: &SamplingRequest,
+        _device: &Device,
+        _sampling: &SamplingRequest,
     ) -> Result<Box<dyn Generative>> {
-        let _ = (device, sampling);
         Err(Error::bad_input(format!(
             "{}: a classifier run generates nothing; pass a generative model's run",
             run.path.display()
         )))
     }
 
-    fn editor(&self, run: &Run, options: &BuildOptions<'_>) -> Result<Editor> {
-        let _ = options;
+    fn editor(&self, run: &Run, _options: &BuildOptions<'_>) -> Result<Editor> {
         Err(Error::bad_input(format!(
             "{}: a classifier run makes no images; --with takes an autoencoder, VAE, GAN, \
              diffusion, pix2pix or ESPCN run (or mean, nearest, bicubic, gray, pca)",

@@ -91,10 +91,9 @@ impl Kind for Pix2pixRun {
     fn generative(
         &self,
         run: &Run,
-        device: &Device,
-        sampling: &SamplingRequest,
+        _device: &Device,
+        _sampling: &SamplingRequest,
     ) -> Result<Box<dyn Generative>> {
-        let _ = (device, sampling);
         Err(Error::bad_input(format!(
             "{}: a pix2pix run edits images but does not map codes to images; pass an \
              autoencoder's, VAE's, GAN's or diffusion run",
