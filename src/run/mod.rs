@@ -189,15 +189,20 @@ impl ModelConfig {
 
     /// Checks the model's own settings, and that an autoencoder is tagged `ae` and a VAE `vae`.
     pub fn validate(&self) -> Result<()> {
+        if let Some(contradiction) = self.contradiction() {
+            return Err(Error::bad_input(contradiction));
+        }
+        self.spec().validate()
+    }
+
+    /// An autoencoder tagged `vae` or a VAE tagged `ae`: the file contradicts itself.
+    fn contradiction(&self) -> Option<String> {
         let (tag, model) = match self {
             ModelConfig::Ae(c) => ("ae", c.model.kind()),
             ModelConfig::Vae(c) => ("vae", c.model.kind()),
-            other => return other.spec().validate(),
+            _ => return None,
         };
-        if model.to_string() != tag {
-            return Err(Error::bad_input(format!("kind {tag} but a {model} model")));
-        }
-        self.spec().validate()
+        (model.to_string() != tag).then(|| format!("kind {tag} but a {model} model"))
     }
 }
 
@@ -224,12 +229,10 @@ impl RunConfig {
             fields.insert("kind".into(), kind.into());
         }
         let config: RunConfig = serde_json::from_value(value)?;
-        if let (ModelConfig::Ae(_) | ModelConfig::Vae(_), Err(e)) =
-            (&config.model, config.model.validate())
-        {
-            return Err(serde::de::Error::custom(e));
+        match config.model.contradiction() {
+            Some(contradiction) => Err(serde::de::Error::custom(contradiction)),
+            None => Ok(config),
         }
-        Ok(config)
     }
 
     /// The model's kind, as `kind` spells it.
@@ -545,6 +548,16 @@ mod tests {
             let read: serde_json::Value = serde_json::from_str(text).unwrap();
             assert_eq!(written, read, "{kind}");
         }
+    }
+
+    /// A model whose settings fail its checks still parses: `Run::open` refuses it with the
+    /// model's own message, not as a file that is not a run config.
+    #[test]
+    fn a_model_that_fails_its_checks_parses_and_validation_says_why() {
+        let mut value: serde_json::Value = serde_json::from_str(CURRENT[0].1).unwrap();
+        value["model"]["latent"] = 0.into();
+        let config = RunConfig::from_json(&value.to_string()).unwrap();
+        assert!(config.validate().is_err());
     }
 
     #[test]
