@@ -13,6 +13,11 @@
 //! 4x4 stride-2 conv down; a residual block at the bottom; per level back up a 4x4 stride-2
 //! transposed conv, the skip from the same level joined, a residual block; GroupNorm → SiLU → 3x3
 //! conv out. No activation at the end: ε is a Gaussian's draw. 28 px: 28 → 14 → 7 and back.
+//!
+//! Attention (`models/attention.rs`), where asked: a self-attention block after the residual
+//! block of each level whose side is listed (down and up) and after the middle one, as the
+//! U-Nets of DDPM (16x16) and latent diffusion do; with a context width, each block also
+//! cross-attends to a sequence of context vectors (a caption's tokens).
 
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{
@@ -23,6 +28,7 @@ use burn::tensor::activation::silu;
 
 use crate::data::ImageShape;
 use crate::error::Error;
+use crate::models::attention::{AttentionConfig, SpatialAttention};
 use crate::ops::{FastConv, FusedGroupNormSilu};
 
 /// A denoiser for images of `shape`.
@@ -42,6 +48,9 @@ pub struct DenoiserConfig {
     /// Palette's luma; 0: none).
     #[config(default = 0)]
     pub condition_channels: usize,
+    /// Attention blocks (`None`: none, as in runs written before they existed).
+    #[config(default = "None")]
+    pub attention: Option<AttentionConfig>,
 }
 
 impl DenoiserConfig {
@@ -58,7 +67,30 @@ impl DenoiserConfig {
                 self.shape, self.levels
             )));
         }
+        if let Some(attention) = &self.attention {
+            let sides: Vec<usize> = (0..=self.levels).map(|l| side >> l).collect();
+            if let Some(r) = attention.resolutions.iter().find(|r| !sides.contains(r)) {
+                return Err(Error::bad_input(format!(
+                    "--attention {r}: the U-Net's maps are {} px",
+                    sides
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            attention.validate(&self.widths())?;
+        }
         Ok(())
+    }
+
+    /// The attention block for maps of `side` px and `channels` channels, where one is asked.
+    fn attention_at(&self, side: usize, channels: usize, device: &Device) -> Option<SpatialAttention> {
+        let attention = self.attention.as_ref()?;
+        attention
+            .resolutions
+            .contains(&side)
+            .then(|| attention.block(channels, device))
     }
 
     fn widths(&self) -> Vec<usize> {
@@ -76,10 +108,13 @@ impl DenoiserConfig {
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
                 .init(device)
         };
+        let side = |level: usize| self.shape.height >> level;
         let mut downs = Vec::new();
+        let mut down_attention = Vec::new();
         let mut down_samples = Vec::new();
         for level in 0..self.levels {
             downs.push(ResBlockConfig::new(widths[level], widths[level], time).init(device));
+            down_attention.push(self.attention_at(side(level), widths[level], device));
             down_samples.push(
                 Conv2dConfig::new([widths[level], widths[level + 1]], [4, 4])
                     .with_stride([2, 2])
@@ -89,8 +124,10 @@ impl DenoiserConfig {
         }
         let bottom = widths[self.levels];
         let middle = ResBlockConfig::new(bottom, bottom, time).init(device);
+        let middle_attention = self.attention_at(side(self.levels), bottom, device);
         let mut up_samples = Vec::new();
         let mut ups = Vec::new();
+        let mut up_attention = Vec::new();
         for level in (0..self.levels).rev() {
             up_samples.push(
                 ConvTranspose2dConfig::new([widths[level + 1], widths[level]], [4, 4])
@@ -100,6 +137,7 @@ impl DenoiserConfig {
             );
             // The up-sampled features and the skip from the same level, joined.
             ups.push(ResBlockConfig::new(2 * widths[level], widths[level], time).init(device));
+            up_attention.push(self.attention_at(side(level), widths[level], device));
         }
         Denoiser {
             conv_in: conv3([c + self.condition_channels, self.width]),
@@ -108,10 +146,13 @@ impl DenoiserConfig {
             classes: (self.num_classes > 0)
                 .then(|| EmbeddingConfig::new(self.num_classes + 1, time).init(device)),
             downs,
+            down_attention,
             down_samples,
             middle,
+            middle_attention,
             up_samples,
             ups,
+            up_attention,
             norm_out: GroupNormConfig::new(GROUPS, self.width).init(device),
             conv_out: conv3([self.width, c]),
             num_classes: self.num_classes,
@@ -130,10 +171,14 @@ pub struct Denoiser {
     /// `num_classes` + 1 vectors, the last for "no class".
     classes: Option<Embedding>,
     downs: Vec<ResBlock>,
+    /// Per level, the attention block after its residual block, where asked.
+    down_attention: Vec<Option<SpatialAttention>>,
     down_samples: Vec<Conv2d>,
     middle: ResBlock,
+    middle_attention: Option<SpatialAttention>,
     up_samples: Vec<ConvTranspose2d>,
     ups: Vec<ResBlock>,
+    up_attention: Vec<Option<SpatialAttention>>,
     norm_out: GroupNorm,
     conv_out: Conv2d,
     #[module(skip)]
@@ -151,6 +196,22 @@ impl Denoiser {
         t: &[usize],
         labels: Option<Tensor<1, Int>>,
     ) -> Tensor<4> {
+        self.forward_in_context(x_t, t, labels, None)
+    }
+
+    /// [`Denoiser::forward`] with the attention blocks that cross-attend reading `context`
+    /// `[n, L, context_dim]`.
+    pub fn forward_in_context(
+        &self,
+        x_t: Tensor<4>,
+        t: &[usize],
+        labels: Option<Tensor<1, Int>>,
+        context: Option<&Tensor<3>>,
+    ) -> Tensor<4> {
+        let attend = |block: &Option<SpatialAttention>, h: Tensor<4>| match block {
+            Some(block) => block.forward(h, context),
+            None => h,
+        };
         let [n, ..] = x_t.dims();
         let device = x_t.device();
         let [embedding, _] = self.time_hidden.weight.dims();
@@ -165,16 +226,22 @@ impl Denoiser {
         }
         let mut h = self.conv_in.forward_fast(x_t); // [n, width, side, side]
         let mut skips = Vec::new();
-        for (block, down) in self.downs.iter().zip(&self.down_samples) {
-            h = block.forward(h, time.clone()); // [n, w_l, s_l, s_l]
+        for ((block, attention), down) in self
+            .downs
+            .iter()
+            .zip(&self.down_attention)
+            .zip(&self.down_samples)
+        {
+            h = attend(attention, block.forward(h, time.clone())); // [n, w_l, s_l, s_l]
             skips.push(h.clone());
             h = down.forward_fast(h); // [n, w_{l+1}, s_l/2, s_l/2]
         }
-        h = self.middle.forward(h, time.clone()); // [n, 2·width, side/2^L, side/2^L]
-        for (up, block) in self.up_samples.iter().zip(&self.ups) {
+        h = attend(&self.middle_attention, self.middle.forward(h, time.clone())); // [n, 2·width, side/2^L, side/2^L]
+        for ((up, block), attention) in self.up_samples.iter().zip(&self.ups).zip(&self.up_attention) {
             let skip = skips.pop().expect("one skip per level");
             h = up.forward_fast(h); // [n, w_l, s_l, s_l]
             h = block.forward(Tensor::cat(vec![h, skip], 1), time.clone()); // [n, w_l, s_l, s_l]
+            h = attend(attention, h);
         }
         self.conv_out.forward_fast(self.norm_out.forward_silu(h)) // [n, c, side, side]
     }
@@ -311,6 +378,42 @@ mod tests {
         for (a, b) in one.iter().zip(&conditional) {
             assert!((a - b).abs() < 1e-5, "{a} vs {b}");
         }
+    }
+
+    #[test]
+    fn attention_blocks_sit_at_the_sides_asked_and_read_the_context() {
+        let device = Device::flex();
+        device.seed(0);
+        let shape = ImageShape {
+            channels: 4,
+            height: 8,
+            width: 8,
+        };
+        let attention = AttentionConfig::new(vec![8, 2]).with_context_dim(6);
+        let config = DenoiserConfig::new(shape)
+            .with_width(8)
+            .with_attention(Some(attention.clone()));
+        config.validate().unwrap();
+        let denoiser = config.init(&device);
+        // 8 px: the first level's down and up blocks; 2 px: the middle.
+        let blocks = denoiser.down_attention.iter().flatten().count()
+            + denoiser.up_attention.iter().flatten().count()
+            + denoiser.middle_attention.iter().count();
+        assert_eq!(blocks, 3);
+        let x = Tensor::<4>::random([2, 4, 8, 8], burn::tensor::Distribution::Default, &device);
+        let context = Tensor::<3>::random([2, 3, 6], burn::tensor::Distribution::Default, &device);
+        let with = denoiser.forward_in_context(x.clone(), &[5, 5], None, Some(&context));
+        assert_eq!(with.dims(), [2, 4, 8, 8]);
+        let without = denoiser.forward(x, &[5, 5], None);
+        let differ = (with - without).abs().max().into_scalar::<f32>();
+        assert!(differ > 1e-6, "the context changes nothing: {differ}");
+        // A side the U-Net does not have, or heads that do not split the widths, are refused.
+        let bad = config
+            .clone()
+            .with_attention(Some(AttentionConfig::new(vec![3])));
+        assert!(bad.validate().is_err());
+        let bad = config.with_attention(Some(AttentionConfig::new(vec![8]).with_heads(3)));
+        assert!(bad.validate().is_err());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The neural models of the lecture, one file each. A model file holds the model, its config and
 //! its loss; training, sampling and evaluation live elsewhere.
 
+pub mod attention;
 pub mod autoencoder;
 pub mod classifier;
 pub mod denoiser;

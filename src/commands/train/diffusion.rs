@@ -7,6 +7,7 @@ use crate::commands::TaskName;
 use crate::commands::train::job::TrainingArgs;
 use crate::data::Dataset;
 use crate::error::Result;
+use crate::models::attention::AttentionConfig;
 use crate::models::denoiser::DenoiserConfig;
 use crate::models::diffusion::{DiffusionConfig, Schedule, condition_channels};
 use crate::run::{DiffusionRun, ModelConfig};
@@ -29,6 +30,13 @@ pub struct DiffusionArgs {
     /// U-Net down-sampling levels.
     #[arg(long, default_value_t = 2)]
     pub levels: usize,
+    /// Self-attention blocks at these map sides, comma-separated (e.g. 8 for the 8x8 level;
+    /// the sides are the image's halved per level).
+    #[arg(long, value_delimiter = ',', value_name = "SIDES")]
+    pub attention: Vec<usize>,
+    /// Heads of each attention block.
+    #[arg(long, default_value_t = 4)]
+    pub heads: usize,
     /// Conditional: probability a training label is hidden, so the network also learns p(x).
     #[arg(long, default_value_t = 0.1)]
     pub label_dropout: f64,
@@ -58,7 +66,11 @@ pub fn config(args: &DiffusionArgs, dataset: &Dataset) -> Result<ModelConfig> {
         } else {
             0
         })
-        .with_condition_channels(task.map_or(0, |t| condition_channels(t, dataset.shape())));
+        .with_condition_channels(task.map_or(0, |t| condition_channels(t, dataset.shape())))
+        .with_attention(
+            (!args.attention.is_empty())
+                .then(|| AttentionConfig::new(args.attention.clone()).with_heads(args.heads)),
+        );
     let diffusion = DiffusionConfig::new(denoiser)
         .with_schedule(args.schedule)
         .with_timesteps(args.timesteps)
