@@ -4,6 +4,7 @@
 //! everything else a kind does is its [`Kind`] implementation, in a file of its own here. A new
 //! kind is its files (model, learner, this trait) plus the one line in [`of`].
 
+pub mod autoencoder_kl;
 pub mod classifier;
 pub mod diffusion;
 pub mod gan;
@@ -50,6 +51,7 @@ pub fn of(model: &ModelConfig) -> &dyn Kind {
         ModelConfig::Classifier(c) => c,
         ModelConfig::Pix2pix(c) => c,
         ModelConfig::Diffusion(c) => c,
+        ModelConfig::AutoencoderKl(c) => c,
     }
 }
 

@@ -29,6 +29,7 @@ use burn::tensor::activation::silu;
 use crate::data::ImageShape;
 use crate::error::Error;
 use crate::models::attention::{AttentionConfig, SpatialAttention};
+use crate::models::resblock::{GROUPS, ResBlock, ResBlockConfig};
 use crate::ops::{FastConv, FusedGroupNormSilu};
 
 /// A denoiser for images of `shape`.
@@ -113,7 +114,7 @@ impl DenoiserConfig {
         let mut down_attention = Vec::new();
         let mut down_samples = Vec::new();
         for level in 0..self.levels {
-            downs.push(ResBlockConfig::new(widths[level], widths[level], time).init(device));
+            downs.push(ResBlockConfig::new(widths[level], widths[level]).with_time(time).init(device));
             down_attention.push(self.attention_at(side(level), widths[level], device));
             down_samples.push(
                 Conv2dConfig::new([widths[level], widths[level + 1]], [4, 4])
@@ -123,7 +124,7 @@ impl DenoiserConfig {
             );
         }
         let bottom = widths[self.levels];
-        let middle = ResBlockConfig::new(bottom, bottom, time).init(device);
+        let middle = ResBlockConfig::new(bottom, bottom).with_time(time).init(device);
         let middle_attention = self.attention_at(side(self.levels), bottom, device);
         let mut up_samples = Vec::new();
         let mut ups = Vec::new();
@@ -136,7 +137,7 @@ impl DenoiserConfig {
                     .init(device),
             );
             // The up-sampled features and the skip from the same level, joined.
-            ups.push(ResBlockConfig::new(2 * widths[level], widths[level], time).init(device));
+            ups.push(ResBlockConfig::new(2 * widths[level], widths[level]).with_time(time).init(device));
             up_attention.push(self.attention_at(side(level), widths[level], device));
         }
         Denoiser {
@@ -159,9 +160,6 @@ impl DenoiserConfig {
         }
     }
 }
-
-/// Channels per group of every GroupNorm divide by this many groups.
-const GROUPS: usize = 8;
 
 #[derive(Module, Debug)]
 pub struct Denoiser {
@@ -232,15 +230,15 @@ impl Denoiser {
             .zip(&self.down_attention)
             .zip(&self.down_samples)
         {
-            h = attend(attention, block.forward(h, time.clone())); // [n, w_l, s_l, s_l]
+            h = attend(attention, block.forward(h, Some(time.clone()))); // [n, w_l, s_l, s_l]
             skips.push(h.clone());
             h = down.forward_fast(h); // [n, w_{l+1}, s_l/2, s_l/2]
         }
-        h = attend(&self.middle_attention, self.middle.forward(h, time.clone())); // [n, 2·width, side/2^L, side/2^L]
+        h = attend(&self.middle_attention, self.middle.forward(h, Some(time.clone()))); // [n, 2·width, side/2^L, side/2^L]
         for ((up, block), attention) in self.up_samples.iter().zip(&self.ups).zip(&self.up_attention) {
             let skip = skips.pop().expect("one skip per level");
             h = up.forward_fast(h); // [n, w_l, s_l, s_l]
-            h = block.forward(Tensor::cat(vec![h, skip], 1), time.clone()); // [n, w_l, s_l, s_l]
+            h = block.forward(Tensor::cat(vec![h, skip], 1), Some(time.clone())); // [n, w_l, s_l, s_l]
             h = attend(attention, h);
         }
         self.conv_out.forward_fast(self.norm_out.forward_silu(h)) // [n, c, side, side]
@@ -268,60 +266,6 @@ pub(crate) fn sinusoidal_embedding(t: &[usize], dims: usize, device: &Device) ->
         values.extend((0..dims - half).map(|i| angle(i).cos() as f32));
     }
     Tensor::from_data(TensorData::new(values, [t.len(), dims]), device)
-}
-
-#[derive(Config, Debug)]
-struct ResBlockConfig {
-    in_channels: usize,
-    out_channels: usize,
-    time: usize,
-}
-
-impl ResBlockConfig {
-    fn init(&self, device: &Device) -> ResBlock {
-        let conv3 = |channels: [usize; 2]| {
-            Conv2dConfig::new(channels, [3, 3])
-                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                .init(device)
-        };
-        ResBlock {
-            norm1: GroupNormConfig::new(GROUPS, self.in_channels).init(device),
-            conv1: conv3([self.in_channels, self.out_channels]),
-            time: LinearConfig::new(self.time, self.out_channels).init(device),
-            norm2: GroupNormConfig::new(GROUPS, self.out_channels).init(device),
-            conv2: conv3([self.out_channels, self.out_channels]),
-            shortcut: (self.in_channels != self.out_channels).then(|| {
-                Conv2dConfig::new([self.in_channels, self.out_channels], [1, 1]).init(device)
-            }),
-        }
-    }
-}
-
-/// Two 3x3 convolutions with the time added between them, around a shortcut.
-#[derive(Module, Debug)]
-struct ResBlock {
-    norm1: GroupNorm,
-    conv1: Conv2d,
-    time: Linear,
-    norm2: GroupNorm,
-    conv2: Conv2d,
-    shortcut: Option<Conv2d>,
-}
-
-impl ResBlock {
-    fn forward(&self, x: Tensor<4>, time: Tensor<2>) -> Tensor<4> {
-        let h = self.conv1.forward_fast(self.norm1.forward_silu(x.clone())); // [n, out, h, w]
-        let shift = self.time.forward(silu(time)); // [n, out]
-        // h + the time's shift per image and channel, normalized in one pass.
-        let h = self
-            .conv2
-            .forward_fast(self.norm2.forward_silu_shifted(h, shift)); // [n, out, h, w]
-        let skip = match &self.shortcut {
-            Some(conv) => conv.forward_fast(x), // [n, out, h, w]
-            None => x,
-        };
-        h + skip
-    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 pub mod attention;
 pub mod autoencoder;
+pub mod autoencoder_kl;
 pub mod classifier;
 pub mod denoiser;
 pub mod diffusion;
@@ -11,6 +12,7 @@ pub mod gan;
 pub mod inception;
 pub mod likelihood;
 pub mod pix2pix;
+pub(crate) mod resblock;
 pub mod unet;
 pub mod vae;
 

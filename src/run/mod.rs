@@ -3,10 +3,12 @@
 //! ```text
 //! runs/<name>/
 //!   config.json        RunConfig: the header (run, data_args, training) and the model, tagged
-//!                      {"kind": "ae"|"vae"|"gan"|"classifier"|"pix2pix"|"diffusion", …}
+//!                      {"kind": "ae"|"vae"|"gan"|"classifier"|"pix2pix"|"diffusion"|
+//!                      "autoencoder-kl", …}
 //!   metrics.jsonl      one row per epoch (GANs add per-step rows)
 //!   checkpoint/        the latest complete checkpoint: weights, optimizer state, RNG
 //!   model.safetensors  final weights, PyTorch's names
+//!   latent_scale.json  autoencoder-kl: the spread of its codes (LatentScale)
 //! ```
 //!
 //! [`Run::open`] reads a folder and says what it holds: its [`ModelConfig`], whose [`ModelSpec`]
@@ -24,6 +26,7 @@ use burn::tensor::Device;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::models::autoencoder_kl::{AutoencoderKl, AutoencoderKlConfig, LatentScale};
 use crate::models::classifier::{Classifier, ClassifierConfig};
 use crate::models::denoiser::Denoiser;
 use crate::models::diffusion::DiffusionConfig;
@@ -54,6 +57,8 @@ pub enum ModelConfig {
     Classifier(ClassifierRun),
     Pix2pix(Pix2pixRun),
     Diffusion(DiffusionRun),
+    #[serde(rename = "autoencoder-kl")]
+    AutoencoderKl(AutoencoderKlRun),
 }
 
 /// An autoencoder or a VAE.
@@ -96,6 +101,12 @@ pub struct DiffusionRun {
     /// Names of the classes, index order (empty when the data have none).
     #[serde(default)]
     pub class_names: Vec<String>,
+}
+
+/// Latent diffusion's first stage: an autoencoder with a spatial latent.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct AutoencoderKlRun {
+    pub autoencoder: AutoencoderKlConfig,
 }
 
 /// What every kind's model config says of itself.
@@ -167,6 +178,15 @@ impl ModelSpec for DiffusionRun {
     }
 }
 
+impl ModelSpec for AutoencoderKlRun {
+    fn kind(&self) -> &'static str {
+        "autoencoder-kl"
+    }
+    fn validate(&self) -> Result<()> {
+        self.autoencoder.validate()
+    }
+}
+
 impl ModelConfig {
     /// What the model says of itself.
     pub fn spec(&self) -> &dyn ModelSpec {
@@ -176,6 +196,7 @@ impl ModelConfig {
             ModelConfig::Classifier(c) => c,
             ModelConfig::Pix2pix(c) => c,
             ModelConfig::Diffusion(c) => c,
+            ModelConfig::AutoencoderKl(c) => c,
         }
     }
 
@@ -456,6 +477,49 @@ impl Run {
         })
     }
 
+    /// The config of an autoencoder-kl run.
+    pub fn autoencoder_kl_config(&self) -> Result<&AutoencoderKlRun> {
+        match &self.config.model {
+            ModelConfig::AutoencoderKl(c) => Ok(c),
+            other => Err(self.not_a("an autoencoder-kl", other)),
+        }
+    }
+
+    /// The trained autoencoder-kl, on `device`.
+    pub fn load_autoencoder_kl(&self, device: &Device) -> Result<AutoencoderKl> {
+        let config = &self.autoencoder_kl_config()?.autoencoder;
+        load_weights(config.init(device), "autoencoder-kl", &self.weights()?)
+    }
+
+    /// The spread of an autoencoder-kl run's codes, measured when its weights were written.
+    pub fn latent_scale(&self) -> Result<LatentScale> {
+        self.autoencoder_kl_config()?;
+        let path = self.path.join(LatentScale::FILE);
+        let text = std::fs::read_to_string(&path).map_err(|_| {
+            Error::bad_input(format!(
+                "{}: no {} yet (has an epoch finished?)",
+                self.path.display(),
+                LatentScale::FILE
+            ))
+        })?;
+        let scale: LatentScale = serde_json::from_str(&text).map_err(|e| {
+            Error::bad_input(format!(
+                "{}: not a latent scale ({})",
+                path.display(),
+                crate::error::json_problem(&e)
+            ))
+        })?;
+        if !(scale.scale.is_finite() && scale.scale > 0.0 && scale.max_abs.is_finite()) {
+            return Err(Error::bad_input(format!(
+                "{}: scale {} and range {} are not usable",
+                path.display(),
+                scale.scale,
+                scale.max_abs
+            )));
+        }
+        Ok(scale)
+    }
+
     /// Names of the classes of the run's data, index order (empty when the data have none).
     pub fn class_names(&self) -> Result<Vec<String>> {
         match self.config.model.spec().class_names() {
@@ -465,10 +529,14 @@ impl Run {
     }
 
     fn not_a(&self, what: &str, config: &ModelConfig) -> Error {
+        let kind = config.spec().kind();
+        let article = match kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            true => "an",
+            false => "a",
+        };
         Error::bad_input(format!(
-            "{}: an {} run, not {what} run",
+            "{}: {article} {kind} run, not {what} run",
             self.path.display(),
-            config.spec().kind()
         ))
     }
 }

@@ -3,6 +3,7 @@
 //! (`crate::ui`). A model family plugs in through `trainer::Learner`; `latent` is the
 //! autoencoder's and the VAE's.
 
+pub mod autoencoder_kl;
 pub mod checkpoint;
 pub mod classify;
 pub mod diffusion;

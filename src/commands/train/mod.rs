@@ -1,10 +1,11 @@
-//! `latentlab train ae|vae|gan|classifier|pix2pix|espcn|diffusion`, or `train --resume RUN`: one skeleton for every
+//! `latentlab train ae|vae|gan|classifier|pix2pix|espcn|diffusion|autoencoder-kl`, or `train --resume RUN`: one skeleton for every
 //! model. A new run checks its options, loads the data and records a [`RunConfig`]; a resumed one
 //! reads it back. Then the model's file makes its learner and the shared trainer runs it.
 //!
 //! Losses are in nats per image: `recon` is -log p(x|z) summed over pixels, `kl` is
 //! KL(q(z|x) ‖ N(0, I)), and the VAE's `loss` is recon + β·kl (the negative ELBO at β = 1).
 
+pub mod autoencoder_kl;
 pub mod classifier;
 pub mod diffusion;
 pub mod gan;
@@ -73,6 +74,8 @@ pub enum ModelArgs {
     /// A diffusion model (DDPM): a U-Net learns the noise added to images; loss = ε's squared
     /// error per pixel.
     Diffusion(diffusion::DiffusionArgs),
+    /// Latent diffusion's first stage: an autoencoder with a spatial latent (L1 + a small KL).
+    AutoencoderKl(autoencoder_kl::AutoencoderKlArgs),
 }
 
 impl ModelArgs {
@@ -85,6 +88,7 @@ impl ModelArgs {
             ModelArgs::Pix2pix(a) => a,
             ModelArgs::Espcn(a) => a,
             ModelArgs::Diffusion(a) => a,
+            ModelArgs::AutoencoderKl(a) => a,
         }
     }
 }
@@ -144,7 +148,7 @@ pub fn run_with(args: &TrainArgs, stop_after_steps: Option<u64>) -> Result<Train
         (None, Some(model)) => start(model)?,
         (None, None) => {
             return Err(Error::bad_input(
-                "name a model (ae, vae, gan, classifier, pix2pix, espcn or diffusion) or --resume RUN",
+                "name a model (ae, vae, gan, classifier, pix2pix, espcn, diffusion or autoencoder-kl) or --resume RUN",
             ));
         }
     };
