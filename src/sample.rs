@@ -11,6 +11,7 @@ use rand::rngs::StdRng;
 use rand_distr::{Distribution as _, StandardNormal};
 
 use crate::data::ImageShape;
+use crate::models::autoencoder_kl::ScaledAutoencoder;
 use crate::models::denoiser::Denoiser;
 use crate::models::diffusion::{DiffusionConfig, DiffusionPipeline, Sampler};
 use crate::models::gan::{Gan, GanConfig};
@@ -95,15 +96,58 @@ impl Trained<DiffusionSampling, Denoiser> {
         labels: Option<Tensor<1, Int>>,
         visit: impl FnMut(usize, &Tensor<4>),
     ) -> Tensor<4> {
+        let x0 = self.denoise(z, labels, visit);
+        to_unit(x0.clamp(-1.0, 1.0)) // [n, c, h, w] in [0, 1]
+    }
+
+    /// x₀ as the sampler leaves it, from x_T = `z` `[n, c·h·w]` of the denoiser's shape:
+    /// `[n, c, h, w]`, unclipped (pixels in about [−1, 1], or a latent diffusion's codes).
+    pub fn denoise(
+        &self,
+        z: Tensor<2>,
+        labels: Option<Tensor<1, Int>>,
+        visit: impl FnMut(usize, &Tensor<4>),
+    ) -> Tensor<4> {
         let [n, _] = z.dims();
-        let shape = self.image_shape();
+        let shape = self.config.config.denoiser.shape;
         let x_t = z.reshape([n, shape.channels, shape.height, shape.width]); // [n, c, h, w]
         let settings = &self.config;
         let schedule = settings.config.noise_schedule();
-        let x0 = DiffusionPipeline::new(&self.model, &schedule, settings.sampler)
+        DiffusionPipeline::new(&self.model, &schedule, settings.sampler)
             .with_guidance(settings.guidance)
-            .generate(x_t, labels, visit);
-        to_unit(x0.clamp(-1.0, 1.0)) // [n, c, h, w] in [0, 1]
+            .generate(x_t, labels, visit)
+    }
+}
+
+/// Latent diffusion (Rombach et al. 2022): the denoiser draws a first stage's scaled code from
+/// noise, and the first stage's decoder turns it into an image. z is the code's x_T.
+pub struct LatentDiffusion {
+    pub diffusion: Trained<DiffusionSampling, Denoiser>,
+    pub first_stage: ScaledAutoencoder,
+    /// The decoded images' shape.
+    pub shape: ImageShape,
+}
+
+impl Generative for LatentDiffusion {
+    fn latent(&self) -> usize {
+        self.diffusion.latent()
+    }
+    fn num_classes(&self) -> usize {
+        self.diffusion.num_classes()
+    }
+    fn image_shape(&self) -> ImageShape {
+        self.shape
+    }
+    fn describe(&self) -> String {
+        let latent = self.diffusion.image_shape();
+        format!(
+            "{} on {latent} autoencoder-kl codes, then its decoder",
+            self.diffusion.describe()
+        )
+    }
+    fn generate(&self, z: Tensor<2>, labels: Option<Tensor<1, Int>>) -> Tensor<4> {
+        let codes = self.diffusion.denoise(z, labels, |_, _| {}); // [n, z, s, s]
+        to_unit(self.first_stage.decode(codes).clamp(-1.0, 1.0)) // [n, c, h, w] in [0, 1]
     }
 }
 

@@ -5,7 +5,8 @@ use burn::module::Module;
 use crate::data::test_images;
 use crate::error::Result;
 use crate::rng::{mix, stream};
-use crate::run::DiffusionRun;
+use crate::models::autoencoder_kl::ScaledAutoencoder;
+use crate::run::{DiffusionRun, FirstStage};
 use crate::sample::prior_noise;
 use crate::train::Outcome;
 use crate::train::diffusion::{DiffusionLearner, EPOCH_SAMPLER};
@@ -19,7 +20,7 @@ use crate::edit::methods::diffusion::DiffusionEdit;
 use crate::error::Error;
 use crate::models::load_weights;
 use crate::run::Run;
-use crate::sample::{Generative, SamplingRequest};
+use crate::sample::{Generative, LatentDiffusion, SamplingRequest};
 
 /// Trains a diffusion run on `autodiff` (`device` with autodiff, already seeded).
 pub fn train(
@@ -49,9 +50,12 @@ pub fn train(
         fixed_images,
     )
     .with_split(job.batch_split()?);
+    if let Some(stage) = &config.first_stage {
+        learner = learner.with_first_stage(first_stage(stage, job, autodiff)?, job.dataset.shape());
+    }
     let description = vec![
         format!(
-            "model: diffusion, U-Net denoiser of width {} over {} levels ({} parameters){}{}; \
+            "model: diffusion, U-Net denoiser of width {} over {} levels ({} parameters){}{}{}; \
              {:?} schedule over T = {}; EMA decay {}",
             diffusion.denoiser.width,
             diffusion.denoiser.levels,
@@ -65,6 +69,22 @@ pub fn train(
             },
             match diffusion.task {
                 Some(task) => format!(", shown what {} sees", task.label()),
+                None => String::new(),
+            },
+            match (&diffusion.denoiser.attention, &config.first_stage) {
+                (Some(attention), _) => format!(
+                    ", self-attention at {:?} px ({} heads)",
+                    attention.resolutions, attention.heads
+                ),
+                _ => String::new(),
+            } + &match &config.first_stage {
+                Some(stage) => format!(
+                    "; on the {} codes of {} (scale {:.4}, x̂₀ clipped to ±{})",
+                    diffusion.denoiser.shape,
+                    stage.source,
+                    stage.scale.scale,
+                    diffusion.x0_range.unwrap_or(1.0)
+                ),
                 None => String::new(),
             },
             diffusion.schedule,
@@ -94,6 +114,28 @@ pub fn train(
     Ok(outcome)
 }
 
+/// A latent diffusion run's first stage on `device`: its copy in the run once one was written
+/// (a resumed run), else the weights of the run `--latent-of` named.
+fn first_stage(stage: &FirstStage, job: &Job, device: &Device) -> Result<ScaledAutoencoder> {
+    let copy = job.out.join(FirstStage::FILE);
+    let path = match job.resume && copy.is_file() {
+        true => copy,
+        false => std::path::Path::new(&stage.source).join("model.safetensors"),
+    };
+    if !path.is_file() {
+        return Err(Error::bad_input(format!(
+            "{}: the first stage's weights are gone (the run was made with --latent-of {})",
+            path.display(),
+            stage.source
+        )));
+    }
+    let model = load_weights(stage.autoencoder.init(device), "autoencoder-kl", &path)?;
+    Ok(ScaledAutoencoder {
+        model,
+        scale: stage.scale.scale,
+    })
+}
+
 impl Kind for DiffusionRun {
     fn train(&self, job: &Job, device: &Device, autodiff: &Device) -> Result<Outcome> {
         train(self, job, device, autodiff)
@@ -105,10 +147,25 @@ impl Kind for DiffusionRun {
         device: &Device,
         sampling: &SamplingRequest,
     ) -> Result<Box<dyn Generative>> {
-        Ok(Box::new(run.load_diffusion(device, sampling)?))
+        let diffusion = run.load_diffusion(device, sampling)?;
+        Ok(match run.load_first_stage(device)? {
+            Some(first_stage) => Box::new(LatentDiffusion {
+                diffusion,
+                first_stage,
+                shape: run.config.run.dataset.shape,
+            }),
+            None => Box::new(diffusion),
+        })
     }
 
     fn editor(&self, run: &Run, options: &BuildOptions<'_>) -> Result<Editor> {
+        if self.first_stage.is_some() {
+            return Err(Error::bad_input(format!(
+                "{}: editing with a latent diffusion run is not built yet; use a pixel-space \
+                 diffusion run",
+                run.path.display()
+            )));
+        }
         let shape = options.train.shape;
         // A conditional run also predicts the unconditional noise (label dropout).
         check_editable(&run.path, shape, self.diffusion.denoiser.shape, false)?;

@@ -351,6 +351,42 @@ impl LatentScale {
     }
 }
 
+/// A trained first stage with its latent scale: what latent diffusion encodes to and decodes
+/// from, its codes multiplied by the scale so they have unit variance.
+#[derive(Debug, Clone)]
+pub struct ScaledAutoencoder {
+    pub model: AutoencoderKl,
+    pub scale: f64,
+}
+
+impl ScaledAutoencoder {
+    /// Scaled codes z·scale drawn from q(z|x) for `images` in [−1, 1]: `[n, z, s, s]`.
+    pub fn encode(&self, images: Tensor<4>) -> Tensor<4> {
+        self.model.encode(images).sample() * self.scale
+    }
+
+    /// Images `[n, c, h, w]` (about [−1, 1]) of scaled codes `z`.
+    pub fn decode(&self, z: Tensor<4>) -> Tensor<4> {
+        self.model.decode(z / self.scale)
+    }
+
+    /// The same on the inner device of an autodiff one, for inference.
+    pub fn valid(&self) -> Self {
+        Self {
+            model: self.model.valid(),
+            scale: self.scale,
+        }
+    }
+
+    /// The same with its weights out of every gradient: a frozen first stage.
+    pub fn frozen(self) -> Self {
+        Self {
+            model: self.model.no_grad(),
+            scale: self.scale,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

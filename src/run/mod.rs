@@ -26,7 +26,9 @@ use burn::tensor::Device;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::models::autoencoder_kl::{AutoencoderKl, AutoencoderKlConfig, LatentScale};
+use crate::models::autoencoder_kl::{
+    AutoencoderKl, AutoencoderKlConfig, LatentScale, ScaledAutoencoder,
+};
 use crate::models::classifier::{Classifier, ClassifierConfig};
 use crate::models::denoiser::Denoiser;
 use crate::models::diffusion::DiffusionConfig;
@@ -101,6 +103,25 @@ pub struct DiffusionRun {
     /// Names of the classes, index order (empty when the data have none).
     #[serde(default)]
     pub class_names: Vec<String>,
+    /// Latent diffusion: the first stage whose codes it denoises (`None`: it denoises pixels).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_stage: Option<FirstStage>,
+}
+
+/// Latent diffusion's first stage as its diffusion run records it. The weights are copied into
+/// the run (`first_stage.safetensors`), so it samples without the run they came from.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct FirstStage {
+    /// The autoencoder-kl run they came from, as given to `--latent-of`.
+    pub source: String,
+    pub autoencoder: AutoencoderKlConfig,
+    /// The codes' spread, as that run measured it.
+    pub scale: LatentScale,
+}
+
+impl FirstStage {
+    /// The copy of the first stage's weights in a latent diffusion run.
+    pub const FILE: &'static str = "first_stage.safetensors";
 }
 
 /// Latent diffusion's first stage: an autoencoder with a spatial latent.
@@ -171,7 +192,23 @@ impl ModelSpec for DiffusionRun {
         "diffusion"
     }
     fn validate(&self) -> Result<()> {
-        self.diffusion.validate()
+        self.diffusion.validate()?;
+        if let Some(stage) = &self.first_stage {
+            stage.autoencoder.validate()?;
+            if stage.autoencoder.latent_shape() != self.diffusion.denoiser.shape {
+                return Err(Error::bad_input(format!(
+                    "the denoiser works on {} codes, its first stage gives {}",
+                    self.diffusion.denoiser.shape,
+                    stage.autoencoder.latent_shape()
+                )));
+            }
+            if self.diffusion.task.is_some() {
+                return Err(Error::bad_input(
+                    "--task conditions a pixel-space diffusion model; drop --latent-of",
+                ));
+            }
+        }
+        Ok(())
     }
     fn class_names(&self) -> Option<&[String]> {
         Some(&self.class_names)
@@ -518,6 +555,27 @@ impl Run {
             )));
         }
         Ok(scale)
+    }
+
+    /// A latent diffusion run's first stage, from its copy in the run (`None`: a pixel-space
+    /// run).
+    pub fn load_first_stage(&self, device: &Device) -> Result<Option<ScaledAutoencoder>> {
+        let Some(stage) = &self.diffusion_config()?.first_stage else {
+            return Ok(None);
+        };
+        let path = self.path.join(FirstStage::FILE);
+        if !path.is_file() {
+            return Err(Error::bad_input(format!(
+                "{}: no {} yet (has an epoch finished?)",
+                self.path.display(),
+                FirstStage::FILE
+            )));
+        }
+        let model = load_weights(stage.autoencoder.init(device), "autoencoder-kl", &path)?;
+        Ok(Some(ScaledAutoencoder {
+            model,
+            scale: stage.scale.scale,
+        }))
     }
 
     /// Names of the classes of the run's data, index order (empty when the data have none).

@@ -21,7 +21,9 @@ use crate::models::diffusion::{
 use crate::models::save_safetensors;
 use crate::optim::AdamSettings;
 use crate::rng::{mix, stream};
-use crate::sample::{DiffusionSampling, Generative, Trained, to_unit};
+use crate::models::autoencoder_kl::ScaledAutoencoder;
+use crate::run::FirstStage;
+use crate::sample::{DiffusionSampling, Generative, LatentDiffusion, Trained, to_unit};
 use crate::train::checkpoint::{counters_blob, module_blob, restore_counters, restore_module};
 use crate::train::ema::ema_update;
 use crate::train::latent::{save_class_grid, save_grid};
@@ -61,6 +63,9 @@ pub(crate) struct DiffusionLearner {
     pub counters: DiffusionCounters,
     progress: f64,
     split: BatchSplit,
+    /// Latent diffusion: the frozen first stage (autodiff device) whose scaled codes of each
+    /// batch are what the denoiser learns, and the shape of the images it decodes to.
+    first_stage: Option<(ScaledAutoencoder, ImageShape)>,
 }
 
 impl DiffusionLearner {
@@ -86,6 +91,24 @@ impl DiffusionLearner {
             counters: DiffusionCounters::default(),
             progress: 0.0,
             split: BatchSplit::default(),
+            first_stage: None,
+        }
+    }
+
+    /// Makes it latent diffusion on `first_stage`'s codes of images of `shape`.
+    pub fn with_first_stage(mut self, first_stage: ScaledAutoencoder, shape: ImageShape) -> Self {
+        self.first_stage = Some((first_stage.frozen(), shape));
+        self
+    }
+
+    /// What the denoiser learns of a batch of images in [−1, 1]: the images, or for latent
+    /// diffusion their scaled codes drawn from q(z|x). `inner`: the images are on the plain
+    /// device (evaluation), not the autodiff one.
+    fn data_of(&self, images: Tensor<4>, inner: bool) -> Tensor<4> {
+        match &self.first_stage {
+            Some((stage, _)) if inner => stage.valid().encode(images),
+            Some((stage, _)) => stage.encode(images),
+            None => images,
         }
     }
 
@@ -215,12 +238,13 @@ impl Learner for DiffusionLearner {
         let labels = (model.num_classes > 0).then(|| self.drop_labels(batch.labels));
         let seed = mix(self.seed, stream::TIME, step);
         let device = batch.images.device();
-        let draws = LossDraws::new(&self.schedule, batch.images.dims(), seed, &device);
-        let [size, ..] = batch.images.dims();
+        let images = self.data_of(batch.images, false);
+        let draws = LossDraws::new(&self.schedule, images.dims(), seed, &device);
+        let [size, ..] = images.dims();
         let mut sum = self.split.sum(model);
         for share in self.split.shares(size, &device) {
             let replica = share.place(model);
-            let images = share.rows(batch.images.clone());
+            let images = share.rows(images.clone());
             let labels = labels.clone().map(|labels| share.rows(labels));
             let loss = self.loss_of_rows(&replica, &draws, images, labels, share.start); // [1]
             sum.add(model, &replica, &share, loss.clone(), vec![("loss", loss)]);
@@ -240,7 +264,8 @@ impl Learner for DiffusionLearner {
             let [n, ..] = batch.images.dims();
             let labels = (model.num_classes > 0).then_some(batch.labels);
             let seed = mix(TEST_TIME_SEED, stream::TIME, index as u64);
-            let loss = self.loss(&model, batch.images, labels, seed); // [1]
+            let images = self.data_of(batch.images, true);
+            let loss = self.loss(&model, images, labels, seed); // [1]
             pending.push(n, vec![("loss", loss)]);
         }
         pending.means()
@@ -255,7 +280,14 @@ impl Learner for DiffusionLearner {
             let path = out.join("edits").join(format!("epoch_{epoch:03}.png"));
             return self.write_edits(task, images.clone(), &path);
         }
-        let generator = self.generator(EPOCH_SAMPLER);
+        let generator: Box<dyn Generative> = match &self.first_stage {
+            Some((stage, shape)) => Box::new(LatentDiffusion {
+                diffusion: self.generator(EPOCH_SAMPLER),
+                first_stage: stage.valid(),
+                shape: *shape,
+            }),
+            None => Box::new(self.generator(EPOCH_SAMPLER)),
+        };
         let path = out.join("samples").join(format!("epoch_{epoch:03}.png"));
         let shape = generator.image_shape();
         match generator.num_classes() {
@@ -292,8 +324,12 @@ impl Learner for DiffusionLearner {
         Ok(())
     }
 
-    /// The EMA's weights: what `sample` draws from.
+    /// The EMA's weights: what `sample` draws from; latent diffusion's first stage beside them.
     fn export(&self, path: &Path) -> Result<()> {
-        save_safetensors(&self.ema(), path)
+        save_safetensors(&self.ema(), path)?;
+        if let Some((stage, _)) = &self.first_stage {
+            save_safetensors(&stage.valid().model, &path.with_file_name(FirstStage::FILE))?;
+        }
+        Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! `latentlab train diffusion`: a denoiser (`models/denoiser.rs`) learns the noise of the forward
 //! process (`models/diffusion.rs`) on the shared trainer (`train/diffusion.rs`). `--resume RUN`
-//! continues a diffusion run exactly, its EMA included.
+//! continues a diffusion run exactly, its EMA included. `--latent-of RUN` makes it latent
+//! diffusion: the denoiser works on the scaled codes of an autoencoder-kl run.
 
 use super::new_run::NewRun;
 use crate::commands::TaskName;
@@ -10,7 +11,9 @@ use crate::error::Result;
 use crate::models::attention::AttentionConfig;
 use crate::models::denoiser::DenoiserConfig;
 use crate::models::diffusion::{DiffusionConfig, Schedule, condition_channels};
-use crate::run::{DiffusionRun, ModelConfig};
+use crate::error::Error;
+use crate::run::{DiffusionRun, FirstStage, ModelConfig, ModelSpec, Run};
+use std::path::{Path, PathBuf};
 
 /// Options of `latentlab train diffusion`.
 #[derive(Debug, Clone, clap::Args)]
@@ -51,6 +54,10 @@ pub struct DiffusionArgs {
     /// --task superres: the factor.
     #[arg(long, default_value_t = 4)]
     pub scale: usize,
+    /// Latent diffusion: denoise the codes of this autoencoder-kl run (`latentlab train
+    /// autoencoder-kl`) instead of pixels; samples are decoded through it.
+    #[arg(long, value_name = "RUN")]
+    pub latent_of: Option<PathBuf>,
     #[command(flatten)]
     pub training: TrainingArgs,
 }
@@ -58,7 +65,19 @@ pub struct DiffusionArgs {
 /// The config of a new diffusion run.
 pub fn config(args: &DiffusionArgs, dataset: &Dataset) -> Result<ModelConfig> {
     let task = args.task.map(|name| name.with_scale(args.scale));
-    let denoiser = DenoiserConfig::new(dataset.shape())
+    let first_stage = match &args.latent_of {
+        Some(path) => Some(first_stage(path, dataset)?),
+        None => None,
+    };
+    if first_stage.is_some() && task.is_some() {
+        return Err(Error::bad_input(
+            "--latent-of with --task: an editing model conditions on pixels; drop one",
+        ));
+    }
+    let shape = first_stage
+        .as_ref()
+        .map_or(dataset.shape(), |stage| stage.autoencoder.latent_shape());
+    let denoiser = DenoiserConfig::new(shape)
         .with_width(args.width)
         .with_levels(args.levels)
         .with_num_classes(if args.conditional {
@@ -76,12 +95,53 @@ pub fn config(args: &DiffusionArgs, dataset: &Dataset) -> Result<ModelConfig> {
         .with_timesteps(args.timesteps)
         .with_label_dropout(args.label_dropout)
         .with_ema_decay(args.ema_decay)
-        .with_task(task);
-    diffusion.validate()?;
-    Ok(ModelConfig::Diffusion(DiffusionRun {
+        .with_task(task)
+        // x̂₀ is clipped to the codes' measured range, rounded up to a tenth.
+        .with_x0_range(
+            first_stage
+                .as_ref()
+                .map(|stage| (stage.scale.max_abs * 10.0).ceil() / 10.0),
+        );
+    let run = DiffusionRun {
         diffusion,
         class_names: dataset.class_names.clone(),
-    }))
+        first_stage,
+    };
+    run.validate()?;
+    Ok(ModelConfig::Diffusion(run))
+}
+
+/// The first stage `--latent-of path` names: a trained autoencoder-kl run of the same data.
+fn first_stage(path: &Path, dataset: &Dataset) -> Result<FirstStage> {
+    let run = Run::open(path)?;
+    let config = match &run.config.model {
+        ModelConfig::AutoencoderKl(c) => c,
+        other => {
+            return Err(Error::bad_input(format!(
+                "--latent-of {}: a {} run; latent diffusion needs an autoencoder-kl run                  (latentlab train autoencoder-kl)",
+                path.display(),
+                other.spec().kind()
+            )));
+        }
+    };
+    run.weights()?;
+    let scale = run.latent_scale()?;
+    let trained = &run.config.run.dataset;
+    if trained.shape != dataset.shape() || trained.name != dataset.name {
+        return Err(Error::bad_input(format!(
+            "--latent-of {}: trained on {} ({}), this run's data are {} ({})",
+            path.display(),
+            trained.name,
+            trained.shape,
+            dataset.name,
+            dataset.shape()
+        )));
+    }
+    Ok(FirstStage {
+        source: path.display().to_string(),
+        autoencoder: config.autoencoder.clone(),
+        scale,
+    })
 }
 
 impl NewRun for DiffusionArgs {

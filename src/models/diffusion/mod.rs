@@ -139,6 +139,10 @@ pub struct DiffusionConfig {
     /// what it is shown of each image, as extra input channels. `None`: it generates from noise.
     #[config(default = "None")]
     pub task: Option<Task>,
+    /// The range x̂₀ is clipped to while sampling: `None` is pixels' [−1, 1]; latent diffusion
+    /// records its codes' (scaled) range.
+    #[config(default = "None")]
+    pub x0_range: Option<f64>,
 }
 
 impl DiffusionConfig {
@@ -149,6 +153,11 @@ impl DiffusionConfig {
         }
         if !(0.0..1.0).contains(&self.label_dropout) {
             return Err(Error::bad_input("--label-dropout must be in [0, 1)"));
+        }
+        if let Some(range) = self.x0_range
+            && !(range.is_finite() && range > 0.0)
+        {
+            return Err(Error::bad_input(format!("x0_range {range} must be above 0")));
         }
         if !(0.0..1.0).contains(&self.ema_decay) {
             return Err(Error::bad_input("--ema-decay must be in [0, 1)"));
@@ -184,12 +193,13 @@ impl DiffusionConfig {
     }
 
     pub fn noise_schedule(&self) -> NoiseSchedule {
-        match (self.schedule, self.linear_betas_scaled) {
+        let schedule = match (self.schedule, self.linear_betas_scaled) {
             (Schedule::Linear, None | Some(false)) => {
                 NoiseSchedule::linear(1e-4, 0.02, self.timesteps)
             }
             (kind, _) => NoiseSchedule::new(kind, self.timesteps),
-        }
+        };
+        schedule.with_x0_range(self.x0_range.unwrap_or(1.0))
     }
 
     /// The EMA decay after `step` optimizer steps.

@@ -28,6 +28,8 @@ pub struct NoiseSchedule {
     betas: Vec<f64>,
     /// ᾱ_t at index t (ᾱ₀ = 1 first).
     alpha_bars: Vec<f64>,
+    /// x̂₀ is clipped to [−r, r]: 1 for pixels in [−1, 1], the codes' range in latent diffusion.
+    x0_range: f64,
 }
 
 impl NoiseSchedule {
@@ -74,7 +76,19 @@ impl NoiseSchedule {
             let last = alpha_bars[alpha_bars.len() - 1];
             alpha_bars.push(last * (1.0 - beta));
         }
-        Self { betas, alpha_bars }
+        Self {
+            betas,
+            alpha_bars,
+            x0_range: 1.0,
+        }
+    }
+
+    /// The schedule with x̂₀ clipped to [−`range`, `range`] while sampling.
+    pub fn with_x0_range(self, range: f64) -> Self {
+        Self {
+            x0_range: range,
+            ..self
+        }
     }
 
     /// T.
@@ -124,9 +138,9 @@ impl NoiseSchedule {
     /// One DDIM step from time `t` to `s` < t (`s` = 0: the image) given the predicted noise
     /// `eps` at x_t: the mean of x_s and the standard deviation σ of the noise to add to it.
     ///
-    /// x̂₀ is clipped to the pixels' range [−1, 1] and ε̂ recomputed from it (Ho et al.'s
-    /// `clip_denoised`): near t = T, 1/√ᾱ_t reaches 2·10⁴ under the cosine schedule, and an
-    /// unclipped x̂₀ would carry the network's error times that into the next state.
+    /// x̂₀ is clipped to the data's range (pixels: [−1, 1]) and ε̂ recomputed from it (Ho et
+    /// al.'s `clip_denoised`): near t = T, 1/√ᾱ_t reaches 2·10⁴ under the cosine schedule, and
+    /// an unclipped x̂₀ would carry the network's error times that into the next state.
     pub fn ddim_step(
         &self,
         x_t: Tensor<4>,
@@ -138,7 +152,9 @@ impl NoiseSchedule {
         assert!(s < t, "DDIM steps go back in time");
         let (a_t, a_s) = (self.alpha_bar(t), self.alpha_bar(s));
         let sigma = eta * ((1.0 - a_s) / (1.0 - a_t) * (1.0 - a_t / a_s)).sqrt();
-        let x0 = self.predict_x0(x_t.clone(), eps, t).clamp(-1.0, 1.0);
+        let x0 = self
+            .predict_x0(x_t.clone(), eps, t)
+            .clamp(-self.x0_range, self.x0_range);
         let eps = (x_t - x0.clone() * a_t.sqrt()) / (1.0 - a_t).sqrt();
         let direction = (1.0 - a_s - sigma * sigma).max(0.0).sqrt();
         (x0 * a_s.sqrt() + eps * direction, sigma)
