@@ -61,6 +61,10 @@ impl BatchConfig {
 pub struct Batch {
     pub images: Tensor<4>,
     pub labels: Tensor<1, Int>,
+    /// Which images of the split they are, row by row (empty where a batch was not read from
+    /// a split): what a learner keyed on the split's images (latent diffusion's cached codes)
+    /// looks them up by.
+    pub indices: Vec<usize>,
 }
 
 /// An iterator over the batches of one pass through a split.
@@ -139,7 +143,11 @@ impl Iterator for Batches<'_> {
             &self.device,
         );
         let labels = Tensor::from_data(TensorData::new(labels, [size]), &self.device);
-        Some(Batch { images, labels })
+        Some(Batch {
+            images,
+            labels,
+            indices: indices.to_vec(),
+        })
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

@@ -51,7 +51,12 @@ pub fn train(
     )
     .with_split(job.batch_split()?);
     if let Some(stage) = &config.first_stage {
-        learner = learner.with_first_stage(first_stage(stage, job, autodiff)?, job.dataset.shape());
+        let encoding = crate::ui::spinner(
+            "encoding the data through the first stage",
+            job.quiet || !job.world.writes(),
+        );
+        learner = learner.with_first_stage(first_stage(stage, job, device)?, &job.dataset, autodiff);
+        encoding.finish_and_clear();
     }
     let description = vec![
         format!(

@@ -365,6 +365,16 @@ impl ScaledAutoencoder {
         self.model.encode(images).sample() * self.scale
     }
 
+    /// The mean and standard deviation of the scaled codes of `images` in [−1, 1]: a draw is
+    /// mean + std·ε. Both `[n, z, s, s]`.
+    pub fn moments(&self, images: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+        let posterior = self.model.encode(images);
+        (
+            posterior.mean * self.scale,
+            (posterior.log_var * 0.5).exp() * self.scale,
+        )
+    }
+
     /// Images `[n, c, h, w]` (about [−1, 1]) of scaled codes `z`.
     pub fn decode(&self, z: Tensor<4>) -> Tensor<4> {
         self.model.decode(z / self.scale)

@@ -79,7 +79,7 @@ impl Learner for ClassifierLearner {
         };
         let batch = Batch {
             images,
-            labels: batch.labels,
+            ..batch
         };
         let (grads, parts) = self
             .split

@@ -10,7 +10,7 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 
 use crate::data::ImageShape;
-use crate::data::{Batch, Batches, PixelScale};
+use crate::data::{Batch, BatchConfig, Batches, Dataset, PixelScale, Split};
 use crate::degrade::Task;
 use crate::error::Result;
 use crate::models::denoiser::Denoiser;
@@ -63,9 +63,69 @@ pub(crate) struct DiffusionLearner {
     pub counters: DiffusionCounters,
     progress: f64,
     split: BatchSplit,
-    /// Latent diffusion: the frozen first stage (autodiff device) whose scaled codes of each
-    /// batch are what the denoiser learns, and the shape of the images it decodes to.
-    first_stage: Option<(ScaledAutoencoder, ImageShape)>,
+    /// Latent diffusion: the codes the denoiser learns instead of pixels.
+    latent: Option<LatentData>,
+}
+
+/// Latent diffusion's data: every image of both splits encoded once by the frozen first stage
+/// (the moments of q(z|x), scaled), so a step draws its batch's codes without running the
+/// encoder; the first stage itself, for pictures and export.
+struct LatentData {
+    /// On the inner device.
+    first_stage: ScaledAutoencoder,
+    /// The images it decodes to.
+    shape: ImageShape,
+    /// On the autodiff device (what steps draw from) and on the inner one (evaluation, which
+    /// reads the test split).
+    train: CodeMoments,
+    test: CodeMoments,
+}
+
+/// Means and standard deviations of the scaled codes of a split's images, row i for image i:
+/// `[n, z, s, s]` each.
+struct CodeMoments {
+    mean: Tensor<4>,
+    std: Tensor<4>,
+}
+
+impl CodeMoments {
+    /// Encodes `split` in order, 256 images at a time, through `stage` (inner device); the
+    /// moments land on `device`.
+    fn encode(stage: &ScaledAutoencoder, split: &Split, device: &Device) -> Self {
+        let inner = stage.model.devices()[0].clone();
+        let batches = Batches::new(
+            split,
+            BatchConfig::in_order(256, PixelScale::MinusOneOne),
+            &inner,
+        );
+        let (mut means, mut stds) = (Vec::new(), Vec::new());
+        for batch in batches {
+            let (mean, std) = stage.moments(batch.images);
+            means.push(mean);
+            stds.push(std);
+        }
+        let on_device = |parts: Vec<Tensor<4>>| {
+            let all = Tensor::cat(parts, 0);
+            Tensor::from_data(all.into_data(), device)
+        };
+        Self {
+            mean: on_device(means),
+            std: on_device(stds),
+        }
+    }
+
+    /// Codes drawn for images `indices` of the split: mean + std·ε, ε from the device's
+    /// generator, `[n, z, s, s]`.
+    fn draw(&self, indices: &[usize]) -> Tensor<4> {
+        assert!(!indices.is_empty(), "latent diffusion reads batches of a split");
+        let device = self.mean.device();
+        let rows: Vec<i64> = indices.iter().map(|&i| i as i64).collect();
+        let rows = Tensor::<1, Int>::from_data(TensorData::new(rows, [indices.len()]), &device);
+        let mean = self.mean.clone().select(0, rows.clone());
+        let std = self.std.clone().select(0, rows);
+        let noise = Tensor::random(mean.shape(), Distribution::Normal(0.0, 1.0), &device);
+        mean + std * noise
+    }
 }
 
 impl DiffusionLearner {
@@ -91,24 +151,35 @@ impl DiffusionLearner {
             counters: DiffusionCounters::default(),
             progress: 0.0,
             split: BatchSplit::default(),
-            first_stage: None,
+            latent: None,
         }
     }
 
-    /// Makes it latent diffusion on `first_stage`'s codes of images of `shape`.
-    pub fn with_first_stage(mut self, first_stage: ScaledAutoencoder, shape: ImageShape) -> Self {
-        self.first_stage = Some((first_stage.frozen(), shape));
+    /// Makes it latent diffusion on the codes `first_stage` (on the inner device) gives the
+    /// images of `dataset`, encoded now; the train split's codes land on `autodiff`.
+    pub fn with_first_stage(
+        mut self,
+        first_stage: ScaledAutoencoder,
+        dataset: &Dataset,
+        autodiff: &Device,
+    ) -> Self {
+        let inner = first_stage.model.devices()[0].clone();
+        self.latent = Some(LatentData {
+            train: CodeMoments::encode(&first_stage, &dataset.train, autodiff),
+            test: CodeMoments::encode(&first_stage, &dataset.test, &inner),
+            first_stage,
+            shape: dataset.shape(),
+        });
         self
     }
 
-    /// What the denoiser learns of a batch of images in [−1, 1]: the images, or for latent
-    /// diffusion their scaled codes drawn from q(z|x). `inner`: the images are on the plain
-    /// device (evaluation), not the autodiff one.
-    fn data_of(&self, images: Tensor<4>, inner: bool) -> Tensor<4> {
-        match &self.first_stage {
-            Some((stage, _)) if inner => stage.valid().encode(images),
-            Some((stage, _)) => stage.encode(images),
-            None => images,
+    /// What the denoiser learns of a batch: its images (in [−1, 1]), or for latent diffusion
+    /// codes drawn from q(z|x) of each of them; `test`: the batch is of the test split.
+    fn data_of(&self, batch: &Batch, test: bool) -> Tensor<4> {
+        match &self.latent {
+            Some(latent) if test => latent.test.draw(&batch.indices),
+            Some(latent) => latent.train.draw(&batch.indices),
+            None => batch.images.clone(),
         }
     }
 
@@ -235,10 +306,10 @@ impl Learner for DiffusionLearner {
         let step = self.counters.steps;
         self.counters.steps += 1;
         let model = self.model.network();
+        let images = self.data_of(&batch, false);
         let labels = (model.num_classes > 0).then(|| self.drop_labels(batch.labels));
         let seed = mix(self.seed, stream::TIME, step);
-        let device = batch.images.device();
-        let images = self.data_of(batch.images, false);
+        let device = images.device();
         let draws = LossDraws::new(&self.schedule, images.dims(), seed, &device);
         let [size, ..] = images.dims();
         let mut sum = self.split.sum(model);
@@ -262,9 +333,9 @@ impl Learner for DiffusionLearner {
         let mut pending = PendingParts::default();
         for (index, batch) in batches.enumerate() {
             let [n, ..] = batch.images.dims();
+            let images = self.data_of(&batch, true);
             let labels = (model.num_classes > 0).then_some(batch.labels);
             let seed = mix(TEST_TIME_SEED, stream::TIME, index as u64);
-            let images = self.data_of(batch.images, true);
             let loss = self.loss(&model, images, labels, seed); // [1]
             pending.push(n, vec![("loss", loss)]);
         }
@@ -280,11 +351,11 @@ impl Learner for DiffusionLearner {
             let path = out.join("edits").join(format!("epoch_{epoch:03}.png"));
             return self.write_edits(task, images.clone(), &path);
         }
-        let generator: Box<dyn Generative> = match &self.first_stage {
-            Some((stage, shape)) => Box::new(LatentDiffusion {
+        let generator: Box<dyn Generative> = match &self.latent {
+            Some(latent) => Box::new(LatentDiffusion {
                 diffusion: self.generator(EPOCH_SAMPLER),
-                first_stage: stage.valid(),
-                shape: *shape,
+                first_stage: latent.first_stage.clone(),
+                shape: latent.shape,
             }),
             None => Box::new(self.generator(EPOCH_SAMPLER)),
         };
@@ -327,8 +398,11 @@ impl Learner for DiffusionLearner {
     /// The EMA's weights: what `sample` draws from; latent diffusion's first stage beside them.
     fn export(&self, path: &Path) -> Result<()> {
         save_safetensors(&self.ema(), path)?;
-        if let Some((stage, _)) = &self.first_stage {
-            save_safetensors(&stage.valid().model, &path.with_file_name(FirstStage::FILE))?;
+        if let Some(latent) = &self.latent {
+            save_safetensors(
+                &latent.first_stage.model,
+                &path.with_file_name(FirstStage::FILE),
+            )?;
         }
         Ok(())
     }

@@ -353,6 +353,7 @@ mod tests {
         let batch = || Batch {
             images: Tensor::random([4, 1, 4, 4], Distribution::Uniform(-1.0, 1.0), &device),
             labels: Tensor::zeros([4], &device),
+            indices: Vec::new(),
         };
         let mut generator_moved = Vec::new();
         let mut discriminator_moved = Vec::new();

@@ -256,6 +256,11 @@ impl BatchSplit {
             let rows = Batch {
                 images: share.rows(batch.images.clone()),
                 labels: share.rows(batch.labels.clone()),
+                indices: batch
+                    .indices
+                    .get(share.start..share.start + share.len)
+                    .unwrap_or_default()
+                    .to_vec(),
             };
             let (share_loss, parts) = loss(&replica, rows);
             sum.add(model, &replica, &share, share_loss, parts);
@@ -422,6 +427,7 @@ mod tests {
             let batch = Batch {
                 images: images.clone(),
                 labels: labels.clone(),
+                indices: Vec::new(),
             };
             let (grads, parts) = split.gradients(&model, batch, loss);
             let stepped = SgdConfig::new().init().step(0.1, model.clone(), grads);
