@@ -1,5 +1,6 @@
 //! `latentlab reconstruct RUN`: test images and their reconstructions, row by row, with the
-//! squared error per pixel.
+//! squared error per pixel. For an autoencoder-kl, the rows between them are the code's channels,
+//! each latent pixel drawn over the block of pixels it stands for: image → latent → image.
 
 use std::path::PathBuf;
 
@@ -7,7 +8,70 @@ use crate::commands::run_args::RunArgs;
 use crate::data::test_images;
 use crate::error::{Error, Result};
 use crate::sample::label_tensor;
+use crate::run::Run;
+use crate::sample::to_unit;
 use crate::train::latent::{interleave_rows, save_grid};
+use crate::viz::ImageGrid;
+
+/// An autoencoder-kl's reconstructions of the first `--n` test images (at most 8): a row of
+/// originals, one row per latent channel, a row of reconstructions (of the codes' means).
+/// Returns the squared error per pixel (pixels in [0, 1]).
+fn first_stage(args: &ReconstructArgs, run: &Run) -> Result<f64> {
+    let device = args.run.runtime.device.device()?;
+    let config = run.autoencoder_kl_config()?.autoencoder.clone();
+    let model = run.load_autoencoder_kl(&device)?;
+    let dataset = run.load_data()?;
+    let n = args.n.min(8);
+    let (images, _) = test_images(&dataset, n, &device); // [n, c, h, w] in [0, 1]
+    let [n, c, side, _] = images.dims();
+    let posterior = model.encode(images.clone() * 2.0 - 1.0);
+    let reconstructions = to_unit(model.decode(posterior.mean.clone()).clamp(-1.0, 1.0));
+    let mse = (reconstructions.clone() - images.clone())
+        .powi_scalar(2)
+        .mean()
+        .into_scalar::<f32>() as f64;
+    // Each channel of the mean code, its values over these images mapped to [0, 1], blown up by
+    // f to the padded side and cropped as the image was padded.
+    let codes = posterior.mean; // [n, z, s, s]
+    let [_, channels, s, _] = codes.dims();
+    let padded = s * config.downsample;
+    let offset = (padded - side) / 2;
+    let mut rows = vec![images];
+    let mut labels = vec!["image".to_string()];
+    for channel in 0..channels {
+        let map = codes.clone().slice([0..n, channel..channel + 1, 0..s, 0..s]);
+        let (low, high) = (
+            map.clone().min().into_scalar::<f32>(),
+            map.clone().max().into_scalar::<f32>(),
+        );
+        let map = (map - low) / (high - low).max(1e-6);
+        let map = crate::degrade::upsample_nearest(map, config.downsample).slice([
+            0..n,
+            0..1,
+            offset..offset + side,
+            offset..offset + side,
+        ]); // [n, 1, side, side]
+        rows.push(map.repeat_dim(1, c));
+        labels.push(format!("z{}", channel + 1));
+    }
+    rows.push(reconstructions);
+    labels.push("decoded".into());
+    let mut grid = ImageGrid::new(dataset.shape());
+    for row in rows {
+        crate::train::latent::push_images(&mut grid, row);
+    }
+    let out = args.run.out_path(&args.out, "reconstructions.png");
+    grid.save_labelled_rows(n, &labels, &out)?;
+    let psnr = -10.0 * mse.max(1e-12).log10();
+    crate::ui::say(&format!(
+        "{n} test images, their {} code ({channels} channels of {s}x{s}, each drawn over the \
+         {f}x{f} pixels it stands for) and its decoding: mse {mse:.5} per pixel (PSNR {psnr:.2} dB): {}",
+        config.latent_shape(),
+        out.display(),
+        f = config.downsample,
+    ));
+    Ok(mse)
+}
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReconstructArgs {
@@ -25,6 +89,10 @@ pub struct ReconstructArgs {
 pub fn run(args: &ReconstructArgs) -> Result<f64> {
     if args.n == 0 {
         return Err(Error::bad_input("--n must be at least 1"));
+    }
+    let opened = Run::open(&args.run.run)?;
+    if opened.autoencoder_kl_config().is_ok() {
+        return first_stage(args, &opened);
     }
     let (folder, model, device) = args.run.open()?;
     let dataset = folder.load_data()?;
