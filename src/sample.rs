@@ -15,6 +15,7 @@ use crate::models::autoencoder_kl::ScaledAutoencoder;
 use crate::models::denoiser::Denoiser;
 use crate::models::diffusion::{DiffusionConfig, DiffusionPipeline, Sampler};
 use crate::models::gan::{Gan, GanConfig};
+use crate::models::two_stage::SecondStage;
 use crate::models::{LatentModel, LatentModelConfig};
 
 /// A trained model that turns codes into images.
@@ -76,6 +77,34 @@ impl Generative for Trained<GanConfig, Gan> {
     }
     fn generate(&self, z: Tensor<2>, labels: Option<Tensor<1, Int>>) -> Tensor<4> {
         to_unit(self.model.generator.forward(z, labels)) // [n, c, h, w] in [0, 1]
+    }
+}
+
+/// A two-stage VAE (Dai & Wipf 2019): u ~ N(0, I) through the second stage's decoder gives a
+/// code z of the first VAE, whose decoder gives the image.
+pub struct TwoStageVae {
+    pub second_stage: SecondStage,
+    pub first_stage: LatentModel,
+    pub first_stage_config: LatentModelConfig,
+    pub latent: usize,
+}
+
+impl Generative for TwoStageVae {
+    fn latent(&self) -> usize {
+        self.latent
+    }
+    fn num_classes(&self) -> usize {
+        0
+    }
+    fn image_shape(&self) -> ImageShape {
+        self.first_stage_config.shape()
+    }
+    fn describe(&self) -> String {
+        "second-stage VAE decoder, then the first VAE's decoder".into()
+    }
+    fn generate(&self, u: Tensor<2>, _labels: Option<Tensor<1, Int>>) -> Tensor<4> {
+        let z = self.second_stage.decode(u); // [n, first latent]
+        self.first_stage.decode_mean(z, None) // [n, c, h, w] in [0, 1]
     }
 }
 

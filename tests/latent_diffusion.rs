@@ -124,7 +124,10 @@ fn an_interrupted_latent_diffusion_run_resumes_exactly_and_samples_images() {
     let copy_dir = temp_out("ldm-stage-copy");
     std::fs::create_dir_all(&copy_dir).unwrap();
     std::fs::copy(&copy, copy_dir.join("model.safetensors")).unwrap();
-    assert!(weights(&copy_dir) == weights(&stage), "the first stage moved");
+    assert!(
+        weights(&copy_dir) == weights(&stage),
+        "the first stage moved"
+    );
     std::fs::remove_dir_all(&copy_dir).unwrap();
     // The run samples without the source run: decoded images of the data's 28 px.
     std::fs::remove_dir_all(&stage).unwrap();

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use crate::commands::run_args::RunArgs;
 use crate::data::test_images;
 use crate::error::{Error, Result};
-use crate::sample::label_tensor;
 use crate::run::Run;
+use crate::sample::label_tensor;
 use crate::sample::to_unit;
 use crate::train::latent::{interleave_rows, save_grid};
 use crate::viz::ImageGrid;
@@ -39,7 +39,9 @@ fn first_stage(args: &ReconstructArgs, run: &Run) -> Result<f64> {
     let mut rows = vec![images];
     let mut labels = vec!["image".to_string()];
     for channel in 0..channels {
-        let map = codes.clone().slice([0..n, channel..channel + 1, 0..s, 0..s]);
+        let map = codes
+            .clone()
+            .slice([0..n, channel..channel + 1, 0..s, 0..s]);
         let (low, high) = (
             map.clone().min().into_scalar::<f32>(),
             map.clone().max().into_scalar::<f32>(),

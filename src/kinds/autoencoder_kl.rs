@@ -21,10 +21,14 @@ fn first_images(
     n: usize,
     device: &Device,
 ) -> Result<burn::tensor::Tensor<4>> {
-    Batches::new(split, BatchConfig::in_order(n, PixelScale::MinusOneOne), device)
-        .next()
-        .map(|batch| batch.images)
-        .ok_or_else(|| Error::bad_input("a split of the data is empty"))
+    Batches::new(
+        split,
+        BatchConfig::in_order(n, PixelScale::MinusOneOne),
+        device,
+    )
+    .next()
+    .map(|batch| batch.images)
+    .ok_or_else(|| Error::bad_input("a split of the data is empty"))
 }
 
 impl Kind for AutoencoderKlRun {

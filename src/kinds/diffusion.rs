@@ -4,8 +4,8 @@ use burn::module::Module;
 
 use crate::data::test_images;
 use crate::error::Result;
-use crate::rng::{mix, stream};
 use crate::models::autoencoder_kl::ScaledAutoencoder;
+use crate::rng::{mix, stream};
 use crate::run::{DiffusionRun, FirstStage};
 use crate::sample::prior_noise;
 use crate::train::Outcome;
@@ -55,7 +55,8 @@ pub fn train(
             "encoding the data through the first stage",
             job.quiet || !job.world.writes(),
         );
-        learner = learner.with_first_stage(first_stage(stage, job, device)?, &job.dataset, autodiff);
+        learner =
+            learner.with_first_stage(first_stage(stage, job, device)?, &job.dataset, autodiff);
         encoding.finish_and_clear();
     }
     let description = vec![

@@ -10,6 +10,7 @@ pub mod diffusion;
 pub mod gan;
 pub mod latent;
 pub mod pix2pix;
+pub mod two_stage;
 
 use std::path::Path;
 
@@ -52,6 +53,7 @@ pub fn of(model: &ModelConfig) -> &dyn Kind {
         ModelConfig::Pix2pix(c) => c,
         ModelConfig::Diffusion(c) => c,
         ModelConfig::AutoencoderKl(c) => c,
+        ModelConfig::TwoStageVae(c) => c,
     }
 }
 

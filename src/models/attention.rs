@@ -116,8 +116,7 @@ impl SpatialAttention {
         let tokens = |map: Tensor<4>| map.reshape([n, c, h * w]).swap_dims(1, 2); // [n, h·w, c]
         let normed = tokens(self.norm.forward(x.clone()));
         let mut sequence = tokens(x) + self.attention.forward(normed.clone(), normed, None); // [n, h·w, c]
-        if let (Some(norm), Some(cross), Some(context)) = (&self.cross_norm, &self.cross, context)
-        {
+        if let (Some(norm), Some(cross), Some(context)) = (&self.cross_norm, &self.cross, context) {
             let query = norm.forward(sequence.clone());
             sequence = sequence + cross.forward(query, context.clone(), None); // [n, h·w, c]
         }
@@ -207,10 +206,8 @@ mod tests {
         let k: Tensor<4> = tensor(&tensors, "sdpa.k", &device);
         let v: Tensor<4> = tensor(&tensors, "sdpa.v", &device);
         let [b, heads, l, d] = q.dims();
-        let weights = burn::tensor::activation::softmax(
-            q.matmul(k.transpose()) / (d as f64).sqrt(),
-            3,
-        );
+        let weights =
+            burn::tensor::activation::softmax(q.matmul(k.transpose()) / (d as f64).sqrt(), 3);
         let ours = weights.matmul(v).reshape([b * heads, l, d]);
         let (reference, _) = read(&tensors, "sdpa.output");
         assert_close(ours, reference, "scaled dot product");
@@ -224,8 +221,7 @@ mod tests {
             .with_context_dim(12)
             .init(&device);
         let x = Tensor::<4>::random([2, 16, 4, 4], burn::tensor::Distribution::Default, &device);
-        let context =
-            Tensor::<3>::random([2, 5, 12], burn::tensor::Distribution::Default, &device);
+        let context = Tensor::<3>::random([2, 5, 12], burn::tensor::Distribution::Default, &device);
         let out = block.forward(x.clone(), Some(&context));
         assert_eq!(out.dims(), [2, 16, 4, 4]);
         // Changing one far position changes the output at position (0, 0): attention reaches

@@ -30,7 +30,9 @@ use crate::models::resblock::{GROUPS, ResBlock, ResBlockConfig};
 use crate::ops::{FastConv, FusedGroupNormSilu};
 
 /// How a reconstruction's error is counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ReconstructionLoss {
     /// Σ|x − x̂|: sharper edges than L2 (LDM's first stage).
@@ -141,7 +143,11 @@ impl AutoencoderKlConfig {
                     .with_padding([1, 1])
                     .init(device),
             );
-            let next = if level == 0 { self.width } else { widths[level - 1] };
+            let next = if level == 0 {
+                self.width
+            } else {
+                widths[level - 1]
+            };
             decoder_blocks.push(ResBlockConfig::new(w, next).init(device));
         }
         let norm = |channels: usize| GroupNormConfig::new(GROUPS, channels).init(device);
@@ -255,14 +261,18 @@ impl AutoencoderKl {
         let z = two_z / 2;
         Posterior {
             mean: moments.clone().slice([0..n, 0..z, 0..s, 0..s]),
-            log_var: moments.slice([0..n, z..two_z, 0..s, 0..s]).clamp(-30.0, 20.0),
+            log_var: moments
+                .slice([0..n, z..two_z, 0..s, 0..s])
+                .clamp(-30.0, 20.0),
         }
     }
 
     /// The image of codes `z` `[n, latent_channels, s, s]`: `[n, c, side, side]`, unbounded (in
     /// [−1, 1] where it has learned well).
     pub fn decode(&self, z: Tensor<4>) -> Tensor<4> {
-        let mut h = self.decoder_middle.forward(self.decoder_in.forward_fast(z), None); // [n, bottom, s, s]
+        let mut h = self
+            .decoder_middle
+            .forward(self.decoder_in.forward_fast(z), None); // [n, bottom, s, s]
         for (up, block) in self.up_samples.iter().zip(&self.decoder_blocks) {
             h = block.forward(up.forward_fast(h), None); // [n, w_{l−1}, 2·s_l, 2·s_l]
         }
@@ -338,7 +348,11 @@ impl LatentScale {
         }
         let count = values.len().max(1) as f64;
         let mean = values.iter().map(|&v| v as f64).sum::<f64>() / count;
-        let variance = values.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / count;
+        let variance = values
+            .iter()
+            .map(|&v| (v as f64 - mean).powi(2))
+            .sum::<f64>()
+            / count;
         let std = variance.sqrt().max(1e-12);
         let max_abs = values.iter().map(|v| v.abs() as f64).fold(0.0, f64::max) / std;
         Self {
@@ -360,11 +374,6 @@ pub struct ScaledAutoencoder {
 }
 
 impl ScaledAutoencoder {
-    /// Scaled codes z·scale drawn from q(z|x) for `images` in [−1, 1]: `[n, z, s, s]`.
-    pub fn encode(&self, images: Tensor<4>) -> Tensor<4> {
-        self.model.encode(images).sample() * self.scale
-    }
-
     /// The mean and standard deviation of the scaled codes of `images` in [−1, 1]: a draw is
     /// mean + std·ε. Both `[n, z, s, s]`.
     pub fn moments(&self, images: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
@@ -378,22 +387,6 @@ impl ScaledAutoencoder {
     /// Images `[n, c, h, w]` (about [−1, 1]) of scaled codes `z`.
     pub fn decode(&self, z: Tensor<4>) -> Tensor<4> {
         self.model.decode(z / self.scale)
-    }
-
-    /// The same on the inner device of an autodiff one, for inference.
-    pub fn valid(&self) -> Self {
-        Self {
-            model: self.model.valid(),
-            scale: self.scale,
-        }
-    }
-
-    /// The same with its weights out of every gradient: a frozen first stage.
-    pub fn frozen(self) -> Self {
-        Self {
-            model: self.model.no_grad(),
-            scale: self.scale,
-        }
     }
 }
 
@@ -449,7 +442,8 @@ mod tests {
         device.seed(2);
         let config = AutoencoderKlConfig::new(shape(16)).with_width(8);
         let model = config.init(&device);
-        let images = Tensor::<4>::random([300, 1, 16, 16], Distribution::Uniform(-1.0, 1.0), &device);
+        let images =
+            Tensor::<4>::random([300, 1, 16, 16], Distribution::Uniform(-1.0, 1.0), &device);
         let measured = LatentScale::measure(&model, images.clone());
         assert_eq!(measured.images, 300);
         // The same codes, drawn here in one batch with the same noise stream.
@@ -464,8 +458,13 @@ mod tests {
         let z = posterior.sample_with(Tensor::from_data(TensorData::new(noise, shape), &device));
         let values: Vec<f32> = z.into_data().iter::<f32>().collect();
         let mean = values.iter().sum::<f32>() / values.len() as f32;
-        let pooled = (values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / values.len() as f32).sqrt();
-        assert!((measured.std - pooled as f64).abs() < 1e-4 * pooled as f64, "{} vs {pooled}", measured.std);
+        let pooled =
+            (values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / values.len() as f32).sqrt();
+        assert!(
+            (measured.std - pooled as f64).abs() < 1e-4 * pooled as f64,
+            "{} vs {pooled}",
+            measured.std
+        );
         assert!((measured.scale * pooled as f64 - 1.0).abs() < 1e-4);
         let scaled_max = values.iter().map(|v| v.abs()).fold(0.0, f32::max) / pooled;
         assert!((measured.max_abs - scaled_max as f64).abs() < 1e-3);
@@ -479,7 +478,10 @@ mod tests {
             mean: zeros.clone(),
             log_var: zeros.clone(),
         };
-        assert_eq!(posterior.kl().into_data().iter::<f32>().collect::<Vec<_>>(), [0.0, 0.0]);
+        assert_eq!(
+            posterior.kl().into_data().iter::<f32>().collect::<Vec<_>>(),
+            [0.0, 0.0]
+        );
         // μ = 1 in each of 16 latent pixels: ½·16 nats.
         let posterior = Posterior {
             mean: zeros.clone() + 1.0,

@@ -86,7 +86,12 @@ impl DenoiserConfig {
     }
 
     /// The attention block for maps of `side` px and `channels` channels, where one is asked.
-    fn attention_at(&self, side: usize, channels: usize, device: &Device) -> Option<SpatialAttention> {
+    fn attention_at(
+        &self,
+        side: usize,
+        channels: usize,
+        device: &Device,
+    ) -> Option<SpatialAttention> {
         let attention = self.attention.as_ref()?;
         attention
             .resolutions
@@ -114,7 +119,11 @@ impl DenoiserConfig {
         let mut down_attention = Vec::new();
         let mut down_samples = Vec::new();
         for level in 0..self.levels {
-            downs.push(ResBlockConfig::new(widths[level], widths[level]).with_time(time).init(device));
+            downs.push(
+                ResBlockConfig::new(widths[level], widths[level])
+                    .with_time(time)
+                    .init(device),
+            );
             down_attention.push(self.attention_at(side(level), widths[level], device));
             down_samples.push(
                 Conv2dConfig::new([widths[level], widths[level + 1]], [4, 4])
@@ -124,7 +133,9 @@ impl DenoiserConfig {
             );
         }
         let bottom = widths[self.levels];
-        let middle = ResBlockConfig::new(bottom, bottom).with_time(time).init(device);
+        let middle = ResBlockConfig::new(bottom, bottom)
+            .with_time(time)
+            .init(device);
         let middle_attention = self.attention_at(side(self.levels), bottom, device);
         let mut up_samples = Vec::new();
         let mut ups = Vec::new();
@@ -137,7 +148,11 @@ impl DenoiserConfig {
                     .init(device),
             );
             // The up-sampled features and the skip from the same level, joined.
-            ups.push(ResBlockConfig::new(2 * widths[level], widths[level]).with_time(time).init(device));
+            ups.push(
+                ResBlockConfig::new(2 * widths[level], widths[level])
+                    .with_time(time)
+                    .init(device),
+            );
             up_attention.push(self.attention_at(side(level), widths[level], device));
         }
         Denoiser {
@@ -234,8 +249,16 @@ impl Denoiser {
             skips.push(h.clone());
             h = down.forward_fast(h); // [n, w_{l+1}, s_l/2, s_l/2]
         }
-        h = attend(&self.middle_attention, self.middle.forward(h, Some(time.clone()))); // [n, 2·width, side/2^L, side/2^L]
-        for ((up, block), attention) in self.up_samples.iter().zip(&self.ups).zip(&self.up_attention) {
+        h = attend(
+            &self.middle_attention,
+            self.middle.forward(h, Some(time.clone())),
+        ); // [n, 2·width, side/2^L, side/2^L]
+        for ((up, block), attention) in self
+            .up_samples
+            .iter()
+            .zip(&self.ups)
+            .zip(&self.up_attention)
+        {
             let skip = skips.pop().expect("one skip per level");
             h = up.forward_fast(h); // [n, w_l, s_l, s_l]
             h = block.forward(Tensor::cat(vec![h, skip], 1), Some(time.clone())); // [n, w_l, s_l, s_l]

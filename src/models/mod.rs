@@ -13,6 +13,7 @@ pub mod inception;
 pub mod likelihood;
 pub mod pix2pix;
 pub(crate) mod resblock;
+pub mod two_stage;
 pub mod unet;
 pub mod vae;
 

@@ -33,7 +33,8 @@ impl ResBlockConfig {
         ResBlock {
             norm1: GroupNormConfig::new(GROUPS, self.in_channels).init(device),
             conv1: conv3([self.in_channels, self.out_channels]),
-            time: (self.time > 0).then(|| LinearConfig::new(self.time, self.out_channels).init(device)),
+            time: (self.time > 0)
+                .then(|| LinearConfig::new(self.time, self.out_channels).init(device)),
             norm2: GroupNormConfig::new(GROUPS, self.out_channels).init(device),
             conv2: conv3([self.out_channels, self.out_channels]),
             shortcut: (self.in_channels != self.out_channels).then(|| {

@@ -4,7 +4,7 @@
 //! runs/<name>/
 //!   config.json        RunConfig: the header (run, data_args, training) and the model, tagged
 //!                      {"kind": "ae"|"vae"|"gan"|"classifier"|"pix2pix"|"diffusion"|
-//!                      "autoencoder-kl", …}
+//!                      "autoencoder-kl"|"two-stage-vae", …}
 //!   metrics.jsonl      one row per epoch (GANs add per-step rows)
 //!   checkpoint/        the latest complete checkpoint: weights, optimizer state, RNG
 //!   model.safetensors  final weights, PyTorch's names
@@ -34,6 +34,7 @@ use crate::models::denoiser::Denoiser;
 use crate::models::diffusion::DiffusionConfig;
 use crate::models::gan::{Gan, GanConfig};
 use crate::models::pix2pix::{Pix2pix, Pix2pixConfig};
+use crate::models::two_stage::{SecondStage, SecondStageConfig};
 use crate::models::{LatentModel, LatentModelConfig, ModelKind, load_safetensors, load_weights};
 use crate::sample::{DiffusionSampling, SamplingRequest, Trained};
 
@@ -61,6 +62,8 @@ pub enum ModelConfig {
     Diffusion(DiffusionRun),
     #[serde(rename = "autoencoder-kl")]
     AutoencoderKl(AutoencoderKlRun),
+    #[serde(rename = "two-stage-vae")]
+    TwoStageVae(TwoStageVaeRun),
 }
 
 /// An autoencoder or a VAE.
@@ -128,6 +131,17 @@ impl FirstStage {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct AutoencoderKlRun {
     pub autoencoder: AutoencoderKlConfig,
+}
+
+/// A two-stage VAE (Dai & Wipf 2019): a second VAE fitted to a trained VAE's codes. Its
+/// weights are the second stage's; the first stage's are copied beside them
+/// (`first_stage.safetensors`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TwoStageVaeRun {
+    pub second_stage: SecondStageConfig,
+    /// The VAE run whose codes it learned, as given to `--latent-of`, and its model.
+    pub first_stage_source: String,
+    pub first_stage: LatentModelConfig,
 }
 
 /// What every kind's model config says of itself.
@@ -224,6 +238,24 @@ impl ModelSpec for AutoencoderKlRun {
     }
 }
 
+impl ModelSpec for TwoStageVaeRun {
+    fn kind(&self) -> &'static str {
+        "two-stage-vae"
+    }
+    fn validate(&self) -> Result<()> {
+        self.second_stage.validate()?;
+        self.first_stage.validate()?;
+        if self.second_stage.dims != self.first_stage.latent() {
+            return Err(Error::bad_input(format!(
+                "the second stage reads {} dimensions, the first stage's codes have {}",
+                self.second_stage.dims,
+                self.first_stage.latent()
+            )));
+        }
+        Ok(())
+    }
+}
+
 impl ModelConfig {
     /// What the model says of itself.
     pub fn spec(&self) -> &dyn ModelSpec {
@@ -234,6 +266,7 @@ impl ModelConfig {
             ModelConfig::Pix2pix(c) => c,
             ModelConfig::Diffusion(c) => c,
             ModelConfig::AutoencoderKl(c) => c,
+            ModelConfig::TwoStageVae(c) => c,
         }
     }
 
@@ -251,6 +284,15 @@ impl ModelConfig {
             return Err(Error::bad_input(contradiction));
         }
         self.spec().validate()
+    }
+
+    /// "a gan run", "an autoencoder-kl run": for messages.
+    pub fn a_run(&self) -> String {
+        let kind = self.spec().kind();
+        match kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            true => format!("an {kind} run"),
+            false => format!("a {kind} run"),
+        }
     }
 
     /// An autoencoder tagged `vae` or a VAE tagged `ae`: the file contradicts itself.
@@ -578,6 +620,25 @@ impl Run {
         }))
     }
 
+    /// A two-stage VAE's second stage and (from its copy in the run) first stage, on `device`.
+    pub fn load_two_stage(&self, device: &Device) -> Result<(SecondStage, LatentModel)> {
+        let config = match &self.config.model {
+            ModelConfig::TwoStageVae(c) => c,
+            other => return Err(self.not_a("a two-stage-vae", other)),
+        };
+        let second = load_weights(
+            config.second_stage.init(device),
+            "second-stage VAE",
+            &self.weights()?,
+        )?;
+        let first = load_safetensors(
+            &config.first_stage,
+            &self.path.join(FirstStage::FILE),
+            device,
+        )?;
+        Ok((second, first))
+    }
+
     /// Names of the classes of the run's data, index order (empty when the data have none).
     pub fn class_names(&self) -> Result<Vec<String>> {
         match self.config.model.spec().class_names() {
@@ -587,14 +648,10 @@ impl Run {
     }
 
     fn not_a(&self, what: &str, config: &ModelConfig) -> Error {
-        let kind = config.spec().kind();
-        let article = match kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
-            true => "an",
-            false => "a",
-        };
         Error::bad_input(format!(
-            "{}: {article} {kind} run, not {what} run",
+            "{}: {}, not {what} run",
             self.path.display(),
+            config.a_run()
         ))
     }
 }

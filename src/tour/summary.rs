@@ -188,6 +188,31 @@ fn trained_row(run: &Path, folder: &str, title: &str) -> Result<ModelRow> {
     })
 }
 
+/// Latent diffusion's row: both stages' parameters and training time.
+fn latent_diffusion_row(out: &Path, recipe: &Recipe, features: &str) -> Result<ModelRow> {
+    let first = out.join("autoencoder-kl");
+    let run = out.join("latent-diffusion");
+    let first_stage = trained_row(&first, "autoencoder-kl", "")?;
+    let mut row = trained_row(
+        &run,
+        "latent-diffusion",
+        &format!(
+            "latent diffusion (autoencoder-kl f = 4 of width {}, then a U-Net of width {} with \
+             attention on its 4x8x8 codes, DDIM-50)",
+            recipe.first_stage_width, recipe.latent_diffusion_width
+        ),
+    )?;
+    row.parameters_detail = Some(format!(
+        "first stage {} + U-Net {}",
+        crate::ui::thousands(first_stage.parameters),
+        crate::ui::thousands(row.parameters)
+    ));
+    row.parameters += first_stage.parameters;
+    row.train_seconds += first_stage.train_seconds;
+    add_sample_metrics(&mut row, &run, features)?;
+    Ok(row)
+}
+
 fn add_sample_metrics(row: &mut ModelRow, run: &Path, features: &str) -> Result<()> {
     let metrics: SampleMetrics = read_json(&run.join(format!("eval_samples_{features}.json")))?;
     row.fid = metrics.fid;
@@ -261,6 +286,7 @@ pub fn collect(options: &TourOptions, outcomes: &[StageOutcome], seconds: f64) -
     )?;
     add_sample_metrics(&mut row, &run, &features)?;
     rows.push(row);
+    rows.push(latent_diffusion_row(out, &recipe, &features)?);
     let diffusion_curve = diffusion_curve(out, &recipe, &features)?;
 
     let config: serde_json::Value = read_json(&out.join("vae/config.json"))?;

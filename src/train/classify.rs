@@ -77,10 +77,7 @@ impl Learner for ClassifierLearner {
         } else {
             batch.images
         };
-        let batch = Batch {
-            images,
-            ..batch
-        };
+        let batch = Batch { images, ..batch };
         let (grads, parts) = self
             .split
             .gradients(self.model.network(), batch, |model, share| {

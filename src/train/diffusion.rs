@@ -10,9 +10,10 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 
 use crate::data::ImageShape;
-use crate::data::{Batch, BatchConfig, Batches, Dataset, PixelScale, Split};
+use crate::data::{Batch, Batches, Dataset, PixelScale};
 use crate::degrade::Task;
 use crate::error::Result;
+use crate::models::autoencoder_kl::ScaledAutoencoder;
 use crate::models::denoiser::Denoiser;
 use crate::models::diffusion::{
     DEFAULT_GUIDANCE, DiffusionConfig, DiffusionPipeline, LossDraws, NoiseSchedule, Sampler,
@@ -21,10 +22,10 @@ use crate::models::diffusion::{
 use crate::models::save_safetensors;
 use crate::optim::AdamSettings;
 use crate::rng::{mix, stream};
-use crate::models::autoencoder_kl::ScaledAutoencoder;
 use crate::run::FirstStage;
 use crate::sample::{DiffusionSampling, Generative, LatentDiffusion, Trained, to_unit};
 use crate::train::checkpoint::{counters_blob, module_blob, restore_counters, restore_module};
+use crate::train::codes::CodeMoments;
 use crate::train::ema::ema_update;
 use crate::train::latent::{save_class_grid, save_grid};
 use crate::train::parallel::BatchSplit;
@@ -81,53 +82,6 @@ struct LatentData {
     test: CodeMoments,
 }
 
-/// Means and standard deviations of the scaled codes of a split's images, row i for image i:
-/// `[n, z, s, s]` each.
-struct CodeMoments {
-    mean: Tensor<4>,
-    std: Tensor<4>,
-}
-
-impl CodeMoments {
-    /// Encodes `split` in order, 256 images at a time, through `stage` (inner device); the
-    /// moments land on `device`.
-    fn encode(stage: &ScaledAutoencoder, split: &Split, device: &Device) -> Self {
-        let inner = stage.model.devices()[0].clone();
-        let batches = Batches::new(
-            split,
-            BatchConfig::in_order(256, PixelScale::MinusOneOne),
-            &inner,
-        );
-        let (mut means, mut stds) = (Vec::new(), Vec::new());
-        for batch in batches {
-            let (mean, std) = stage.moments(batch.images);
-            means.push(mean);
-            stds.push(std);
-        }
-        let on_device = |parts: Vec<Tensor<4>>| {
-            let all = Tensor::cat(parts, 0);
-            Tensor::from_data(all.into_data(), device)
-        };
-        Self {
-            mean: on_device(means),
-            std: on_device(stds),
-        }
-    }
-
-    /// Codes drawn for images `indices` of the split: mean + std·ε, ε from the device's
-    /// generator, `[n, z, s, s]`.
-    fn draw(&self, indices: &[usize]) -> Tensor<4> {
-        assert!(!indices.is_empty(), "latent diffusion reads batches of a split");
-        let device = self.mean.device();
-        let rows: Vec<i64> = indices.iter().map(|&i| i as i64).collect();
-        let rows = Tensor::<1, Int>::from_data(TensorData::new(rows, [indices.len()]), &device);
-        let mean = self.mean.clone().select(0, rows.clone());
-        let std = self.std.clone().select(0, rows);
-        let noise = Tensor::random(mean.shape(), Distribution::Normal(0.0, 1.0), &device);
-        mean + std * noise
-    }
-}
-
 impl DiffusionLearner {
     /// `model` lives on an autodiff device, `fixed_noise` on its inner one.
     pub fn new(
@@ -164,9 +118,14 @@ impl DiffusionLearner {
         autodiff: &Device,
     ) -> Self {
         let inner = first_stage.model.devices()[0].clone();
+        let scale = PixelScale::MinusOneOne;
+        let moments = |images: Tensor<4>| {
+            let (mean, std) = first_stage.moments(images);
+            (mean.flatten(1, 3), std.flatten(1, 3)) // [n, z·s·s] each
+        };
         self.latent = Some(LatentData {
-            train: CodeMoments::encode(&first_stage, &dataset.train, autodiff),
-            test: CodeMoments::encode(&first_stage, &dataset.test, &inner),
+            train: CodeMoments::encode(&dataset.train, scale, &inner, autodiff, moments),
+            test: CodeMoments::encode(&dataset.test, scale, &inner, &inner, moments),
             first_stage,
             shape: dataset.shape(),
         });
@@ -176,11 +135,20 @@ impl DiffusionLearner {
     /// What the denoiser learns of a batch: its images (in [−1, 1]), or for latent diffusion
     /// codes drawn from q(z|x) of each of them; `test`: the batch is of the test split.
     fn data_of(&self, batch: &Batch, test: bool) -> Tensor<4> {
-        match &self.latent {
-            Some(latent) if test => latent.test.draw(&batch.indices),
-            Some(latent) => latent.train.draw(&batch.indices),
-            None => batch.images.clone(),
-        }
+        let Some(latent) = &self.latent else {
+            return batch.images.clone();
+        };
+        let codes = match test {
+            true => latent.test.draw(&batch.indices),
+            false => latent.train.draw(&batch.indices),
+        }; // [n, z·s·s]
+        let shape = self.config.denoiser.shape;
+        codes.reshape([
+            batch.indices.len(),
+            shape.channels,
+            shape.height,
+            shape.width,
+        ])
     }
 
     /// Splits each batch as `split` says.

@@ -6,6 +6,7 @@
 pub mod autoencoder_kl;
 pub mod checkpoint;
 pub mod classify;
+pub(crate) mod codes;
 pub mod diffusion;
 pub mod ema;
 pub mod gan;
@@ -16,5 +17,6 @@ pub mod parallel;
 pub mod pix2pix;
 pub mod trainee;
 pub mod trainer;
+pub(crate) mod two_stage;
 
 pub use trainer::{Learner, Outcome, TrainOptions, resume, train};

@@ -7,11 +7,11 @@ use super::new_run::NewRun;
 use crate::commands::TaskName;
 use crate::commands::train::job::TrainingArgs;
 use crate::data::Dataset;
+use crate::error::Error;
 use crate::error::Result;
 use crate::models::attention::AttentionConfig;
 use crate::models::denoiser::DenoiserConfig;
 use crate::models::diffusion::{DiffusionConfig, Schedule, condition_channels};
-use crate::error::Error;
 use crate::run::{DiffusionRun, FirstStage, ModelConfig, ModelSpec, Run};
 use std::path::{Path, PathBuf};
 
@@ -118,9 +118,10 @@ fn first_stage(path: &Path, dataset: &Dataset) -> Result<FirstStage> {
         ModelConfig::AutoencoderKl(c) => c,
         other => {
             return Err(Error::bad_input(format!(
-                "--latent-of {}: a {} run; latent diffusion needs an autoencoder-kl run                  (latentlab train autoencoder-kl)",
+                "--latent-of {}: {}; latent diffusion needs an autoencoder-kl run \
+                 (latentlab train autoencoder-kl)",
                 path.display(),
-                other.spec().kind()
+                other.a_run()
             )));
         }
     };

@@ -3,12 +3,14 @@
 use super::new_run::NewRun;
 use crate::commands::train::job::TrainingArgs;
 use crate::data::Dataset;
+use crate::error::Error;
 use crate::error::Result;
 use crate::models::LatentModelConfig;
 use crate::models::autoencoder::{Arch, AutoencoderConfig, BodyConfig};
 use crate::models::likelihood::Likelihood;
+use crate::models::two_stage::SecondStageConfig;
 use crate::models::vae::VaeConfig;
-use crate::run::ModelConfig;
+use crate::run::{ModelConfig, ModelSpec, Run, TwoStageVaeRun};
 
 /// The encoder/decoder options an autoencoder and a VAE share.
 #[derive(Debug, Clone, clap::Args)]
@@ -70,6 +72,11 @@ pub struct VaeArgs {
     /// Condition encoder and decoder on the class label: q(z|x, y), p(x|z, y).
     #[arg(long)]
     pub conditional: bool,
+    /// A two-stage VAE (Dai & Wipf 2019): fit a second VAE (latent size the first's, --hidden
+    /// layers, default 1024,1024,1024) to the codes of this VAE run; sampling decodes through
+    /// both.
+    #[arg(long, value_name = "RUN")]
+    pub latent_of: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub training: TrainingArgs,
 }
@@ -94,6 +101,58 @@ pub fn vae_config(args: &VaeArgs, dataset: &Dataset) -> Result<ModelConfig> {
             .with_num_classes(args.conditional.then(|| dataset.num_classes())),
     );
     latent_config(model)
+}
+
+/// The config of a second-stage VAE on the codes of the VAE run at `path`, trained on the same
+/// data.
+fn second_stage_config(
+    args: &VaeArgs,
+    path: &std::path::Path,
+    dataset: &Dataset,
+) -> Result<ModelConfig> {
+    let run = Run::open(path)?;
+    let first = match &run.config.model {
+        ModelConfig::Vae(c) => c.model.clone(),
+        other => {
+            return Err(Error::bad_input(format!(
+                "--latent-of {}: {}; a two-stage VAE's first stage is a VAE run \
+                 (latentlab train vae)",
+                path.display(),
+                other.a_run()
+            )));
+        }
+    };
+    if let LatentModelConfig::Vae(vae) = &first
+        && vae.num_classes.is_some()
+    {
+        return Err(Error::bad_input(format!(
+            "--latent-of {}: a conditional VAE; the second stage learns codes without labels",
+            path.display()
+        )));
+    }
+    run.weights()?;
+    let trained = &run.config.run.dataset;
+    if trained.shape != dataset.shape() || trained.name != dataset.name {
+        return Err(Error::bad_input(format!(
+            "--latent-of {}: trained on {} ({}), this run's data are {} ({})",
+            path.display(),
+            trained.name,
+            trained.shape,
+            dataset.name,
+            dataset.shape()
+        )));
+    }
+    let mut second = SecondStageConfig::new(first.latent(), first.latent());
+    if let Some(hidden) = &args.model.hidden {
+        second = second.with_hidden(hidden.clone());
+    }
+    let config = TwoStageVaeRun {
+        second_stage: second,
+        first_stage_source: path.display().to_string(),
+        first_stage: first,
+    };
+    config.validate()?;
+    Ok(ModelConfig::TwoStageVae(config))
 }
 
 fn latent_config(model: LatentModelConfig) -> Result<ModelConfig> {
@@ -121,6 +180,9 @@ impl NewRun for VaeArgs {
         &self.training
     }
     fn model_config(&self, dataset: &Dataset) -> Result<ModelConfig> {
-        vae_config(self, dataset)
+        match &self.latent_of {
+            Some(path) => second_stage_config(self, path, dataset),
+            None => vae_config(self, dataset),
+        }
     }
 }

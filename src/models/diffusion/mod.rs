@@ -157,7 +157,9 @@ impl DiffusionConfig {
         if let Some(range) = self.x0_range
             && !(range.is_finite() && range > 0.0)
         {
-            return Err(Error::bad_input(format!("x0_range {range} must be above 0")));
+            return Err(Error::bad_input(format!(
+                "x0_range {range} must be above 0"
+            )));
         }
         if !(0.0..1.0).contains(&self.ema_decay) {
             return Err(Error::bad_input("--ema-decay must be in [0, 1)"));

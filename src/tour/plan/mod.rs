@@ -204,6 +204,7 @@ pub fn plan(options: &TourOptions) -> Result<Vec<Stage>> {
     models::classifier(&mut p);
     models::gans(&mut p);
     models::diffusion(&mut p);
+    models::latent_diffusion(&mut p);
     scores::pictures(&mut p);
     scores::numbers(&mut p);
     scores::diffusion_curve(&mut p);

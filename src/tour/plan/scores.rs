@@ -4,7 +4,15 @@
 use super::{Planner, diffusion_rate, outputs, words};
 
 /// The generative runs whose samples are scored.
-pub const SCORED: [&str; 6] = ["ae", "vae", "gan", "gan-patchgan", "cgan", "diffusion"];
+pub const SCORED: [&str; 7] = [
+    "ae",
+    "vae",
+    "gan",
+    "gan-patchgan",
+    "cgan",
+    "diffusion",
+    "latent-diffusion",
+];
 
 /// Where the diffusion run's sample metrics under another sampler lie (`--steps N`, or
 /// `ddpm`), relative to the tour folder.
@@ -92,6 +100,11 @@ pub(super) fn numbers(p: &mut Planner) {
         let generating = match folder {
             // DDIM-50 by default.
             "diffusion" => 50.0 * recipe.samples as f64 / diffusion_rate(recipe.diffusion_width),
+            // 12x fewer positions, and the decoder.
+            "latent-diffusion" => {
+                50.0 * recipe.samples as f64 / diffusion_rate(recipe.latent_diffusion_width) / 12.0
+                    + 5.0
+            }
             _ => 0.0,
         };
         p.add(
