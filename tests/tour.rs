@@ -80,10 +80,19 @@ fn a_smoke_tour_writes_a_complete_report_and_reruns_only_what_is_missing() {
             "gan",
             "gan-patchgan",
             "cgan",
-            "diffusion"
+            "diffusion",
+            "latent-diffusion"
         ],
         "a row per model"
     );
+    // Latent diffusion: its first stage pictured (image, code channels, decoding), its samples.
+    for picture in [
+        "autoencoder-kl/reconstructions.png",
+        "latent-diffusion/samples.png",
+    ] {
+        assert!(sources.contains(&picture.to_string()), "{picture}");
+    }
+    assert!(html.contains("Diffusion in a learned latent space"));
     for model in summary["models"].as_array().unwrap() {
         let title = model["title"].as_str().unwrap();
         assert!(html.contains(&format!("<tr><td>{title}</td>")), "{title}");

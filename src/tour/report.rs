@@ -377,7 +377,6 @@ fn diffusion(h: &mut String, s: &Summary) {
             "From x_T (left, pure noise) to x_0 (right): the states of DDIM-50, evenly spaced.",
         ),
     ]));
-    latent_diffusion(h, s);
     if !s.diffusion_curve.is_empty() {
         let _ = write!(
             h,
@@ -418,6 +417,7 @@ fn diffusion(h: &mut String, s: &Summary) {
             1000.0 * m.scores.seconds_per_image
         );
     }
+    latent_diffusion(h, s);
 }
 
 /// Latent diffusion beside the pixel model: why it is cheaper, its first stage, its samples.
