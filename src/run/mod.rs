@@ -691,8 +691,9 @@ mod tests {
     }
 
     /// `config.json` of every kind as latentlab wrote it on 2026-12-07 (the quick tour's runs at
-    /// 5001473, and two tiny diffusion runs: SR3 ×4 and class-conditional).
-    const CURRENT: [(&str, &str); 10] = [
+    /// 5001473, two tiny diffusion runs: SR3 ×4 and class-conditional) and 2026-12-08 (a full-set
+    /// autoencoder-kl and the latent diffusion run on it, a tiny two-stage VAE).
+    const CURRENT: [(&str, &str); 13] = [
         ("ae", include_str!("fixtures/current-ae.json")),
         ("vae", include_str!("fixtures/current-vae-rgb.json")),
         ("gan", include_str!("fixtures/current-cgan.json")),
@@ -717,6 +718,18 @@ mod tests {
         (
             "diffusion",
             include_str!("fixtures/current-diffusion-conditional.json"),
+        ),
+        (
+            "autoencoder-kl",
+            include_str!("fixtures/current-autoencoder-kl.json"),
+        ),
+        (
+            "diffusion",
+            include_str!("fixtures/current-latent-diffusion.json"),
+        ),
+        (
+            "two-stage-vae",
+            include_str!("fixtures/current-two-stage-vae.json"),
         ),
     ];
 
