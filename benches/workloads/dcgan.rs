@@ -43,6 +43,7 @@ pub fn images_per_second(steps: usize, device: &Device) -> f64 {
             &autodiff,
         ),
         labels: Tensor::zeros([BATCH], &autodiff),
+        indices: Vec::new(),
     };
     crate::train_rate(&mut learner, |_| batch.clone(), BATCH, 5, steps)
 }

@@ -55,6 +55,7 @@ pub fn learner_rate(
             &autodiff,
         ),
         labels: Tensor::zeros([BATCH], &autodiff),
+        indices: Vec::new(),
     };
     crate::train_rate(&mut learner, |_| batch.clone(), BATCH, 5, steps)
 }
