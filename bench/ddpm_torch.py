@@ -11,6 +11,8 @@ eps ~ N(0, I), x_t from the cosine schedule, MSE(eps, net(x_t, t)), Adam lr 2e-4
 
   python3 bench/ddpm_torch.py [--steps 20] [--batch 64] [--threads 2] [--device cpu]
   python3 bench/ddpm_torch.py --sample [--steps 20]   # DDIM (eta 0, x0 clipped) in --steps steps
+  python3 bench/ddpm_torch.py --latent [--steps 20]   # latent diffusion's U-Net: 4x8x8 codes,
+      width 64, self-attention at 4x4 (GroupNorm(8) -> nn.MultiheadAttention, 4 heads, + input)
 
 Prints images/s (with --sample: network evaluations of one image per second) and peak memory
 as JSON.
@@ -52,8 +54,25 @@ class ResBlock(nn.Module):
         return h + (self.shortcut(x) if self.shortcut is not None else x)
 
 
+class Attention(nn.Module):
+    """src/models/attention.rs's self-attention block: GroupNorm, then multi-head attention over
+    the map's positions, added to the input."""
+
+    def __init__(self, channels, heads=4):
+        super().__init__()
+        self.norm = nn.GroupNorm(GROUPS, channels)
+        self.attention = nn.MultiheadAttention(channels, heads, batch_first=True)
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        tokens = x.flatten(2).transpose(1, 2)
+        normed = self.norm(x).flatten(2).transpose(1, 2)
+        out, _ = self.attention(normed, normed, normed, need_weights=False)
+        return (tokens + out).transpose(1, 2).reshape(n, c, h, w)
+
+
 class Denoiser(nn.Module):
-    def __init__(self, channels=1, width=32, levels=2):
+    def __init__(self, channels=1, width=32, levels=2, side=28, attention=()):
         super().__init__()
         time = 4 * width
         widths = [width] + [2 * width] * levels
@@ -62,6 +81,12 @@ class Denoiser(nn.Module):
         self.time_hidden = nn.Linear(width, time)
         self.time_out = nn.Linear(time, time)
         self.downs = nn.ModuleList(ResBlock(widths[i], widths[i], time) for i in range(levels))
+        attend = lambda level: (
+            Attention(widths[level]) if side >> level in attention else nn.Identity()
+        )
+        self.down_attention = nn.ModuleList(attend(i) for i in range(levels))
+        self.up_attention = nn.ModuleList(attend(i) for i in reversed(range(levels)))
+        self.middle_attention = attend(levels)
         self.down_samples = nn.ModuleList(
             nn.Conv2d(widths[i], widths[i + 1], 4, stride=2, padding=1) for i in range(levels)
         )
@@ -80,13 +105,13 @@ class Denoiser(nn.Module):
         time = self.time_out(F.silu(self.time_hidden(embedding(t, self.width))))
         h = self.conv_in(x)
         skips = []
-        for block, down in zip(self.downs, self.down_samples):
-            h = block(h, time)
+        for block, attention, down in zip(self.downs, self.down_attention, self.down_samples):
+            h = attention(block(h, time))
             skips.append(h)
             h = down(h)
-        h = self.middle(h, time)
-        for up, block in zip(self.up_samples, self.ups):
-            h = block(torch.cat([up(h), skips.pop()], dim=1), time)
+        h = self.middle_attention(self.middle(h, time))
+        for up, block, attention in zip(self.up_samples, self.ups, self.up_attention):
+            h = attention(block(torch.cat([up(h), skips.pop()], dim=1), time))
         return self.conv_out(F.silu(self.norm_out(h)))
 
 
@@ -108,13 +133,19 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--sample", action="store_true", help="time DDIM sampling instead")
+    parser.add_argument("--latent", action="store_true", help="latent diffusion's U-Net instead")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     device = torch.device(args.device)
-    net = Denoiser().to(device)
+    if args.latent:
+        shape = (4, 8, 8)
+        net = Denoiser(channels=4, width=64, side=8, attention=(4,)).to(device)
+    else:
+        shape = (1, 28, 28)
+        net = Denoiser().to(device)
     opt = torch.optim.Adam(net.parameters(), lr=2e-4, betas=(0.9, 0.999), eps=1e-8)
-    images = torch.rand(args.batch, 1, 28, 28, device=device) * 2 - 1
+    images = torch.rand(args.batch, *shape, device=device) * 2 - 1
     bars = cosine_alpha_bars().to(device)
 
     def synchronize():
@@ -134,7 +165,7 @@ def main():
     def walk(steps):
         """DDIM, eta 0, from x_T ~ N(0, I) in `steps` evenly spaced steps, x0 clipped."""
         with torch.inference_mode():
-            x = torch.randn(args.batch, 1, 28, 28, device=device)
+            x = torch.randn(args.batch, *shape, device=device)
             times = sorted({-(-k * 1000 // steps) for k in range(1, steps + 1)}, reverse=True)
             for i, t in enumerate(times):
                 s = times[i + 1] if i + 1 < len(times) else 0

@@ -2,12 +2,15 @@
 //! simple loss at uniform t over the cosine schedule, batch 64, Adam), on random images in
 //! [−1, 1]: the step `train/diffusion.rs` takes, without its EMA. W8-sample: DDIM sampling with
 //! the same network (η = 0, x̂₀ clipped), in network evaluations of one image per second.
-//! Reference: `bench/ddpm_torch.py`, the same network, step and sampler.
+//! W10: the same step for latent diffusion's U-Net (4x8x8 codes, width 64, self-attention at
+//! 4x4 with 4 heads). Reference: `bench/ddpm_torch.py` (`--latent`), the same networks, step and
+//! sampler.
 
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use latentlab::data::ImageShape;
+use latentlab::models::attention::AttentionConfig;
 use latentlab::models::denoiser::DenoiserConfig;
 use latentlab::models::diffusion::{NoiseSchedule, Sampler, Schedule, sample, simple_loss};
 use latentlab::optim::AdamSettings;
@@ -18,18 +21,36 @@ const LR: f64 = 2e-4;
 
 /// Images per second of `steps` steps after 3 of warm-up.
 pub fn images_per_second(steps: usize, device: &Device) -> f64 {
-    let autodiff = device.clone().autodiff();
-    autodiff.seed(0);
     let shape = ImageShape {
         channels: 1,
         height: 28,
         width: 28,
     };
-    let mut model = Some(DenoiserConfig::new(shape).with_width(WIDTH).init(&autodiff));
+    step_rate(DenoiserConfig::new(shape).with_width(WIDTH), steps, device)
+}
+
+/// W10: codes per second of latent diffusion's U-Net, `steps` steps after 3 of warm-up.
+pub fn latent_images_per_second(steps: usize, device: &Device) -> f64 {
+    let shape = ImageShape {
+        channels: 4,
+        height: 8,
+        width: 8,
+    };
+    let config = DenoiserConfig::new(shape)
+        .with_width(64)
+        .with_attention(Some(AttentionConfig::new(vec![4]).with_heads(4)));
+    step_rate(config, steps, device)
+}
+
+fn step_rate(config: DenoiserConfig, steps: usize, device: &Device) -> f64 {
+    let autodiff = device.clone().autodiff();
+    autodiff.seed(0);
+    let shape = config.shape;
+    let mut model = Some(config.init(&autodiff));
     let schedule = NoiseSchedule::new(Schedule::Cosine, 1000);
     let mut optimizer = AdamSettings::pytorch(LR).init();
     let x0 = Tensor::<4>::random(
-        [BATCH, 1, 28, 28],
+        [BATCH, shape.channels, shape.height, shape.width],
         Distribution::Uniform(-1.0, 1.0),
         &autodiff,
     );

@@ -19,6 +19,7 @@
 //! speed drifts over minutes. Reported: the best round of each side, the median of the
 //! per-round ratios, the largest peak RSS of each side.
 
+mod autoencoder_kl;
 mod dcgan;
 mod ddpm;
 mod espcn;
@@ -109,6 +110,16 @@ fn workloads() -> Vec<Workload> {
             multiply_adds: Some(ddpm::multiply_adds()),
         },
         Workload {
+            id: "W9",
+            what: "autoencoder-kl train step (28x28 padded to 32, f = 4, 4 latent channels, width 16, L1 + KL, batch 128, Adam) vs PyTorch",
+            multiply_adds: None,
+        },
+        Workload {
+            id: "W10",
+            what: "latent diffusion U-Net train step (4x8x8 codes, width 64, self-attention at 4x4, simple loss, batch 64, Adam) vs PyTorch",
+            multiply_adds: None,
+        },
+        Workload {
             id: "W8-sample",
             what: "DDIM sampling with the W8 denoiser (batch 64, η = 0, x̂₀ clipped), network evaluations of one image per second, vs PyTorch",
             multiply_adds: None,
@@ -125,6 +136,8 @@ const W6_STEPS: usize = 30;
 const W7_STEPS: usize = 200;
 const W8_STEPS: usize = 20;
 const W8_SAMPLE_STEPS: usize = 20;
+const W9_STEPS: usize = 20;
+const W10_STEPS: usize = 30;
 
 struct Options {
     only: Option<Vec<String>>,
@@ -259,6 +272,8 @@ fn child(id: &str, o: &Options) {
         "W6" => Some(unet::images_per_second(W6_STEPS * scale, &device)),
         "W7" => Some(espcn::images_per_second(W7_STEPS * scale, &device)),
         "W8" => Some(ddpm::images_per_second(W8_STEPS * scale, &device)),
+        "W9" => Some(autoencoder_kl::images_per_second(W9_STEPS * scale, &device)),
+        "W10" => Some(ddpm::latent_images_per_second(W10_STEPS * scale, &device)),
         "W8-sample" => Some(ddpm::sampling_evaluations_per_second(
             W8_SAMPLE_STEPS * scale,
             &device,
@@ -342,6 +357,16 @@ fn reference_command(id: &str, o: &Options) -> Command {
         "W8" => {
             c.arg(script("ddpm_torch.py"));
             c.args(["--steps", &(W8_STEPS * o.scale).to_string()]);
+            c.args(["--threads", &threads, "--device", device]);
+        }
+        "W9" => {
+            c.arg(script("autoencoder_kl_torch.py"));
+            c.args(["--steps", &(W9_STEPS * o.scale).to_string()]);
+            c.args(["--threads", &threads, "--device", device]);
+        }
+        "W10" => {
+            c.arg(script("ddpm_torch.py")).arg("--latent");
+            c.args(["--steps", &(W10_STEPS * o.scale).to_string()]);
             c.args(["--threads", &threads, "--device", device]);
         }
         "W8-sample" => {

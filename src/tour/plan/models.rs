@@ -153,6 +153,8 @@ pub(super) fn latent_diffusion(p: &mut Planner) {
         &recipe.first_stage_width.to_string(),
         "--epochs",
         &recipe.first_stage_epochs.to_string(),
+        "--batch-size",
+        &recipe.latent_batch_size.to_string(),
     ]);
     // ~450 images/s at width 16 on 2 cores, the cost going with the width squared.
     let first_stage_rate = 450.0 * (16.0 / recipe.first_stage_width as f64).powi(2);
@@ -177,6 +179,8 @@ pub(super) fn latent_diffusion(p: &mut Planner) {
         "4",
         "--epochs",
         &recipe.latent_diffusion_epochs.to_string(),
+        "--batch-size",
+        &recipe.latent_batch_size.to_string(),
     ]);
     p.add(
         "train-latent-diffusion".into(),
