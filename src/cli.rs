@@ -26,8 +26,8 @@ pub enum Command {
     Tour(commands::tour::TourArgs),
     /// Principal component analysis: eigen-images, explained variance, reconstructions at k.
     Pca(commands::pca::PcaArgs),
-    /// Train a model (`train ae|vae|gan|classifier|pix2pix|espcn|diffusion`; VAE losses in nats
-    /// per image), or `train --resume RUN`.
+    /// Train a model (`train ae|vae|gan|classifier|pix2pix|espcn|diffusion|autoencoder-kl`; VAE
+    /// losses in nats per image), or `train --resume RUN`.
     Train(commands::train::TrainArgs),
     /// Draw samples of a trained autoencoder, VAE or GAN (z ~ N(0, I) decoded) or diffusion model
     /// (x_T ~ N(0, I) denoised); --class N for a conditional one.
