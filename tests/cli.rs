@@ -294,9 +294,17 @@ fn tiny_run(name: &str, model: &str, latent: &str) -> PathBuf {
 fn run_folder_commands_write_their_pictures_and_numbers() {
     let run = tiny_run("commands", "vae", "2");
     let dir = run.to_str().unwrap();
+    let recon_dir = run.join("recon");
     for args in [
         vec!["sample", dir, "--n", "16"],
-        vec!["reconstruct", dir, "--n", "8"],
+        vec![
+            "reconstruct",
+            dir,
+            "--n",
+            "8",
+            "--save-images",
+            recon_dir.to_str().unwrap(),
+        ],
         vec!["interpolate", dir, "--pairs", "3", "--steps", "5"],
         vec!["latent-map", dir, "--n", "100", "--grid", "6"],
         vec!["eval", dir, "--k", "20", "--limit", "40"],
@@ -308,6 +316,12 @@ fn run_folder_commands_write_their_pictures_and_numbers() {
             String::from_utf8_lossy(&output.stderr)
         );
     }
+    // --save-images: one PNG per test image, for eval-samples --fake DIR.
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    let test_images = config["run"]["dataset"]["test"].as_u64().unwrap() as usize;
+    assert_eq!(std::fs::read_dir(&recon_dir).unwrap().count(), test_images);
+    assert_eq!(png_size(&recon_dir.join("000000.png")), (28, 28));
     // 16 samples: two rows of 8 tiles of 56 px.
     assert_eq!(png_size(&run.join("samples.png")), (466, 2 * 56 + 3 * 2));
     assert_eq!(

@@ -64,6 +64,12 @@ fn first_stage(args: &ReconstructArgs, run: &Run) -> Result<f64> {
     }
     let out = args.run.out_path(&args.out, "reconstructions.png");
     grid.save_labelled_rows(n, &labels, &out)?;
+    if let Some(dir) = &args.save_images {
+        save_all(&dataset, dir, &device, |images, _| {
+            let codes = model.encode(images * 2.0 - 1.0).mean;
+            to_unit(model.decode(codes).clamp(-1.0, 1.0))
+        })?;
+    }
     let psnr = -10.0 * mse.max(1e-12).log10();
     crate::ui::say(&format!(
         "{n} test images, their {} code ({channels} channels of {s}x{s}, each drawn over the \
@@ -85,6 +91,47 @@ pub struct ReconstructArgs {
     /// Output PNG [default: RUN/reconstructions.png].
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Also write the reconstruction of every test image as a PNG file here (000000.png, …),
+    /// so `eval-samples --fake DIR` scores the reconstructions against the test set.
+    #[arg(long, value_name = "DIR")]
+    pub save_images: Option<PathBuf>,
+}
+
+/// Writes `reconstruct(images, labels)` (batches of `[n, c, h, w]` in [0, 1] and their labels →
+/// images like them) of every test image of `dataset` to `dir` as PNG files.
+fn save_all(
+    dataset: &crate::data::Dataset,
+    dir: &std::path::Path,
+    device: &burn::tensor::Device,
+    reconstruct: impl Fn(
+        burn::tensor::Tensor<4>,
+        burn::tensor::Tensor<1, burn::tensor::Int>,
+    ) -> burn::tensor::Tensor<4>,
+) -> Result<()> {
+    use crate::data::{BatchConfig, Batches, PixelScale, Split};
+    let batches = Batches::new(
+        &dataset.test,
+        BatchConfig::in_order(250, PixelScale::ZeroOne),
+        device,
+    );
+    let mut written = 0;
+    for batch in batches {
+        let [n, ..] = batch.images.dims();
+        let pixels: Vec<u8> = reconstruct(batch.images, batch.labels)
+            .clamp(0.0, 1.0)
+            .into_data()
+            .iter::<f32>()
+            .map(|v| (v * 255.0).round() as u8)
+            .collect();
+        let split = Split::new(dataset.shape(), pixels, vec![0; n]);
+        crate::data::folder::save_image_files_from(&split, dir, written)?;
+        written += n;
+    }
+    crate::ui::say(&format!(
+        "reconstructions of all {written} test images: {}",
+        dir.display()
+    ));
+    Ok(())
 }
 
 /// Writes the grid and returns the mean squared error per pixel of the shown images.
@@ -107,6 +154,12 @@ pub fn run(args: &ReconstructArgs) -> Result<f64> {
         .powi_scalar(2)
         .mean()
         .into_scalar::<f32>() as f64;
+    if let Some(dir) = &args.save_images {
+        save_all(&dataset, dir, &device, |images, labels| {
+            let labels = model.condition(&labels);
+            model.decode_mean(model.encode_mean(images, labels.clone()), labels)
+        })?;
+    }
     let out = args.run.out_path(&args.out, "reconstructions.png");
     save_grid(
         interleave_rows(images, reconstructions, 8),
