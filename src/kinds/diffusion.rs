@@ -123,18 +123,7 @@ pub fn train(
 /// A latent diffusion run's first stage on `device`: its copy in the run once one was written
 /// (a resumed run), else the weights of the run `--latent-of` named.
 fn first_stage(stage: &FirstStage, job: &Job, device: &Device) -> Result<ScaledAutoencoder> {
-    let copy = job.out.join(FirstStage::FILE);
-    let path = match job.resume && copy.is_file() {
-        true => copy,
-        false => std::path::Path::new(&stage.source).join("model.safetensors"),
-    };
-    if !path.is_file() {
-        return Err(Error::bad_input(format!(
-            "{}: the first stage's weights are gone (the run was made with --latent-of {})",
-            path.display(),
-            stage.source
-        )));
-    }
+    let path = job.first_stage_weights(FirstStage::FILE, &stage.source)?;
     let model = load_weights(stage.autoencoder.init(device), "autoencoder-kl", &path)?;
     Ok(ScaledAutoencoder {
         model,

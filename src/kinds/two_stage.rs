@@ -17,28 +17,10 @@ use crate::train::Outcome;
 use crate::train::job::Job;
 use crate::train::two_stage::SecondStageLearner;
 
-/// The first stage's weights: the run's copy once one was written (a resumed run), else those
-/// of the VAE run `--latent-of` named.
-fn first_stage_weights(config: &TwoStageVaeRun, job: &Job) -> Result<std::path::PathBuf> {
-    let copy = job.out.join(FirstStage::FILE);
-    let path = match job.resume && copy.is_file() {
-        true => copy,
-        false => std::path::Path::new(&config.first_stage_source).join("model.safetensors"),
-    };
-    match path.is_file() {
-        true => Ok(path),
-        false => Err(Error::bad_input(format!(
-            "{}: the first stage's weights are gone (the run was made with --latent-of {})",
-            path.display(),
-            config.first_stage_source
-        ))),
-    }
-}
-
 impl Kind for TwoStageVaeRun {
     fn train(&self, job: &Job, device: &Device, autodiff: &Device) -> Result<Outcome> {
-        let first_stage =
-            load_safetensors(&self.first_stage, &first_stage_weights(self, job)?, device)?;
+        let weights = job.first_stage_weights(FirstStage::FILE, &self.first_stage_source)?;
+        let first_stage = load_safetensors(&self.first_stage, &weights, device)?;
         let encoding = crate::ui::spinner(
             "encoding the data through the first stage",
             job.quiet || !job.world.writes(),

@@ -61,6 +61,24 @@ impl Job {
         self.config.run.seed
     }
 
+    /// The weights of the first stage a run trains on the codes of (latent diffusion, a
+    /// two-stage VAE): the run's own copy, `file`, once one was written (a resumed run), else
+    /// the model of the run `source` names.
+    pub fn first_stage_weights(&self, file: &str, source: &str) -> Result<PathBuf> {
+        let copy = self.out.join(file);
+        let path = match self.resume && copy.is_file() {
+            true => copy,
+            false => Path::new(source).join("model.safetensors"),
+        };
+        match path.is_file() {
+            true => Ok(path),
+            false => Err(Error::bad_input(format!(
+                "{}: the first stage's weights are gone (the run was made with --latent-of {source})",
+                path.display()
+            ))),
+        }
+    }
+
     /// How each batch is split over the replicas (`--devices`) or MPI ranks the run records.
     pub fn batch_split(&self) -> Result<BatchSplit> {
         BatchSplit::for_run(&self.config.training.devices, self.world.clone())
