@@ -41,6 +41,20 @@ pub enum ReconstructionLoss {
     L2,
 }
 
+impl ReconstructionLoss {
+    /// The error of `reconstruction` against `images` (`[n, c, h, w]`), summed over each
+    /// image's pixels, batch mean: `[1]`.
+    pub fn per_image(self, reconstruction: Tensor<4>, images: Tensor<4>) -> Tensor<1> {
+        let [n, ..] = images.dims();
+        let error = reconstruction - images;
+        let error = match self {
+            ReconstructionLoss::L1 => error.abs(),
+            ReconstructionLoss::L2 => error.powi_scalar(2),
+        };
+        error.reshape([n as i32, -1]).sum_dim(1).mean().reshape([1])
+    }
+}
+
 /// An autoencoder with a spatial latent for images of `shape`.
 #[derive(Config, Debug)]
 pub struct AutoencoderKlConfig {
@@ -292,14 +306,9 @@ impl AutoencoderKl {
     /// The loss of `images` `[n, c, h, w]` in [−1, 1] reconstructed from a draw of q(z|x).
     pub fn objective(&self, images: Tensor<4>, config: &AutoencoderKlConfig) -> KlObjective {
         let posterior = self.encode(images.clone());
-        let reconstruction = self.decode(posterior.sample());
-        let [n, ..] = images.dims();
-        let error = reconstruction - images;
-        let error = match config.reconstruction {
-            ReconstructionLoss::L1 => error.abs(),
-            ReconstructionLoss::L2 => error.powi_scalar(2),
-        };
-        let recon = error.reshape([n as i32, -1]).sum_dim(1).mean().reshape([1]); // [1]
+        let recon = config
+            .reconstruction
+            .per_image(self.decode(posterior.sample()), images); // [1]
         let kl = posterior.kl().mean(); // [1]
         KlObjective {
             loss: recon.clone() + kl.clone() * config.kl_weight,

@@ -114,12 +114,10 @@ impl Learner for AutoencoderKlLearner {
             let [n, ..] = batch.images.dims();
             let posterior = model.encode(batch.images.clone());
             let reconstruction = model.decode(posterior.mean.clone());
-            let error = reconstruction.clone() - batch.images.clone();
-            let error = match self.config.reconstruction {
-                crate::models::autoencoder_kl::ReconstructionLoss::L1 => error.abs(),
-                crate::models::autoencoder_kl::ReconstructionLoss::L2 => error.powi_scalar(2),
-            };
-            let recon = error.reshape([n as i32, -1]).sum_dim(1).mean().reshape([1]);
+            let recon = self
+                .config
+                .reconstruction
+                .per_image(reconstruction.clone(), batch.images.clone());
             let kl = posterior.kl().mean();
             let parts = vec![
                 ("loss", recon.clone() + kl.clone() * self.config.kl_weight),
