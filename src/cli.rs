@@ -77,7 +77,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Reconstruct(args) => commands::reconstruct::run(&args).map(|_| ()),
         Command::Interpolate(args) => commands::interpolate::run(&args).map(|_| ()),
         Command::LatentMap(args) => commands::latent_map::run(&args).map(|_| ()),
-        Command::Eval(args) => commands::eval::run(&args).map(|_| ()),
+        Command::Eval(args) => commands::eval::run(&args),
         Command::Classify(args) => commands::classify::run(&args).map(|_| ()),
         Command::EvalSamples(args) => commands::eval_samples::run(&args).map(|_| ()),
         Command::Inpaint(args) => commands::edit::inpaint(&args).map(|_| ()),

@@ -92,6 +92,35 @@ fn the_first_stage_records_its_latent_scale() {
     assert_eq!(scale["images"], 96);
     let run = latentlab::run::Run::open(&stage).unwrap();
     assert_eq!(run.latent_scale().unwrap().scale, factor);
+
+    // `eval` scores its reconstructions.
+    let json = stage.join("eval-limited.json");
+    let eval = |extra: &[&str]| {
+        let mut args = vec!["eval", stage.to_str().unwrap(), "--limit", "20", "--quiet"];
+        args.extend(extra);
+        latentlab(&args)
+    };
+    assert_success(&eval(&["--out", json.to_str().unwrap()]));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["model"], "autoencoder-kl");
+    assert_eq!(report["test_images"], 20);
+    assert_eq!(report["latent"], "4x8x8");
+    let psnr = report["psnr_db"].as_f64().unwrap();
+    assert!(psnr > 5.0 && psnr < 58.9, "{report}");
+    assert!(report.get("classifier").is_none(), "{report}");
+    // A classifier of other images is refused before anything is loaded.
+    let classifier = stage.join("classifier-rgb");
+    std::fs::create_dir_all(&classifier).unwrap();
+    std::fs::write(
+        classifier.join("config.json"),
+        include_str!("../src/run/fixtures/current-classifier-rgb.json"),
+    )
+    .unwrap();
+    assert_bad_input(
+        &eval(&["--classifier", classifier.to_str().unwrap()]),
+        "takes images of",
+    );
     std::fs::remove_dir_all(&stage).unwrap();
 }
 
@@ -152,6 +181,30 @@ fn an_interrupted_latent_diffusion_run_resumes_exactly_and_samples_images() {
         png_size(&straight.join("samples/epoch_002.png")),
         (8 * 56 + 9 * 2, 10 * 56 + 11 * 2)
     );
+    // Slerp between x_T draws, one class per row: DDIM at η = 0 makes the walk repeatable.
+    let walk = |dir: &str| {
+        let out = straight.join(dir);
+        assert_success(&latentlab(&[
+            "interpolate",
+            straight.to_str().unwrap(),
+            "--pairs",
+            "3",
+            "--steps",
+            "4",
+            "--ddim-steps",
+            "5",
+            "--out",
+            out.to_str().unwrap(),
+        ]));
+        assert!(!out.join("interpolation.png").exists(), "no encoder: no test pairs");
+        std::fs::read(out.join("interpolation_prior.png")).unwrap()
+    };
+    let first = walk("walk1");
+    assert_eq!(
+        png_size(&straight.join("walk1/interpolation_prior.png")),
+        (4 * 56 + 5 * 2, 3 * 56 + 4 * 2)
+    );
+    assert!(first == walk("walk2"), "the same seed walked another path");
     for run in [straight, interrupted] {
         std::fs::remove_dir_all(&run).unwrap();
     }

@@ -1,6 +1,7 @@
 //! `latentlab eval RUN`: test-set numbers of a trained autoencoder or VAE, as JSON: reconstruction
 //! error, the ELBO in its two parts, and for a VAE the importance-weighted NLL (Burda et al. 2016)
-//! with `--k` samples per image, in nats and bits per dimension.
+//! with `--k` samples per image, in nats and bits per dimension. For latent diffusion's first
+//! stage (an autoencoder-kl run), what its reconstructions keep (`eval::reconstruction`).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -17,6 +18,7 @@ use crate::eval::elbo::{binarize, bits_per_dim, iwae_nll};
 use crate::models::LatentModel;
 use crate::models::likelihood::Likelihood;
 use crate::rng::{mix, stream};
+use crate::run::Run;
 use crate::train::trainer::PendingParts;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -32,12 +34,77 @@ pub struct EvalArgs {
     /// Output JSON [default: RUN/eval.json]; the same JSON goes to stdout.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Autoencoder-kl runs: a `latentlab train classifier` run whose accuracy on the
+    /// reconstructions and Fréchet distance of its features (reconstructions against
+    /// originals) join the JSON.
+    #[arg(long, value_name = "RUN")]
+    pub classifier: Option<PathBuf>,
 }
 
-pub fn run(args: &EvalArgs) -> Result<EvalReport> {
+pub fn run(args: &EvalArgs) -> Result<()> {
     if args.limit == Some(0) {
         return Err(Error::bad_input("--limit must be at least 1"));
     }
+    let run = Run::open(&args.run.run)?;
+    if run.autoencoder_kl_config().is_ok() {
+        return first_stage(args, &run);
+    }
+    if let Some(path) = &args.classifier {
+        return Err(Error::bad_input(format!(
+            "--classifier {}: scores an autoencoder-kl's reconstructions; {} is {}",
+            path.display(),
+            run.path.display(),
+            run.config.model.a_run()
+        )));
+    }
+    latent(args).map(|_| ())
+}
+
+/// An autoencoder-kl run's reconstructions of the test set, scored.
+fn first_stage(args: &EvalArgs, run: &Run) -> Result<()> {
+    let device = args.run.runtime.device.device()?;
+    let model = run.load_autoencoder_kl(&device)?;
+    let classifier = match &args.classifier {
+        Some(path) => {
+            let judge = Run::open(path)?;
+            let expected = judge.classifier_config()?.classifier.shape;
+            let shape = run.autoencoder_kl_config()?.autoencoder.shape;
+            if expected != shape {
+                return Err(Error::bad_input(format!(
+                    "--classifier {}: takes images of {expected}, the run's are {shape}",
+                    path.display()
+                )));
+            }
+            Some((path.display().to_string(), judge.load_classifier(&device)?))
+        }
+        None => None,
+    };
+    let dataset = run.load_data()?;
+    let test = limit_split(&dataset.test, args.limit);
+    args.run.log(&format!(
+        "evaluating autoencoder-kl {} on {} test images of {}",
+        run.path.display(),
+        test.len(),
+        dataset.name
+    ));
+    let mut report = crate::eval::reconstruction::evaluate(
+        &model,
+        &test,
+        classifier,
+        &device,
+        args.run.runtime.quiet,
+    )?;
+    report.dataset = dataset.name.clone();
+    let out = args.run.out_path(&args.out, "eval.json");
+    crate::fsutil::write_json(&out, &report)?;
+    crate::ui::say(
+        &serde_json::to_string_pretty(&report).map_err(|e| Error::Internal(e.to_string()))?,
+    );
+    Ok(())
+}
+
+/// An autoencoder's or VAE's numbers (the module's doc).
+fn latent(args: &EvalArgs) -> Result<EvalReport> {
     let (folder, model, device) = args.run.open()?;
     let dataset = folder.load_data()?;
     let test = limit_split(&dataset.test, args.limit);

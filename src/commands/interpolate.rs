@@ -1,7 +1,11 @@
 //! `latentlab interpolate RUN`: walk the latent space. Rows of the first picture go from one test
-//! image to another through z (linear between their codes, the two originals at the ends); rows
-//! of the second go between two draws from the prior along the great circle (slerp), which keeps
-//! the path where a Gaussian's mass is (White, 2016).
+//! image to another through z (linear between their codes, the two originals at the ends; for
+//! autoencoders and VAEs, which have an encoder); rows of the second go between two draws from
+//! the prior along the great circle (slerp), which keeps the path where a Gaussian's mass is
+//! (White, 2016). Every generative run has the second: a GAN's z, a two-stage VAE's u, and a
+//! diffusion model's x_T, which DDIM at η = 0 maps to an image deterministically (Song et al.
+//! 2021, §5.3: slerp between two x_T gives a smooth path of images); a conditional model's row
+//! p holds class p.
 
 use std::path::PathBuf;
 
@@ -10,10 +14,12 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
+use crate::commands::SamplingArgs;
 use crate::commands::run_args::RunArgs;
 use crate::data::{BatchConfig, Batches, PixelScale};
 use crate::error::{Error, Result};
-use crate::sample::prior_noise;
+use crate::run::Run;
+use crate::sample::{Generative, label_tensor, prior_noise};
 use crate::train::latent::save_grid_with_columns;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -26,9 +32,16 @@ pub struct InterpolateArgs {
     /// Decoded points per row, ends included.
     #[arg(long, default_value_t = 8)]
     pub steps: usize,
-    /// Output folder [default: RUN]; writes interpolation.png and interpolation_prior.png.
+    /// Output folder [default: RUN]; writes interpolation.png (autoencoders and VAEs) and
+    /// interpolation_prior.png.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Diffusion runs: DDIM steps (at η = 0, so each x_T gives one image) [default: 50].
+    #[arg(long, value_name = "N")]
+    pub ddim_steps: Option<usize>,
+    /// Conditional diffusion runs: classifier-free guidance weight [default: 2].
+    #[arg(long, value_name = "W")]
+    pub guidance: Option<f64>,
 }
 
 /// Spherical interpolation between `a` and `b` at `t` (linear when they are parallel).
@@ -53,16 +66,61 @@ pub fn run(args: &InterpolateArgs) -> Result<Vec<PathBuf>> {
             "--pairs must be at least 1 and --steps at least 2",
         ));
     }
+    let run = Run::open(&args.run.run)?;
+    if (args.ddim_steps.is_some() || args.guidance.is_some())
+        && !matches!(run.config.model, crate::run::ModelConfig::Diffusion(_))
+    {
+        return Err(Error::bad_input(format!(
+            "{}: --ddim-steps and --guidance walk diffusion runs; this is {}",
+            run.path.display(),
+            run.config.model.a_run()
+        )));
+    }
+    let request = SamplingArgs {
+        sampler: None,
+        steps: args.ddim_steps,
+        eta: None,
+        guidance: args.guidance,
+    }
+    .request()?;
+    let out_dir = args.out.clone().unwrap_or_else(|| args.run.run.clone());
+    let ts: Vec<f32> = (0..args.steps)
+        .map(|i| i as f32 / (args.steps - 1) as f32)
+        .collect();
+    let test = match run.latent_config() {
+        Ok(_) => Some(between_test_images(args, &ts, &out_dir)?),
+        Err(_) => None,
+    };
+    let device = args.run.runtime.device.device()?;
+    let model = crate::kinds::generative(&run, &device, &request)?;
+    device.seed(args.run.runtime.seed);
+    let prior = between_prior_draws(args, model.as_ref(), &ts, &out_dir, &device)?;
+    crate::ui::say(&match &test {
+        Some(test) => format!(
+            "interpolations: {} (test pairs, originals at the ends), {} (slerp between prior draws)",
+            test.display(),
+            prior.display()
+        ),
+        None => format!(
+            "interpolation: {} (slerp between prior draws; {})",
+            prior.display(),
+            model.describe(),
+        ),
+    });
+    Ok(test.into_iter().chain([prior]).collect())
+}
+
+/// Rows from one test image to another, linear between their codes: interpolation.png.
+fn between_test_images(
+    args: &InterpolateArgs,
+    ts: &[f32],
+    out_dir: &std::path::Path,
+) -> Result<PathBuf> {
     let (folder, model, device) = args.run.open()?;
     crate::commands::run_args::unconditional_only(&model, &args.run.run, "interpolate")?;
     let dataset = folder.load_data()?;
     let shape = dataset.shape();
     let latent = folder.latent_config()?.model.latent();
-    let out_dir = args.out.clone().unwrap_or_else(|| args.run.run.clone());
-    let ts: Vec<f32> = (0..args.steps)
-        .map(|i| i as f32 / (args.steps - 1) as f32)
-        .collect();
-
     // Pairs of test images from different classes, chosen with the seed.
     let mut rng = StdRng::seed_from_u64(args.run.runtime.seed);
     let mut indices: Vec<usize> = (0..dataset.test.len()).collect();
@@ -110,7 +168,7 @@ pub fn run(args: &InterpolateArgs) -> Result<Vec<PathBuf>> {
             &codes[2 * p * latent..(2 * p + 1) * latent],
             &codes[(2 * p + 1) * latent..(2 * p + 2) * latent],
         );
-        for &t in &ts {
+        for &t in ts {
             path_codes.extend(za.iter().zip(zb).map(|(a, b)| a + t * (b - a)));
         }
     }
@@ -123,13 +181,23 @@ pub fn run(args: &InterpolateArgs) -> Result<Vec<PathBuf>> {
     }
     let test_path = out_dir.join("interpolation.png");
     save_grid_with_columns(Tensor::cat(rows, 0), shape, args.steps + 2, &test_path)?;
+    Ok(test_path)
+}
 
-    // Great circles between prior draws.
+/// Rows between two draws of the model's prior along the great circle: interpolation_prior.png.
+fn between_prior_draws(
+    args: &InterpolateArgs,
+    model: &dyn Generative,
+    ts: &[f32],
+    out_dir: &std::path::Path,
+    device: &Device,
+) -> Result<PathBuf> {
+    let latent = model.latent();
     let ends: Vec<f32> = prior_noise(
         2 * args.pairs,
         latent,
         args.run.runtime.seed ^ 0x5EED,
-        &device,
+        device,
     )
     .into_data()
     .iter::<f32>()
@@ -140,23 +208,23 @@ pub fn run(args: &InterpolateArgs) -> Result<Vec<PathBuf>> {
             &ends[2 * p * latent..(2 * p + 1) * latent],
             &ends[(2 * p + 1) * latent..(2 * p + 2) * latent],
         );
-        for &t in &ts {
+        for &t in ts {
             prior_codes.extend(slerp(za, zb, t));
         }
     }
+    let n = prior_codes.len() / latent;
+    let classes = model.num_classes();
+    let labels = (classes > 0).then(|| {
+        let rows: Vec<u8> = (0..n).map(|i| ((i / args.steps) % classes) as u8).collect();
+        label_tensor(&rows, device)
+    });
+    let images = model.generate(
+        Tensor::from_data(TensorData::new(prior_codes, [n, latent]), device),
+        labels,
+    ); // [pairs·steps, c, h, w] in [0, 1]
     let prior_path = out_dir.join("interpolation_prior.png");
-    save_grid_with_columns(
-        decode(&model, prior_codes, latent, &device),
-        shape,
-        args.steps,
-        &prior_path,
-    )?;
-    crate::ui::say(&format!(
-        "interpolations: {} (test pairs, originals at the ends), {} (slerp between prior draws)",
-        test_path.display(),
-        prior_path.display()
-    ));
-    Ok(vec![test_path, prior_path])
+    save_grid_with_columns(images, model.image_shape(), args.steps, &prior_path)?;
+    Ok(prior_path)
 }
 
 fn decode(

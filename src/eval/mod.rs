@@ -7,6 +7,7 @@ pub mod image_metrics;
 pub mod kid;
 pub mod precision_recall;
 pub mod predict;
+pub mod reconstruction;
 pub mod samples;
 
 /// Summary numbers of the codes, written to `latent_map.json`.
