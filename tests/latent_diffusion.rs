@@ -196,7 +196,10 @@ fn an_interrupted_latent_diffusion_run_resumes_exactly_and_samples_images() {
             "--out",
             out.to_str().unwrap(),
         ]));
-        assert!(!out.join("interpolation.png").exists(), "no encoder: no test pairs");
+        assert!(
+            !out.join("interpolation.png").exists(),
+            "no encoder: no test pairs"
+        );
         std::fs::read(out.join("interpolation_prior.png")).unwrap()
     };
     let first = walk("walk1");
@@ -205,6 +208,50 @@ fn an_interrupted_latent_diffusion_run_resumes_exactly_and_samples_images() {
         (4 * 56 + 5 * 2, 3 * 56 + 4 * 2)
     );
     assert!(first == walk("walk2"), "the same seed walked another path");
+    // RePaint in the latent space: masks only, visible pixels exact after the composite.
+    let edit = |task: &[&str]| {
+        let mut args = task.to_vec();
+        args.extend([
+            "--with",
+            straight.to_str().unwrap(),
+            "--data",
+            "embedded",
+            "--n",
+            "3",
+            "--repaint-steps",
+            "4",
+            "--jump",
+            "2",
+            "--resamples",
+            "2",
+            "--out",
+        ]);
+        let out = straight.join(format!("edit-{}", task[0]));
+        args.push(out.to_str().unwrap());
+        (latentlab(&args), out)
+    };
+    let (inpainted, out) = edit(&["inpaint"]);
+    let stdout = assert_success(&inpainted);
+    assert!(stdout.contains("hole PSNR"), "{stdout}");
+    let image = image::open(out.join("edited/000000.png"))
+        .unwrap()
+        .to_luma8();
+    let original = {
+        let data =
+            latentlab::data::load_dataset(&latentlab::data::DataSpec::Embedded, Default::default())
+                .unwrap();
+        data.test.image(data.test.spread(3)[0]).to_vec()
+    };
+    let mask = latentlab::degrade::Mask::center(28, 28);
+    for (i, (&edited, &seen)) in image.as_raw().iter().zip(&original).enumerate() {
+        if !mask.missing()[i] {
+            assert_eq!(edited, seen, "visible pixel {i} changed");
+        }
+    }
+    assert_bad_input(
+        &edit(&["superres", "--scale", "2"]).0,
+        "edits through masks",
+    );
     for run in [straight, interrupted] {
         std::fs::remove_dir_all(&run).unwrap();
     }

@@ -258,6 +258,17 @@ impl ObservedBatch {
         }
     }
 
+    /// Observations through a mask given directly: `targets` the known values (on any scale),
+    /// `weights` 1 where known and 0 in the hole, both `[n, c, h, w]`. Latent RePaint's codes
+    /// of the visible pixels and the mask brought down to the latent's side.
+    pub fn masked(targets: Tensor<4>, weights: Tensor<4>) -> Self {
+        Self {
+            targets,
+            weights,
+            view: None,
+        }
+    }
+
     /// The same observations tiled `times` over (row `r·n + i` is image i), for searches that
     /// start each image from several points at once.
     pub fn repeat(&self, times: usize) -> Self {

@@ -86,23 +86,29 @@ pub fn levels(settings: RePaintSettings) -> Vec<usize> {
     path
 }
 
-/// Fills in what `observed` does not show, for images `[n, c, h, w]` of pixels in [−1, 1]:
-/// `observed` holds the batch's views in [0, 1] (as the other editing methods take them). The
-/// device's generator draws the noise. Returns images in [−1, 1] whose view equals the input's.
-/// `visit(t, x)` sees each state the walk reaches on its way down, t its time step.
+/// What `observed` (the batch's views of pixels in [0, 1], as the other editing methods take
+/// them) knows on a pixel diffusion's scale [−1, 1]: every view here is affine with weights
+/// summing to 1, so it commutes with x → 2x − 1.
+pub fn known_pixels(observed: &ObservedBatch) -> Tensor<4> {
+    observed.targets.clone() * 2.0 - 1.0
+}
+
+/// Fills in what `observed` does not show, for samples `[n, c, h, w]` of the diffusion (pixels
+/// in [−1, 1], or a latent diffusion's codes): `known` is what the view shows on that scale
+/// ([`known_pixels`], or the codes of the visible part). The device's generator draws the
+/// noise. Returns samples whose view equals `known`. `visit(t, x)` sees each state the walk
+/// reaches on its way down, t its time step.
 pub fn repaint(
     model: &Denoiser,
     schedule: &NoiseSchedule,
     observed: &ObservedBatch,
+    known: Tensor<4>,
     x_t: Tensor<4>,
     settings: RePaintSettings,
     mut visit: impl FnMut(usize, &Tensor<4>),
 ) -> Tensor<4> {
     let [n, ..] = x_t.dims();
     let device = x_t.device();
-    // What is known, on the diffusion's scale: every view here is affine with weights summing
-    // to 1, so it commutes with x → 2x − 1.
-    let known = observed.targets.clone() * 2.0 - 1.0;
     // Level k's time step: 0 for the image, then the sampler's (trailing) spacing ascending.
     let mut times = schedule.timesteps(settings.steps);
     times.push(0);
@@ -209,7 +215,16 @@ mod tests {
             jump: 2,
             resamples: 2,
         };
-        let out = repaint(&model, &schedule, &observed, x_t, settings, |_, _| {});
+        let known = known_pixels(&observed);
+        let out = repaint(
+            &model,
+            &schedule,
+            &observed,
+            known,
+            x_t,
+            settings,
+            |_, _| {},
+        );
         (originals, out.into_data().iter::<f32>().collect())
     }
 
@@ -239,32 +254,41 @@ mod tests {
             resamples: 2,
         };
         let mut checked = 0;
-        repaint(&model, &schedule, &observed, x_t, settings, |t, x| {
-            if t == 0 {
-                return;
-            }
-            let values: Vec<f32> = x.clone().into_data().iter::<f32>().collect();
-            let known: Vec<f64> = values
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| !mask.missing()[i % shape.len()])
-                .map(|(_, &v)| v as f64)
-                .collect();
-            let m = known.len() as f64;
-            let mean = known.iter().sum::<f64>() / m;
-            let var = known.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / m;
-            let a = schedule.alpha_bar(t);
-            let (want_mean, want_var) = (a.sqrt() * (2.0 * value as f64 - 1.0), 1.0 - a);
-            assert!(
-                (mean - want_mean).abs() < 5.0 * (want_var / m).sqrt(),
-                "t {t}: mean {mean} vs {want_mean}"
-            );
-            assert!(
-                (var - want_var).abs() < 5.0 * want_var * (2.0 / m).sqrt(),
-                "t {t}: variance {var} vs {want_var}"
-            );
-            checked += 1;
-        });
+        let known = known_pixels(&observed);
+        repaint(
+            &model,
+            &schedule,
+            &observed,
+            known,
+            x_t,
+            settings,
+            |t, x| {
+                if t == 0 {
+                    return;
+                }
+                let values: Vec<f32> = x.clone().into_data().iter::<f32>().collect();
+                let known: Vec<f64> = values
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| !mask.missing()[i % shape.len()])
+                    .map(|(_, &v)| v as f64)
+                    .collect();
+                let m = known.len() as f64;
+                let mean = known.iter().sum::<f64>() / m;
+                let var = known.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / m;
+                let a = schedule.alpha_bar(t);
+                let (want_mean, want_var) = (a.sqrt() * (2.0 * value as f64 - 1.0), 1.0 - a);
+                assert!(
+                    (mean - want_mean).abs() < 5.0 * (want_var / m).sqrt(),
+                    "t {t}: mean {mean} vs {want_mean}"
+                );
+                assert!(
+                    (var - want_var).abs() < 5.0 * want_var * (2.0 / m).sqrt(),
+                    "t {t}: variance {var} vs {want_var}"
+                );
+                checked += 1;
+            },
+        );
         assert!(checked >= 5, "{checked} states");
     }
 

@@ -14,9 +14,11 @@ use crate::train::job::Job;
 use burn::tensor::Device;
 
 use super::{Kind, check_editable};
+use crate::degrade::Task;
 use crate::edit::method::BuildOptions;
 use crate::edit::methods::Editor;
 use crate::edit::methods::diffusion::DiffusionEdit;
+use crate::edit::methods::latent_diffusion::LatentDiffusionEdit;
 use crate::error::Error;
 use crate::models::load_weights;
 use crate::run::Run;
@@ -154,12 +156,8 @@ impl Kind for DiffusionRun {
     }
 
     fn editor(&self, run: &Run, options: &BuildOptions<'_>) -> Result<Editor> {
-        if self.first_stage.is_some() {
-            return Err(Error::bad_input(format!(
-                "{}: editing with a latent diffusion run is not built yet; use a pixel-space \
-                 diffusion run",
-                run.path.display()
-            )));
+        if let Some(stage) = &self.first_stage {
+            return latent_editor(self, stage, run, options);
         }
         let shape = options.train.shape;
         // A conditional run also predicts the unconditional noise (label dropout).
@@ -189,4 +187,45 @@ impl Kind for DiffusionRun {
             device,
         }))
     }
+}
+
+/// RePaint in the latent space of `stage` (masks only).
+fn latent_editor(
+    config: &DiffusionRun,
+    stage: &FirstStage,
+    run: &Run,
+    options: &BuildOptions<'_>,
+) -> Result<Editor> {
+    check_editable(
+        &run.path,
+        options.train.shape,
+        stage.autoencoder.shape,
+        false,
+    )?;
+    if !matches!(options.task, Task::Inpaint | Task::Uncrop) {
+        return Err(Error::bad_input(format!(
+            "{}: a latent diffusion run edits through masks (inpaint, uncrop), not {}: a luma \
+             or a downsampled image is no view of its codes; use a pixel-space diffusion run",
+            run.path.display(),
+            options.task.label()
+        )));
+    }
+    let device = options.device.clone();
+    device.seed(options.inversion.seed);
+    let model = load_weights(
+        config.diffusion.denoiser.init(&device),
+        "denoiser",
+        &run.weights()?,
+    )?;
+    let first_stage = run
+        .load_first_stage(&device)?
+        .expect("a latent diffusion run has a first stage");
+    Ok(Editor::new(LatentDiffusionEdit {
+        model: Box::new(model),
+        first_stage,
+        autoencoder: stage.autoencoder.clone(),
+        schedule: config.diffusion.noise_schedule(),
+        settings: options.repaint,
+        device,
+    }))
 }

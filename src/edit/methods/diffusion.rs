@@ -8,7 +8,7 @@ use burn::tensor::Distribution;
 use super::{EditMethod, batch_of, unbatch};
 use crate::data::ImageShape;
 use crate::degrade::{Degradation, ObservedBatch, Task};
-use crate::edit::repaint::{RePaintSettings, repaint};
+use crate::edit::repaint::{RePaintSettings, known_pixels, repaint};
 use crate::error::Result;
 use crate::models::denoiser::Denoiser;
 use crate::models::diffusion::{DiffusionPipeline, NoiseSchedule, Sampler, condition_of};
@@ -51,6 +51,7 @@ impl EditMethod for DiffusionEdit {
                     &self.model,
                     &self.schedule,
                     &observed,
+                    known_pixels(&observed),
                     x_t,
                     self.settings,
                     |_, _| {},

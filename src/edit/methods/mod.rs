@@ -7,6 +7,7 @@ pub mod baseline;
 pub mod conditional;
 pub mod diffusion;
 pub mod inversion;
+pub mod latent_diffusion;
 pub mod pca;
 
 use burn::prelude::*;
