@@ -103,7 +103,11 @@ fn a_smoke_tour_writes_a_complete_report_and_reruns_only_what_is_missing() {
     }
     assert!(summary["models"][2]["neg_elbo"].as_f64().unwrap() > 0.0);
     assert!(summary["models"][5]["class_accuracy"].as_f64().is_some());
-    // Diffusion's quality against sampling steps: DDIM-10 and DDIM-50, each timed.
+    // Latent diffusion's quality against sampling steps: DDIM-10 and DDIM-50, each timed.
+    assert!(
+        out.join("latent-diffusion/eval_samples_classifier_ddim10.json")
+            .is_file()
+    );
     let curve = summary["diffusion_curve"].as_array().unwrap();
     let samplers: Vec<&str> = curve
         .iter()
@@ -137,6 +141,14 @@ fn a_smoke_tour_writes_a_complete_report_and_reruns_only_what_is_missing() {
             assert_eq!(scores["n"].as_u64(), Some(16), "{method}");
         }
         assert!(sources.contains(&job["figure"].as_str().unwrap().to_string()));
+        // RePaint, in latent diffusion's code space, on one job of each kind.
+        let repaint = methods.iter().any(|m| m["method"] == "latent diffusion");
+        let name = job["name"].as_str().unwrap();
+        assert_eq!(
+            repaint,
+            ["inpaint-center", "uncrop-left"].contains(&name),
+            "{name}"
+        );
     }
     let first = stage_status(&out);
     assert!(first.iter().all(|(_, s)| s == "ran"), "{first:?}");

@@ -47,7 +47,7 @@ fn row<'a>(summary: &'a Summary, folder: &str) -> Option<&'a ModelRow> {
     summary.models.iter().find(|r| r.folder == folder)
 }
 
-fn opt(value: Option<f64>, decimals: usize) -> String {
+pub(super) fn opt(value: Option<f64>, decimals: usize) -> String {
     value.map_or("—".into(), |v| format!("{v:.decimals$}"))
 }
 
@@ -377,46 +377,6 @@ fn diffusion(h: &mut String, s: &Summary) {
             "From x_T (left, pure noise) to x_0 (right): the states of DDIM-50, evenly spaced.",
         ),
     ]));
-    if !s.diffusion_curve.is_empty() {
-        let _ = write!(
-            h,
-            "<table>\n<tr><th>sampler</th><th>network evaluations</th><th>{dist}</th>\
-             <th>samples scored</th><th>seconds per 64 samples</th></tr>\n"
-        );
-        for point in &s.diffusion_curve {
-            let _ = writeln!(
-                h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(&point.sampler),
-                point.steps,
-                point.distance.map_or("—".into(), short),
-                thousands(point.samples),
-                opt(point.seconds_per_64, 2),
-            );
-        }
-        h.push_str(
-            "</table>\n<p class=\"note\">Quality against cost: each step is one pass of the \
-             U-Net over the batch. Scored against as many test images as samples; fewer samples \
-             raise a Fréchet distance, so compare rows of equal counts.</p>\n",
-        );
-    }
-    let repaint = s
-        .edits
-        .iter()
-        .find(|e| e.name == "inpaint-center")
-        .and_then(|e| e.methods.iter().find(|m| m.method == "diffusion"));
-    if let Some(m) = repaint {
-        let _ = writeln!(
-            h,
-            "<p>The same model fills holes without training for it (RePaint, Lugmayr et al. \
-             2022): at every step the known pixels are replaced by the input noised to that \
-             step, and stretches of the walk are re-noised and walked again so that the hole \
-             agrees with its surroundings. Centre-hole PSNR {:.2} dB at {:.0} ms per image; \
-             section 7 sets it beside the other methods.</p>",
-            m.scores.psnr_hole,
-            1000.0 * m.scores.seconds_per_image
-        );
-    }
     latent_diffusion::section(h, s);
 }
 

@@ -11,7 +11,8 @@ use crate::eval::samples::SampleMetrics;
 use crate::pca::metrics::PcaMetrics;
 use crate::tour::plan::TourOptions;
 use crate::tour::plan::{
-    EDIT_JOBS, GANS, Recipe, diffusion_curve_json, edit_figure, edit_json, edit_methods, features,
+    CURVE_RUN, EDIT_JOBS, GANS, Recipe, diffusion_curve_json, edit_figure, edit_json, edit_methods,
+    features,
 };
 use crate::tour::stage::StageOutcome;
 use crate::train::metrics::read_rows;
@@ -343,7 +344,7 @@ pub fn collect(options: &TourOptions, outcomes: &[StageOutcome], seconds: f64) -
     })
 }
 
-/// The diffusion run's sample metrics under each sampler the tour ran, fewest steps first.
+/// [`CURVE_RUN`]'s sample metrics under each sampler the tour ran, fewest steps first.
 fn diffusion_curve(out: &Path, recipe: &Recipe, features: &str) -> Result<Vec<SamplerPoint>> {
     let mut files: Vec<(String, usize, std::path::PathBuf)> = recipe
         .diffusion_curve
@@ -356,7 +357,7 @@ fn diffusion_curve(out: &Path, recipe: &Recipe, features: &str) -> Result<Vec<Sa
     files.push((
         "DDIM-50".into(),
         50,
-        out.join(format!("diffusion/eval_samples_{features}.json")),
+        out.join(format!("{CURVE_RUN}/eval_samples_{features}.json")),
     ));
     if recipe.diffusion_ddpm {
         let json = diffusion_curve_json("ddpm", features);

@@ -1,7 +1,7 @@
 //! The editing section: the runs only editing trains, every method scored on every job, and
 //! style transfer.
 
-use super::{Planner, TRAINED, diffusion_rate, outputs, words};
+use super::{Planner, TRAINED, latent_diffusion_rate, outputs, words};
 
 /// An editing job of the tour: its folder under `edits/`, its title, the `eval-edit` flags that
 /// choose it, and whether it needs colour images.
@@ -108,13 +108,14 @@ pub fn edit_methods(job: &EditJob) -> Vec<(&'static str, &'static str)> {
             ("pix2pix", "pix2pix-uncrop"),
         ]),
     }
-    // RePaint costs ~130 ms an image: on one job of each kind.
+    // RePaint, in the latent space (a twelfth of the pixel model's steps), on one job of each
+    // kind.
     if ["inpaint-center", "uncrop-left"].contains(&job.name) {
         let after_gan = methods
             .iter()
             .position(|m| m.0 == "gan")
             .map_or(methods.len(), |i| i + 1);
-        methods.insert(after_gan, ("diffusion", "diffusion"));
+        methods.insert(after_gan, ("latent diffusion", "latent-diffusion"));
     }
     methods
 }
@@ -261,9 +262,9 @@ pub(super) fn edit_scores(p: &mut Planner) {
             let repaint = crate::edit::repaint::RePaintSettings::default();
             let per_image = match with {
                 "gan" => 2e-4 * gan_steps as f64,
-                "diffusion" => {
+                "latent-diffusion" => {
                     (repaint.steps * repaint.resamples) as f64
-                        / diffusion_rate(recipe.diffusion_width)
+                        / latent_diffusion_rate(recipe.latent_diffusion_width)
                 }
                 "vae" | "vae-rgb" => 5e-5 * recipe.inversion_steps as f64,
                 "nearest" => 2e-3,

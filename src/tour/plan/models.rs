@@ -1,7 +1,7 @@
 //! The report's model sections: the stages that train PCA, the autoencoders and VAEs, the
 //! classifier, the GANs and the diffusion model.
 
-use super::{Planner, TRAINED, diffusion_rate, outputs, words};
+use super::{Planner, TRAINED, diffusion_rate, latent_diffusion_rate, outputs, words};
 
 /// The GANs of a tour: folder name, title, extra `train gan` options.
 pub const GANS: [(&str, &str, &[&str]); 3] = [
@@ -187,9 +187,8 @@ pub(super) fn latent_diffusion(p: &mut Planner) {
         p.training(args, "latent-diffusion"),
         outputs("latent-diffusion", &TRAINED),
         vec!["train-autoencoder-kl".into()],
-        // An 8x8 code has 12x fewer positions than a 28 px image.
         epoch_images * recipe.latent_diffusion_epochs as f64 * 4.0
-            / (12.0 * diffusion_rate(recipe.latent_diffusion_width))
+            / latent_diffusion_rate(recipe.latent_diffusion_width)
             + 10.0,
     );
     p.add(

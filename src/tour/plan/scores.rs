@@ -1,7 +1,7 @@
 //! Pictures and numbers of the trained models: samples, interpolations, latent maps, likelihoods
 //! and sample metrics, and diffusion's quality against its sampling steps.
 
-use super::{Planner, diffusion_rate, outputs, words};
+use super::{Planner, diffusion_rate, latent_diffusion_rate, outputs, words};
 
 /// The generative runs whose samples are scored.
 pub const SCORED: [&str; 7] = [
@@ -14,10 +14,14 @@ pub const SCORED: [&str; 7] = [
     "latent-diffusion",
 ];
 
-/// Where the diffusion run's sample metrics under another sampler lie (`--steps N`, or
-/// `ddpm`), relative to the tour folder.
+/// The run whose quality against sampling steps the tour measures: latent diffusion, whose
+/// steps cost a twelfth of the pixel model's.
+pub const CURVE_RUN: &str = "latent-diffusion";
+
+/// Where [`CURVE_RUN`]'s sample metrics under another sampler lie (`--steps N`, or `ddpm`),
+/// relative to the tour folder.
 pub fn diffusion_curve_json(sampler: &str, features: &str) -> String {
-    format!("diffusion/eval_samples_{features}_{sampler}.json")
+    format!("{CURVE_RUN}/eval_samples_{features}_{sampler}.json")
 }
 
 /// Pictures from the trained models: samples, an interpolation, the 2-D latent maps.
@@ -102,7 +106,7 @@ pub(super) fn numbers(p: &mut Planner) {
             "diffusion" => 50.0 * recipe.samples as f64 / diffusion_rate(recipe.diffusion_width),
             // 12x fewer positions, and the decoder.
             "latent-diffusion" => {
-                50.0 * recipe.samples as f64 / diffusion_rate(recipe.latent_diffusion_width) / 12.0
+                50.0 * recipe.samples as f64 / latent_diffusion_rate(recipe.latent_diffusion_width)
                     + 5.0
             }
             _ => 0.0,
@@ -117,7 +121,7 @@ pub(super) fn numbers(p: &mut Planner) {
     }
 }
 
-/// Diffusion's quality against its sampling steps (DDIM-50 is scored in [`numbers`]).
+/// [`CURVE_RUN`]'s quality against its sampling steps (DDIM-50 is scored in [`numbers`]).
 pub(super) fn diffusion_curve(p: &mut Planner) {
     let recipe = p.recipe.clone();
     let features = p.features;
@@ -141,10 +145,10 @@ pub(super) fn diffusion_curve(p: &mut Planner) {
             recipe.samples
         };
         let json = diffusion_curve_json(&name, features);
-        let mut args = words(&["eval-samples", "--fake", &p.out("diffusion")]);
+        let mut args = words(&["eval-samples", "--fake", &p.out(CURVE_RUN)]);
         args.extend(flags);
         args.extend(words(&["--n", &n.to_string(), "--features", features]));
-        let mut inputs = vec!["train-diffusion".to_string()];
+        let mut inputs = vec![format!("train-{CURVE_RUN}")];
         if features == "classifier" {
             args.extend(words(&["--classifier", &p.out("classifier")]));
             inputs.push("train-classifier".into());
@@ -153,11 +157,11 @@ pub(super) fn diffusion_curve(p: &mut Planner) {
         args.extend(words(&["--out", &p.out(&json)]));
         args.extend(common.iter().cloned());
         p.add(
-            format!("eval-samples-diffusion-{name}"),
+            format!("eval-samples-{CURVE_RUN}-{name}"),
             args,
             vec![json],
             inputs,
-            5.0 + (steps * n) as f64 / diffusion_rate(recipe.diffusion_width),
+            5.0 + (steps * n) as f64 / latent_diffusion_rate(recipe.latent_diffusion_width),
         );
     }
 }
