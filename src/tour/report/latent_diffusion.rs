@@ -66,8 +66,9 @@ pub(super) fn section(h: &mut String, s: &Summary) {
         }
         h.push_str(
             "</table>\n<p class=\"note\">Quality against cost: each step is one pass of the \
-             U-Net over the batch. Scored against as many test images as samples; fewer samples \
-             raise a Fréchet distance, so compare rows of equal counts.</p>\n",
+             latent U-Net over the batch, then the decoder runs once. Scored against as many \
+             test images as samples; fewer samples raise a Fréchet distance, so compare rows of \
+             equal counts.</p>\n",
         );
     }
     let repaint = s
