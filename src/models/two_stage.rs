@@ -22,6 +22,13 @@ use burn::tensor::activation::relu;
 
 use crate::error::Error;
 
+/// γ at the start of training. Not 1: on codes of about unit variance a VAE with γ = 1 is best
+/// off encoding nothing (a dimension is worth encoding only where its variance exceeds γ), and γ
+/// falls only as the fit improves, so from 1 the second stage crept out of that collapse (full
+/// Fashion-MNIST, 64-d codes: KL 2.7 nats after 8 epochs, its samples all one code). From 0.01
+/// it has to encode from the first step; learning γ then finds its level.
+pub const INITIAL_GAMMA: f64 = 0.01;
+
 /// A VAE on codes of `dims` dimensions.
 #[derive(Config, Debug)]
 pub struct SecondStageConfig {
@@ -32,13 +39,10 @@ pub struct SecondStageConfig {
     /// Units of the encoder's hidden layers, input side first; the decoder's mirror them.
     #[config(default = "vec![1024, 1024, 1024]")]
     pub hidden: Vec<usize>,
-    /// γ at the start. Not 1: on codes of about unit variance a VAE with γ = 1 is best off
-    /// encoding nothing (a dimension is worth encoding only where its variance exceeds γ), and
-    /// γ falls only as the fit improves, so from 1 the second stage crept out of that collapse
-    /// (full Fashion-MNIST, 64-d codes: KL 2.7 nats after 8 epochs, samples all one mean code).
-    /// From 0.01 it has to encode from the first step; learning γ then finds its level.
-    #[config(default = 0.01)]
-    pub initial_gamma: f64,
+    /// γ at the start (`None`: [`INITIAL_GAMMA`]). An `Option` so that runs written before
+    /// it existed open; they started from 1, and only their first steps differed.
+    #[config(default = "None")]
+    pub initial_gamma: Option<f64>,
 }
 
 impl SecondStageConfig {
@@ -49,12 +53,17 @@ impl SecondStageConfig {
                 "the second stage needs codes, a latent size and hidden layers of at least 1 unit",
             ));
         }
-        if !(self.initial_gamma > 0.0 && self.initial_gamma.is_finite()) {
+        if !(self.initial_gamma() > 0.0 && self.initial_gamma().is_finite()) {
             return Err(Error::bad_input(
                 "the second stage's initial γ must be a number above 0",
             ));
         }
         Ok(())
+    }
+
+    /// γ at the start of training.
+    pub fn initial_gamma(&self) -> f64 {
+        self.initial_gamma.unwrap_or(INITIAL_GAMMA)
     }
 
     pub fn init(&self, device: &Device) -> SecondStage {
@@ -77,7 +86,7 @@ impl SecondStageConfig {
             to_log_variance: LinearConfig::new(last, self.latent).init(device),
             decoder: stack(self.latent, &reversed),
             to_code: LinearConfig::new(first, self.dims).init(device),
-            log_gamma: Param::from_tensor(Tensor::full([1], self.initial_gamma.ln(), device)),
+            log_gamma: Param::from_tensor(Tensor::full([1], self.initial_gamma().ln(), device)),
         }
     }
 }
