@@ -1,16 +1,9 @@
 //! How an edit is scored (`eval-edit`, the tour's editing tables): PSNR on the hole and on the
-//! whole image, SSIM, L1, and a classifier's verdict on the edited images.
+//! whole image, SSIM, L1; the classifier's verdict on the edited images is `eval::predict`'s.
 
-use burn::tensor::Device;
-
-use crate::data::{ImageShape, Split};
+use crate::data::ImageShape;
 use crate::degrade::{Degradation, Task};
-use crate::error::Result;
-use crate::eval::features::Extractor;
-use crate::eval::fid::{FeatureStats, frechet_distance};
 use crate::eval::image_metrics::{psnr, psnr_where, ssim};
-use crate::eval::predict::predict;
-use crate::models::classifier::Classifier;
 
 /// One method's scores on one job, as `eval-edit` writes them. Pixels are in [0, 1]; PSNR and
 /// SSIM are per-image values averaged over the images (PSNR at most 58.9 dB, where the error
@@ -80,47 +73,4 @@ pub(crate) fn pixel_scores(
                 / a.len() as f64
         }),
     }
-}
-
-/// A classifier's verdict on edits (Palette's classification accuracy, and a Fréchet distance
-/// of its features: not FID).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct ClassifierScores {
-    /// Share of edited images given their true class.
-    pub accuracy: f64,
-    /// The same on the originals: the ceiling of the line above.
-    pub accuracy_original: f64,
-    /// Fréchet distance of the classifier's features, edited vs original images.
-    pub fd: f64,
-}
-
-/// `model`'s verdict on `edited` against `originals` (the same images' labels).
-pub(crate) fn classifier_scores(
-    model: Classifier,
-    originals: &Split,
-    edited: &Split,
-    device: &Device,
-    quiet: bool,
-) -> Result<ClassifierScores> {
-    let accuracy = |split: &Split| {
-        let predicted = predict(&model, split, device);
-        let right = predicted
-            .iter()
-            .zip(&split.labels)
-            .filter(|(p, l)| **p == **l as usize)
-            .count();
-        right as f64 / split.len() as f64
-    };
-    let (accuracy, accuracy_original) = (accuracy(edited), accuracy(originals));
-    let extractor = Extractor::Classifier {
-        model: Box::new(model),
-        shape: originals.shape,
-    };
-    let real = extractor.extract(originals, device, "originals", quiet)?;
-    let fake = extractor.extract(edited, device, "edited", quiet)?;
-    Ok(ClassifierScores {
-        accuracy,
-        accuracy_original,
-        fd: frechet_distance(&FeatureStats::of(&real)?, &FeatureStats::of(&fake)?)?,
-    })
 }

@@ -12,9 +12,9 @@ use std::time::Instant;
 use burn::tensor::Device;
 
 use crate::data::{BatchConfig, Batches, PixelScale, Split};
-use crate::edit::score::classifier_scores;
 use crate::error::Result;
 use crate::eval::image_metrics::{psnr, ssim};
+use crate::eval::predict::classifier_scores;
 use crate::models::autoencoder_kl::AutoencoderKl;
 use crate::models::classifier::Classifier;
 
