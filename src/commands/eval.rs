@@ -87,14 +87,14 @@ fn first_stage(args: &EvalArgs, run: &Run) -> Result<()> {
         test.len(),
         dataset.name
     ));
-    let mut report = crate::eval::reconstruction::evaluate(
+    let report = crate::eval::reconstruction::evaluate(
         &model,
+        &dataset.name,
         &test,
         classifier,
         &device,
         args.run.runtime.quiet,
     )?;
-    report.dataset = dataset.name.clone();
     let out = args.run.out_path(&args.out, "eval.json");
     crate::fsutil::write_json(&out, &report)?;
     crate::ui::say(

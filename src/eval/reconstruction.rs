@@ -59,6 +59,7 @@ const BATCH: usize = 250;
 /// Scores `model`'s reconstructions of every image of `test` (see the module's doc).
 pub fn evaluate(
     model: &AutoencoderKl,
+    dataset: &str,
     test: &Split,
     classifier: Option<(String, Classifier)>,
     device: &Device,
@@ -117,7 +118,7 @@ pub fn evaluate(
     let (c, h, w) = latent.unwrap_or_default();
     Ok(FirstStageReport {
         model: "autoencoder-kl".into(),
-        dataset: String::new(),
+        dataset: dataset.to_string(),
         test_images: n,
         latent: format!("{c}x{h}x{w}"),
         compression: shape.len() as f64 / (c * h * w).max(1) as f64,
@@ -153,7 +154,7 @@ mod tests {
         let test = split(5);
         let config = AutoencoderKlConfig::new(test.shape).with_width(8);
         let model = config.init(&device);
-        let report = evaluate(&model, &test, None, &device, true).unwrap();
+        let report = evaluate(&model, "test", &test, None, &device, true).unwrap();
         assert_eq!(report.test_images, 5);
         assert_eq!(report.latent, "4x8x8");
         assert!((report.compression - 784.0 / 256.0).abs() < 1e-9);
